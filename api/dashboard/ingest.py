@@ -1,0 +1,791 @@
+"""The ingester: Rasa events in, review tables (``conversations`` and friends) out.
+
+It reads a ``TranscriptSource`` incrementally, remembering the last event id per
+source in ``dashboard_ingest_state``, so each event is read once. New events become
+redacted ``conversation_turns``; every conversation they touch gets its summary
+recomputed from all its turns (``summarize``), which is where topics, triage,
+low-confidence turns, handoff periods and the outcome (``api.dashboard.outcome``)
+come from. Tickets filed since the last run refresh their conversations too.
+
+Run it from the command line (``python -m api.dashboard ingest``, ``--loop`` to keep
+going), or let the dashboard run it when a page opens
+(``DASHBOARD_INGEST_ON_REQUEST``, on by default).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Optional, cast
+
+import jwt
+from sqlalchemy import CursorResult, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from api.dashboard.models import (
+    Conversation,
+    ConversationTopic,
+    ConversationTurn,
+    Correction,
+    IngestState,
+    Outcome,
+    PrivacyDeletion,
+    Triage,
+    TurnKind,
+)
+from api.dashboard.outcome import (
+    SMALLTALK_TOPIC,
+    LastQuestion,
+    OutcomeFacts,
+    conversation_outcome,
+)
+from api.dashboard.transcripts import TrackerEvent, TranscriptSource
+from api.identity import (
+    ALGORITHM,
+    AUDIENCE,
+    PLATFORMS,
+    ChatIdentity,
+    InvalidChatToken,
+    verify_chat_token,
+)
+from api.models import Customer, PartnerUser, Ticket, utcnow
+from api.redaction import find_redactions, redact, shift_offset
+from api.settings import Settings, get_settings
+from bot.taxonomy import FALLBACK_INTENT, NO_TRIAGE, Taxonomy, load_taxonomy
+
+logger = logging.getLogger(__name__)
+
+CHAT_TOKEN_KEY = "chat_token"  # noqa: S105 (a metadata key, not a secret)
+AGENT_KEY = "agent"  # bot event metadata naming the human agent who wrote it
+SKIPPED_ACTIONS = frozenset({"action_listen"})
+TOKEN_LEEWAY_SECONDS = 60
+DEFAULT_BATCH_SIZE = 1000
+
+_ingest_lock = threading.Lock()
+
+
+class IngestConflict(RuntimeError):
+    """Another ingester moved the same source on first; this run must roll back."""
+
+
+@dataclass
+class IngestReport:
+    events_read: int = 0
+    conversations: set[int] = field(default_factory=set)
+    purged_events: int = 0
+    last_event_id: int = 0
+
+    def describe(self) -> str:
+        return (
+            f"{self.events_read} events read, {len(self.conversations)} "
+            f"conversations updated, {self.purged_events} deleted events purged, "
+            f"position {self.last_event_id}"
+        )
+
+
+def sender_hash(sender_id: str) -> str:
+    """How a deleted conversation's sender id is remembered (privacy_deletions)."""
+    return hashlib.sha256(sender_id.encode("utf-8")).hexdigest()
+
+
+def to_datetime(timestamp: float) -> datetime:
+    return datetime.fromtimestamp(timestamp, tz=timezone.utc)
+
+
+# --------------------------------------------------------------------------- identity
+
+
+def identity_at(secret: str, token: Any, at: float) -> Optional[ChatIdentity]:
+    """Who a chat token named when the message was sent, or None.
+
+    ``verify_chat_token`` checks the token now; an old conversation's token has
+    usually expired since, so a token that fails only on expiry is accepted when it
+    had not expired at ``at`` (the event's time). Signature and audience are always
+    checked.
+    """
+    try:
+        return verify_chat_token(secret, token)
+    except InvalidChatToken as exc:
+        if not isinstance(exc.__cause__, jwt.ExpiredSignatureError):
+            return None
+    try:
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=[ALGORITHM],
+            audience=AUDIENCE,
+            options={"require": ["exp", "sub", "aud"], "verify_exp": False},
+        )
+    except jwt.PyJWTError:
+        return None
+    if float(claims["exp"]) + TOKEN_LEEWAY_SECONDS < at:
+        return None
+    # The same reading of the claims as api.identity.verify_chat_token.
+    kind = claims.get("kind")
+    if kind == "customer" and isinstance(claims.get("tenant_id"), str):
+        return ChatIdentity(
+            kind="customer",
+            subject=str(claims["sub"]),
+            tenant_id=claims["tenant_id"],
+            name=str(claims.get("name", "")),
+            email=str(claims.get("email", "")),
+        )
+    if kind == "staff" and claims.get("platform") in PLATFORMS:
+        return ChatIdentity(
+            kind="staff",
+            subject=str(claims["sub"]),
+            platform=claims["platform"],
+            name=str(claims.get("name", "")),
+            email=str(claims.get("email", "")),
+        )
+    return None
+
+
+def resolve_requester(
+    session: Session, identity: ChatIdentity
+) -> tuple[str, Optional[int], Optional[int]]:
+    """(requester kind, partner id, customer id) of a verified chatter."""
+    if identity.kind == "customer":
+        customer = session.scalars(
+            select(Customer).where(Customer.tenant_id == (identity.tenant_id or ""))
+        ).first()
+        if customer is None:
+            return "customer", None, None
+        return "customer", customer.partner_id, customer.id
+    column = (
+        PartnerUser.slack_user_id
+        if identity.platform == "slack"
+        else PartnerUser.aad_object_id
+    )
+    user = session.scalars(
+        select(PartnerUser).where(column == identity.subject)
+    ).first()
+    return "staff", (user.partner_id if user else None), None
+
+
+# --------------------------------------------------------------------------- turns
+
+
+def _redacted_entities(text: str, entities: Any) -> list[dict[str, Any]]:
+    """Entities with redacted values and offsets moved to the redacted text."""
+    if not isinstance(entities, list):
+        return []
+    redactions = find_redactions(text)
+    kept: list[dict[str, Any]] = []
+    for entity in entities:
+        if not isinstance(entity, Mapping) or not entity.get("entity"):
+            continue
+        item: dict[str, Any] = {"entity": str(entity["entity"])}
+        value = entity.get("value")
+        item["value"] = redact(value) if isinstance(value, str) else value
+        start, end = entity.get("start"), entity.get("end")
+        if isinstance(start, int) and isinstance(end, int):
+            item["start"] = shift_offset(start, redactions)
+            item["end"] = shift_offset(end, redactions)
+        for key in ("role", "group", "extractor"):
+            if entity.get(key):
+                item[key] = str(entity[key])
+        kept.append(item)
+    return kept
+
+
+def turn_from_event(
+    event: TrackerEvent, *, threshold: float
+) -> Optional[dict[str, Any]]:
+    """The redacted ``conversation_turns`` row an event shows as (without its
+    conversation id), or None for events not shown (slots, ``action_listen``,
+    ...)."""
+    data = event.data
+    when = to_datetime(event.timestamp)
+    kind = event.type_name
+    if kind == "user":
+        text = redact(str(data.get("text") or ""))
+        parse = data.get("parse_data") or {}
+        intent_data = parse.get("intent") or {}
+        intent = intent_data.get("name") or None
+        confidence = intent_data.get("confidence")
+        confidence = float(confidence) if isinstance(confidence, (int, float)) else None
+        is_fallback = intent == FALLBACK_INTENT
+        low = (
+            intent is None
+            or is_fallback
+            or (confidence is not None and confidence < threshold)
+        )
+        return _turn(
+            event_id=event.id,
+            kind=TurnKind.USER,
+            timestamp=when,
+            text=text,
+            intent=intent,
+            confidence=confidence,
+            entities=_redacted_entities(
+                str(data.get("text") or ""), parse.get("entities")
+            ),
+            is_fallback=is_fallback,
+            is_low_confidence=low,
+        )
+    if kind == "bot":
+        metadata = data.get("metadata") or {}
+        agent = metadata.get(AGENT_KEY) if isinstance(metadata, Mapping) else None
+        said = str(data.get("text") or "")
+        rich = data.get("data")
+        if not said and isinstance(rich, Mapping) and any(rich.values()):
+            said = "[rich message]"
+        return _turn(
+            event_id=event.id,
+            kind=TurnKind.AGENT if agent else TurnKind.BOT,
+            timestamp=when,
+            text=redact(said),
+            agent_name=str(agent)[:200] if agent else None,
+            entities=[],
+        )
+    if kind == "action":
+        name = str(data.get("name") or "")
+        if not name or name in SKIPPED_ACTIONS:
+            return None
+        confidence = data.get("confidence")
+        return _turn(
+            event_id=event.id,
+            kind=TurnKind.ACTION,
+            timestamp=when,
+            action_name=name[:100],
+            confidence=float(confidence)
+            if isinstance(confidence, (int, float))
+            else None,
+            entities=[],
+        )
+    simple = {
+        "pause": TurnKind.PAUSE,
+        "resume": TurnKind.RESUME,
+        "session_started": TurnKind.SESSION,
+        "restart": TurnKind.RESTART,
+    }
+    if kind in simple:
+        return _turn(event_id=event.id, kind=simple[kind], timestamp=when)
+    return None
+
+
+def _turn(**values: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "text": None,
+        "intent": None,
+        "confidence": None,
+        "entities": [],
+        "action_name": None,
+        "agent_name": None,
+        "is_fallback": False,
+        "is_low_confidence": False,
+    }
+    row.update(values)
+    return row
+
+
+# --------------------------------------------------------------------------- summary
+
+
+@dataclass(frozen=True)
+class HandoffPeriod:
+    start: datetime
+    end: Optional[datetime]  # None: still with a human
+
+    def seconds(self, until: datetime) -> int:
+        return max(0, int(((self.end or until) - self.start).total_seconds()))
+
+
+@dataclass
+class Summary:
+    """Everything the ``conversations`` row says, computed from the turns."""
+
+    user_turns: int
+    bot_turns: int
+    agent_turns: int
+    low_confidence_turns: int
+    fallback_turns: int
+    topics: dict[str, str]  # topic -> triage, in order of first appearance
+    primary_topic: Optional[str]
+    triage: Triage
+    handoff_periods: list[HandoffPeriod]
+    handoff_seconds: int
+    tickets: list[str]
+    outcome: Outcome
+    search_text: str
+
+
+def handoff_periods(turns: Iterable[ConversationTurn]) -> list[HandoffPeriod]:
+    """Periods between a pause and the next resume (the last may be open)."""
+    periods: list[HandoffPeriod] = []
+    opened: Optional[datetime] = None
+    for turn in turns:
+        if turn.kind is TurnKind.PAUSE and opened is None:
+            opened = turn.timestamp
+        elif turn.kind is TurnKind.RESUME and opened is not None:
+            periods.append(HandoffPeriod(opened, turn.timestamp))
+            opened = None
+    if opened is not None:
+        periods.append(HandoffPeriod(opened, None))
+    return periods
+
+
+def conversation_triage(triages: Iterable[str]) -> Triage:
+    found = {t for t in triages if t != NO_TRIAGE}
+    if {"commercial", "technical"} <= found:
+        return Triage.MIXED
+    if "commercial" in found:
+        return Triage.COMMERCIAL
+    if "technical" in found:
+        return Triage.TECHNICAL
+    return Triage.NONE
+
+
+def summarize(
+    turns: Sequence[ConversationTurn],
+    *,
+    tickets: Sequence[str],
+    corrected_intents: Mapping[int, str],
+    taxonomy: Taxonomy,
+    last_activity: datetime,
+) -> Summary:
+    """Summarize a conversation from its turns (in event order).
+
+    Topics and triage use the corrected intent of a turn when a lead corrected it
+    (what the user wanted); low-confidence counts and the outcome use what the bot
+    predicted at the time (what happened).
+    """
+    user = [t for t in turns if t.kind is TurnKind.USER]
+    topics: dict[str, str] = {}
+    last_question: Optional[LastQuestion] = None
+    for turn in user:
+        intent = corrected_intents.get(turn.event_id, turn.intent)
+        topic = taxonomy.intent_topic.get(intent or "")
+        if topic is not None and topic not in topics:
+            topics[topic] = taxonomy.topic_triage[topic]
+        predicted_topic = taxonomy.intent_topic.get(turn.intent or "")
+        if predicted_topic != SMALLTALK_TOPIC or turn.is_low_confidence:
+            last_question = LastQuestion(
+                topic=predicted_topic, not_understood=turn.is_low_confidence
+            )
+    periods = handoff_periods(turns)
+    primary = next((t for t in topics if t != SMALLTALK_TOPIC), None)
+    texts = [
+        t.text
+        for t in turns
+        if t.kind in (TurnKind.USER, TurnKind.BOT, TurnKind.AGENT) and t.text
+    ]
+    return Summary(
+        user_turns=len(user),
+        bot_turns=sum(1 for t in turns if t.kind is TurnKind.BOT),
+        agent_turns=sum(1 for t in turns if t.kind is TurnKind.AGENT),
+        low_confidence_turns=sum(1 for t in user if t.is_low_confidence),
+        fallback_turns=sum(1 for t in user if t.is_fallback),
+        topics=topics,
+        primary_topic=primary,
+        triage=conversation_triage(topics.values()),
+        handoff_periods=periods,
+        handoff_seconds=sum(p.seconds(last_activity) for p in periods),
+        tickets=list(tickets),
+        outcome=conversation_outcome(
+            OutcomeFacts(
+                handoffs=len(periods),
+                tickets_filed=len(tickets),
+                last_question=last_question,
+            )
+        ),
+        search_text="\n".join(texts).lower(),
+    )
+
+
+def current_corrections(
+    session: Session, conversation_id: int
+) -> dict[int, Correction]:
+    """The newest correction of each corrected turn of a conversation."""
+    rows = session.scalars(
+        select(Correction)
+        .where(Correction.conversation_id == conversation_id)
+        .order_by(Correction.id)
+    )
+    return {row.event_id: row for row in rows}  # later rows win
+
+
+def tickets_of(session: Session, sender_id: str) -> list[Ticket]:
+    return list(
+        session.scalars(
+            select(Ticket)
+            .where(Ticket.conversation_id == sender_id)
+            .order_by(Ticket.created_at, Ticket.id)
+        )
+    )
+
+
+def refresh_summary(
+    session: Session,
+    conversation: Conversation,
+    *,
+    taxonomy: Optional[Taxonomy] = None,
+) -> Summary:
+    """Recompute and store a conversation's summary from its turns."""
+    taxonomy = taxonomy or load_taxonomy()
+    turns = list(
+        session.scalars(
+            select(ConversationTurn)
+            .where(ConversationTurn.conversation_id == conversation.id)
+            .order_by(ConversationTurn.event_id)
+        )
+    )
+    corrections = current_corrections(session, conversation.id)
+    summary = summarize(
+        turns,
+        tickets=[t.public_id for t in tickets_of(session, conversation.sender_id)],
+        corrected_intents={k: v.intent for k, v in corrections.items()},
+        taxonomy=taxonomy,
+        last_activity=conversation.last_activity_at,
+    )
+    conversation.user_turns = summary.user_turns
+    conversation.bot_turns = summary.bot_turns
+    conversation.agent_turns = summary.agent_turns
+    conversation.low_confidence_turns = summary.low_confidence_turns
+    conversation.fallback_turns = summary.fallback_turns
+    conversation.has_low_confidence = summary.low_confidence_turns > 0
+    conversation.primary_topic = summary.primary_topic
+    conversation.triage = summary.triage
+    conversation.tickets_filed = len(summary.tickets)
+    conversation.ticket_ids = summary.tickets
+    conversation.handoffs = len(summary.handoff_periods)
+    conversation.handoff_seconds = summary.handoff_seconds
+    conversation.outcome = summary.outcome
+    conversation.search_text = summary.search_text
+    conversation.updated_at = utcnow()
+    existing = {row.topic: row for row in conversation.topics}
+    for topic, row in existing.items():
+        if topic not in summary.topics:
+            conversation.topics.remove(row)
+        else:
+            row.triage = summary.topics[topic]
+            row.started_day = conversation.started_day
+    for topic, triage in summary.topics.items():
+        if topic not in existing:
+            conversation.topics.append(
+                ConversationTopic(
+                    conversation_id=conversation.id,
+                    topic=topic,
+                    triage=triage,
+                    started_day=conversation.started_day,
+                )
+            )
+    session.flush()
+    return summary
+
+
+# --------------------------------------------------------------------------- ingest
+
+
+def _deleted_before(session: Session, sender_id: str) -> Optional[float]:
+    """When this sender's conversation was last deleted (epoch seconds), if ever."""
+    latest = session.scalar(
+        select(func.max(PrivacyDeletion.deleted_at)).where(
+            PrivacyDeletion.sender_hash == sender_hash(sender_id)
+        )
+    )
+    if latest is None:
+        return None
+    if latest.tzinfo is None:  # func.max bypasses the UTCDateTime type on SQLite
+        latest = datetime.fromisoformat(str(latest)).replace(tzinfo=timezone.utc)
+    return float(latest.timestamp())
+
+
+def apply_events(
+    session: Session,
+    events: Sequence[TrackerEvent],
+    *,
+    settings: Optional[Settings] = None,
+    taxonomy: Optional[Taxonomy] = None,
+    source: Optional[TranscriptSource] = None,
+    report: Optional[IngestReport] = None,
+) -> IngestReport:
+    """Store ``events`` (any order, any senders) and refresh their conversations.
+
+    Events already stored are skipped, so applying the same events twice is
+    harmless. Events of a deleted conversation that are older than its deletion are
+    skipped too, and purged from ``source`` when given (a Rasa save that raced the
+    deletion can write them back).
+    """
+    settings = settings or get_settings()
+    taxonomy = taxonomy or load_taxonomy()
+    report = report or IngestReport()
+    by_sender: dict[str, list[TrackerEvent]] = {}
+    for event in sorted(events, key=lambda e: e.id):
+        by_sender.setdefault(event.sender_id, []).append(event)
+        report.events_read += 1
+        report.last_event_id = max(report.last_event_id, event.id)
+    for sender_id, sender_events in by_sender.items():
+        deleted_at = _deleted_before(session, sender_id)
+        if deleted_at is not None:
+            stale = [e for e in sender_events if e.timestamp <= deleted_at]
+            if stale:
+                if source is not None:
+                    report.purged_events += source.delete_conversation(
+                        sender_id, up_to_timestamp=deleted_at
+                    )
+                sender_events = [e for e in sender_events if e.timestamp > deleted_at]
+        if sender_events:
+            conversation = _apply_sender_events(
+                session, sender_id, sender_events, settings=settings
+            )
+            refresh_summary(session, conversation, taxonomy=taxonomy)
+            report.conversations.add(conversation.id)
+    return report
+
+
+def _apply_sender_events(
+    session: Session,
+    sender_id: str,
+    events: Sequence[TrackerEvent],
+    *,
+    settings: Settings,
+) -> Conversation:
+    last = events[-1]
+    conversation = session.scalars(
+        select(Conversation).where(Conversation.sender_id == sender_id)
+    ).first()
+    created = conversation is None
+    if conversation is None:
+        started = to_datetime(min(e.timestamp for e in events))
+        conversation = Conversation(
+            sender_id=sender_id,
+            channel="unknown",
+            requester_kind="anonymous",
+            started_at=started,
+            started_day=started.date(),
+            last_activity_at=to_datetime(last.timestamp),
+            ticket_ids=[],
+            search_text="",
+            last_event_id=0,
+        )
+        session.add(conversation)
+        session.flush()
+    known: set[int] = set()
+    if not created:
+        known = set(
+            session.scalars(
+                select(ConversationTurn.event_id).where(
+                    ConversationTurn.conversation_id == conversation.id,
+                    ConversationTurn.event_id.in_([e.id for e in events]),
+                )
+            )
+        )
+    threshold = settings.dashboard_low_confidence_threshold
+    rows: list[dict[str, Any]] = []
+    for event in events:
+        if event.id in known:
+            continue
+        when = to_datetime(event.timestamp)
+        if when < conversation.started_at:
+            conversation.started_at = when
+            conversation.started_day = when.date()
+        if when > conversation.last_activity_at:
+            conversation.last_activity_at = when
+        conversation.last_event_id = max(conversation.last_event_id or 0, event.id)
+        _note_channel_and_identity(session, conversation, event, settings=settings)
+        row = turn_from_event(event, threshold=threshold)
+        if row is not None:
+            row["conversation_id"] = conversation.id
+            rows.append(row)
+    if rows:
+        # One multi-row INSERT (no ORM objects: turns are never changed here).
+        session.execute(insert(ConversationTurn), rows)
+    return conversation
+
+
+def _note_channel_and_identity(
+    session: Session,
+    conversation: Conversation,
+    event: TrackerEvent,
+    *,
+    settings: Settings,
+) -> None:
+    if event.type_name not in ("user", "session_started"):
+        return
+    data = event.data
+    metadata = data.get("metadata")
+    metadata = metadata if isinstance(metadata, Mapping) else {}
+    if conversation.channel == "unknown":
+        channel = data.get("input_channel") or metadata.get("input_channel")
+        if isinstance(channel, str) and channel:
+            conversation.channel = channel[:40]
+    if conversation.requester_kind == "anonymous" and metadata.get(CHAT_TOKEN_KEY):
+        identity = identity_at(
+            settings.chat_token_secret, metadata[CHAT_TOKEN_KEY], event.timestamp
+        )
+        if identity is not None:
+            kind, partner_id, customer_id = resolve_requester(session, identity)
+            conversation.requester_kind = kind
+            conversation.partner_id = partner_id
+            conversation.customer_id = customer_id
+
+
+def _refresh_ticketed(
+    session: Session,
+    state: IngestState,
+    *,
+    taxonomy: Taxonomy,
+    report: IngestReport,
+) -> None:
+    """Refresh conversations that got a ticket since the last run."""
+    since = state.tickets_seen_at
+    query = select(Ticket.conversation_id, Ticket.updated_at).where(
+        Ticket.conversation_id.is_not(None)
+    )
+    if since is not None:
+        query = query.where(Ticket.updated_at > since)
+    newest = since
+    senders: set[str] = set()
+    for conversation_id, updated_at in session.execute(query):
+        senders.add(conversation_id)
+        if newest is None or updated_at > newest:
+            newest = updated_at
+    for conversation in session.scalars(
+        select(Conversation).where(Conversation.sender_id.in_(senders))
+    ):
+        if conversation.id not in report.conversations:
+            refresh_summary(session, conversation, taxonomy=taxonomy)
+            report.conversations.add(conversation.id)
+    state.tickets_seen_at = newest
+
+
+def ingest(
+    session: Session,
+    source: TranscriptSource,
+    *,
+    settings: Optional[Settings] = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    max_events: Optional[int] = None,
+) -> IngestReport:
+    """Read the source's new events into the review tables; the caller commits.
+
+    Raises ``IngestConflict`` when another ingester moved the same source meanwhile
+    (roll back and try again later).
+    """
+    settings = settings or get_settings()
+    taxonomy = load_taxonomy()
+    report = IngestReport()
+    state = session.get(IngestState, source.name)
+    if state is None:
+        state = IngestState(source=source.name, last_event_id=0)
+        session.add(state)
+        session.flush()
+    start = int(state.last_event_id)
+    report.last_event_id = start
+    position = start
+    while max_events is None or report.events_read < max_events:
+        limit = batch_size
+        if max_events is not None:
+            limit = min(limit, max_events - report.events_read)
+        events = source.events_after(position, limit)
+        if not events:
+            break
+        apply_events(
+            session,
+            events,
+            settings=settings,
+            taxonomy=taxonomy,
+            source=source,
+            report=report,
+        )
+        position = max(position, max(e.id for e in events))
+        if len(events) < limit:
+            break
+    _refresh_ticketed(session, state, taxonomy=taxonomy, report=report)
+    moved = cast(
+        "CursorResult[Any]",
+        session.execute(
+            update(IngestState)
+            .where(
+                IngestState.source == source.name, IngestState.last_event_id == start
+            )
+            .values(
+                last_event_id=position,
+                tickets_seen_at=state.tickets_seen_at,
+                updated_at=utcnow(),
+            )
+            .execution_options(synchronize_session=False),
+        ),
+    )
+    if moved.rowcount != 1:
+        raise IngestConflict(f"{source.name} was ingested concurrently")
+    report.last_event_id = position
+    session.expire(state)
+    return report
+
+
+def try_ingest(
+    session_factory: Any,
+    source: TranscriptSource,
+    *,
+    settings: Optional[Settings] = None,
+    max_events: Optional[int] = None,
+) -> Optional[IngestReport]:
+    """Ingest in a transaction of its own, unless another thread is at it.
+
+    For pages: a failure is logged and the page shows what is already there.
+    """
+    if not _ingest_lock.acquire(blocking=False):
+        return None
+    try:
+        with session_factory() as session:
+            try:
+                report = ingest(
+                    session, source, settings=settings, max_events=max_events
+                )
+                session.commit()
+                return report
+            except Exception:
+                session.rollback()
+                logger.exception("dashboard ingest from %s failed", source.name)
+                return None
+    finally:
+        _ingest_lock.release()
+
+
+def recompute_all(
+    session: Session, *, settings: Optional[Settings] = None, batch: int = 500
+) -> int:
+    """Recompute every summary, e.g. after a change of the taxonomy or of the
+    low-confidence threshold; return how many."""
+    settings = settings or get_settings()
+    taxonomy = load_taxonomy()
+    session.execute(
+        update(ConversationTurn)
+        .where(ConversationTurn.kind == TurnKind.USER)
+        .values(
+            is_low_confidence=ConversationTurn.is_fallback
+            | (
+                ConversationTurn.confidence.is_not(None)
+                & (
+                    ConversationTurn.confidence
+                    < settings.dashboard_low_confidence_threshold
+                )
+            )
+        )
+        .execution_options(synchronize_session=False)
+    )
+    count = 0
+    last_id = 0
+    while True:
+        rows = list(
+            session.scalars(
+                select(Conversation)
+                .where(Conversation.id > last_id)
+                .order_by(Conversation.id)
+                .limit(batch)
+            )
+        )
+        if not rows:
+            return count
+        for conversation in rows:
+            refresh_summary(session, conversation, taxonomy=taxonomy)
+            count += 1
+        last_id = rows[-1].id
+        session.flush()

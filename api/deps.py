@@ -1,0 +1,74 @@
+"""Typed dependencies of the HTTP API: the database session and the service token.
+
+@router.get("/things")
+def list_things(session: SessionDep) -> ...:   # one session per request
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterator
+from datetime import date
+from typing import Annotated, Optional
+
+from fastapi import Depends, HTTPException, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from api.db import get_sessionmaker
+from api.settings import get_settings
+
+_bearer = HTTPBearer(auto_error=False, description="The API service token")
+
+
+def get_db() -> Iterator[Session]:
+    """One session per request, from the one session factory; closed afterwards.
+
+    Routes that write commit explicitly; anything left uncommitted is rolled back.
+    """
+    session = get_sessionmaker()()
+    try:
+        yield session
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+SessionDep = Annotated[Session, Depends(get_db)]
+
+
+def require_service_token(
+    credentials: Annotated[Optional[HTTPAuthorizationCredentials], Depends(_bearer)],
+) -> None:
+    """Let the request through only with `Authorization: Bearer <API_SERVICE_TOKEN>`.
+
+    Raises:
+        HTTPException: 401 when the header is missing, not a bearer token, or the
+            token is wrong (compared in constant time).
+    """
+    expected = get_settings().api_service_token.encode()
+    given = credentials.credentials.encode() if credentials else b""
+    if not credentials or not hmac.compare_digest(given, expected):
+        raise HTTPException(
+            status_code=status.HTTP_401_UNAUTHORIZED,
+            detail=(
+                "A valid service token is required: "
+                "send 'Authorization: Bearer <API_SERVICE_TOKEN>'."
+                if credentials is None
+                else "The service token is not valid."
+            ),
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+ServiceToken = Depends(require_service_token)
+
+
+def get_today() -> date:
+    """Today's date, for payment status; tests override it with a fixed date."""
+    return date.today()
+
+
+TodayDep = Annotated[date, Depends(get_today)]

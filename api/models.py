@@ -1,0 +1,514 @@
+"""The domain model: partners, their staff and customers, subscriptions, invoices,
+payments and tickets (SQLAlchemy 2 style).
+
+Money is stored as integer minor units (cents) and read back as `Decimal`, so sums are
+exact on SQLite and PostgreSQL alike. Timestamps are stored in UTC.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from typing import Any, Optional
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Date,
+    DateTime,
+    Dialect,
+    Enum,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+CENT = Decimal("0.01")
+
+
+def utcnow() -> datetime:
+    """The current time in UTC, timezone-aware."""
+    return datetime.now(timezone.utc)
+
+
+def new_guid() -> str:
+    """A new lower-case GUID string, the form Partner Center uses."""
+    return str(uuid.uuid4())
+
+
+class Money(TypeDecorator[Decimal]):
+    """A decimal amount with two places, stored as integer cents."""
+
+    impl = BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Optional[int]:
+        if value is None:
+            return None
+        return int((Decimal(value).quantize(CENT)) * 100)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Optional[Decimal]:
+        if value is None:
+            return None
+        return (Decimal(int(value)) / 100).quantize(CENT)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware datetime stored as naive UTC (SQLite keeps no zone)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Optional[datetime]:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use timezone-aware UTC")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Optional[datetime]:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def _enum(cls: type[enum.Enum]) -> Enum:
+    """Store an enum by its value, as a portable VARCHAR with a CHECK constraint."""
+    return Enum(
+        cls,
+        name=cls.__name__.lower(),
+        native_enum=False,
+        values_callable=lambda members: [m.value for m in members],
+        length=40,
+        create_constraint=True,
+        validate_strings=True,
+    )
+
+
+# --------------------------------------------------------------------------- enums
+
+
+class BillingModel(str, enum.Enum):
+    DIRECT = "direct"  # CSP direct-bill (tier 1) partner
+    INDIRECT_PROVIDER = "indirect_provider"
+    INDIRECT_RESELLER = "indirect_reseller"
+
+
+class SupportProgram(str, enum.Enum):
+    """Technical support entitlements a partner can hold (DOMAIN.md)."""
+
+    PREMIER = "premier_support_for_partners"
+    ADVANCED = "advanced_support_for_partners"
+    PARTNER_CLOUD = "partner_cloud_support"
+    SIGNATURE_CLOUD = "signature_cloud_support"  # legacy name (Gold/Silver)
+    PRODUCT_SUPPORT_INCIDENTS = "product_support_incidents"
+
+
+class PartnerRole(str, enum.Enum):
+    """Partner Center roles named on the source page, plus Admin agent."""
+
+    GLOBAL_ADMIN = "global_admin"
+    USER_MANAGEMENT_ADMIN = "user_management_admin"
+    HELPDESK_AGENT = "helpdesk_agent"
+    BILLING_ADMIN = "billing_admin"
+    SALES_AGENT = "sales_agent"
+    ADMIN_AGENT = "admin_agent"
+
+
+class ProductKind(str, enum.Enum):
+    LICENSE = "license"  # per-seat online services (Microsoft 365, Dynamics 365)
+    AZURE_PLAN = "azure_plan"  # usage-based cloud
+    SOFTWARE_SUBSCRIPTION = "software_subscription"
+    PERPETUAL_SOFTWARE = "perpetual_software"
+    SAAS = "saas"  # marketplace SaaS
+    ON_PREMISES = "on_premises"
+
+
+class Commerce(str, enum.Enum):
+    LEGACY = "legacy"  # D-series invoices
+    NEW = "new"  # new commerce, G-series invoices
+
+
+class SubscriptionStatus(str, enum.Enum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+class BillingFrequency(str, enum.Enum):
+    MONTHLY = "monthly"
+    ANNUAL = "annual"
+    TRIENNIAL = "triennial"
+    ONE_TIME = "one_time"
+
+
+class DocumentType(str, enum.Enum):
+    INVOICE = "invoice"
+    CREDIT_NOTE = "credit_note"
+
+
+class ChargeType(str, enum.Enum):
+    """Charge types of the reconciliation files (DOMAIN.md)."""
+
+    NEW = "new"
+    RENEW = "renew"
+    CYCLE_CHARGE = "cycle_charge"
+    ADD_QUANTITY = "add_quantity"
+    REMOVE_QUANTITY = "remove_quantity"
+    CANCEL = "cancel"
+    ONE_TIME = "one_time"
+    USAGE = "usage"
+    CREDIT = "credit"
+
+
+class TicketCategory(str, enum.Enum):
+    COMMERCIAL = "commercial"
+    TECHNICAL = "technical"
+
+
+class TicketStatus(str, enum.Enum):
+    NEW = "new"
+    TRIAGED = "triaged"
+    ESCALATED = "escalated"  # escalated to Microsoft, with a case number
+    WAITING_ON_CUSTOMER = "waiting_on_customer"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+class Severity(str, enum.Enum):
+    A = "A"
+    B = "B"
+    C = "C"
+
+
+# --------------------------------------------------------------------------- partners
+
+
+class Partner(Base):
+    """A CSP partner: who bills its customers and answers their billing questions."""
+
+    __tablename__ = "partners"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(60), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    mpn_id: Mapped[str] = mapped_column(String(20), unique=True)  # Partner ID
+    billing_model: Mapped[BillingModel] = mapped_column(_enum(BillingModel))
+    country: Mapped[str] = mapped_column(String(2))
+    currency: Mapped[str] = mapped_column(String(3))
+    timezone: Mapped[str] = mapped_column(String(60), default="UTC")
+
+    # What the partner tells its customers about support (DOMAIN.md, "Who is who").
+    support_offer: Mapped[str] = mapped_column(Text)
+    support_hours: Mapped[str] = mapped_column(String(200))
+    support_contact_method: Mapped[str] = mapped_column(String(200))
+    support_email: Mapped[str] = mapped_column(String(200))
+    support_phone: Mapped[Optional[str]] = mapped_column(String(40))
+    support_pricing: Mapped[str] = mapped_column(Text)
+
+    # Payments and collections.
+    payment_terms_days: Mapped[int] = mapped_column(Integer, default=30)
+    payment_methods: Mapped[list[str]] = mapped_column(JSON, default=list)
+    payment_instructions: Mapped[str] = mapped_column(Text, default="")
+    collections_policy: Mapped[str] = mapped_column(Text)
+    reminder_after_days: Mapped[int] = mapped_column(Integer, default=7)
+    suspend_after_days_overdue: Mapped[int] = mapped_column(Integer, default=30)
+
+    # Where a handoff is announced (optional).
+    teams_channel_webhook: Mapped[Optional[str]] = mapped_column(String(500))
+    slack_channel_id: Mapped[Optional[str]] = mapped_column(String(40))
+
+    entitlements: Mapped[list[SupportEntitlement]] = relationship(
+        back_populates="partner", cascade="all, delete-orphan"
+    )
+    users: Mapped[list[PartnerUser]] = relationship(
+        back_populates="partner", cascade="all, delete-orphan"
+    )
+    customers: Mapped[list[Customer]] = relationship(
+        back_populates="partner", cascade="all, delete-orphan"
+    )
+
+    def active_programs(self, on: date) -> list[SupportProgram]:
+        """The technical support programs this partner holds on `on`."""
+        return [e.program for e in self.entitlements if e.is_active(on)]
+
+
+class SupportEntitlement(Base):
+    """A technical support program held by a partner for a period."""
+
+    __tablename__ = "support_entitlements"
+    __table_args__ = (UniqueConstraint("partner_id", "program", "valid_from"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    partner_id: Mapped[int] = mapped_column(
+        ForeignKey("partners.id", ondelete="CASCADE"), index=True
+    )
+    program: Mapped[SupportProgram] = mapped_column(_enum(SupportProgram))
+    contract_id: Mapped[Optional[str]] = mapped_column(String(60))
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_to: Mapped[Optional[date]] = mapped_column(Date)
+    incidents_remaining: Mapped[Optional[int]] = mapped_column(Integer)
+
+    partner: Mapped[Partner] = relationship(back_populates="entitlements")
+
+    def is_active(self, on: date) -> bool:
+        return self.valid_from <= on and (self.valid_to is None or on <= self.valid_to)
+
+
+class PartnerUser(Base):
+    """A member of a partner's staff, with a Partner Center role."""
+
+    __tablename__ = "partner_users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    partner_id: Mapped[int] = mapped_column(
+        ForeignKey("partners.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(200), unique=True)
+    role: Mapped[PartnerRole] = mapped_column(_enum(PartnerRole))
+    # Channel identities: Teams (AAD object id) and Slack (user id).
+    aad_object_id: Mapped[Optional[str]] = mapped_column(String(36), unique=True)
+    slack_user_id: Mapped[Optional[str]] = mapped_column(String(40), unique=True)
+    active: Mapped[bool] = mapped_column(default=True)
+
+    partner: Mapped[Partner] = relationship(back_populates="users")
+
+
+# --------------------------------------------------------------------------- customers
+
+
+class Customer(Base):
+    """A partner's customer: one Microsoft Entra tenant."""
+
+    __tablename__ = "customers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    partner_id: Mapped[int] = mapped_column(
+        ForeignKey("partners.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    domain: Mapped[str] = mapped_column(String(253), unique=True)
+    tenant_id: Mapped[str] = mapped_column(String(36), unique=True)
+    billing_email: Mapped[str] = mapped_column(String(200))
+    country: Mapped[str] = mapped_column(String(2))
+    currency: Mapped[str] = mapped_column(String(3))
+
+    partner: Mapped[Partner] = relationship(back_populates="customers")
+    subscriptions: Mapped[list[Subscription]] = relationship(
+        back_populates="customer", cascade="all, delete-orphan"
+    )
+    invoices: Mapped[list[Invoice]] = relationship(
+        back_populates="customer",
+        cascade="all, delete-orphan",
+        order_by="Invoice.invoice_date",
+    )
+
+
+class Subscription(Base):
+    """A customer's subscription to one product SKU."""
+
+    __tablename__ = "subscriptions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_guid)
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    order_id: Mapped[str] = mapped_column(String(36), default=new_guid, index=True)
+    product_name: Mapped[str] = mapped_column(String(200))
+    sku: Mapped[str] = mapped_column(String(60))
+    product_kind: Mapped[ProductKind] = mapped_column(_enum(ProductKind))
+    commerce: Mapped[Commerce] = mapped_column(_enum(Commerce))
+    seats: Mapped[int] = mapped_column(Integer, default=1)
+    unit_price: Mapped[Decimal] = mapped_column(Money())  # per seat per month
+    currency: Mapped[str] = mapped_column(String(3))
+    term: Mapped[str] = mapped_column(String(10))  # ISO 8601: P1M, P1Y, P3Y, none
+    billing_frequency: Mapped[BillingFrequency] = mapped_column(_enum(BillingFrequency))
+    status: Mapped[SubscriptionStatus] = mapped_column(_enum(SubscriptionStatus))
+    order_date: Mapped[date] = mapped_column(Date)
+    renewal_date: Mapped[Optional[date]] = mapped_column(Date)  # last renewal
+    term_end_date: Mapped[Optional[date]] = mapped_column(Date)
+    auto_renew: Mapped[bool] = mapped_column(default=True)
+    suspended_on: Mapped[Optional[date]] = mapped_column(Date)
+    suspension_reason: Mapped[Optional[str]] = mapped_column(String(200))
+
+    customer: Mapped[Customer] = relationship(back_populates="subscriptions")
+
+
+# --------------------------------------------------------------------------- billing
+
+
+class Invoice(Base):
+    """An invoice or credit note a partner issued to a customer.
+
+    Numbers follow Partner Center's series: `D...` for legacy (license-based, billed
+    from the billing anniversary, available 2 days after it) and `G...` for new
+    commerce (calendar month, available by the 8th of the next month).
+    """
+
+    __tablename__ = "invoices"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[str] = mapped_column(String(20), unique=True)
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    document_type: Mapped[DocumentType] = mapped_column(_enum(DocumentType))
+    amends_of_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("invoices.id", ondelete="SET NULL"), index=True
+    )
+    invoice_date: Mapped[date] = mapped_column(Date, index=True)
+    billing_period_start: Mapped[date] = mapped_column(Date)
+    billing_period_end: Mapped[date] = mapped_column(Date)
+    available_on: Mapped[date] = mapped_column(Date)
+    due_date: Mapped[date] = mapped_column(Date)
+    currency: Mapped[str] = mapped_column(String(3))
+    subtotal: Mapped[Decimal] = mapped_column(Money())
+    tax_total: Mapped[Decimal] = mapped_column(Money())
+    total: Mapped[Decimal] = mapped_column(Money())
+    paid_amount: Mapped[Decimal] = mapped_column(Money(), default=Decimal("0.00"))
+
+    customer: Mapped[Customer] = relationship(back_populates="invoices")
+    lines: Mapped[list[InvoiceLine]] = relationship(
+        back_populates="invoice",
+        cascade="all, delete-orphan",
+        order_by="InvoiceLine.id",
+    )
+    payments: Mapped[list[Payment]] = relationship(
+        back_populates="invoice", cascade="all, delete-orphan"
+    )
+    amends_of: Mapped[Optional[Invoice]] = relationship(remote_side=[id])
+
+    @property
+    def series(self) -> str:
+        """`D` (legacy) or `G` (new commerce), read from the number."""
+        return self.number[0]
+
+    @property
+    def balance(self) -> Decimal:
+        return (self.total - self.paid_amount).quantize(CENT)
+
+    def payment_status(self, today: date) -> str:
+        """`paid`, `credit`, `partially_paid`, `overdue` or `unpaid` on `today`."""
+        if self.document_type is DocumentType.CREDIT_NOTE:
+            return "credit"
+        if self.balance <= 0:
+            return "paid"
+        if today > self.due_date:
+            return "overdue"
+        if self.paid_amount > 0:
+            return "partially_paid"
+        return "unpaid"
+
+    def days_overdue(self, today: date) -> int:
+        if self.payment_status(today) != "overdue":
+            return 0
+        return (today - self.due_date).days
+
+
+class InvoiceLine(Base):
+    """One line of an invoice (a reconciliation-file row)."""
+
+    __tablename__ = "invoice_lines"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(
+        ForeignKey("invoices.id", ondelete="CASCADE"), index=True
+    )
+    subscription_id: Mapped[Optional[str]] = mapped_column(
+        ForeignKey("subscriptions.id", ondelete="SET NULL"), index=True
+    )
+    order_id: Mapped[Optional[str]] = mapped_column(String(36))
+    product_name: Mapped[str] = mapped_column(String(200))
+    sku: Mapped[str] = mapped_column(String(60))
+    charge_type: Mapped[ChargeType] = mapped_column(_enum(ChargeType))
+    description: Mapped[str] = mapped_column(String(300), default="")
+    quantity: Mapped[int] = mapped_column(Integer)
+    unit_price: Mapped[Decimal] = mapped_column(Money())
+    subtotal: Mapped[Decimal] = mapped_column(Money())
+    tax: Mapped[Decimal] = mapped_column(Money())
+    total: Mapped[Decimal] = mapped_column(Money())
+    charge_start: Mapped[date] = mapped_column(Date)
+    charge_end: Mapped[date] = mapped_column(Date)
+
+    invoice: Mapped[Invoice] = relationship(back_populates="lines")
+
+
+class Payment(Base):
+    """A payment received against an invoice."""
+
+    __tablename__ = "payments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(
+        ForeignKey("invoices.id", ondelete="CASCADE"), index=True
+    )
+    amount: Mapped[Decimal] = mapped_column(Money())
+    currency: Mapped[str] = mapped_column(String(3))
+    received_on: Mapped[date] = mapped_column(Date)
+    method: Mapped[str] = mapped_column(String(40))
+    reference: Mapped[str] = mapped_column(String(60))
+
+    invoice: Mapped[Invoice] = relationship(back_populates="payments")
+
+
+# --------------------------------------------------------------------------- tickets
+
+
+class Ticket(Base):
+    """A support ticket, and where it was escalated."""
+
+    __tablename__ = "tickets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(20), unique=True)  # e.g. CSP-000042
+    idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
+    partner_id: Mapped[int] = mapped_column(
+        ForeignKey("partners.id", ondelete="CASCADE"), index=True
+    )
+    customer_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("customers.id", ondelete="SET NULL"), index=True
+    )
+    # Who asked: "customer:<tenant>:<user>" or "partner_user:<id>".
+    requester: Mapped[str] = mapped_column(String(200), index=True)
+    conversation_id: Mapped[Optional[str]] = mapped_column(String(200), index=True)
+    category: Mapped[TicketCategory] = mapped_column(_enum(TicketCategory))
+    topic: Mapped[str] = mapped_column(String(40))
+    product: Mapped[Optional[str]] = mapped_column(String(200))
+    severity: Mapped[Severity] = mapped_column(_enum(Severity), default=Severity.C)
+    status: Mapped[TicketStatus] = mapped_column(
+        _enum(TicketStatus), default=TicketStatus.NEW
+    )
+    route: Mapped[str] = mapped_column(String(60))  # a routing-table target
+    microsoft_case_number: Mapped[Optional[str]] = mapped_column(String(40))
+    summary: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text)
+    packet: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    assigned_to_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("partner_users.id", ondelete="SET NULL")
+    )
+    sla_due_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=utcnow, onupdate=utcnow
+    )

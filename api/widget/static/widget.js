@@ -1,0 +1,613 @@
+/*
+ * CSP billing desk: the embeddable chat widget.
+ *
+ *   <script src="https://desk.example/widget/widget.js"
+ *           data-socket-url="https://bot.example" data-token="<signed chat token>"
+ *           data-title="Billing help" async></script>
+ *
+ * Served by the API (api/widget/routes.py) as one file: the official Socket.IO
+ * client (installed from npm at set-up, never from a CDN) wrapped so that it sets no
+ * global, followed by this code. It talks Rasa's socket.io protocol to our channel
+ * bot/channels/socketio.py: `session_request` / `session_confirm`, `user_uttered` /
+ * `bot_uttered`, plus `session_history`, `bot_done` and `auth_expired`.
+ *
+ * Everything lives in a shadow root; bot text is never parsed as HTML (text nodes
+ * only; http(s) links become <a> elements). The conversation survives dropped
+ * connections and reloads of the tab: the server-issued session id and the messages
+ * are kept in sessionStorage, and the server re-sends the history on resume.
+ *
+ * Page API: window.CSPChat.open(), .close(), .send(text), .setToken(token).
+ * Page events: "cspchat:token-expired" on window when the token needs renewing.
+ */
+/* global io */
+(function (io, script) {
+  "use strict";
+
+  if (!script || window.CSPChat) {
+    return;
+  }
+  if (typeof io !== "function") {
+    console.error("chat widget: the socket.io client is missing");
+    return;
+  }
+
+  var config = {
+    socketUrl: script.getAttribute("data-socket-url") || "",
+    socketPath: script.getAttribute("data-socket-path") || "/socket.io",
+    token: script.getAttribute("data-token") || "",
+    title: script.getAttribute("data-title") || "Billing help",
+    greeting:
+      script.getAttribute("data-greeting") ||
+      "Hi! Ask me about your invoices, charges, payments or subscriptions.",
+    startOpen: script.getAttribute("data-open") === "true",
+  };
+  if (!config.socketUrl) {
+    console.error("chat widget: data-socket-url is required");
+    return;
+  }
+
+  var STORAGE_KEY = "cspchat:v1";
+  var MAX_STORED = 120;
+  var TYPING_TIMEOUT_MS = 45000;
+
+  // ------------------------------------------------------------------ storage
+
+  function loadState() {
+    try {
+      var raw = window.sessionStorage.getItem(STORAGE_KEY);
+      var state = raw ? JSON.parse(raw) : null;
+      if (state && typeof state === "object" && Array.isArray(state.messages)) {
+        return state;
+      }
+    } catch (e) {
+      /* storage blocked or corrupt: start afresh */
+    }
+    return { sessionId: null, messages: [], open: false };
+  }
+
+  function saveState() {
+    try {
+      state.messages = state.messages.slice(-MAX_STORED);
+      window.sessionStorage.setItem(STORAGE_KEY, JSON.stringify(state));
+    } catch (e) {
+      /* storage full or blocked: the server still has the history */
+    }
+  }
+
+  var state = loadState();
+
+  // ------------------------------------------------------------------ styles
+
+  var CSS = [
+    ":host { all: initial; }",
+    "* { box-sizing: border-box; }",
+    ".root { font: 14px/1.45 system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif;",
+    "  color: #1b1b1b; position: fixed; right: 20px; bottom: 20px; z-index: 2147483000; }",
+    ".launcher { width: 56px; height: 56px; border-radius: 50%; border: 0;",
+    "  background: #0f5cc0; color: #fff; cursor: pointer; display: grid; place-items: center;",
+    "  box-shadow: 0 4px 14px rgba(0,0,0,.25); }",
+    ".launcher:hover { background: #0b4a9c; }",
+    "button:focus-visible, textarea:focus-visible, a:focus-visible {",
+    "  outline: 3px solid #ffb900; outline-offset: 2px; }",
+    ".panel { position: absolute; right: 0; bottom: 70px; width: 360px; max-width: calc(100vw - 40px);",
+    "  height: 520px; max-height: calc(100vh - 110px); background: #fff; border-radius: 12px;",
+    "  box-shadow: 0 8px 30px rgba(0,0,0,.3); display: flex; flex-direction: column; overflow: hidden; }",
+    ".panel[hidden] { display: none; }",
+    ".header { background: #0f5cc0; color: #fff; padding: 10px 12px; display: flex;",
+    "  align-items: center; justify-content: space-between; }",
+    ".header h2 { font-size: 16px; margin: 0; font-weight: 600; }",
+    ".close { background: transparent; border: 0; color: #fff; font-size: 22px; cursor: pointer;",
+    "  width: 36px; height: 36px; border-radius: 6px; }",
+    ".status { font-size: 12px; padding: 4px 12px; background: #fff4ce; color: #3b2e00; }",
+    ".status:empty { display: none; }",
+    ".log { flex: 1; overflow-y: auto; padding: 12px; background: #f5f7fa; }",
+    ".msg { margin: 6px 0; display: flex; flex-direction: column; }",
+    ".bubble { padding: 8px 11px; border-radius: 12px; max-width: 85%; white-space: pre-wrap;",
+    "  overflow-wrap: anywhere; }",
+    ".bot .bubble { background: #fff; border: 1px solid #dde3ea; align-self: flex-start; }",
+    ".user .bubble { background: #0f5cc0; color: #fff; align-self: flex-end; }",
+    ".bot a { color: #0f5cc0; }",
+    ".sr-only { position: absolute; width: 1px; height: 1px; margin: -1px; overflow: hidden;",
+    "  clip: rect(0 0 0 0); white-space: nowrap; border: 0; }",
+    ".replies { display: flex; flex-wrap: wrap; gap: 6px; margin-top: 6px; }",
+    ".reply { border: 1px solid #0f5cc0; color: #0f5cc0; background: #fff; border-radius: 16px;",
+    "  padding: 5px 12px; cursor: pointer; font: inherit; }",
+    ".reply:hover { background: #e8f0fb; }",
+    ".reply:disabled { opacity: .5; cursor: default; }",
+    ".msg img { max-width: 100%; border-radius: 8px; }",
+    ".typing { padding: 0 12px 6px; background: #f5f7fa; }",
+    ".typing[hidden] { display: none; }",
+    ".dots { display: inline-flex; gap: 4px; padding: 8px 11px; background: #fff;",
+    "  border: 1px solid #dde3ea; border-radius: 12px; }",
+    ".dots span { width: 6px; height: 6px; border-radius: 50%; background: #8a96a3;",
+    "  animation: blink 1.2s infinite ease-in-out; }",
+    ".dots span:nth-child(2) { animation-delay: .2s; } .dots span:nth-child(3) { animation-delay: .4s; }",
+    "@keyframes blink { 0%, 80%, 100% { opacity: .3; } 40% { opacity: 1; } }",
+    "@media (prefers-reduced-motion: reduce) { .dots span { animation: none; } }",
+    ".composer { display: flex; gap: 8px; padding: 10px; border-top: 1px solid #dde3ea; }",
+    ".composer textarea { flex: 1; resize: none; border: 1px solid #b8c2cc; border-radius: 8px;",
+    "  padding: 8px; font: inherit; height: 40px; }",
+    ".send { border: 0; background: #0f5cc0; color: #fff; border-radius: 8px; padding: 0 14px;",
+    "  font: inherit; cursor: pointer; }",
+    ".send:disabled { background: #8a96a3; cursor: default; }",
+  ].join("\n");
+
+  // ------------------------------------------------------------------ DOM
+
+  function el(tag, attrs, children) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (name) {
+      if (name === "text") {
+        node.textContent = attrs[name];
+      } else if (name === "className") {
+        node.className = attrs[name];
+      } else {
+        node.setAttribute(name, attrs[name]);
+      }
+    });
+    (children || []).forEach(function (child) {
+      node.appendChild(child);
+    });
+    return node;
+  }
+
+  function chatIcon() {
+    var ns = "http://www.w3.org/2000/svg";
+    var svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("width", "26");
+    svg.setAttribute("height", "26");
+    svg.setAttribute("aria-hidden", "true");
+    svg.setAttribute("focusable", "false");
+    var path = document.createElementNS(ns, "path");
+    path.setAttribute("fill", "currentColor");
+    path.setAttribute(
+      "d",
+      "M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4H4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z"
+    );
+    svg.appendChild(path);
+    return svg;
+  }
+
+  var host = el("div", { id: "cspchat-host" });
+  var shadow = host.attachShadow({ mode: "open" });
+  if (window.CSSStyleSheet && "adoptedStyleSheets" in shadow) {
+    var sheet = new CSSStyleSheet(); // works under a strict CSP (no inline <style>)
+    sheet.replaceSync(CSS);
+    shadow.adoptedStyleSheets = [sheet];
+  } else {
+    shadow.appendChild(el("style", { text: CSS }));
+  }
+
+  var uid = "cspchat-" + Math.random().toString(36).slice(2, 8);
+  var launcher = el("button", {
+    className: "launcher",
+    type: "button",
+    "aria-label": "Open chat: " + config.title,
+    "aria-expanded": "false",
+    "aria-controls": uid + "-panel",
+  });
+  launcher.appendChild(chatIcon());
+  var title = el("h2", { id: uid + "-title", text: config.title });
+  var closeButton = el("button", {
+    className: "close",
+    type: "button",
+    "aria-label": "Close chat",
+    text: "\u00D7",
+  });
+  var status = el("div", { className: "status", role: "status" });
+  var log = el("div", {
+    className: "log",
+    role: "log",
+    "aria-live": "polite",
+    "aria-relevant": "additions",
+    "aria-label": "Conversation",
+    tabindex: "0",
+  });
+  var typing = el("div", { className: "typing", hidden: "" }, [
+    el("span", { className: "sr-only", text: "The assistant is typing" }),
+    el("span", { className: "dots", "aria-hidden": "true" }, [
+      el("span"),
+      el("span"),
+      el("span"),
+    ]),
+  ]);
+  var input = el("textarea", {
+    id: uid + "-input",
+    rows: "1",
+    placeholder: "Type your question\u2026",
+    "aria-describedby": uid + "-hint",
+    maxlength: "2000",
+  });
+  var sendButton = el("button", { className: "send", type: "submit", text: "Send" });
+  var composer = el("form", { className: "composer" }, [
+    el("label", { className: "sr-only", for: uid + "-input", text: "Message" }),
+    el("span", {
+      className: "sr-only",
+      id: uid + "-hint",
+      text: "Press Enter to send, Shift+Enter for a new line, Escape to close.",
+    }),
+    input,
+    sendButton,
+  ]);
+  var panel = el(
+    "div",
+    {
+      className: "panel",
+      id: uid + "-panel",
+      role: "dialog",
+      "aria-modal": "false",
+      "aria-labelledby": uid + "-title",
+      hidden: "",
+    },
+    [
+      el("div", { className: "header" }, [title, closeButton]),
+      status,
+      log,
+      typing,
+      composer,
+    ]
+  );
+  shadow.appendChild(el("div", { className: "root" }, [panel, launcher]));
+
+  // ------------------------------------------------------------------ rendering
+
+  var LINK = /\[([^\]\n]+)\]\((https?:\/\/[^)\s]+)\)|(https?:\/\/[^\s<>"')\]]+)/g;
+
+  function safeUrl(href) {
+    try {
+      var url = new URL(href, window.location.href);
+      return url.protocol === "http:" || url.protocol === "https:" ? url.href : null;
+    } catch (e) {
+      return null;
+    }
+  }
+
+  function link(label, href) {
+    var url = safeUrl(href);
+    if (!url) {
+      return document.createTextNode(label);
+    }
+    return el("a", { href: url, target: "_blank", rel: "noopener noreferrer", text: label });
+  }
+
+  function appendRich(parent, text) {
+    // Text nodes only; markdown links and bare http(s) URLs become <a>, **x** <strong>.
+    var last = 0;
+    var match;
+    LINK.lastIndex = 0;
+    while ((match = LINK.exec(text)) !== null) {
+      appendBold(parent, text.slice(last, match.index));
+      if (match[3]) {
+        var bare = match[3].replace(/[.,;:!?]+$/, "");
+        parent.appendChild(link(bare, bare));
+        last = match.index + bare.length;
+        LINK.lastIndex = last;
+      } else {
+        parent.appendChild(link(match[1], match[2]));
+        last = match.index + match[0].length;
+      }
+    }
+    appendBold(parent, text.slice(last));
+  }
+
+  function appendBold(parent, text) {
+    var parts = text.split("**");
+    parts.forEach(function (part, index) {
+      if (!part) {
+        return;
+      }
+      if (index % 2 === 1 && index < parts.length - 1) {
+        parent.appendChild(el("strong", { text: part }));
+      } else {
+        parent.appendChild(document.createTextNode(part));
+      }
+    });
+  }
+
+  function choicesOf(message) {
+    var list = message.quick_replies || message.buttons || [];
+    return Array.isArray(list) ? list : [];
+  }
+
+  function render(message, live) {
+    var who = message.from === "user" ? "user" : "bot";
+    var row = el("div", { className: "msg " + who });
+    row.appendChild(
+      el("span", { className: "sr-only", text: who === "user" ? "You said:" : "Assistant:" })
+    );
+    if (message.text) {
+      var bubble = el("div", { className: "bubble" });
+      if (who === "bot") {
+        appendRich(bubble, String(message.text));
+      } else {
+        bubble.textContent = String(message.text);
+      }
+      row.appendChild(bubble);
+    }
+    var attachment = message.attachment;
+    if (attachment && attachment.type === "image" && attachment.payload) {
+      var src = safeUrl(attachment.payload.src || "");
+      if (src) {
+        row.appendChild(el("img", { src: src, alt: "Image from the assistant" }));
+      }
+    }
+    var choices = choicesOf(message);
+    if (choices.length) {
+      var group = el("div", { className: "replies", role: "group", "aria-label": "Choices" });
+      choices.forEach(function (choice) {
+        var button = el("button", {
+          className: "reply",
+          type: "button",
+          text: String(choice.title || choice.payload || ""),
+        });
+        button.addEventListener("click", function () {
+          Array.prototype.forEach.call(group.querySelectorAll("button"), function (b) {
+            b.disabled = true;
+          });
+          send(String(choice.payload || choice.title || ""), String(choice.title || ""));
+          input.focus();
+        });
+        group.appendChild(button);
+      });
+      if (!live) {
+        // Choices of earlier messages stay visible but are not offered again.
+        Array.prototype.forEach.call(group.querySelectorAll("button"), function (b) {
+          b.disabled = true;
+        });
+      }
+      row.appendChild(group);
+    }
+    log.appendChild(row);
+    log.scrollTop = log.scrollHeight;
+  }
+
+  function renderAll() {
+    while (log.firstChild) {
+      log.removeChild(log.firstChild);
+    }
+    if (config.greeting) {
+      render({ from: "bot", text: config.greeting }, false);
+    }
+    state.messages.forEach(function (message, index) {
+      var isLast = index === state.messages.length - 1;
+      render(message, isLast && message.from !== "user");
+    });
+  }
+
+  function add(message) {
+    state.messages.push(message);
+    saveState();
+    render(message, message.from !== "user");
+  }
+
+  // ------------------------------------------------------------------ typing
+
+  var typingTimer = null;
+
+  function setTyping(on) {
+    clearTimeout(typingTimer);
+    typing.hidden = !on;
+    if (on) {
+      typingTimer = setTimeout(function () {
+        setTyping(false);
+      }, TYPING_TIMEOUT_MS);
+      log.scrollTop = log.scrollHeight;
+    }
+  }
+
+  function setStatus(text) {
+    status.textContent = text || "";
+  }
+
+  // ------------------------------------------------------------------ socket
+
+  var ready = false; // a session is confirmed on the current connection
+  var outbox = []; // messages typed while (re)connecting
+  var socket = io(config.socketUrl, {
+    path: config.socketPath,
+    transports: ["websocket", "polling"],
+    auth: config.token ? { token: config.token } : {},
+    reconnection: true,
+    reconnectionDelay: 500,
+    reconnectionDelayMax: 4000,
+  });
+
+  socket.on("connect", function () {
+    ready = false;
+    setStatus("");
+    socket.emit("session_request", { session_id: state.sessionId });
+  });
+
+  socket.on("session_confirm", function (sessionId) {
+    var id = typeof sessionId === "string" ? sessionId : (sessionId || {}).session_id;
+    if (state.sessionId && state.sessionId !== id) {
+      state.messages = []; // another chatter or an expired session: a new conversation
+      renderAll();
+    }
+    state.sessionId = id;
+    saveState();
+    ready = true;
+    while (outbox.length) {
+      socket.emit("user_uttered", { message: outbox.shift(), session_id: id });
+      setTyping(true);
+    }
+  });
+
+  socket.on("session_history", function (data) {
+    if (!data || data.session_id !== state.sessionId || !Array.isArray(data.messages)) {
+      return;
+    }
+    if (!data.messages.length) {
+      return;
+    }
+    state.messages = withDisplayText(data.messages);
+    saveState();
+    renderAll();
+    if (!outbox.length) {
+      setTyping(false);
+    }
+  });
+
+  socket.on("bot_uttered", function (message) {
+    if (message && typeof message === "object") {
+      add(Object.assign({ from: "bot" }, message));
+    }
+  });
+
+  socket.on("bot_done", function () {
+    setTyping(false);
+  });
+
+  socket.on("auth_expired", function () {
+    window.dispatchEvent(new CustomEvent("cspchat:token-expired"));
+  });
+
+  socket.on("disconnect", function (reason) {
+    ready = false;
+    if (reason !== "io client disconnect") {
+      setStatus("Connection lost. Reconnecting\u2026");
+    }
+  });
+
+  socket.on("connect_error", function (error) {
+    ready = false;
+    var reason = error && error.message;
+    if (reason === "invalid_token") {
+      setStatus("Your sign-in has expired. Reload the page to continue the chat.");
+      window.dispatchEvent(new CustomEvent("cspchat:token-expired"));
+    } else if (reason === "sign_in_required") {
+      setStatus("Please sign in to chat with us.");
+    } else {
+      setStatus("Cannot reach the assistant. Retrying\u2026");
+    }
+  });
+
+  function withDisplayText(messages) {
+    // A button click is stored as its payload ("/intent{...}"): show the title.
+    var titles = {};
+    return messages
+      .map(function (message) {
+        if (message.from !== "user") {
+          choicesOf(message).forEach(function (choice) {
+            titles[choice.payload] = choice.title;
+          });
+          return message;
+        }
+        var text = String(message.text || "");
+        if (titles[text]) {
+          return { from: "user", text: titles[text] };
+        }
+        return text.charAt(0) === "/" ? null : message;
+      })
+      .filter(Boolean);
+  }
+
+  // ------------------------------------------------------------------ sending
+
+  function send(text, display) {
+    var clean = String(text || "").trim();
+    if (!clean) {
+      return;
+    }
+    add({ from: "user", text: display || clean });
+    if (ready && socket.connected) {
+      socket.emit("user_uttered", { message: clean, session_id: state.sessionId });
+      setTyping(true);
+    } else {
+      outbox.push(clean);
+      setStatus("Offline. Your message will be sent when the connection is back.");
+    }
+  }
+
+  composer.addEventListener("submit", function (event) {
+    event.preventDefault();
+    send(input.value);
+    input.value = "";
+    input.focus();
+  });
+
+  input.addEventListener("keydown", function (event) {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      composer.requestSubmit ? composer.requestSubmit() : sendButton.click();
+    }
+  });
+
+  // ------------------------------------------------------------------ open/close
+
+  function open(focus) {
+    panel.hidden = false;
+    launcher.setAttribute("aria-expanded", "true");
+    launcher.setAttribute("aria-label", "Close chat: " + config.title);
+    state.open = true;
+    saveState();
+    log.scrollTop = log.scrollHeight;
+    if (focus !== false) {
+      input.focus();
+    }
+  }
+
+  function close() {
+    panel.hidden = true;
+    launcher.setAttribute("aria-expanded", "false");
+    launcher.setAttribute("aria-label", "Open chat: " + config.title);
+    state.open = false;
+    saveState();
+    launcher.focus();
+  }
+
+  launcher.addEventListener("click", function () {
+    if (panel.hidden) {
+      open();
+    } else {
+      close();
+    }
+  });
+  closeButton.addEventListener("click", close);
+  panel.addEventListener("keydown", function (event) {
+    if (event.key === "Escape") {
+      event.preventDefault();
+      close();
+    }
+  });
+
+  // ------------------------------------------------------------------ start
+
+  function mount() {
+    document.body.appendChild(host);
+    renderAll();
+    if (config.startOpen || state.open) {
+      open(false); // restored, not asked for: do not move the page's focus
+    }
+  }
+
+  if (document.body) {
+    mount();
+  } else {
+    document.addEventListener("DOMContentLoaded", mount);
+  }
+
+  window.CSPChat = {
+    open: function () {
+      open(true);
+    },
+    close: close,
+    send: send,
+    setToken: function (token) {
+      config.token = token || "";
+      socket.auth = config.token ? { token: config.token } : {};
+      if (socket.connected) {
+        socket.emit("auth_refresh", { token: config.token });
+      } else {
+        socket.connect();
+      }
+    },
+    get connected() {
+      return ready && socket.connected;
+    },
+    get sessionId() {
+      return state.sessionId;
+    },
+  };
+})(io, document.currentScript);

@@ -1,0 +1,126 @@
+"""Configuration of the chat channels, read from the environment.
+
+Standard library only, so that both virtual environments can import it: the channels
+run inside Rasa (`.venv-rasa`, which has no pydantic 2 and so cannot use
+`api/settings.py`), and `api/launch.py` (`.venv`) can call `channel_status()` to print
+which channels are on. Values given in credentials.yml win over the environment; a
+channel whose credentials are missing is off, and says so in the start-up output.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Optional
+
+LOCAL_CHAT_TOKEN_SECRET = "dev-chat-token-secret"  # noqa: S105 (local default, refused in production)
+CHAT_TOKEN_KEY = "chat_token"  # noqa: S105 (the metadata key, not a secret)
+MIN_SECRET_LENGTH = 16
+
+SLACK_API_BASE_URL = "https://slack.com/api/"
+TEAMS_OPENID_METADATA_URL = (
+    "https://login.botframework.com/v1/.well-known/openidconfiguration"
+)
+TEAMS_LOGIN_BASE_URL = "https://login.microsoftonline.com"
+TEAMS_TOKEN_ISSUER = "https://api.botframework.com"  # noqa: S105 (a URL)
+TEAMS_TOKEN_SCOPE = "https://api.botframework.com/.default"  # noqa: S105 (a URL)
+
+
+class ChannelConfigError(Exception):
+    """A channel is configured in a way that must not start (e.g. a default secret
+    in production mode)."""
+
+
+def _env(name: str, env: Optional[Mapping[str, str]] = None) -> str:
+    source = os.environ if env is None else env
+    return (source.get(name) or "").strip()
+
+
+def setting(
+    credentials: Optional[Mapping[str, Any]],
+    key: str,
+    env_name: str,
+    default: str = "",
+    env: Optional[Mapping[str, str]] = None,
+) -> str:
+    """A value from credentials.yml (`key`), else the environment, else `default`.
+
+    Empty strings count as unset, so `${VAR}` placeholders of unset variables in
+    credentials.yml fall back cleanly.
+    """
+    if credentials:
+        value = credentials.get(key)
+        if value is not None and str(value).strip():
+            return str(value).strip()
+    return _env(env_name, env) or default
+
+
+def is_production(env: Optional[Mapping[str, str]] = None) -> bool:
+    return _env("APP_MODE", env).lower() == "production"
+
+
+def chat_token_secret(env: Optional[Mapping[str, str]] = None) -> str:
+    """The key that signs chat tokens (CHAT_TOKEN_SECRET), as api/settings.py reads it.
+
+    Local mode falls back to the same default as the API; production mode refuses the
+    default and anything shorter than 16 characters.
+    """
+    secret = _env("CHAT_TOKEN_SECRET", env) or LOCAL_CHAT_TOKEN_SECRET
+    if is_production(env) and (
+        secret == LOCAL_CHAT_TOKEN_SECRET or len(secret) < MIN_SECRET_LENGTH
+    ):
+        raise ChannelConfigError(
+            "production mode needs a real CHAT_TOKEN_SECRET (16+ characters, not "
+            "the local default) for the chat channels"
+        )
+    return secret
+
+
+def csv(value: str) -> list[str]:
+    """`"a, b,,c"` -> `["a", "b", "c"]`."""
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+@dataclass(frozen=True)
+class ChannelStatus:
+    name: str
+    on: bool
+    detail: str
+
+    def line(self) -> str:
+        return f"{self.name} channel {'on' if self.on else 'off'}: {self.detail}"
+
+
+def slack_status(env: Optional[Mapping[str, str]] = None) -> ChannelStatus:
+    missing = [
+        name
+        for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
+        if not _env(name, env)
+    ]
+    if missing:
+        return ChannelStatus("Slack", False, f"{' and '.join(missing)} not set")
+    return ChannelStatus("Slack", True, "events at /webhooks/slack/webhook")
+
+
+def teams_status(env: Optional[Mapping[str, str]] = None) -> ChannelStatus:
+    missing = [
+        name
+        for name in ("TEAMS_APP_ID", "TEAMS_APP_PASSWORD", "TEAMS_TENANT_ID")
+        if not _env(name, env)
+    ]
+    if missing:
+        return ChannelStatus("Teams", False, f"{', '.join(missing)} not set")
+    return ChannelStatus("Teams", True, "messages at /webhooks/teams/webhook")
+
+
+def widget_status(env: Optional[Mapping[str, str]] = None) -> ChannelStatus:
+    origins = _env("WIDGET_ALLOWED_ORIGINS", env) or "*"
+    return ChannelStatus(
+        "Web chat", True, f"socket.io at /socket.io, origins {origins}"
+    )
+
+
+def channel_status(env: Optional[Mapping[str, str]] = None) -> list[ChannelStatus]:
+    """Which channels the environment turns on (for the start-up output)."""
+    return [widget_status(env), slack_status(env), teams_status(env)]

@@ -1,0 +1,378 @@
+"""The web chat widget's channel: Rasa's socket.io protocol, bound to a signed token.
+
+Rasa 3.6.21's `SocketIOInput` has two faults this channel fixes (see
+docs/channels.md):
+
+- rasa#13027: `enter_room` is not awaited, so with python-socketio 5.x the socket never
+  joins its session's room and replies never arrive. Here every room call is awaited.
+- The client chooses its session id, and a `jwt_key` token is checked and thrown
+  away, so anyone who knows a session id can join or post into that conversation.
+  Here the customer's chat token (api/identity.py) is verified on `connect`, the
+  session id is issued by the server and bound to the token's subject with an HMAC,
+  the id a client sends is accepted only when it is bound to that same subject, and
+  messages go into the session the server recorded for the socket, never one named
+  in the message. Every message carries `{"chat_token": token}` in its metadata.
+
+A connection without a token is anonymous (general answers only, when allowed): it
+gets a random, server-signed session id that it can resume after a dropped connection
+but cannot choose.
+
+Events (Rasa's socket.io protocol, plus three of ours that Rasa clients ignore):
+    client -> server  session_request {session_id?}, user_uttered {message},
+                      auth_refresh {token}
+    server -> client  session_confirm <session_id>, bot_uttered <message>,
+                      session_history {session_id, messages}, bot_done {},
+                      auth_expired {}
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any, Optional
+
+from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
+from rasa.core.channels.socketio import SocketBlueprint, SocketIOOutput
+from sanic import Blueprint, Sanic, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+from socketio import AsyncServer
+from socketio.exceptions import ConnectionRefusedError as SocketRefused
+
+from api.identity import ChatIdentity, InvalidChatToken, verify_chat_token
+from bot.channels import config
+
+logger = logging.getLogger(__name__)
+
+CHAT_TOKEN_KEY = config.CHAT_TOKEN_KEY
+MAX_MESSAGE_CHARS = 4000
+HISTORY_LIMIT = 60
+ANONYMOUS = "anonymous"
+_SESSION_ID = re.compile(r"^[0-9a-f]{64}$")
+_SESSION_KEY_LABEL = b"csp-billing-desk/widget-session-id/v1"
+
+
+# --------------------------------------------------------------- session binding
+
+
+def session_key(chat_token_secret: str) -> bytes:
+    """The key that signs session ids, derived from the chat token secret."""
+    return hmac.new(
+        chat_token_secret.encode(), _SESSION_KEY_LABEL, hashlib.sha256
+    ).digest()
+
+
+def subject_of(identity: Optional[ChatIdentity]) -> str:
+    """Who a session belongs to: a signed-in customer, or `anonymous`."""
+    if identity is None:
+        return ANONYMOUS
+    return "\x1f".join(
+        (identity.kind, identity.tenant_id or identity.platform or "", identity.subject)
+    )
+
+
+def _signature(key: bytes, subject: str, nonce: str) -> str:
+    message = f"{subject}\x1f{nonce}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()[:32]
+
+
+def issue_session_id(key: bytes, subject: str) -> str:
+    """A new session id: 32 random hex digits and their HMAC with the subject."""
+    nonce = secrets.token_hex(16)
+    return nonce + _signature(key, subject, nonce)
+
+
+def session_id_is_bound(key: bytes, subject: str, session_id: Any) -> bool:
+    """True if `session_id` was issued by us to `subject`."""
+    if not isinstance(session_id, str) or not _SESSION_ID.match(session_id):
+        return False
+    nonce, signature = session_id[:32], session_id[32:]
+    return hmac.compare_digest(signature, _signature(key, subject, nonce))
+
+
+def resume_or_issue(key: bytes, subject: str, requested: Any) -> tuple[str, bool]:
+    """The session id for a `session_request`: the requested one if it is bound to
+    `subject` (a reconnect), else a new one. Returns (session_id, resumed)."""
+    if session_id_is_bound(key, subject, requested):
+        return requested, True
+    return issue_session_id(key, subject), False
+
+
+# --------------------------------------------------------------- history
+
+
+def _bot_payloads(text: Optional[str], data: dict[str, Any]) -> list[dict[str, Any]]:
+    """A bot utterance as the `bot_uttered` payloads SocketIOOutput would emit."""
+    buttons = data.get("buttons") or data.get("quick_replies") or []
+    parts = [p for p in (text or "").strip().split("\n\n") if p] if text else []
+    payloads: list[dict[str, Any]] = [{"text": part} for part in parts]
+    if buttons:
+        if not payloads:
+            payloads.append({"text": ""})
+        payloads[-1]["quick_replies"] = [
+            {
+                "content_type": "text",
+                "title": b.get("title", ""),
+                "payload": b.get("payload", ""),
+            }
+            for b in buttons
+            if isinstance(b, dict)
+        ]
+    if data.get("image"):
+        payloads.append(
+            {"attachment": {"type": "image", "payload": {"src": data["image"]}}}
+        )
+    if data.get("custom"):
+        payloads.append(dict(data["custom"]))
+    return payloads
+
+
+def transcript(events: list[dict[str, Any]], limit: int = HISTORY_LIMIT) -> list[dict]:
+    """The user and bot messages of a tracker's events, oldest first, at most
+    `limit` of them, in the shape the widget renders."""
+    messages: list[dict[str, Any]] = []
+    for event in events:
+        kind = event.get("event")
+        if kind == "user" and event.get("text"):
+            messages.append({"from": "user", "text": event["text"]})
+        elif kind == "bot":
+            for payload in _bot_payloads(event.get("text"), event.get("data") or {}):
+                messages.append({"from": "bot", **payload})
+    return messages[-limit:]
+
+
+# --------------------------------------------------------------- output
+
+
+class SecureSocketIOOutput(SocketIOOutput):
+    """Rasa's socket.io output, with custom JSON sent as data (Rasa's passes it as
+    keyword arguments of `emit`, which breaks on any key but `data` and `room`)."""
+
+    async def send_custom_json(
+        self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any
+    ) -> None:
+        await self.sio.emit(self.bot_message_evt, json_message, room=recipient_id)
+
+
+class _AppCapturingBlueprint(SocketBlueprint):
+    """Attaches socket.io to the app like Rasa's, and remembers the app so that
+    handlers can read the tracker store (`app.ctx.agent`)."""
+
+    def register(self, app: Sanic, options: dict[str, Any]) -> None:
+        self.ctx.app = app
+        super().register(app, options)
+
+
+# --------------------------------------------------------------- input
+
+
+class SecureSocketIOInput(InputChannel):
+    """socket.io for the web chat widget, with sessions bound to chat tokens."""
+
+    @classmethod
+    def name(cls) -> str:
+        return "socketio"
+
+    @classmethod
+    def from_credentials(
+        cls, credentials: Optional[dict[str, Any]]
+    ) -> SecureSocketIOInput:
+        credentials = credentials or {}
+        origins = config.setting(
+            credentials, "cors_allowed_origins", "WIDGET_ALLOWED_ORIGINS", "*"
+        )
+        anonymous = config.setting(
+            credentials, "allow_anonymous", "WIDGET_ALLOW_ANONYMOUS", "true"
+        )
+        return cls(
+            chat_token_secret=config.chat_token_secret(),
+            user_message_evt=credentials.get("user_message_evt", "user_uttered"),
+            bot_message_evt=credentials.get("bot_message_evt", "bot_uttered"),
+            namespace=credentials.get("namespace"),
+            socketio_path=credentials.get("socketio_path", "/socket.io"),
+            cors_allowed_origins=config.csv(origins),
+            allow_anonymous=anonymous.lower() not in {"0", "false", "no", "off"},
+        )
+
+    def __init__(
+        self,
+        chat_token_secret: str,
+        user_message_evt: str = "user_uttered",
+        bot_message_evt: str = "bot_uttered",
+        namespace: Optional[str] = None,
+        socketio_path: str = "/socket.io",
+        cors_allowed_origins: Optional[list[str]] = None,
+        allow_anonymous: bool = True,
+    ) -> None:
+        self.chat_token_secret = chat_token_secret
+        self.session_key = session_key(chat_token_secret)
+        self.user_message_evt = user_message_evt
+        self.bot_message_evt = bot_message_evt
+        self.namespace = namespace
+        self.socketio_path = socketio_path
+        origins = cors_allowed_origins or ["*"]
+        self.cors_allowed_origins: Any = "*" if "*" in origins else origins
+        self.allow_anonymous = allow_anonymous
+        self.sio: Optional[AsyncServer] = None
+        logger.info(
+            "Web chat channel on: socket.io at %s, origins %s, anonymous %s",
+            socketio_path,
+            ", ".join(origins),
+            "allowed" if allow_anonymous else "refused",
+        )
+
+    def get_output_channel(self) -> Optional[OutputChannel]:
+        if self.sio is None:
+            return None
+        return SecureSocketIOOutput(self.sio, self.bot_message_evt)
+
+    def verify(self, token: Any) -> ChatIdentity:
+        """The customer a widget token names; raises InvalidChatToken otherwise."""
+        identity = verify_chat_token(self.chat_token_secret, token)
+        if identity.kind != "customer":
+            raise InvalidChatToken("the web chat takes customer tokens only")
+        return identity
+
+    def blueprint(
+        self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
+    ) -> Blueprint:
+        sio = AsyncServer(
+            async_mode="sanic", cors_allowed_origins=self.cors_allowed_origins
+        )
+        webhook = _AppCapturingBlueprint(
+            sio, self.socketio_path, "secure_socketio_webhook", __name__
+        )
+        self.sio = sio
+        namespace = self.namespace
+
+        @webhook.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        @sio.on("connect", namespace=namespace)
+        async def connect(sid: str, environ: dict, auth: Optional[dict] = None) -> bool:
+            token = auth.get("token") if isinstance(auth, dict) else None
+            identity: Optional[ChatIdentity] = None
+            if token:
+                try:
+                    identity = self.verify(token)
+                except InvalidChatToken as exc:
+                    logger.info("Web chat connection %s refused: %s", sid, exc)
+                    raise SocketRefused("invalid_token") from None
+            elif not self.allow_anonymous:
+                raise SocketRefused("sign_in_required")
+            await sio.save_session(
+                sid,
+                {
+                    "token": token if identity else None,
+                    "subject": subject_of(identity),
+                    "session_id": None,
+                },
+                namespace=namespace,
+            )
+            logger.debug(
+                "Web chat %s connected (%s)", sid, "signed in" if token else "anonymous"
+            )
+            return True
+
+        @sio.on("disconnect", namespace=namespace)
+        async def disconnect(sid: str, *_: Any) -> None:
+            logger.debug("Web chat %s disconnected", sid)
+
+        @sio.on("session_request", namespace=namespace)
+        async def session_request(sid: str, data: Any = None) -> None:
+            state = await sio.get_session(sid, namespace=namespace)
+            requested = data.get("session_id") if isinstance(data, dict) else None
+            session_id, resumed = resume_or_issue(
+                self.session_key, state["subject"], requested
+            )
+            if state.get("session_id") and state["session_id"] != session_id:
+                await sio.leave_room(sid, state["session_id"], namespace=namespace)
+            state["session_id"] = session_id
+            await sio.save_session(sid, state, namespace=namespace)
+            await sio.enter_room(sid, session_id, namespace=namespace)  # rasa#13027
+            await sio.emit("session_confirm", session_id, room=sid, namespace=namespace)
+            if resumed:
+                messages = await self._history(webhook, session_id)
+                await sio.emit(
+                    "session_history",
+                    {"session_id": session_id, "messages": messages},
+                    room=sid,
+                    namespace=namespace,
+                )
+            logger.debug(
+                "Web chat %s %s session %s",
+                sid,
+                "resumed" if resumed else "started",
+                session_id[:8],
+            )
+
+        @sio.on("auth_refresh", namespace=namespace)
+        async def auth_refresh(sid: str, data: Any = None) -> dict[str, Any]:
+            """A fresh token for the same customer (the old one is about to expire)."""
+            state = await sio.get_session(sid, namespace=namespace)
+            token = data.get("token") if isinstance(data, dict) else None
+            try:
+                identity = self.verify(token)
+            except InvalidChatToken:
+                return {"ok": False, "error": "invalid_token"}
+            if subject_of(identity) != state["subject"]:
+                return {"ok": False, "error": "different_chatter"}
+            state["token"] = token
+            await sio.save_session(sid, state, namespace=namespace)
+            return {"ok": True}
+
+        @sio.on(self.user_message_evt, namespace=namespace)
+        async def handle_message(sid: str, data: Any = None) -> None:
+            state = await sio.get_session(sid, namespace=namespace)
+            session_id = state.get("session_id")
+            if not session_id:
+                logger.warning(
+                    "Web chat %s sent a message before session_request; ignored", sid
+                )
+                return
+            text = data.get("message") if isinstance(data, dict) else None
+            if not isinstance(text, str) or not text.strip():
+                return
+            metadata: dict[str, Any] = {}
+            token = state.get("token")
+            if token:
+                try:
+                    self.verify(token)
+                except InvalidChatToken:
+                    await sio.emit("auth_expired", {}, room=sid, namespace=namespace)
+                metadata[CHAT_TOKEN_KEY] = token
+            message = UserMessage(
+                text[:MAX_MESSAGE_CHARS],
+                SecureSocketIOOutput(sio, self.bot_message_evt),
+                session_id,
+                input_channel=self.name(),
+                metadata=metadata,
+            )
+            try:
+                await on_new_message(message)
+            finally:
+                await sio.emit("bot_done", {}, room=session_id, namespace=namespace)
+
+        return webhook
+
+    @staticmethod
+    async def _history(webhook: Blueprint, session_id: str) -> list[dict[str, Any]]:
+        """The conversation so far, from the tracker store (empty if unavailable)."""
+        app = getattr(webhook.ctx, "app", None)
+        agent = getattr(getattr(app, "ctx", None), "agent", None)
+        store = getattr(agent, "tracker_store", None)
+        if store is None:
+            return []
+        try:
+            tracker = await store.retrieve(session_id)
+        except Exception:  # the widget keeps its own copy; history is a bonus
+            logger.exception("Could not read the history of web chat session")
+            return []
+        if tracker is None:
+            return []
+        return transcript([event.as_dict() for event in tracker.events])

@@ -1,0 +1,527 @@
+"""Benchmark our NLU configuration against Rasa's default pipeline.
+
+    .venv-rasa/bin/python scripts/bench_nlu.py [--eval-dir ../shared/eval/public]
+
+Trains both configurations (ours: the NLU part of ``config.yml``; Rasa's default:
+``bench/rasa_default_config.yml``) on the same data, ``data/nlu``, and measures:
+
+- a held-out split of our own data (stratified 20 %, fixed seed; trained on the other
+  80 % for that figure);
+- every CSV in the public evaluation directory (columns text, topic, triage,
+  source_label; an empty topic is a triage-only row), human-written files apart from
+  the synthetic/peer ones;
+- training time (a ``rasa train nlu`` subprocess with an empty cache) and parse latency
+  (median and p95 over 1,000 in-process ``Agent.parse_message`` calls).
+
+Predicted topic = taxonomy(top intent); ``nlu_fallback`` counts as ``out_of_scope``.
+Writes ``docs/benchmarks/nlu.md``, ``nlu.json`` and confusion-matrix PNGs. Evaluation
+texts are only parsed and scored, never printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import datetime as dt
+import json
+import logging
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bot.taxonomy import load_taxonomy  # noqa: E402
+
+SYNTHETIC_FILES = ("bitext_synthetic.csv", "rasa_helpdesk_peer.csv")
+TRIAGE_CLASSES = ("commercial", "technical", "none")
+CONFIGS = {
+    "ours": REPO / "config.yml",
+    "rasa_default": REPO / "bench" / "rasa_default_config.yml",
+}
+TARGETS = {
+    "public_topic_accuracy": 0.85,
+    "public_triage_accuracy": 0.95,
+    "public_technical_recall": 0.95,
+    "heldout_topic_accuracy": 0.95,
+    "training_seconds": 180.0,
+    "parse_p95_ms": 30.0,
+}
+
+log = logging.getLogger("bench_nlu")
+
+
+# --- data ------------------------------------------------------------------------------
+@dataclass
+class Row:
+    text: str
+    topic: str  # "" = triage-only
+    triage: str
+
+
+def read_eval_dir(eval_dir: Path) -> dict[str, list[Row]]:
+    files: dict[str, list[Row]] = {}
+    for path in sorted(eval_dir.glob("*.csv")):
+        with path.open(encoding="utf-8", newline="") as fh:
+            files[path.name] = [
+                Row(r["text"], (r.get("topic") or "").strip(), r["triage"].strip())
+                for r in csv.DictReader(fh)
+            ]
+    return files
+
+
+def nlu_only_config(source: Path, dest: Path) -> Path:
+    """Copy a config without its policies, with the spaCy model path made absolute."""
+    import yaml
+
+    config = yaml.safe_load(source.read_text(encoding="utf-8"))
+    config.pop("policies", None)
+    for component in config.get("pipeline", []):
+        model = component.get("model")
+        if component.get("name") == "SpacyNLP" and model and not Path(model).is_absolute():
+            component["model"] = str(REPO / model)
+    dest.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return dest
+
+
+def split_training_data(nlu_dir: Path, out_dir: Path, seed: int) -> tuple[Path, list]:
+    """Write the 80 % training part; return its path and the 20 % test examples."""
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    data = load_data(str(nlu_dir))
+    train, test = data.train_test_split(train_frac=0.8, random_seed=seed)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "train.yml"
+    train.persist_nlu(str(path))
+    return path, [(m.get("text"), m.get("intent")) for m in test.intent_examples]
+
+
+# --- training and parsing -----------------------------------------------------------------
+def train(config: Path, nlu: Path, out: Path, name: str, cache: Path) -> tuple[Path, float]:
+    env = dict(os.environ, RASA_CACHE_DIRECTORY=str(cache), TF_CPP_MIN_LOG_LEVEL="3")
+    cmd = [
+        sys.executable, "-m", "rasa", "train", "nlu", "--config", str(config),
+        "--nlu", str(nlu), "--domain", str(REPO / "domain"), "--out", str(out),
+        "--fixed-model-name", name, "--quiet",
+    ]
+    started = time.perf_counter()
+    done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        sys.stderr.write(done.stdout[-4000:] + done.stderr[-4000:])
+        raise SystemExit(f"training {name} failed")
+    return out / f"{name}.tar.gz", seconds
+
+
+def quiet_structlog() -> None:
+    """Rasa's structlog debug messages contain the parsed text; evaluation texts must
+    never reach the output, so drop everything below ERROR."""
+    import structlog
+
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR)
+    )
+
+
+class Parser:
+    def __init__(self, model: Path) -> None:
+        from rasa.core.agent import Agent
+
+        self.loop = asyncio.new_event_loop()
+        self.agent = Agent.load(str(model))
+        quiet_structlog()
+
+    def parse(self, text: str) -> dict[str, Any]:
+        return self.loop.run_until_complete(self.agent.parse_message(text))
+
+    def parse_all(self, texts: list[str]) -> list[dict[str, Any]]:
+        return [self.parse(t) for t in texts]
+
+    def latency(self, texts: list[str], n: int) -> dict[str, float]:
+        for text in texts[:20]:  # warm-up
+            self.parse(text)
+        times = []
+        for i in range(n):
+            text = texts[i % len(texts)]
+            started = time.perf_counter()
+            self.parse(text)
+            times.append((time.perf_counter() - started) * 1000)
+        times.sort()
+        return {
+            "parse_median_ms": statistics.median(times),
+            "parse_p95_ms": times[int(0.95 * (len(times) - 1))],
+        }
+
+    def close(self) -> None:
+        self.loop.close()
+
+
+# --- metrics ---------------------------------------------------------------------------------
+def topic_of(parse: dict[str, Any]) -> str:
+    return load_taxonomy().topic_for_parse(parse)
+
+
+def score(gold_topics: list[str], gold_triage: list[str], pred_topics: list[str]) -> dict:
+    """Topic accuracy/macro-F1 over rows with a topic; triage figures over all rows."""
+    from sklearn.metrics import f1_score, precision_recall_fscore_support
+
+    taxonomy = load_taxonomy()
+    result: dict[str, Any] = {"rows": len(gold_triage)}
+    pairs = [(g, p) for g, p in zip(gold_topics, pred_topics) if g]
+    result["topic_rows"] = len(pairs)
+    if pairs:
+        gold, pred = zip(*pairs)
+        result["topic_accuracy"] = sum(g == p for g, p in pairs) / len(pairs)
+        result["topic_macro_f1"] = float(
+            f1_score(gold, pred, labels=sorted(set(gold)), average="macro",
+                     zero_division=0)
+        )
+    pred_triage = [taxonomy.triage_for_topic(p) for p in pred_topics]
+    result["triage_accuracy"] = sum(
+        g == p for g, p in zip(gold_triage, pred_triage)
+    ) / max(len(gold_triage), 1)
+    precision, recall, _, support = precision_recall_fscore_support(
+        gold_triage, pred_triage, labels=list(TRIAGE_CLASSES), zero_division=0
+    )
+    for i, cls in enumerate(TRIAGE_CLASSES):
+        result[f"{cls}_precision"] = float(precision[i])
+        result[f"{cls}_recall"] = float(recall[i])
+        result[f"{cls}_support"] = int(support[i])
+    return result
+
+
+@dataclass
+class Outcome:
+    name: str
+    training_seconds: float = 0.0
+    heldout_training_seconds: float = 0.0
+    latency: dict[str, float] = field(default_factory=dict)
+    groups: dict[str, dict] = field(default_factory=dict)
+    files: dict[str, dict] = field(default_factory=dict)
+    confusion: dict[str, Counter] = field(default_factory=dict)
+
+
+def evaluate_public(
+    parser: Parser, files: dict[str, list[Row]], outcome: Outcome
+) -> list[str]:
+    human_gold_topic, human_gold_triage, human_pred = [], [], []
+    confusion: Counter = Counter()
+    texts: list[str] = []
+    for name, rows in files.items():
+        texts.extend(r.text for r in rows)
+        pred = [topic_of(p) for p in parser.parse_all([r.text for r in rows])]
+        gold_topic = [r.topic for r in rows]
+        gold_triage = [r.triage for r in rows]
+        outcome.files[name] = score(gold_topic, gold_triage, pred)
+        if name in SYNTHETIC_FILES:
+            outcome.groups[Path(name).stem] = outcome.files[name]
+            continue
+        human_gold_topic += gold_topic
+        human_gold_triage += gold_triage
+        human_pred += pred
+        confusion.update((g, p) for g, p in zip(gold_topic, pred) if g)
+    outcome.groups["public_human"] = score(human_gold_topic, human_gold_triage, human_pred)
+    outcome.confusion["public_human"] = confusion
+    return texts
+
+
+def evaluate_heldout(parser: Parser, test: list[tuple[str, str]], outcome: Outcome) -> None:
+    taxonomy = load_taxonomy()
+    parses = parser.parse_all([t for t, _ in test])
+    gold_topic = [taxonomy.topic_for_intent(i) for _, i in test]
+    gold_triage = [taxonomy.triage_for_topic(t) for t in gold_topic]
+    pred = [topic_of(p) for p in parses]
+    result = score(gold_topic, gold_triage, pred)
+    result["intent_accuracy"] = sum(
+        p["intent"]["name"] == i for p, (_, i) in zip(parses, test)
+    ) / max(len(test), 1)
+    outcome.groups["heldout"] = result
+    outcome.confusion["heldout"] = Counter(zip(gold_topic, pred))
+
+
+# --- report -------------------------------------------------------------------------------------
+def plot_confusion(outcome: Outcome, out_dir: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    topics = list(load_taxonomy().topics)
+    fig, axes = plt.subplots(1, 2, figsize=(17, 7.5))
+    for ax, group in zip(axes, ("public_human", "heldout")):
+        counts = outcome.confusion.get(group, Counter())
+        matrix = np.array([[counts[(g, p)] for p in topics] for g in topics], float)
+        sums = matrix.sum(axis=1, keepdims=True)
+        norm = np.divide(matrix, sums, out=np.zeros_like(matrix), where=sums > 0)
+        ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+        ax.set_xticks(range(len(topics)), topics, rotation=60, ha="right", fontsize=8)
+        ax.set_yticks(range(len(topics)), topics, fontsize=8)
+        ax.set_xlabel("predicted topic")
+        ax.set_ylabel("true topic")
+        ax.set_title(f"{outcome.name}: {group} (row-normalised, counts)")
+        for i in range(len(topics)):
+            for j in range(len(topics)):
+                if matrix[i, j]:
+                    ax.text(j, i, int(matrix[i, j]), ha="center", va="center",
+                            fontsize=7, color="white" if norm[i, j] > 0.5 else "black")
+    fig.tight_layout()
+    path = out_dir / f"nlu_confusion_{outcome.name}.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def machine_info() -> dict[str, str]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import rasa
+
+    return {
+        "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "nproc": str(os.cpu_count()),
+        "cpu": cpu,
+        "load_average_at_start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+        "python": platform.python_version(),
+        "rasa": rasa.__version__,
+    }
+
+
+def fmt(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def comparisons(ours: Outcome, base: Outcome) -> list[tuple[str, float, float, bool]]:
+    """Every figure, ours vs default: (name, ours, default, ours is better or equal)."""
+    rows = []
+    for group in ("heldout", "public_human"):
+        keys = ["topic_accuracy", "topic_macro_f1", "triage_accuracy"]
+        keys += [f"{c}_{m}" for c in TRIAGE_CLASSES for m in ("precision", "recall")]
+        for key in keys:
+            if key in ours.groups.get(group, {}) and key in base.groups.get(group, {}):
+                a, b = ours.groups[group][key], base.groups[group][key]
+                rows.append((f"{group} {key}", a, b, a >= b))
+    rows.append(("training seconds (lower is better)", ours.training_seconds,
+                 base.training_seconds, ours.training_seconds <= base.training_seconds))
+    for key in ("parse_median_ms", "parse_p95_ms"):
+        a, b = ours.latency.get(key, 0.0), base.latency.get(key, 0.0)
+        rows.append((f"{key} (lower is better)", a, b, a <= b))
+    return rows
+
+
+def target_rows(ours: Outcome, base: Outcome | None) -> list[tuple[str, str, bool]]:
+    human = ours.groups.get("public_human", {})
+    held = ours.groups.get("heldout", {})
+    rows = [
+        ("public human-written: topic accuracy ≥ 0.85",
+         fmt(human.get("topic_accuracy")), human.get("topic_accuracy", 0) >= 0.85),
+        ("public human-written: triage accuracy ≥ 0.95",
+         fmt(human.get("triage_accuracy")), human.get("triage_accuracy", 0) >= 0.95),
+        ("public human-written: technical recall ≥ 0.95",
+         fmt(human.get("technical_recall")), human.get("technical_recall", 0) >= 0.95),
+        ("own held-out: topic accuracy ≥ 0.95",
+         fmt(held.get("topic_accuracy")), held.get("topic_accuracy", 0) >= 0.95),
+        ("training ≤ 3 min", f"{ours.training_seconds:.0f} s",
+         0 < ours.training_seconds <= 180),
+        ("parse p95 ≤ 30 ms", f"{ours.latency.get('parse_p95_ms', 0):.1f} ms",
+         0 < ours.latency.get("parse_p95_ms", 1e9) <= 30),
+    ]
+    if base is not None:
+        worse = [c[0] for c in comparisons(ours, base) if not c[3]]
+        rows.append(("better than Rasa default on every figure",
+                     "all" if not worse else "not on: " + ", ".join(worse), not worse))
+    return rows
+
+
+def write_report(outcomes: list[Outcome], info: dict, extra: dict, out_dir: Path) -> Path:
+    ours = next(o for o in outcomes if o.name == "ours")
+    base = next((o for o in outcomes if o.name == "rasa_default"), None)
+    lines = [
+        "# NLU benchmark",
+        "",
+        "Generated by `scripts/bench_nlu.py` (`.venv-rasa/bin/python scripts/bench_nlu.py`);"
+        " do not edit by hand.",
+        "",
+        f"- Date: {info['date']}",
+        f"- Machine: {info['nproc']} cores ({info['cpu']}), load average at start "
+        f"{info['load_average_at_start']} (the machine is shared: times are indicative)",
+        f"- Python {info['python']}, Rasa {info['rasa']}",
+        f"- Training data: {extra['training_examples']} examples, "
+        f"{extra['intents']} intents (`{extra['nlu']}`); held-out: stratified 20 % "
+        f"({extra['heldout_examples']} examples, seed {extra['seed']}), trained on the "
+        "other 80 %",
+        f"- Public evaluation: `{extra['eval_dir']}` ({extra['eval_rows']} rows); "
+        "human-written = every file except " + ", ".join(SYNTHETIC_FILES),
+        "- Predicted topic = taxonomy(top intent); `nlu_fallback` = out_of_scope; "
+        "triage = taxonomy(topic)",
+        "- Configurations: **ours** = `config.yml` (NLU part), **rasa_default** = "
+        "`bench/rasa_default_config.yml`",
+        "",
+        "## Targets (ours)",
+        "",
+        "| target | value | met |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {n} | {v} | {'met' if ok else 'NOT met'} |"
+              for n, v, ok in target_rows(ours, base)]
+    header = ["figure", *[o.name for o in outcomes]]
+    lines += ["", "## Summary", "", "| " + " | ".join(header) + " |",
+              "|" + "---|" * len(header)]
+    summary_keys = [
+        ("heldout", "intent_accuracy"), ("heldout", "topic_accuracy"),
+        ("heldout", "topic_macro_f1"), ("heldout", "triage_accuracy"),
+        ("public_human", "topic_accuracy"), ("public_human", "topic_macro_f1"),
+        ("public_human", "triage_accuracy"),
+    ] + [("public_human", f"{c}_{m}") for c in TRIAGE_CLASSES
+         for m in ("precision", "recall")]
+    for group, key in summary_keys:
+        lines.append(f"| {group} {key} | " + " | ".join(
+            fmt(o.groups.get(group, {}).get(key, "–")) for o in outcomes) + " |")
+    lines.append("| training time, full data (s) | " + " | ".join(
+        f"{o.training_seconds:.0f}" for o in outcomes) + " |")
+    lines.append("| training time, 80 % split (s) | " + " | ".join(
+        f"{o.heldout_training_seconds:.0f}" for o in outcomes) + " |")
+    for key in ("parse_median_ms", "parse_p95_ms"):
+        lines.append(f"| {key} | " + " | ".join(
+            f"{o.latency.get(key, 0):.1f}" for o in outcomes) + " |")
+
+    cols = ["rows", "topic_rows", "topic_accuracy", "topic_macro_f1", "triage_accuracy"]
+    cols += [f"{c}_{m}" for c in TRIAGE_CLASSES for m in ("precision", "recall")]
+    for outcome in outcomes:
+        lines += ["", f"## Per file: {outcome.name}", "",
+                  "| file | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+        for name, result in outcome.files.items():
+            tag = " (synthetic/peer)" if name in SYNTHETIC_FILES else ""
+            lines.append(f"| {name}{tag} | " + " | ".join(
+                fmt(result.get(c, "–")) for c in cols) + " |")
+        human = outcome.groups.get("public_human", {})
+        lines.append("| **all human-written** | " + " | ".join(
+            fmt(human.get(c, "–")) for c in cols) + " |")
+        lines += ["", f"Most frequent topic confusions ({outcome.name}, public "
+                  "human-written; true → predicted: count):", ""]
+        confusion = outcome.confusion.get("public_human", Counter())
+        worst = [(k, v) for k, v in confusion.most_common() if k[0] != k[1]][:10]
+        lines += [f"- {g} → {p}: {n}" for (g, p), n in worst] or ["- none"]
+        lines += ["", f"![confusion {outcome.name}](nlu_confusion_{outcome.name}.png)"]
+    if base is not None:
+        lines += ["", "## Ours vs Rasa default, figure by figure", "",
+                  "| figure | ours | rasa_default | ours better or equal |",
+                  "|---|---|---|---|"]
+        lines += [f"| {n} | {fmt(a)} | {fmt(b)} | {'yes' if ok else 'no'} |"
+                  for n, a, b, ok in comparisons(ours, base)]
+    path = out_dir / "nlu.md"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+# --- main ----------------------------------------------------------------------------------------
+def run_config(
+    name: str, config: Path, args: argparse.Namespace, work: Path,
+    files: dict[str, list[Row]], heldout: tuple[Path, list] | None,
+) -> Outcome:
+    outcome = Outcome(name)
+    cfg = nlu_only_config(config, work / f"{name}_config.yml")
+    if heldout is not None:
+        log.info("%s: training on the 80 %% split", name)
+        model, outcome.heldout_training_seconds = train(
+            cfg, heldout[0], work / "models", f"{name}_split", work / f"cache_{name}_s")
+        parser = Parser(model)
+        evaluate_heldout(parser, heldout[1], outcome)
+        parser.close()
+        del parser
+    log.info("%s: training on all data", name)
+    model, outcome.training_seconds = train(
+        cfg, Path(args.nlu), work / "models", f"{name}_full", work / f"cache_{name}")
+    parser = Parser(model)
+    texts = evaluate_public(parser, files, outcome)
+    outcome.latency = parser.latency(texts or ["hello"], args.parses)
+    parser.close()
+    log.info("%s: %s", name, json.dumps(
+        {g: {k: round(v, 3) for k, v in r.items() if isinstance(v, float)}
+         for g, r in outcome.groups.items()}))
+    log.info("%s: training %.0f s, latency %s", name, outcome.training_seconds,
+             {k: round(v, 1) for k, v in outcome.latency.items()})
+    return outcome
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--eval-dir", default=str(REPO.parent / "shared/eval/public"),
+                        help="directory of evaluation CSVs (default ../shared/eval/public)")
+    parser.add_argument("--config", default=str(CONFIGS["ours"]), help="our config")
+    parser.add_argument("--only", choices=sorted(CONFIGS), help="run one configuration")
+    parser.add_argument("--no-heldout", action="store_true", help="skip the 80/20 run")
+    parser.add_argument("--nlu", default=str(REPO / "data" / "nlu"),
+                        help="training data (default data/nlu)")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--parses", type=int, default=1000)
+    parser.add_argument("--out-dir", default=str(REPO / "docs" / "benchmarks"))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    for noisy in ("rasa", "tensorflow", "absl", "matplotlib"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    quiet_structlog()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+    info = machine_info()
+    files = read_eval_dir(Path(args.eval_dir))
+    if not files:
+        raise SystemExit(f"no CSV files in {args.eval_dir}")
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    configs = dict(CONFIGS, ours=Path(args.config))
+    if args.only:
+        configs = {args.only: configs[args.only]}
+
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    data = load_data(args.nlu)
+    outcomes = []
+    with tempfile.TemporaryDirectory(prefix="bench_nlu_") as tmp:
+        work = Path(tmp)
+        heldout = None if args.no_heldout else split_training_data(
+            Path(args.nlu), work / "split", args.seed)
+        for name, config in configs.items():
+            outcomes.append(run_config(name, config, args, work, files, heldout))
+    for outcome in outcomes:
+        plot_confusion(outcome, out_dir)
+    extra = {
+        "training_examples": len(data.intent_examples),
+        "intents": len(data.intents),
+        "heldout_examples": len(heldout[1]) if heldout else 0,
+        "seed": args.seed,
+        "nlu": os.path.relpath(args.nlu, REPO),
+        "eval_dir": os.path.relpath(args.eval_dir, REPO),
+        "eval_rows": sum(len(r) for r in files.values()),
+    }
+    if any(o.name == "ours" for o in outcomes):
+        report = write_report(outcomes, info, extra, out_dir)
+        log.info("wrote %s", report)
+    (out_dir / "nlu.json").write_text(json.dumps({
+        "machine": info, "setup": extra,
+        "results": {o.name: {"training_seconds": o.training_seconds,
+                             "heldout_training_seconds": o.heldout_training_seconds,
+                             "latency": o.latency, "groups": o.groups, "files": o.files}
+                    for o in outcomes},
+    }, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
