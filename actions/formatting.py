@@ -78,3 +78,26 @@ def invoice_status(invoice: Invoice, today: date) -> str:
     if days_left == 0:
         return "unpaid, due today"
     return f"unpaid, due in {plural(days_left, 'day')}"
+
+
+def format_change(amount: Decimal, currency: str) -> str:
+    """A signed change: `+140.23 USD`, `-81.45 GBP`, `0.00 USD`."""
+    text = format_money(amount, currency)
+    return f"+{text}" if Decimal(amount) > 0 else text
+
+
+def format_price(amount: Decimal) -> str:
+    """A unit price without its currency: `37.80`, `1,069.00`."""
+    return f"{Decimal(amount).quantize(CENT, rounding=ROUND_HALF_UP):,.2f}"
+
+
+def join_words(words: list[str], last: str = "and") -> str:
+    """`['a']` -> `a`; `['a', 'b', 'c']` -> `a, b and c`."""
+    if len(words) <= 1:
+        return "".join(words)
+    return f"{', '.join(words[:-1])} {last} {words[-1]}"
+
+
+def bullet_list(lines: list[str]) -> str:
+    """Lines as a Markdown-style list, one `- ` item per line."""
+    return "\n".join(f"- {line}" for line in lines)

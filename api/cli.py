@@ -22,8 +22,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from api import migrate as migrations
-from api.db import session_scope
 from api.dashboard import seed_dashboard_demo
+from api.db import session_scope
 from api.demo import DemoAlreadySeeded, seed_demo
 from api.identity import mint_customer_token
 from api.models import Customer, Partner

@@ -43,9 +43,7 @@ def process_env(settings: Settings) -> dict[str, str]:
         "RASA_CREDENTIALS": os.environ.get(
             "RASA_CREDENTIALS", str(ROOT / "credentials.yml")
         ),
-        "RASA_TRACKER_DB": os.environ.get(
-            "RASA_TRACKER_DB", str(ROOT / "var" / "rasa-tracker.db")
-        ),
+        "RASA_TRACKER_DB": settings.rasa_tracker_db,
         "ACTION_SERVER_URL": settings.action_server_url,
         "ACTION_HOST": actions.hostname or "127.0.0.1",
         "ACTION_PORT": str(actions.port or 5055),

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.dashboard import router as dashboard_router
-from api.routes import customers, health, invoices, partners
+from api.routes import customers, documents, health, invoices, partners
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +101,7 @@ def create_app() -> FastAPI:
     app.include_router(partners.router)
     app.include_router(customers.router)
     app.include_router(invoices.router)
+    app.include_router(documents.router)
     app.include_router(dashboard_router)
     return app
 

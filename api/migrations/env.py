@@ -13,8 +13,8 @@ from typing import Any
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from api.migrate import render_item
 import api.dashboard.models  # noqa: F401  (registers the dashboard tables)
+from api.migrate import render_item
 from api.models import Base
 from api.settings import get_settings
 

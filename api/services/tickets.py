@@ -4,15 +4,22 @@ A ticket always starts at the partner's own desk; `route` records where it goes 
 the partner escalates it (`api/services/routing.py`). Creation is idempotent on
 `idempotency_key`: a retried message or a channel redelivery returns the ticket that
 already exists instead of filing a second one.
+
+The escalation conversation's own rules (which severity to propose for an impact and
+an urgency, which product kind a product belongs to) are data too:
+`api/policies/escalation.yml`, loaded by `escalation_policy()`.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Optional
+from functools import lru_cache
+from typing import Any, Literal, Optional
 
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -20,6 +27,7 @@ from sqlalchemy.orm import Session
 from api.models import (
     Customer,
     Partner,
+    PartnerUser,
     ProductKind,
     Severity,
     Ticket,
@@ -27,6 +35,8 @@ from api.models import (
     TicketStatus,
     utcnow,
 )
+from api.policies import load_policy_file
+from api.services.permissions import permission_table
 from api.services.routing import PARTNER_DESK, route, sla_due
 
 PUBLIC_ID_PREFIX = "CSP-"
@@ -211,3 +221,179 @@ def change_status(
     ticket.status = status
     ticket.updated_at = now or utcnow()
     return ticket
+
+
+# --------------------------------------------------------------------------- queries
+
+
+@dataclass(frozen=True)
+class TicketFilters:
+    """What `list_tickets` narrows by; None means "any"."""
+
+    status: Optional[TicketStatus] = None
+    partner_id: Optional[int] = None
+    customer_id: Optional[int] = None
+    category: Optional[TicketCategory] = None
+    severity: Optional[Severity] = None
+    assigned_to_id: Optional[int] = None
+
+
+def list_tickets(
+    session: Session, *, filters: TicketFilters, limit: int = 50, offset: int = 0
+) -> list[Ticket]:
+    """Tickets matching `filters`, newest first."""
+    query = select(Ticket)
+    if filters.status is not None:
+        query = query.where(Ticket.status == filters.status)
+    if filters.partner_id is not None:
+        query = query.where(Ticket.partner_id == filters.partner_id)
+    if filters.customer_id is not None:
+        query = query.where(Ticket.customer_id == filters.customer_id)
+    if filters.category is not None:
+        query = query.where(Ticket.category == filters.category)
+    if filters.severity is not None:
+        query = query.where(Ticket.severity == filters.severity)
+    if filters.assigned_to_id is not None:
+        query = query.where(Ticket.assigned_to_id == filters.assigned_to_id)
+    query = query.order_by(Ticket.created_at.desc(), Ticket.id.desc())
+    return list(session.scalars(query.limit(limit).offset(offset)))
+
+
+# Partner users who may work on tickets (be assigned one): the roles that may see them.
+WORK_TICKETS_CAPABILITY = "view_tickets"
+
+
+def assign_ticket(
+    ticket: Ticket, assignee: Optional[PartnerUser], *, now: Optional[datetime] = None
+) -> Ticket:
+    """Assign `ticket` to a partner user of the same partner (None: unassign).
+
+    Raises:
+        TicketError: the user belongs to another partner, has left (inactive), or
+            has a role that may not work on tickets (permissions.yml).
+    """
+    if assignee is not None:
+        if assignee.partner_id != ticket.partner_id:
+            raise TicketError("the assignee works for another partner")
+        if not assignee.active:
+            raise TicketError("the assignee is no longer active")
+        if not permission_table().can(assignee.role.value, WORK_TICKETS_CAPABILITY):
+            raise TicketError(
+                f"a {permission_table().label(assignee.role.value)} may not work "
+                "on tickets"
+            )
+    if ticket.assigned_to_id != (assignee.id if assignee else None):
+        ticket.assigned_to_id = assignee.id if assignee else None
+        ticket.updated_at = now or utcnow()
+    return ticket
+
+
+# --------------------------------------------------------------------------- escalation
+
+Impact = Literal["critical", "moderate", "minimal"]
+Urgency = Literal["now", "today", "later"]
+IMPACTS: tuple[Impact, ...] = ("critical", "moderate", "minimal")
+URGENCIES: tuple[Urgency, ...] = ("now", "today", "later")
+
+
+class ProductFamily(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: ProductKind
+    products: tuple[str, ...] = Field(min_length=1)
+
+
+class EscalationPolicy(BaseModel):
+    """`api/policies/escalation.yml`: severity proposal and product families."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    severity: dict[Impact, dict[Urgency, Severity]]
+    without_24x7: Severity
+    product_families: dict[str, ProductFamily]
+    transcript_turns: int = Field(ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> EscalationPolicy:
+        for impact in IMPACTS:
+            got = set(self.severity.get(impact, {}))
+            if got != set(URGENCIES):
+                raise ValueError(
+                    f"severity for {impact} impact must cover {list(URGENCIES)}"
+                )
+        if self.without_24x7 is Severity.A:
+            raise ValueError("without the 24x7 commitment, severity cannot stay A")
+        seen: dict[str, str] = {}
+        for family, spec in self.product_families.items():
+            for product in spec.products:
+                key = product.casefold()
+                if key in seen:
+                    raise ValueError(
+                        f"product {product!r} is in both {seen[key]} and {family}"
+                    )
+                seen[key] = family
+        return self
+
+    def proposed_severity(
+        self, impact: Impact, urgency: Urgency, *, committed_24x7: Optional[bool]
+    ) -> Severity:
+        """The severity to propose; A only with the customer's 24x7 commitment."""
+        severity = self.severity[impact][urgency]
+        if severity is Severity.A and not committed_24x7:
+            return self.without_24x7
+        return severity
+
+    def needs_24x7_answer(self, impact: Impact, urgency: Urgency) -> bool:
+        """Whether this impact and urgency would make Sev A, so ask about 24x7."""
+        return self.severity[impact][urgency] is Severity.A
+
+    def product_family(self, product: str) -> Optional[tuple[str, ProductFamily]]:
+        """The family of a product named in chat: an exact name, else the longest
+        listed name that occurs in it as whole words ("Outlook desktop app")."""
+        text = " ".join(product.casefold().split())
+        if not text:
+            return None
+        best: Optional[tuple[int, str, ProductFamily]] = None
+        for family, spec in self.product_families.items():
+            for name in spec.products:
+                key = name.casefold()
+                if key == text:
+                    return family, spec
+                if re.search(rf"(?<!\w){re.escape(key)}(?!\w)", text) and (
+                    best is None or len(key) > best[0]
+                ):
+                    best = (len(key), family, spec)
+        return (best[1], best[2]) if best else None
+
+
+@lru_cache
+def escalation_policy() -> EscalationPolicy:
+    """The validated escalation policy (loaded once per process)."""
+    return EscalationPolicy.model_validate(load_policy_file("escalation.yml"))
+
+
+def product_kind_for(
+    session: Session, *, product: Optional[str], customer_id: Optional[int]
+) -> Optional[ProductKind]:
+    """The product kind of a product named in chat, for routing.
+
+    The escalation policy's product families first; then the customer's own
+    subscriptions (a product name that contains what was typed, or the reverse);
+    None when unknown (routing treats that as cloud).
+    """
+    if not product or not product.strip():
+        return None
+    found = escalation_policy().product_family(product)
+    if found is not None:
+        return found[1].kind
+    if customer_id is None:
+        return None
+    customer = session.get(Customer, customer_id)
+    if customer is None:
+        return None
+    typed = product.casefold().strip()
+    for subscription in customer.subscriptions:
+        name = subscription.product_name.casefold()
+        if typed in name or name in typed:
+            return subscription.product_kind
+    return None

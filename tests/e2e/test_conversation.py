@@ -101,7 +101,9 @@ def test_unidentified_chatter_is_told_to_sign_in(stack: Stack) -> None:
 def test_forged_token_is_not_trusted(stack: Stack) -> None:
     customer, number, _ = demo_customer_with_invoice(stack)
     forged = mint_customer_token(
-        "not-the-real-secret", tenant_id=customer.tenant_id, user_id="mallory"
+        "not-the-real-secret-but-long-enough-for-hs256",
+        tenant_id=customer.tenant_id,
+        user_id="mallory",
     )
     sender = f"e2e-{uuid.uuid4()}"
     answer = texts(
