@@ -10,7 +10,10 @@ RASA := .venv-rasa/bin
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: help setup train db run test lint typecheck validate pytest rasa-test bench-nlu clean
+browser:
+	@bash scripts/install_browser.sh
+
+.PHONY: help setup browser train db run test lint typecheck validate pytest rasa-test bench-nlu clean
 
 help:
 	@echo "make run        start Rasa (5005), the action server (5055) and the API (8000) with demo data"
@@ -40,8 +43,9 @@ typecheck: setup
 validate: setup
 	$(RASA)/rasa data validate --domain domain --data data --config config.yml
 
-pytest: train
+pytest: train browser
 	$(RASA)/python -m pytest tests/nlu -q -p no:cacheprovider
+	$(RASA)/python -m pytest tests/channels/rasa -q -p no:cacheprovider --confcutdir=tests/channels/rasa
 	$(VENV)/pytest -q --ignore=tests/nlu
 
 rasa-test: train

@@ -5,6 +5,17 @@ modules here registers their actions. Nothing here does I/O at import time: sett
 and the database are reached only when an action runs.
 """
 
-from actions import invoices
+from actions import access, charges, invoices, payments, refunds, subscriptions, support
+from actions import fallback as fallback
+from actions import handoff as handoff
+from actions import tickets as tickets
 
-__all__ = ["invoices"]
+__all__ = [
+    "access",
+    "charges",
+    "invoices",
+    "payments",
+    "refunds",
+    "subscriptions",
+    "support",
+]

@@ -58,6 +58,10 @@ class Reply:
         self.messages.append({"response": response, **values})
         return self
 
+    def with_events(self, *events: EventType) -> Reply:
+        self.events.extend(events)
+        return self
+
     def extend(self, other: Reply) -> Reply:
         self.messages.extend(other.messages)
         self.events.extend(other.events)
@@ -143,6 +147,10 @@ class BillingAction(Action, ABC):
         """A reply that needs no data (e.g. a malformed number), or None."""
         return None
 
+    def required_capability(self, tracker: Tracker) -> str:
+        """The permission this request needs (permissions.yml)."""
+        return self.capability
+
     def _handle(self, tracker: Tracker) -> Reply:
         with session_scope() as session:
             return self.handle(session, tracker, self._clock())
@@ -153,8 +161,9 @@ class BillingAction(Action, ABC):
         chatter = identification.chatter
         if chatter is None:
             return self.unidentified(identification)
-        if not chatter.can(self.capability):
-            return not_permitted(chatter, self.capability)
+        capability = self.required_capability(tracker)
+        if not chatter.can(capability):
+            return not_permitted(chatter, capability)
         today = local_today(now, chatter.partner.timezone)
         context = Context(session, tracker, chatter, chatter.customer, now, today)
         if not self.needs_customer:

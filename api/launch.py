@@ -19,6 +19,7 @@ from typing import Optional
 from urllib.parse import urlsplit
 
 import httpx
+from dotenv import dotenv_values
 
 from api.settings import ROOT, Settings, get_settings
 
@@ -31,6 +32,7 @@ def process_env(settings: Settings) -> dict[str, str]:
     actions = urlsplit(settings.action_server_url)
     env = {
         "APP_MODE": settings.app_mode,
+        "CHAT_TOKEN_SECRET": settings.chat_token_secret,
         "DATABASE_URL": settings.database_url,
         "API_HOST": settings.api_host,
         "API_PORT": str(settings.api_port),
@@ -119,7 +121,10 @@ def start(settings: Settings) -> int:
     if honcho is None:
         print("error: honcho is not installed; run `make setup`", file=sys.stderr)
         return 1
-    env = {**os.environ, **process_env(settings)}
+    # Channel credentials (Slack, Teams, widget origins) are read by the channels in
+    # the Rasa process itself (bot/channels/config.py): hand them the .env file too.
+    dotenv = {k: v for k, v in dotenv_values(ROOT / ".env").items() if v is not None}
+    env = {**dotenv, **os.environ, **process_env(settings)}
     Path(env["RASA_TRACKER_DB"]).parent.mkdir(parents=True, exist_ok=True)
     procfile = str(ROOT / "Procfile")
     os.chdir(ROOT)

@@ -19,6 +19,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.dashboard import router as dashboard_router
 from api.routes import customers, documents, health, invoices, partners
+from api.routes import handoff as handoff_routes
+from api.routes import tickets as ticket_routes
+from api.widget import routes as widget_routes
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +105,10 @@ def create_app() -> FastAPI:
     app.include_router(customers.router)
     app.include_router(invoices.router)
     app.include_router(documents.router)
+    app.include_router(ticket_routes.router)
+    app.include_router(handoff_routes.router)
     app.include_router(dashboard_router)
+    app.include_router(widget_routes.router)
     return app
 
 

@@ -73,3 +73,4 @@ ensure_venv .venv requirements/app.txt "application"
 # Front-end assets the API serves (installed from the npm registry by lockfile,
 # never fetched from a CDN at run time).
 bash scripts/build_dashboard.sh
+bash scripts/build_widget.sh

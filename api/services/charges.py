@@ -262,15 +262,7 @@ def explain_credit_note(note: Invoice) -> ChargeComparison:
         for line in note.lines
     ]
     if note.tax_total:
-        items.append(
-            ChangeItem(
-                kind="tax",
-                product="Tax",
-                amount=note.tax_total,
-                before=ZERO,
-                after=note.tax_total,
-            )
-        )
+        items.append(ChangeItem(kind="tax", product="Tax", amount=note.tax_total))
     comparison = ChargeComparison(
         invoice_number=note.number,
         previous_number=None,

@@ -100,7 +100,9 @@ class RasaConversations:
     def _url(self, conversation_id: str, suffix: str) -> str:
         # The id is user-controlled (a channel's sender id): quote every character
         # that could change the path.
-        return f"{self.base_url}/conversations/{quote(conversation_id, safe='')}{suffix}"
+        return (
+            f"{self.base_url}/conversations/{quote(conversation_id, safe='')}{suffix}"
+        )
 
     def _request(
         self,

@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Optional
 
-LOCAL_CHAT_TOKEN_SECRET = "dev-chat-token-secret"  # noqa: S105 (local default, refused in production)
+LOCAL_CHAT_TOKEN_SECRET = "dev-chat-token-secret-change-me-0123456789"  # noqa: S105 (local default, refused in production)
 CHAT_TOKEN_KEY = "chat_token"  # noqa: S105 (the metadata key, not a secret)
-MIN_SECRET_LENGTH = 16
+MIN_SECRET_LENGTH = 32  # as api/settings.py requires in production
 
 SLACK_API_BASE_URL = "https://slack.com/api/"
 TEAMS_OPENID_METADATA_URL = (
@@ -64,14 +64,14 @@ def chat_token_secret(env: Optional[Mapping[str, str]] = None) -> str:
     """The key that signs chat tokens (CHAT_TOKEN_SECRET), as api/settings.py reads it.
 
     Local mode falls back to the same default as the API; production mode refuses the
-    default and anything shorter than 16 characters.
+    default and anything shorter than 32 characters (as api/settings.py does).
     """
     secret = _env("CHAT_TOKEN_SECRET", env) or LOCAL_CHAT_TOKEN_SECRET
     if is_production(env) and (
         secret == LOCAL_CHAT_TOKEN_SECRET or len(secret) < MIN_SECRET_LENGTH
     ):
         raise ChannelConfigError(
-            "production mode needs a real CHAT_TOKEN_SECRET (16+ characters, not "
+            "production mode needs a real CHAT_TOKEN_SECRET (32+ characters, not "
             "the local default) for the chat channels"
         )
     return secret

@@ -22,27 +22,36 @@ def make_tracker(
     text: str = "show me my invoice",
     entities: Optional[dict[str, str]] = None,
     slots: Optional[dict[str, Any]] = None,
+    entity_list: Optional[list[tuple[str, str]]] = None,
+    sender_id: str = "unit-test",
+    message_id: Optional[str] = None,
+    active_loop: Optional[str] = None,
 ) -> Tracker:
-    """A tracker whose latest message is `text`, as the action server receives it."""
-    latest_message = {
+    """A tracker whose latest message is `text`, as the action server receives it.
+
+    `entities` gives one value per entity; `entity_list` several (e.g. two
+    `billing_period`s). `message_id` is the id Rasa gives the user's message.
+    """
+    pairs = list((entities or {}).items()) + list(entity_list or [])
+    latest_message: dict[str, Any] = {
         "text": text,
         "intent": {"name": intent, "confidence": 0.99},
-        "entities": [
-            _entity(name, value, text) for name, value in (entities or {}).items()
-        ],
+        "entities": [_entity(name, value, text) for name, value in pairs],
         "metadata": message_metadata or {},
     }
+    if message_id is not None:
+        latest_message["message_id"] = message_id
     all_slots: dict[str, Any] = {"session_started_metadata": session_metadata}
     all_slots.update(slots or {})
     return Tracker.from_dict(
         {
-            "sender_id": "unit-test",
+            "sender_id": sender_id,
             "slots": all_slots,
             "latest_message": latest_message,
             "events": [],
             "paused": False,
             "followup_action": None,
-            "active_loop": {},
+            "active_loop": {"name": active_loop} if active_loop else {},
             "latest_action_name": "action_listen",
         }
     )
@@ -86,3 +95,37 @@ def render(dispatcher: CollectingDispatcher) -> list[str]:
             assert not missing, f"{name} needs {sorted(missing)}"
         texts.append(variations[0]["text"].format(**values))
     return texts
+
+
+# --------------------------------------------------------------------------- tokens
+
+
+def customer_token(tenant_id: str, **kwargs: Any) -> str:
+    """A chat token for a signed-in user of the customer tenant `tenant_id`."""
+    from api.identity import mint_customer_token
+    from api.settings import get_settings
+
+    return mint_customer_token(
+        kwargs.pop("secret", None) or get_settings().chat_token_secret,
+        tenant_id=tenant_id,
+        user_id=kwargs.pop("user_id", "alex@example.com"),
+        **kwargs,
+    )
+
+
+def staff_token(platform_user_id: str, platform: str = "slack", **kwargs: Any) -> str:
+    """A chat token the Slack or Teams channel mints for a partner staff member."""
+    from api.identity import mint_staff_token
+    from api.settings import get_settings
+
+    return mint_staff_token(
+        kwargs.pop("secret", None) or get_settings().chat_token_secret,
+        platform=platform,  # type: ignore[arg-type]
+        platform_user_id=platform_user_id,
+        **kwargs,
+    )
+
+
+def signed_in(token: Optional[str]) -> Optional[dict[str, Any]]:
+    """Session metadata carrying `token`, or None for an anonymous chatter."""
+    return {"chat_token": token} if token else None

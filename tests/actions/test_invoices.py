@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from actions import invoices as invoices_module
+from actions import common as common_module
 from actions.invoices import (
     CURRENT_INVOICE_SLOT,
     ActionInvoiceLookup,
@@ -30,6 +30,7 @@ from api.identity import mint_customer_token, mint_staff_token
 from api.models import Customer, Invoice
 from api.services.billing import customer_by_tenant, latest_invoice
 from api.settings import get_settings
+from tests.actions.billing_helpers import NW_BILLING_ADMIN, NW_SALES
 from tests.actions.helpers import make_tracker, render
 
 
@@ -114,6 +115,10 @@ async def test_latest_invoice_of_the_signed_in_customer(
 
     assert [m["response"] for m in dispatcher.messages] == ["utter_invoice_latest"]
     assert_shows(texts[0], invoice)
+    assert "The latest invoice for your account is" in texts[0]
+    assert "G-series (new commerce): it covers a calendar month, October 2026" in texts[0]
+    assert "became available on 8 November 2026" in texts[0]
+    assert "/documents/invoices/" in texts[0]
     assert events == [SlotSet(CURRENT_INVOICE_SLOT, invoice.number)]
 
 
@@ -246,8 +251,11 @@ async def test_a_signed_in_tenant_without_a_billing_account(
 
     texts, events, dispatcher = await ask(seeded_db, token=token)
 
-    assert [m["response"] for m in dispatcher.messages] == ["utter_account_not_found"]
-    assert "can't find a billing account" in texts[0]
+    assert [m["response"] for m in dispatcher.messages] == [
+        "utter_invoice_general",
+        "utter_account_not_found",
+    ]
+    assert "can't find a billing account" in texts[1]
     assert events == []
 
 
@@ -312,15 +320,38 @@ async def test_partner_staff_are_asked_to_name_the_customer(
     seeded_db: DemoSummary,
 ) -> None:
     token = mint_staff_token(
-        get_settings().chat_token_secret, platform="slack", platform_user_id="U123"
+        get_settings().chat_token_secret, platform="slack", platform_user_id=NW_SALES
+    )
+    billing = mint_staff_token(
+        get_settings().chat_token_secret,
+        platform="slack",
+        platform_user_id=NW_BILLING_ADMIN,
     )
 
-    texts, events, dispatcher = await ask(seeded_db, token=token)
+    texts, events, dispatcher = await ask(seeded_db, token=billing)
 
+    assert [m["response"] for m in dispatcher.messages] == ["utter_name_the_customer"]
+    assert "Which customer" in texts[0]
+    assert events == []
+
+    # A Sales agent may not see invoices at all, and is told who can.
+    texts, _, dispatcher = await ask(seeded_db, token=token)
+    assert [m["response"] for m in dispatcher.messages] == ["utter_not_permitted"]
+    assert "Sales agent" in texts[0]
+    assert "Global admin or Billing admin" in texts[0]
+
+
+async def test_an_unknown_staff_member_gets_general_answers(
+    seeded_db: DemoSummary,
+) -> None:
+    token = mint_staff_token(
+        get_settings().chat_token_secret, platform="slack", platform_user_id="U123"
+    )
+    texts, events, dispatcher = await ask(seeded_db, token=token)
     assert [m["response"] for m in dispatcher.messages] == [
-        "utter_invoice_name_the_customer"
+        "utter_invoice_general",
+        "utter_staff_unknown",
     ]
-    assert "customer" in texts[0]
     assert events == []
 
 
@@ -335,7 +366,7 @@ async def test_a_database_failure_gets_a_clear_answer(
         raise OperationalError("SELECT 1", {}, Exception("database is locked"))
         yield  # pragma: no cover
 
-    monkeypatch.setattr(invoices_module, "session_scope", broken_session)
+    monkeypatch.setattr(common_module, "session_scope", broken_session)
     case = seeded_db.case("usage_invoice")
 
     texts, events, dispatcher = await ask(

@@ -283,6 +283,25 @@ def test_messages_typed_offline_are_sent_after_reconnecting(page: Page) -> None:
         {"message": "still there?", "session_id": SESSION}
     ]
     expect(page.locator("#cspchat-host .status")).to_have_text("")
+    # The server resumes the session and sends its history, taken before it read
+    # the queued message: the queued message stays, and so does the typing dots.
+    fire(
+        page,
+        "session_history",
+        {
+            "session_id": SESSION,
+            "messages": [
+                {"from": "user", "text": "hello"},
+                {"from": "bot", "text": "Hi there"},
+            ],
+        },
+    )
+    log = page.get_by_role("log")
+    expect(log).to_contain_text("Hi there")
+    expect(log.locator(".msg.user")).to_have_text(
+        ["You said:hello", "You said:still there?"]
+    )
+    expect(page.locator("#cspchat-host .typing")).to_be_visible()
 
 
 def test_a_new_session_id_starts_a_new_conversation(page: Page) -> None:

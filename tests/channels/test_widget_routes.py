@@ -169,9 +169,11 @@ def test_the_demo_is_off_in_production(
 ) -> None:
     monkeypatch.setenv("APP_MODE", "production")
     for name in ("RASA_AUTH_TOKEN", "ACTION_SERVER_TOKEN", "API_SERVICE_TOKEN"):
-        monkeypatch.setenv(name, f"{name.lower()}-production-value")
-    monkeypatch.setenv("CHAT_TOKEN_SECRET", "chat-token-secret-production")
-    monkeypatch.setenv("LINK_SIGNING_SECRET", "link-signing-secret-production")
+        monkeypatch.setenv(name, f"{name.lower()}-production-value-0123456789")
+    monkeypatch.setenv("CHAT_TOKEN_SECRET", "chat-token-secret-production-0123456789")
+    monkeypatch.setenv(
+        "LINK_SIGNING_SECRET", "link-signing-secret-production-0123456789"
+    )
     monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://u:p@localhost/none")
     reset_caches()
     assert client.get("/demo/portal").status_code == 404

@@ -16,7 +16,9 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
-MODEL = ROOT / "models" / "csp.tar.gz"
+# RASA_MODEL (a model file) overrides the trained model of `make train`, e.g. a
+# model trained into a scratch directory; api.launch passes it on to Rasa.
+MODEL = Path(os.environ.get("RASA_MODEL") or ROOT / "models" / "csp.tar.gz")
 
 
 def free_port() -> int:

@@ -403,7 +403,8 @@
   // ------------------------------------------------------------------ socket
 
   var ready = false; // a session is confirmed on the current connection
-  var outbox = []; // messages typed while (re)connecting
+  var outbox = []; // messages typed while (re)connecting: {payload, message}
+  var flushed = []; // sent from the outbox since the session was confirmed
   var socket = io(config.socketUrl, {
     path: config.socketPath,
     transports: ["websocket", "polling"],
@@ -428,8 +429,11 @@
     state.sessionId = id;
     saveState();
     ready = true;
+    flushed = [];
     while (outbox.length) {
-      socket.emit("user_uttered", { message: outbox.shift(), session_id: id });
+      var queued = outbox.shift();
+      socket.emit("user_uttered", { message: queued.payload, session_id: id });
+      flushed.push(queued.message);
       setTyping(true);
     }
   });
@@ -441,10 +445,12 @@
     if (!data.messages.length) {
       return;
     }
-    state.messages = withDisplayText(data.messages);
+    // The server's copy was taken before it read what the outbox just sent.
+    state.messages = withDisplayText(data.messages).concat(flushed);
+    flushed = [];
     saveState();
     renderAll();
-    if (!outbox.length) {
+    if (!state.messages.length || state.messages[state.messages.length - 1].from !== "user") {
       setTyping(false);
     }
   });
@@ -510,12 +516,13 @@
     if (!clean) {
       return;
     }
-    add({ from: "user", text: display || clean });
+    var message = { from: "user", text: display || clean };
+    add(message);
     if (ready && socket.connected) {
       socket.emit("user_uttered", { message: clean, session_id: state.sessionId });
       setTyping(true);
     } else {
-      outbox.push(clean);
+      outbox.push({ payload: clean, message: message });
       setStatus("Offline. Your message will be sent when the connection is back.");
     }
   }

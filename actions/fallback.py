@@ -1,0 +1,114 @@
+"""Two-stage fallback: what the bot does when NLU is unsure (`nlu_fallback`).
+
+1. The first time: "did you mean ...?" with the two best-ranked intents as buttons,
+   titled in words a user understands (`INTENT_TITLES`, the one place that names
+   intents for people), or a plain "please rephrase" when NLU has no candidate.
+2. When the user's previous message was not understood either: say so and offer a
+   person or a ticket (`action_offer_ticket`, whose yes / no / "talk to a person"
+   answers have their own rules).
+
+A button's payload is the intent itself (`/ask_invoice`), with the entities NLU
+found in the unclear message, so that choosing it answers what was asked.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, FollowupAction
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.tickets import session_events
+from bot.taxonomy import FALLBACK_INTENT
+
+# What each intent means, as a button title. Intents left out (small talk, out of
+# scope) are never suggested.
+INTENT_TITLES: dict[str, str] = {
+    "ask_invoice": "See an invoice",
+    "explain_charges": "Understand the charges on my bill",
+    "ask_payment_status": "Check whether an invoice is paid",
+    "ask_payment_methods": "How I can pay",
+    "report_payment_failed": "A payment failed",
+    "request_refund": "Ask for a refund or credit",
+    "cancel_subscription": "Cancel a subscription",
+    "change_seats": "Add or remove licences",
+    "ask_subscription": "See my subscriptions",
+    "access_suspended": "We lost access to our account",
+    "ask_support_info": "Support hours and contact details",
+    "report_technical_issue": "Report a technical problem",
+    "ask_ticket_status": "Check a support ticket",
+    "request_human": "Talk to a person",
+}
+SUGGESTIONS = 2
+MIN_SUGGESTION_CONFIDENCE = 0.05
+OFFER_ACTION = "action_offer_ticket"
+
+
+def suggestions(parse: dict[str, Any], count: int = SUGGESTIONS) -> list[str]:
+    """The best-ranked intents that have a title, at most `count`."""
+    found: list[str] = []
+    for ranked in parse.get("intent_ranking") or []:
+        name = ranked.get("name")
+        confidence = ranked.get("confidence") or 0.0
+        if (
+            name in INTENT_TITLES
+            and name not in found
+            and confidence >= MIN_SUGGESTION_CONFIDENCE
+        ):
+            found.append(name)
+        if len(found) == count:
+            break
+    return found
+
+
+def payload_for(intent: str, parse: dict[str, Any]) -> str:
+    """`/intent` plus the entities of the unclear message, as Rasa parses buttons."""
+    entities: dict[str, str] = {}
+    for entity in parse.get("entities") or []:
+        name, value = entity.get("entity"), entity.get("value")
+        if isinstance(name, str) and isinstance(value, str) and name not in entities:
+            entities[name] = value
+    return f"/{intent}{json.dumps(entities)}" if entities else f"/{intent}"
+
+
+def fallbacks_in_a_row(tracker: Tracker) -> int:
+    """How many of the latest user messages of this session were not understood."""
+    count = 0
+    for event in reversed(session_events(tracker)):
+        if event.get("event") != "user":
+            continue
+        intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
+        if intent != FALLBACK_INTENT:
+            break
+        count += 1
+    return count
+
+
+class ActionFallback(Action):
+    """Suggest what the user may have meant; the second time, offer help."""
+
+    def name(self) -> str:
+        return "action_fallback"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        if fallbacks_in_a_row(tracker) >= 2:
+            dispatcher.utter_message(response="utter_fallback_still_unclear")
+            return [FollowupAction(OFFER_ACTION)]
+        parse = tracker.latest_message or {}
+        intents = suggestions(parse)
+        if not intents:
+            dispatcher.utter_message(response="utter_ask_rephrase")
+            return []
+        dispatcher.utter_message(
+            response="utter_fallback_suggest",
+            buttons=[
+                {"title": INTENT_TITLES[intent], "payload": payload_for(intent, parse)}
+                for intent in intents
+            ],
+        )
+        return []

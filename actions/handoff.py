@@ -1,0 +1,206 @@
+"""Human handoff: the bot tells the user a person will reply, tells the partner's
+desk, and pauses itself for this conversation.
+
+`action_handoff` runs when the user asks for a person (`request_human`, typed or a
+"Talk to a person" button after a failed answer or a failed fallback). It:
+
+1. tells the user that a person from the partner's desk will reply here, with the
+   desk's support hours and contact details, so that nobody is left without an
+   answer when no one is online;
+2. announces the conversation on the partner's Teams and Slack channels, where
+   configured (`api/services/notify.py`; failures are logged, never shown);
+3. records the partner in the `handoff_partner_id` slot (the API checks an agent
+   against it) and returns `ConversationPaused()`: Rasa keeps the user's messages
+   but answers none until an agent hands back (`api/services/handoff.py`). The
+   review dashboard shows the period between the pause and the resume as a handoff.
+
+A chatter who is not signed in is not paused: no desk is known to answer them, so
+the bot says how to reach a person instead. A ticket form in progress is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Optional
+from urllib.parse import quote, urlencode
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import ActiveLoop, ConversationPaused, EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.forms import REQUESTED_SLOT
+from rasa_sdk.types import DomainDict
+from sqlalchemy.exc import SQLAlchemyError
+
+from actions.identity import Chatter, identify
+from actions.tickets import contact_of, reset_ticket_slots, session_events
+from api.db import session_scope
+from api.redaction import redact
+from api.services.handoff import HANDOFF_PARTNER_SLOT
+from api.services.notify import HandoffNotice, NotifyResult, notify_handoff
+from api.settings import get_settings
+from bot.taxonomy import TaxonomyError, load_taxonomy
+
+logger = logging.getLogger(__name__)
+
+# Topics whose messages say nothing about the problem ("talk to a person", "yes").
+UNINFORMATIVE_TOPICS = frozenset({"human_agent", "smalltalk"})
+# Actions after which asking for a person means "that did not help".
+ANSWERS_THAT_OFFER_HELP = frozenset(
+    {"action_technical_self_help", "action_offer_ticket"}
+)
+MAX_NOTICE_TEXT = 300
+
+Notifier = Callable[..., list[NotifyResult]]
+
+
+@dataclass
+class HandoffPlan:
+    """What the handoff says and whom it tells (read inside the DB session)."""
+
+    messages: list[dict[str, Any]]
+    partner_id: Optional[int] = None
+    teams_webhook: Optional[str] = None
+    slack_channel: Optional[str] = None
+    notice: Optional[HandoffNotice] = None
+
+
+def last_informative_message(tracker: Tracker) -> str:
+    """The user's latest message that is about their problem, redacted."""
+    taxonomy = load_taxonomy()
+    latest = ""
+    for event in reversed(session_events(tracker)):
+        if event.get("event") != "user":
+            continue
+        text = event.get("text")
+        if not isinstance(text, str) or not text.strip():
+            continue
+        latest = latest or text
+        try:
+            topic = taxonomy.topic_for_parse(
+                event.get("parse_data") or {}, use_runner_up=True
+            )
+        except TaxonomyError:
+            topic = None
+        if topic not in UNINFORMATIVE_TOPICS:
+            return redact(text)[:MAX_NOTICE_TEXT]
+    return redact(latest)[:MAX_NOTICE_TEXT]
+
+
+def handoff_reason(tracker: Tracker) -> str:
+    """Why the bot hands over, in words for the desk."""
+    previous = [
+        event.get("name")
+        for event in reversed(session_events(tracker))
+        if event.get("event") == "action"
+        and event.get("name") not in ("action_listen", "action_handoff")
+    ][:2]
+    if previous == ["action_offer_ticket", "action_fallback"]:
+        return "The assistant did not understand the user twice; they chose a person."
+    if previous[:1] == ["action_fallback"]:
+        return "The assistant did not understand the user; they asked for a person."
+    if previous[:1] and previous[0] in ANSWERS_THAT_OFFER_HELP:
+        return "The assistant's answer did not help; the user chose a person."
+    return "The user asked to talk to a person."
+
+
+def requester_label(chatter: Chatter) -> str:
+    identity = chatter.identity
+    who = identity.name or identity.email or identity.subject
+    if chatter.partner_user is not None:
+        return f"{chatter.partner_user.name} ({chatter.role_label}, {chatter.partner.name})"
+    customer = chatter.customer.name if chatter.customer else "a customer"
+    return f"{who} at {customer}"
+
+
+def dashboard_url(partner_id: int) -> str:
+    query = urlencode({"outcome": "handed_off", "partner_id": partner_id})
+    return f"{get_settings().base_url}/dashboard/conversations?{query}"
+
+
+def reply_url(conversation_id: str) -> str:
+    return (
+        f"{get_settings().base_url}/api/v1/handoff/"
+        f"{quote(conversation_id, safe='')}/messages"
+    )
+
+
+class ActionHandoff(Action):
+    """Hand the conversation to a person at the partner's desk, and pause."""
+
+    def __init__(self, notifier: Notifier = notify_handoff) -> None:
+        self._notifier = notifier
+
+    def name(self) -> str:
+        return "action_handoff"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        # Close a form in progress (the rules say `active_loop: null` either way).
+        events: list[EventType] = []
+        if tracker.active_loop_name:
+            events += [*reset_ticket_slots(), SlotSet(REQUESTED_SLOT, None)]
+        events.append(ActiveLoop(None))
+        try:
+            plan = await asyncio.to_thread(self._plan, tracker)
+        except SQLAlchemyError:
+            logger.exception("Handoff lookup failed in %s", tracker.sender_id)
+            plan = HandoffPlan([{"response": "utter_handoff_unavailable"}])
+        for message in plan.messages:
+            dispatcher.utter_message(**message)
+        if plan.partner_id is None:
+            return events
+        if plan.notice is not None and (plan.teams_webhook or plan.slack_channel):
+            try:
+                await asyncio.to_thread(
+                    self._notifier,
+                    plan.notice,
+                    teams_webhook=plan.teams_webhook,
+                    slack_channel=plan.slack_channel,
+                )
+            except Exception:  # a notification never breaks the chat
+                logger.exception("Handoff notification failed in %s", tracker.sender_id)
+        return [
+            *events,
+            SlotSet(HANDOFF_PARTNER_SLOT, str(plan.partner_id)),
+            ConversationPaused(),
+        ]
+
+    @staticmethod
+    def _plan(tracker: Tracker) -> HandoffPlan:
+        with session_scope() as session:
+            identification = identify(session, tracker)
+            chatter = identification.chatter
+            if chatter is None:
+                return HandoffPlan([{"response": "utter_handoff_unidentified"}])
+            partner = chatter.partner
+            notice = HandoffNotice(
+                partner_name=partner.name,
+                conversation_id=tracker.sender_id,
+                requester=requester_label(chatter),
+                reason=handoff_reason(tracker),
+                last_message=last_informative_message(tracker),
+                channel=tracker.get_latest_input_channel() or "",
+                dashboard_url=dashboard_url(partner.id),
+                reply_url=reply_url(tracker.sender_id),
+                facts={"Tenant": chatter.customer.tenant_id}
+                if chatter.customer
+                else {},
+            )
+            return HandoffPlan(
+                messages=[
+                    {
+                        "response": "utter_handoff",
+                        "partner_name": partner.name,
+                        "support_hours": partner.support_hours,
+                        "contact": contact_of(partner),
+                    }
+                ],
+                partner_id=partner.id,
+                teams_webhook=partner.teams_channel_webhook,
+                slack_channel=partner.slack_channel_id,
+                notice=notice,
+            )
