@@ -51,6 +51,8 @@ pytest: train browser
 rasa-test: train
 	$(RASA)/rasa test core --model models/csp.tar.gz --stories tests/test_stories.yml \
 	  --e2e --fail-on-prediction-errors --out results/core
+	$(RASA)/rasa test core --model models/csp.tar.gz --stories tests/test_stories_escalation.yml \
+	  --e2e --fail-on-prediction-errors --out results/core-escalation
 
 test: lint typecheck validate pytest rasa-test
 	@echo "make test: all checks passed"

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Optional
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.identity import ChatIdentity, InvalidChatToken, verify_chat_token
@@ -131,14 +131,11 @@ def identify(session: Session, tracker: Tracker) -> Identification:
                 customer=customer,
             )
         )
-    column = (
-        PartnerUser.slack_user_id
-        if identity.platform == "slack"
-        else PartnerUser.aad_object_id
-    )
-    user = session.scalars(
-        select(PartnerUser).where(column == identity.subject)
-    ).first()
+    if identity.platform == "slack":
+        match = PartnerUser.slack_user_id == identity.subject
+    else:  # Teams: an Entra object id, a GUID in any case
+        match = func.lower(PartnerUser.aad_object_id) == identity.subject.lower()
+    user = session.scalars(select(PartnerUser).where(match)).first()
     if user is None:
         logger.info("Unknown staff member %s", identity.requester)
         return Identification(problem="utter_staff_unknown")

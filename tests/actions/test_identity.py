@@ -158,6 +158,16 @@ def test_staff_resolve_by_slack_id_or_aad_object_id(
     assert chatter.customer is None
 
 
+def test_an_aad_object_id_in_upper_case_is_the_same_user(
+    seeded_db: DemoSummary, seeded_session: Session
+) -> None:
+    user = staff(seeded_session, FB_BILLING_ADMIN)
+    token = staff_token(str(user.aad_object_id).upper(), platform="teams")
+    result = _resolve(seeded_session, token)
+    assert result.chatter is not None and result.chatter.partner_user is not None
+    assert result.chatter.partner_user.id == user.id
+
+
 def test_a_slack_id_sent_as_a_teams_id_is_not_recognised(
     seeded_db: DemoSummary, seeded_session: Session
 ) -> None:

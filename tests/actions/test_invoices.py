@@ -116,7 +116,9 @@ async def test_latest_invoice_of_the_signed_in_customer(
     assert [m["response"] for m in dispatcher.messages] == ["utter_invoice_latest"]
     assert_shows(texts[0], invoice)
     assert "The latest invoice for your account is" in texts[0]
-    assert "G-series (new commerce): it covers a calendar month, October 2026" in texts[0]
+    assert (
+        "G-series (new commerce): it covers a calendar month, October 2026" in texts[0]
+    )
     assert "became available on 8 November 2026" in texts[0]
     assert "/documents/invoices/" in texts[0]
     assert events == [SlotSet(CURRENT_INVOICE_SLOT, invoice.number)]
@@ -347,7 +349,7 @@ async def test_an_unknown_staff_member_gets_general_answers(
     token = mint_staff_token(
         get_settings().chat_token_secret, platform="slack", platform_user_id="U123"
     )
-    texts, events, dispatcher = await ask(seeded_db, token=token)
+    _, events, dispatcher = await ask(seeded_db, token=token)
     assert [m["response"] for m in dispatcher.messages] == [
         "utter_invoice_general",
         "utter_staff_unknown",
