@@ -44,7 +44,7 @@ validate: setup
 	$(RASA)/rasa data validate --domain domain --data data --config config.yml
 
 pytest: train browser
-	$(RASA)/python -m pytest tests/nlu -q -p no:cacheprovider
+	$(RASA)/python -m pytest tests/nlu -q -p no:cacheprovider --confcutdir=tests/nlu
 	$(RASA)/python -m pytest tests/channels/rasa -q -p no:cacheprovider --confcutdir=tests/channels/rasa
 	$(VENV)/pytest -q --ignore=tests/nlu
 

@@ -22,6 +22,7 @@ import httpx
 from dotenv import dotenv_values
 
 from api.settings import ROOT, Settings, get_settings
+from bot.channels.config import channel_status
 
 READY_TIMEOUT_SECONDS = 300.0
 
@@ -92,14 +93,21 @@ def ready(settings: Settings) -> int:
         print(f"ready: not up after {READY_TIMEOUT_SECONDS:.0f}s: {', '.join(failing)}")
         return 1
     base = f"http://{settings.api_host}:{settings.api_port}"
+    channels = "".join(
+        f"    {status.line()}\n" for status in channel_status(os.environ)
+    )
     print(
         "\n"
-        "  CSP billing desk is running (local mode, demo data)\n"
+        f"  CSP billing desk is running ({settings.app_mode} mode)\n"
+        f"    Demo customer site  {base}/demo/portal   (the chat widget)\n"
+        f"    Review dashboard .. {base}/dashboard     "
+        "(lead@demo.local / demo-lead-password)\n"
         f"    API and docs ...... {base}/docs\n"
         f"    API health ........ {base}/health\n"
         f"    Rasa .............. {settings.rasa_url}  (HTTP API, token required)\n"
         f"    Action server ..... {settings.action_server_url}\n"
         "    Talk to the bot ... .venv/bin/python -m api.chat --tenant contoso.com\n"
+        f"{channels}"
         "  Press Ctrl-C to stop everything.\n",
         flush=True,
     )

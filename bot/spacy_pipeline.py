@@ -332,17 +332,50 @@ def extract(nlp: Any, text: str) -> list[tuple[str, str]]:
     return [(ent.label_, ent.text) for ent in nlp(text).ents]
 
 
+def product_synonyms_yaml(directory: Path = PATTERNS_DIR) -> str:
+    """Rasa ``synonym`` blocks mapping every product spelling to its ``id``.
+
+    EntitySynonymMapper then turns "M365 E3" or "e3" into "Microsoft 365 E3". Written
+    to ``data/nlu/product_synonyms.yml`` with ``--write-synonyms``; a test keeps the two
+    files in step.
+    """
+    by_id: dict[str, list[str]] = {}
+    for entry in product_patterns(directory):
+        canonical = entry.get("id")
+        pattern = entry.get("pattern")
+        if isinstance(pattern, str) and canonical and pattern.lower() != canonical.lower():
+            by_id.setdefault(canonical, []).append(pattern)
+    lines = [
+        'version: "3.1"',
+        "# Generated from bot/patterns/products.jsonl by",
+        "# `python -m bot.spacy_pipeline --write-synonyms data/nlu/product_synonyms.yml`.",
+        "# Do not edit by hand: change products.jsonl and regenerate.",
+        "nlu:",
+    ]
+    for canonical in sorted(by_id):
+        lines += [f"- synonym: {json.dumps(canonical)}", "  examples: |"]
+        lines += [f"    - {p}" for p in by_id[canonical]]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Build the CSP spaCy pipeline.")
     parser.add_argument("--out", default="build/spacy/csp_en", help="output directory")
     parser.add_argument("--invoice-regex", default=INVOICE_NUMBER_REGEX)
     parser.add_argument("--ticket-regex", default=TICKET_ID_REGEX)
     parser.add_argument(
+        "--write-synonyms", metavar="PATH",
+        help="also write the product synonyms for Rasa to PATH",
+    )
+    parser.add_argument(
         "--try", dest="samples", nargs="*", default=(), help="texts to run after building"
     )
     args = parser.parse_args(argv)
     out = build(args.out, invoice_regex=args.invoice_regex, ticket_regex=args.ticket_regex)
     print(f"spaCy pipeline written to {out}")
+    if args.write_synonyms:
+        Path(args.write_synonyms).write_text(product_synonyms_yaml(), encoding="utf-8")
+        print(f"product synonyms written to {args.write_synonyms}")
     _show(out, args.samples)
     return 0
 

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import pytest
 
+from api.settings import LOCAL_SECRET_DEFAULTS
 from bot.channels import config
 
 
 def test_local_mode_uses_the_apis_default_chat_token_secret() -> None:
-    assert config.chat_token_secret({}) == "dev-chat-token-secret"
+    assert config.chat_token_secret({}) == LOCAL_SECRET_DEFAULTS["chat_token_secret"]
     assert config.chat_token_secret({"CHAT_TOKEN_SECRET": "s" * 20}) == "s" * 20
 
 
-@pytest.mark.parametrize("secret", ["", "dev-chat-token-secret", "short", "x" * 31])
+@pytest.mark.parametrize(
+    "secret", ["", LOCAL_SECRET_DEFAULTS["chat_token_secret"], "short", "x" * 31]
+)
 def test_production_refuses_a_weak_chat_token_secret(secret: str) -> None:
     env = {"APP_MODE": "production", "CHAT_TOKEN_SECRET": secret}
     with pytest.raises(config.ChannelConfigError, match="CHAT_TOKEN_SECRET"):

@@ -266,3 +266,13 @@ def test_invoice_expression_is_configurable(tmp_path: Path) -> None:
     assert ents(nlp, "invoice INV123456 and G000024135", "invoice_number") == [
         "INV123456"
     ]
+
+
+def test_product_synonyms_file_is_up_to_date(repo_root: Path) -> None:
+    from bot.spacy_pipeline import product_synonyms_yaml
+
+    committed = (repo_root / "data" / "nlu" / "product_synonyms.yml").read_text()
+    assert committed == product_synonyms_yaml(), (
+        "regenerate: python -m bot.spacy_pipeline "
+        "--write-synonyms data/nlu/product_synonyms.yml"
+    )
