@@ -26,7 +26,6 @@ from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
-from scipy import sparse
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
@@ -35,6 +34,7 @@ from rasa.nlu.classifiers.classifier import IntentClassifier
 from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
+from scipy import sparse
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ MODEL_FILE = "tfidf_intent.json"
 COEF_FILE = "coef.npy"
 WORD_IDF_FILE = "word_idf.npy"
 CHAR_IDF_FILE = "char_idf.npy"
-LEXICON_TOKEN = "lexfamily_{}"
+LEXICON_TOKEN = "lexfamily_{}"  # noqa: S105 (a feature name, not a secret)
 WORD_PATTERN = re.compile(r"(?u)\b\w\w+\b|[$€£%?!]")
 
 
@@ -51,7 +51,9 @@ def _word_ngrams(text: str, lexicons: dict[str, re.Pattern], n_max: int) -> list
     grams = list(words)
     for n in range(2, n_max + 1):
         grams += [" ".join(words[i : i + n]) for i in range(len(words) - n + 1)]
-    grams += [LEXICON_TOKEN.format(name) for name, rx in lexicons.items() if rx.search(text)]
+    grams += [
+        LEXICON_TOKEN.format(name) for name, rx in lexicons.items() if rx.search(text)
+    ]
     return grams
 
 
@@ -70,11 +72,16 @@ def _char_ngrams(text: str, n_min: int, n_max: int) -> list[str]:
 def _compile_lexicons(lexicons: dict[str, list[str]]) -> dict[str, re.Pattern]:
     compiled = {}
     for name in sorted(lexicons):
-        words = sorted({w.strip().lower() for w in lexicons[name] if w.strip()},
-                       key=len, reverse=True)
+        words = sorted(
+            {w.strip().lower() for w in lexicons[name] if w.strip()},
+            key=len,
+            reverse=True,
+        )
         if words:
             alternatives = "|".join(re.escape(w) for w in words)
-            compiled[name] = re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
+            compiled[name] = re.compile(
+                rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE
+            )
     return compiled
 
 
@@ -112,7 +119,9 @@ class _Tfidf:
             cols += idx.tolist()
             values += weights.tolist()
         return sparse.csr_matrix(
-            (values, (rows, cols)), shape=(n_docs, len(self.vocabulary)), dtype=np.float64
+            (values, (rows, cols)),
+            shape=(n_docs, len(self.vocabulary)),
+            dtype=np.float64,
         )
 
 
@@ -173,14 +182,19 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
     def _grams(self, text: str) -> tuple[list[str], list[str]]:
         return (
             _word_ngrams(text, self._lexicons, self.config["word_max_ngram"]),
-            _char_ngrams(text, self.config["char_min_ngram"], self.config["char_max_ngram"]),
+            _char_ngrams(
+                text, self.config["char_min_ngram"], self.config["char_max_ngram"]
+            ),
         )
 
     def _features(self, texts: list[str]) -> sparse.csr_matrix:
         assert self._model is not None
         words, chars = zip(*(self._grams(t) for t in texts)) if texts else ((), ())
         return sparse.hstack(
-            [self._model["word"].transform(words), self._model["char"].transform(chars)],
+            [
+                self._model["word"].transform(words),
+                self._model["char"].transform(chars),
+            ],
             format="csr",
         )
 
@@ -209,7 +223,9 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         }
         features = self._features(texts)
         clf = self._classifier().fit(features, labels)
-        temperature = self._fit_temperature(texts, labels) if self.config["calibrate"] else 1.0
+        temperature = (
+            self._fit_temperature(texts, labels) if self.config["calibrate"] else 1.0
+        )
         self._model.update(
             classes=[str(c) for c in clf.classes_],
             coef=clf.coef_.astype(np.float64),
@@ -237,19 +253,24 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             return 1.0
         full_model = self._model
         logits, gold = [], []
-        folds = StratifiedKFold(3, shuffle=True, random_state=self.config["random_state"])
+        folds = StratifiedKFold(
+            3, shuffle=True, random_state=self.config["random_state"]
+        )
         try:
             for train_idx, test_idx in folds.split(texts, labels):
                 train_texts = [texts[i] for i in train_idx]
                 words, chars = zip(*(self._grams(t) for t in train_texts))
-                self._model = {"word": _Tfidf.fit(list(words)),
-                               "char": _Tfidf.fit(list(chars))}
+                self._model = {
+                    "word": _Tfidf.fit(list(words)),
+                    "char": _Tfidf.fit(list(chars)),
+                }
                 clf = self._classifier().fit(
                     self._features(train_texts), [labels[i] for i in train_idx]
                 )
                 index = {c: k for k, c in enumerate(clf.classes_)}
-                logits.append(clf.decision_function(
-                    self._features([texts[i] for i in test_idx])))
+                logits.append(
+                    clf.decision_function(self._features([texts[i] for i in test_idx]))
+                )
                 gold += [index[labels[i]] for i in test_idx]
         finally:
             self._model = full_model
@@ -315,8 +336,12 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             }
             (directory / MODEL_FILE).write_text(json.dumps(meta), encoding="utf-8")
             np.save(directory / COEF_FILE, self._model["coef"], allow_pickle=False)
-            np.save(directory / WORD_IDF_FILE, self._model["word"].idf, allow_pickle=False)
-            np.save(directory / CHAR_IDF_FILE, self._model["char"].idf, allow_pickle=False)
+            np.save(
+                directory / WORD_IDF_FILE, self._model["word"].idf, allow_pickle=False
+            )
+            np.save(
+                directory / CHAR_IDF_FILE, self._model["char"].idf, allow_pickle=False
+            )
 
     @classmethod
     def load(

@@ -37,7 +37,9 @@ PATTERNS_DIR = Path(__file__).with_name("patterns")
 INVOICE_NUMBER_REGEX = r"[dg]\d{9}"
 TICKET_ID_REGEX = r"csp-?\d{4,8}"
 GUID_REGEX = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-YEAR_MONTH_REGEX = r"(?:19|20)\d\d[-/](?:0?[1-9]|1[0-2])|(?:0?[1-9]|1[0-2])[-/](?:19|20)\d\d"
+YEAR_MONTH_REGEX = (
+    r"(?:19|20)\d\d[-/](?:0?[1-9]|1[0-2])|(?:0?[1-9]|1[0-2])[-/](?:19|20)\d\d"
+)
 YEAR_REGEX = r"^(?:19|20)\d\d$"
 SHORT_YEAR_REGEX = r"^(?:(?:19|20)\d\d|'\d\d)$"
 
@@ -56,11 +58,22 @@ ENTITY_LABELS = (
 GUID_KEYWORDS = {
     "order_id": ["order", "orders", "order's", "orderid", "purchase", "purchases"],
     "tenant_id": [
-        "tenant", "tenants", "tenant's", "tenantid", "directory", "aad", "entra",
+        "tenant",
+        "tenants",
+        "tenant's",
+        "tenantid",
+        "directory",
+        "aad",
+        "entra",
     ],
     "subscription_id": [
-        "subscription", "subscriptions", "subscription's", "subscriptionid", "sub",
-        "subs", "sub-id",
+        "subscription",
+        "subscriptions",
+        "subscription's",
+        "subscriptionid",
+        "sub",
+        "subs",
+        "sub-id",
     ],
 }
 KEEP_WHOLE = {"id", "ids"}  # tokenizer exceptions to drop
@@ -68,22 +81,70 @@ GUID_GAP = 4  # words allowed between a keyword and the GUID it names
 
 # --- periods ---------------------------------------------------------------------------
 MONTH_ABBREVIATIONS = [
-    "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec",
+    "jan",
+    "feb",
+    "mar",
+    "apr",
+    "jun",
+    "jul",
+    "aug",
+    "sep",
+    "sept",
+    "oct",
+    "nov",
+    "dec",
 ]
 MONTHS = [
-    "january", "february", "march", "april", "june", "july", "august", "september",
-    "october", "november", "december",
+    "january",
+    "february",
+    "march",
+    "april",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
     *MONTH_ABBREVIATIONS,
     *(f"{m}." for m in MONTH_ABBREVIATIONS),
 ]  # "may" is handled by context: "may I ..." is not a period
 MAY_BEFORE = [
-    "in", "for", "of", "since", "from", "until", "till", "to", "during", "through",
-    "last", "this", "next", "early", "late", "mid", "end", "whole", "entire", "april",
-    "apr", "the",
+    "in",
+    "for",
+    "of",
+    "since",
+    "from",
+    "until",
+    "till",
+    "to",
+    "during",
+    "through",
+    "last",
+    "this",
+    "next",
+    "early",
+    "late",
+    "mid",
+    "end",
+    "whole",
+    "entire",
+    "april",
+    "apr",
+    "the",
 ]
 MAY_AFTER = [
-    "invoice", "invoices", "statement", "statements", "charges", "usage", "renewal",
-    "billing", "cycle", "period", "bill's",
+    "invoice",
+    "invoices",
+    "statement",
+    "statements",
+    "charges",
+    "usage",
+    "renewal",
+    "billing",
+    "cycle",
+    "period",
+    "bill's",
 ]
 RELATIVE = ["last", "this", "previous", "current", "next", "past", "prior", "coming"]
 UNITS = ["month", "quarter", "year", "week", "months", "quarters", "years", "weeks"]
@@ -96,20 +157,74 @@ NUMBER_REGEX = (
 )
 CURRENCY_SYMBOLS = ["$", "€", "£", "¥", "₹", "us$", "c$", "a$", "nz$", "r$"]
 CURRENCY_CODES = [
-    "usd", "eur", "gbp", "aud", "cad", "nzd", "chf", "jpy", "inr", "sek", "nok", "dkk",
-    "pln", "zar", "sgd", "brl", "mxn",
+    "usd",
+    "eur",
+    "gbp",
+    "aud",
+    "cad",
+    "nzd",
+    "chf",
+    "jpy",
+    "inr",
+    "sek",
+    "nok",
+    "dkk",
+    "pln",
+    "zar",
+    "sgd",
+    "brl",
+    "mxn",
 ]
 CURRENCY_WORDS = [
-    "dollar", "dollars", "euro", "euros", "pound", "pounds", "bucks", "quid", "yen",
-    "rupees", "francs", "krona", "kroner",
+    "dollar",
+    "dollars",
+    "euro",
+    "euros",
+    "pound",
+    "pounds",
+    "bucks",
+    "quid",
+    "yen",
+    "rupees",
+    "francs",
+    "krona",
+    "kroner",
 ]
 
 # --- "teams" the product vs. teams of people --------------------------------------------
 TEAMS_NOT_PRODUCT_BEFORE = [
-    "our", "my", "your", "their", "his", "her", "both", "all", "several", "multiple",
-    "other", "different", "many", "some", "two", "three", "sales", "support", "it",
-    "dev", "development", "engineering", "finance", "separate", "small", "remote",
-    "field", "project", "these", "those", "which", "what",
+    "our",
+    "my",
+    "your",
+    "their",
+    "his",
+    "her",
+    "both",
+    "all",
+    "several",
+    "multiple",
+    "other",
+    "different",
+    "many",
+    "some",
+    "two",
+    "three",
+    "sales",
+    "support",
+    "it",
+    "dev",
+    "development",
+    "engineering",
+    "finance",
+    "separate",
+    "small",
+    "remote",
+    "field",
+    "project",
+    "these",
+    "those",
+    "which",
+    "what",
 ]
 
 
@@ -137,7 +252,9 @@ def context_rules() -> list[tuple[list[list[dict[str, Any]]], dict[str, str], in
         rules.append(([after], {"NORM": f"csp:{label}"}, 0))
     # ... then "customer id <guid>" (Partner Center's customer id is the tenant id) ...
     customer = [{"LOWER": "customer"}, {"LOWER": {"IN": ["id", "ids", "id:", "#"]}}]
-    rules.append(([[*customer, gap, gap, _guid_token()]], {"NORM": "csp:tenant_id"}, -1))
+    rules.append(
+        ([[*customer, gap, gap, _guid_token()]], {"NORM": "csp:tenant_id"}, -1)
+    )
     # ... then the nearest keyword before the GUID (the gap cannot cross a keyword).
     for label, words in GUID_KEYWORDS.items():
         before = [{"LOWER": {"IN": words}}, *([gap] * GUID_GAP), _guid_token()]
@@ -160,7 +277,11 @@ def context_rules() -> list[tuple[list[list[dict[str, Any]]], dict[str, str], in
             [
                 [may, {"TEXT": {"REGEX": SHORT_YEAR_REGEX}}],
                 [may, {"LOWER": {"IN": MAY_AFTER}}],
-                [may, {"LOWER": "'s"}, {"LOWER": {"IN": MAY_AFTER + ["bill", "charges"]}}],
+                [
+                    may,
+                    {"LOWER": "'s"},
+                    {"LOWER": {"IN": [*MAY_AFTER, "bill", "charges"]}},
+                ],
             ],
             {"NORM": "csp:month"},
             0,
@@ -206,7 +327,11 @@ def entity_patterns(invoice_regex: str, ticket_regex: str) -> list[dict[str, Any
     add(
         "amount",
         [{"LOWER": {"IN": CURRENCY_SYMBOLS}}, number],
-        [{"LOWER": {"IN": CURRENCY_SYMBOLS}}, number, {"LOWER": {"IN": CURRENCY_CODES}}],
+        [
+            {"LOWER": {"IN": CURRENCY_SYMBOLS}},
+            number,
+            {"LOWER": {"IN": CURRENCY_CODES}},
+        ],
         [number, after_number],
         [{"LOWER": {"IN": CURRENCY_CODES}}, number],
         [number, {"LOWER": "us"}, {"LOWER": {"IN": ["dollars", "dollar"]}}],
@@ -231,7 +356,15 @@ def entity_patterns(invoice_regex: str, ticket_regex: str) -> list[dict[str, Any
         [{"LOWER": {"REGEX": r"^(?:fy|cy)'?\d{2,4}$"}}],
         [{"LOWER": {"IN": ["fy", "cy"]}}, year],
         [{"LOWER": {"REGEX": f"^(?:{YEAR_MONTH_REGEX})$"}}],
-        [{"LOWER": {"REGEX": r"^(?:" + "|".join(MONTH_ABBREVIATIONS) + r")[a-z]*-\d{2,4}$"}}],
+        [
+            {
+                "LOWER": {
+                    "REGEX": r"^(?:"
+                    + "|".join(MONTH_ABBREVIATIONS)
+                    + r")[a-z]*-\d{2,4}$"
+                }
+            }
+        ],
         [{"NORM": "csp:year"}],
         [{"LOWER": {"IN": RELATIVE}}, {"LOWER": {"IN": UNITS}}],
         [
@@ -241,12 +374,27 @@ def entity_patterns(invoice_regex: str, ticket_regex: str) -> list[dict[str, Any
         ],
         [{"LOWER": {"IN": RELATIVE}}, {"LIKE_NUM": True}, {"LOWER": {"IN": UNITS}}],
         [
-            {"LOWER": {"IN": ["first", "second", "third", "fourth", "1st", "2nd", "3rd",
-                              "4th"]}},
+            {
+                "LOWER": {
+                    "IN": [
+                        "first",
+                        "second",
+                        "third",
+                        "fourth",
+                        "1st",
+                        "2nd",
+                        "3rd",
+                        "4th",
+                    ]
+                }
+            },
             {"LOWER": "quarter"},
         ],
-        [{"LOWER": {"IN": ["year", "month", "quarter"]}}, {"LOWER": "to"},
-         {"LOWER": "date"}],
+        [
+            {"LOWER": {"IN": ["year", "month", "quarter"]}},
+            {"LOWER": "to"},
+            {"LOWER": "date"},
+        ],
         [{"LOWER": {"IN": ["ytd", "mtd", "qtd"]}}],
         [{"LOWER": "the"}, {"LOWER": "month"}, {"LOWER": "before"}, {"LOWER": "last"}],
     )
@@ -269,7 +417,9 @@ def product_patterns(directory: Path = PATTERNS_DIR) -> list[dict[str, Any]]:
                 continue
             entry = json.loads(line)
             if entry.get("label") not in ENTITY_LABELS:
-                raise ValueError(f"{file}:{lineno}: unknown label {entry.get('label')!r}")
+                raise ValueError(
+                    f"{file}:{lineno}: unknown label {entry.get('label')!r}"
+                )
             patterns.append(entry)
     return patterns
 
@@ -298,7 +448,11 @@ def build_nlp(
     entities = nlp.add_pipe(
         "entity_ruler",
         name="csp_entities",
-        config={"phrase_matcher_attr": "LOWER", "overwrite_ents": True, "validate": True},
+        config={
+            "phrase_matcher_attr": "LOWER",
+            "overwrite_ents": True,
+            "validate": True,
+        },
     )
     entities.add_patterns(
         entity_patterns(invoice_regex, ticket_regex) + product_patterns(patterns_dir)
@@ -343,7 +497,11 @@ def product_synonyms_yaml(directory: Path = PATTERNS_DIR) -> str:
     for entry in product_patterns(directory):
         canonical = entry.get("id")
         pattern = entry.get("pattern")
-        if isinstance(pattern, str) and canonical and pattern.lower() != canonical.lower():
+        if (
+            isinstance(pattern, str)
+            and canonical
+            and pattern.lower() != canonical.lower()
+        ):
             by_id.setdefault(canonical, []).append(pattern)
     lines = [
         'version: "3.1"',
@@ -364,14 +522,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--invoice-regex", default=INVOICE_NUMBER_REGEX)
     parser.add_argument("--ticket-regex", default=TICKET_ID_REGEX)
     parser.add_argument(
-        "--write-synonyms", metavar="PATH",
+        "--write-synonyms",
+        metavar="PATH",
         help="also write the product synonyms for Rasa to PATH",
     )
     parser.add_argument(
-        "--try", dest="samples", nargs="*", default=(), help="texts to run after building"
+        "--try",
+        dest="samples",
+        nargs="*",
+        default=(),
+        help="texts to run after building",
     )
     args = parser.parse_args(argv)
-    out = build(args.out, invoice_regex=args.invoice_regex, ticket_regex=args.ticket_regex)
+    out = build(
+        args.out, invoice_regex=args.invoice_regex, ticket_regex=args.ticket_regex
+    )
     print(f"spaCy pipeline written to {out}")
     if args.write_synonyms:
         Path(args.write_synonyms).write_text(product_synonyms_yaml(), encoding="utf-8")

@@ -56,7 +56,9 @@ class Taxonomy:
         try:
             return self.intent_topic[intent]
         except KeyError:
-            raise TaxonomyError(f"intent {intent!r} has no topic in the taxonomy") from None
+            raise TaxonomyError(
+                f"intent {intent!r} has no topic in the taxonomy"
+            ) from None
 
     def triage_for_topic(self, topic: str) -> str:
         """Triage class (``commercial``, ``technical`` or ``none``) of ``topic``."""
@@ -193,7 +195,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TaxonomyError as exc:
         print(exc, file=sys.stderr)
         return 1
-    print(f"taxonomy ok: {len(taxonomy.intents)} intents, {len(taxonomy.topics)} topics")
+    print(
+        f"taxonomy ok: {len(taxonomy.intents)} intents, {len(taxonomy.topics)} topics"
+    )
     return 0
 
 

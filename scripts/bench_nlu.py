@@ -88,7 +88,11 @@ def nlu_only_config(source: Path, dest: Path) -> Path:
     config.pop("policies", None)
     for component in config.get("pipeline", []):
         model = component.get("model")
-        if component.get("name") == "SpacyNLP" and model and not Path(model).is_absolute():
+        if (
+            component.get("name") == "SpacyNLP"
+            and model
+            and not Path(model).is_absolute()
+        ):
             component["model"] = str(REPO / model)
     dest.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     return dest
@@ -107,12 +111,27 @@ def split_training_data(nlu_dir: Path, out_dir: Path, seed: int) -> tuple[Path, 
 
 
 # --- training and parsing -----------------------------------------------------------------
-def train(config: Path, nlu: Path, out: Path, name: str, cache: Path) -> tuple[Path, float]:
+def train(
+    config: Path, nlu: Path, out: Path, name: str, cache: Path
+) -> tuple[Path, float]:
     env = dict(os.environ, RASA_CACHE_DIRECTORY=str(cache), TF_CPP_MIN_LOG_LEVEL="3")
     cmd = [
-        sys.executable, "-m", "rasa", "train", "nlu", "--config", str(config),
-        "--nlu", str(nlu), "--domain", str(REPO / "domain"), "--out", str(out),
-        "--fixed-model-name", name, "--quiet",
+        sys.executable,
+        "-m",
+        "rasa",
+        "train",
+        "nlu",
+        "--config",
+        str(config),
+        "--nlu",
+        str(nlu),
+        "--domain",
+        str(REPO / "domain"),
+        "--out",
+        str(out),
+        "--fixed-model-name",
+        name,
+        "--quiet",
     ]
     started = time.perf_counter()
     done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
@@ -171,7 +190,9 @@ def topic_of(parse: dict[str, Any]) -> str:
     return load_taxonomy().topic_for_parse(parse)
 
 
-def score(gold_topics: list[str], gold_triage: list[str], pred_topics: list[str]) -> dict:
+def score(
+    gold_topics: list[str], gold_triage: list[str], pred_topics: list[str]
+) -> dict:
     """Topic accuracy/macro-F1 over rows with a topic; triage figures over all rows."""
     from sklearn.metrics import f1_score, precision_recall_fscore_support
 
@@ -183,8 +204,9 @@ def score(gold_topics: list[str], gold_triage: list[str], pred_topics: list[str]
         gold, pred = zip(*pairs)
         result["topic_accuracy"] = sum(g == p for g, p in pairs) / len(pairs)
         result["topic_macro_f1"] = float(
-            f1_score(gold, pred, labels=sorted(set(gold)), average="macro",
-                     zero_division=0)
+            f1_score(
+                gold, pred, labels=sorted(set(gold)), average="macro", zero_division=0
+            )
         )
     pred_triage = [taxonomy.triage_for_topic(p) for p in pred_topics]
     result["triage_accuracy"] = sum(
@@ -230,12 +252,16 @@ def evaluate_public(
         human_gold_triage += gold_triage
         human_pred += pred
         confusion.update((g, p) for g, p in zip(gold_topic, pred) if g)
-    outcome.groups["public_human"] = score(human_gold_topic, human_gold_triage, human_pred)
+    outcome.groups["public_human"] = score(
+        human_gold_topic, human_gold_triage, human_pred
+    )
     outcome.confusion["public_human"] = confusion
     return texts
 
 
-def evaluate_heldout(parser: Parser, test: list[tuple[str, str]], outcome: Outcome) -> None:
+def evaluate_heldout(
+    parser: Parser, test: list[tuple[str, str]], outcome: Outcome
+) -> None:
     taxonomy = load_taxonomy()
     parses = parser.parse_all([t for t, _ in test])
     gold_topic = [taxonomy.topic_for_intent(i) for _, i in test]
@@ -273,8 +299,15 @@ def plot_confusion(outcome: Outcome, out_dir: Path) -> Path:
         for i in range(len(topics)):
             for j in range(len(topics)):
                 if matrix[i, j]:
-                    ax.text(j, i, int(matrix[i, j]), ha="center", va="center",
-                            fontsize=7, color="white" if norm[i, j] > 0.5 else "black")
+                    ax.text(
+                        j,
+                        i,
+                        int(matrix[i, j]),
+                        ha="center",
+                        va="center",
+                        fontsize=7,
+                        color="white" if norm[i, j] > 0.5 else "black",
+                    )
     fig.tight_layout()
     path = out_dir / f"nlu_confusion_{outcome.name}.png"
     fig.savefig(path, dpi=110)
@@ -317,8 +350,14 @@ def comparisons(ours: Outcome, base: Outcome) -> list[tuple[str, float, float, b
             if key in ours.groups.get(group, {}) and key in base.groups.get(group, {}):
                 a, b = ours.groups[group][key], base.groups[group][key]
                 rows.append((f"{group} {key}", a, b, a >= b))
-    rows.append(("training seconds (lower is better)", ours.training_seconds,
-                 base.training_seconds, ours.training_seconds <= base.training_seconds))
+    rows.append(
+        (
+            "training seconds (lower is better)",
+            ours.training_seconds,
+            base.training_seconds,
+            ours.training_seconds <= base.training_seconds,
+        )
+    )
     for key in ("parse_median_ms", "parse_p95_ms"):
         a, b = ours.latency.get(key, 0.0), base.latency.get(key, 0.0)
         rows.append((f"{key} (lower is better)", a, b, a <= b))
@@ -329,27 +368,52 @@ def target_rows(ours: Outcome, base: Outcome | None) -> list[tuple[str, str, boo
     human = ours.groups.get("public_human", {})
     held = ours.groups.get("heldout", {})
     rows = [
-        ("public human-written: topic accuracy ≥ 0.85",
-         fmt(human.get("topic_accuracy")), human.get("topic_accuracy", 0) >= 0.85),
-        ("public human-written: triage accuracy ≥ 0.95",
-         fmt(human.get("triage_accuracy")), human.get("triage_accuracy", 0) >= 0.95),
-        ("public human-written: technical recall ≥ 0.95",
-         fmt(human.get("technical_recall")), human.get("technical_recall", 0) >= 0.95),
-        ("own held-out: topic accuracy ≥ 0.95",
-         fmt(held.get("topic_accuracy")), held.get("topic_accuracy", 0) >= 0.95),
-        ("training ≤ 3 min", f"{ours.training_seconds:.0f} s",
-         0 < ours.training_seconds <= 180),
-        ("parse p95 ≤ 30 ms", f"{ours.latency.get('parse_p95_ms', 0):.1f} ms",
-         0 < ours.latency.get("parse_p95_ms", 1e9) <= 30),
+        (
+            "public human-written: topic accuracy ≥ 0.85",
+            fmt(human.get("topic_accuracy")),
+            human.get("topic_accuracy", 0) >= 0.85,
+        ),
+        (
+            "public human-written: triage accuracy ≥ 0.95",
+            fmt(human.get("triage_accuracy")),
+            human.get("triage_accuracy", 0) >= 0.95,
+        ),
+        (
+            "public human-written: technical recall ≥ 0.95",
+            fmt(human.get("technical_recall")),
+            human.get("technical_recall", 0) >= 0.95,
+        ),
+        (
+            "own held-out: topic accuracy ≥ 0.95",
+            fmt(held.get("topic_accuracy")),
+            held.get("topic_accuracy", 0) >= 0.95,
+        ),
+        (
+            "training ≤ 3 min",
+            f"{ours.training_seconds:.0f} s",
+            0 < ours.training_seconds <= 180,
+        ),
+        (
+            "parse p95 ≤ 30 ms",
+            f"{ours.latency.get('parse_p95_ms', 0):.1f} ms",
+            0 < ours.latency.get("parse_p95_ms", 1e9) <= 30,
+        ),
     ]
     if base is not None:
         worse = [c[0] for c in comparisons(ours, base) if not c[3]]
-        rows.append(("better than Rasa default on every figure",
-                     "all" if not worse else "not on: " + ", ".join(worse), not worse))
+        rows.append(
+            (
+                "better than Rasa default on every figure",
+                "all" if not worse else "not on: " + ", ".join(worse),
+                not worse,
+            )
+        )
     return rows
 
 
-def write_report(outcomes: list[Outcome], info: dict, extra: dict, out_dir: Path) -> Path:
+def write_report(
+    outcomes: list[Outcome], info: dict, extra: dict, out_dir: Path
+) -> Path:
     ours = next(o for o in outcomes if o.name == "ours")
     base = next((o for o in outcomes if o.name == "rasa_default"), None)
     lines = [
@@ -378,53 +442,99 @@ def write_report(outcomes: list[Outcome], info: dict, extra: dict, out_dir: Path
         "| target | value | met |",
         "|---|---|---|",
     ]
-    lines += [f"| {n} | {v} | {'met' if ok else 'NOT met'} |"
-              for n, v, ok in target_rows(ours, base)]
+    lines += [
+        f"| {n} | {v} | {'met' if ok else 'NOT met'} |"
+        for n, v, ok in target_rows(ours, base)
+    ]
     header = ["figure", *[o.name for o in outcomes]]
-    lines += ["", "## Summary", "", "| " + " | ".join(header) + " |",
-              "|" + "---|" * len(header)]
+    lines += [
+        "",
+        "## Summary",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
     summary_keys = [
-        ("heldout", "intent_accuracy"), ("heldout", "topic_accuracy"),
-        ("heldout", "topic_macro_f1"), ("heldout", "triage_accuracy"),
-        ("public_human", "topic_accuracy"), ("public_human", "topic_macro_f1"),
+        ("heldout", "intent_accuracy"),
+        ("heldout", "topic_accuracy"),
+        ("heldout", "topic_macro_f1"),
+        ("heldout", "triage_accuracy"),
+        ("public_human", "topic_accuracy"),
+        ("public_human", "topic_macro_f1"),
         ("public_human", "triage_accuracy"),
-    ] + [("public_human", f"{c}_{m}") for c in TRIAGE_CLASSES
-         for m in ("precision", "recall")]
+    ] + [
+        ("public_human", f"{c}_{m}")
+        for c in TRIAGE_CLASSES
+        for m in ("precision", "recall")
+    ]
     for group, key in summary_keys:
-        lines.append(f"| {group} {key} | " + " | ".join(
-            fmt(o.groups.get(group, {}).get(key, "–")) for o in outcomes) + " |")
-    lines.append("| training time, full data (s) | " + " | ".join(
-        f"{o.training_seconds:.0f}" for o in outcomes) + " |")
-    lines.append("| training time, 80 % split (s) | " + " | ".join(
-        f"{o.heldout_training_seconds:.0f}" for o in outcomes) + " |")
+        lines.append(
+            f"| {group} {key} | "
+            + " | ".join(fmt(o.groups.get(group, {}).get(key, "–")) for o in outcomes)
+            + " |"
+        )
+    lines.append(
+        "| training time, full data (s) | "
+        + " | ".join(f"{o.training_seconds:.0f}" for o in outcomes)
+        + " |"
+    )
+    lines.append(
+        "| training time, 80 % split (s) | "
+        + " | ".join(f"{o.heldout_training_seconds:.0f}" for o in outcomes)
+        + " |"
+    )
     for key in ("parse_median_ms", "parse_p95_ms"):
-        lines.append(f"| {key} | " + " | ".join(
-            f"{o.latency.get(key, 0):.1f}" for o in outcomes) + " |")
+        lines.append(
+            f"| {key} | "
+            + " | ".join(f"{o.latency.get(key, 0):.1f}" for o in outcomes)
+            + " |"
+        )
 
     cols = ["rows", "topic_rows", "topic_accuracy", "topic_macro_f1", "triage_accuracy"]
     cols += [f"{c}_{m}" for c in TRIAGE_CLASSES for m in ("precision", "recall")]
     for outcome in outcomes:
-        lines += ["", f"## Per file: {outcome.name}", "",
-                  "| file | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+        lines += [
+            "",
+            f"## Per file: {outcome.name}",
+            "",
+            "| file | " + " | ".join(cols) + " |",
+            "|---" * (len(cols) + 1) + "|",
+        ]
         for name, result in outcome.files.items():
             tag = " (synthetic/peer)" if name in SYNTHETIC_FILES else ""
-            lines.append(f"| {name}{tag} | " + " | ".join(
-                fmt(result.get(c, "–")) for c in cols) + " |")
+            lines.append(
+                f"| {name}{tag} | "
+                + " | ".join(fmt(result.get(c, "–")) for c in cols)
+                + " |"
+            )
         human = outcome.groups.get("public_human", {})
-        lines.append("| **all human-written** | " + " | ".join(
-            fmt(human.get(c, "–")) for c in cols) + " |")
-        lines += ["", f"Most frequent topic confusions ({outcome.name}, public "
-                  "human-written; true → predicted: count):", ""]
+        lines.append(
+            "| **all human-written** | "
+            + " | ".join(fmt(human.get(c, "–")) for c in cols)
+            + " |"
+        )
+        lines += [
+            "",
+            f"Most frequent topic confusions ({outcome.name}, public "
+            "human-written; true → predicted: count):",
+            "",
+        ]
         confusion = outcome.confusion.get("public_human", Counter())
         worst = [(k, v) for k, v in confusion.most_common() if k[0] != k[1]][:10]
         lines += [f"- {g} → {p}: {n}" for (g, p), n in worst] or ["- none"]
         lines += ["", f"![confusion {outcome.name}](nlu_confusion_{outcome.name}.png)"]
     if base is not None:
-        lines += ["", "## Ours vs Rasa default, figure by figure", "",
-                  "| figure | ours | rasa_default | ours better or equal |",
-                  "|---|---|---|---|"]
-        lines += [f"| {n} | {fmt(a)} | {fmt(b)} | {'yes' if ok else 'no'} |"
-                  for n, a, b, ok in comparisons(ours, base)]
+        lines += [
+            "",
+            "## Ours vs Rasa default, figure by figure",
+            "",
+            "| figure | ours | rasa_default | ours better or equal |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            f"| {n} | {fmt(a)} | {fmt(b)} | {'yes' if ok else 'no'} |"
+            for n, a, b, ok in comparisons(ours, base)
+        ]
     path = out_dir / "nlu.md"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
@@ -432,43 +542,66 @@ def write_report(outcomes: list[Outcome], info: dict, extra: dict, out_dir: Path
 
 # --- main ----------------------------------------------------------------------------------------
 def run_config(
-    name: str, config: Path, args: argparse.Namespace, work: Path,
-    files: dict[str, list[Row]], heldout: tuple[Path, list] | None,
+    name: str,
+    config: Path,
+    args: argparse.Namespace,
+    work: Path,
+    files: dict[str, list[Row]],
+    heldout: tuple[Path, list] | None,
 ) -> Outcome:
     outcome = Outcome(name)
     cfg = nlu_only_config(config, work / f"{name}_config.yml")
     if heldout is not None:
         log.info("%s: training on the 80 %% split", name)
         model, outcome.heldout_training_seconds = train(
-            cfg, heldout[0], work / "models", f"{name}_split", work / f"cache_{name}_s")
+            cfg, heldout[0], work / "models", f"{name}_split", work / f"cache_{name}_s"
+        )
         parser = Parser(model)
         evaluate_heldout(parser, heldout[1], outcome)
         parser.close()
         del parser
     log.info("%s: training on all data", name)
     model, outcome.training_seconds = train(
-        cfg, Path(args.nlu), work / "models", f"{name}_full", work / f"cache_{name}")
+        cfg, Path(args.nlu), work / "models", f"{name}_full", work / f"cache_{name}"
+    )
     parser = Parser(model)
     texts = evaluate_public(parser, files, outcome)
     outcome.latency = parser.latency(texts or ["hello"], args.parses)
     parser.close()
-    log.info("%s: %s", name, json.dumps(
-        {g: {k: round(v, 3) for k, v in r.items() if isinstance(v, float)}
-         for g, r in outcome.groups.items()}))
-    log.info("%s: training %.0f s, latency %s", name, outcome.training_seconds,
-             {k: round(v, 1) for k, v in outcome.latency.items()})
+    log.info(
+        "%s: %s",
+        name,
+        json.dumps(
+            {
+                g: {k: round(v, 3) for k, v in r.items() if isinstance(v, float)}
+                for g, r in outcome.groups.items()
+            }
+        ),
+    )
+    log.info(
+        "%s: training %.0f s, latency %s",
+        name,
+        outcome.training_seconds,
+        {k: round(v, 1) for k, v in outcome.latency.items()},
+    )
     return outcome
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--eval-dir", default=str(REPO.parent / "shared/eval/public"),
-                        help="directory of evaluation CSVs (default ../shared/eval/public)")
+    parser.add_argument(
+        "--eval-dir",
+        default=str(REPO.parent / "shared/eval/public"),
+        help="directory of evaluation CSVs (default ../shared/eval/public)",
+    )
     parser.add_argument("--config", default=str(CONFIGS["ours"]), help="our config")
     parser.add_argument("--only", choices=sorted(CONFIGS), help="run one configuration")
     parser.add_argument("--no-heldout", action="store_true", help="skip the 80/20 run")
-    parser.add_argument("--nlu", default=str(REPO / "data" / "nlu"),
-                        help="training data (default data/nlu)")
+    parser.add_argument(
+        "--nlu",
+        default=str(REPO / "data" / "nlu"),
+        help="training data (default data/nlu)",
+    )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--parses", type=int, default=1000)
     parser.add_argument("--out-dir", default=str(REPO / "docs" / "benchmarks"))
@@ -495,8 +628,11 @@ def main(argv: list[str] | None = None) -> int:
     outcomes = []
     with tempfile.TemporaryDirectory(prefix="bench_nlu_") as tmp:
         work = Path(tmp)
-        heldout = None if args.no_heldout else split_training_data(
-            Path(args.nlu), work / "split", args.seed)
+        heldout = (
+            None
+            if args.no_heldout
+            else split_training_data(Path(args.nlu), work / "split", args.seed)
+        )
         for name, config in configs.items():
             outcomes.append(run_config(name, config, args, work, files, heldout))
     for outcome in outcomes:
@@ -513,13 +649,27 @@ def main(argv: list[str] | None = None) -> int:
     if any(o.name == "ours" for o in outcomes):
         report = write_report(outcomes, info, extra, out_dir)
         log.info("wrote %s", report)
-    (out_dir / "nlu.json").write_text(json.dumps({
-        "machine": info, "setup": extra,
-        "results": {o.name: {"training_seconds": o.training_seconds,
-                             "heldout_training_seconds": o.heldout_training_seconds,
-                             "latency": o.latency, "groups": o.groups, "files": o.files}
-                    for o in outcomes},
-    }, indent=2) + "\n", encoding="utf-8")
+    (out_dir / "nlu.json").write_text(
+        json.dumps(
+            {
+                "machine": info,
+                "setup": extra,
+                "results": {
+                    o.name: {
+                        "training_seconds": o.training_seconds,
+                        "heldout_training_seconds": o.heldout_training_seconds,
+                        "latency": o.latency,
+                        "groups": o.groups,
+                        "files": o.files,
+                    }
+                    for o in outcomes
+                },
+            },
+            indent=2,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     return 0
 
 

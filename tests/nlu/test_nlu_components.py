@@ -12,22 +12,30 @@ import pytest
 pytest.importorskip("rasa")
 pytest.importorskip("sklearn")
 
-from rasa.engine.graph import ExecutionContext, GraphSchema  # noqa: E402
-from rasa.engine.storage.local_model_storage import LocalModelStorage  # noqa: E402
-from rasa.engine.storage.resource import Resource  # noqa: E402
-from rasa.shared.nlu.training_data.message import Message  # noqa: E402
-from rasa.shared.nlu.training_data.training_data import TrainingData  # noqa: E402
+from rasa.engine.graph import ExecutionContext, GraphSchema
+from rasa.engine.storage.local_model_storage import LocalModelStorage
+from rasa.engine.storage.resource import Resource
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot.nlu_components import TfidfIntentClassifier  # noqa: E402
+from bot.nlu_components import TfidfIntentClassifier
 
 EXAMPLES = {
     "ask_invoice": [
-        "send me my invoice", "where is my latest invoice", "I need a copy of my bill",
-        "invoice for last month please", "can I get my statement", "show my invoices",
+        "send me my invoice",
+        "where is my latest invoice",
+        "I need a copy of my bill",
+        "invoice for last month please",
+        "can I get my statement",
+        "show my invoices",
     ],
     "report_technical_issue": [
-        "outlook keeps crashing", "my laptop is very slow", "I can't connect to the vpn",
-        "teams won't load", "the printer is not working", "email is down",
+        "outlook keeps crashing",
+        "my laptop is very slow",
+        "I can't connect to the vpn",
+        "teams won't load",
+        "the printer is not working",
+        "email is down",
     ],
     "greet": ["hi", "hello", "good morning", "hey there", "hello there", "hiya"],
 }
@@ -86,7 +94,9 @@ def test_model_files_are_json_and_plain_arrays(trained, tmp_path: Path) -> None:
 
 def test_blends_an_earlier_ranking(trained) -> None:
     storage, resource = trained
-    blend = TfidfIntentClassifier.load({"diet_weight": 0.9}, storage, resource, _context())
+    blend = TfidfIntentClassifier.load(
+        {"diet_weight": 0.9}, storage, resource, _context()
+    )
     message = Message(data={"text": "hello"})
     message.set("intent_ranking", [{"name": "ask_invoice", "confidence": 1.0}])
     blend.process([message])

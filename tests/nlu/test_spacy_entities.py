@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip("spacy")
 
-from bot.spacy_pipeline import build, extract  # noqa: E402
+from bot.spacy_pipeline import build, extract
 
 GUID_A = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
 GUID_B = "0b9c2f1e-7d4a-4c1b-9e3f-5a6b7c8d9e0f"
@@ -254,7 +254,9 @@ def test_build_is_deterministic(tmp_path: Path) -> None:
     first = build(tmp_path / "one")
     second = build(tmp_path / "two")
     files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
-    assert files == sorted(p.relative_to(second) for p in second.rglob("*") if p.is_file())
+    assert files == sorted(
+        p.relative_to(second) for p in second.rglob("*") if p.is_file()
+    )
     for rel in files:
         assert (first / rel).read_bytes() == (second / rel).read_bytes(), rel
 
