@@ -44,6 +44,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from api.identity import mint_staff_token
+from api.redaction import redact
 from bot.channels import config
 from bot.channels.dedupe import SeenIds
 
@@ -376,7 +377,7 @@ class SecureSlackInput(InputChannel):
     ) -> None:
         slack = metadata["slack"]
         message = UserMessage(
-            text,
+            redact(text),  # card and bank numbers never reach the tracker store
             SlackOutput(self.client(), slack["channel"], slack["thread_ts"] or None),
             sender_id,
             input_channel=self.name(),

@@ -44,6 +44,7 @@ from socketio import AsyncServer
 from socketio.exceptions import ConnectionRefusedError as SocketRefused
 
 from api.identity import ChatIdentity, InvalidChatToken, verify_chat_token
+from api.redaction import redact
 from bot.channels import config
 
 logger = logging.getLogger(__name__)
@@ -347,7 +348,8 @@ class SecureSocketIOInput(InputChannel):
                     await sio.emit("auth_expired", {}, room=sid, namespace=namespace)
                 metadata[CHAT_TOKEN_KEY] = token
             message = UserMessage(
-                text[:MAX_MESSAGE_CHARS],
+                # card and bank numbers never reach the tracker store
+                redact(text[:MAX_MESSAGE_CHARS]),
                 SecureSocketIOOutput(sio, self.bot_message_evt),
                 session_id,
                 input_channel=self.name(),

@@ -49,6 +49,7 @@ from sanic.response import HTTPResponse
 from yarl import URL
 
 from api.identity import mint_staff_token
+from api.redaction import redact
 from bot.channels import config
 from bot.channels.dedupe import SeenIds
 
@@ -512,7 +513,7 @@ class TeamsInput(InputChannel):
             if not text:
                 return response.text("", status=HTTPStatus.OK)
             message = UserMessage(
-                text,
+                redact(text),  # card and bank numbers never reach the tracker store
                 TeamsOutput(self.tokens, self.session, activity),
                 conversation_id(activity),
                 input_channel=self.name(),

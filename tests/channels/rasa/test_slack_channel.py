@@ -381,3 +381,36 @@ def test_an_off_channel_answers_404() -> None:
             assert reply.status == 404
 
     asyncio.run(scenario())
+
+
+def test_card_numbers_are_redacted_before_rasa_sees_them() -> None:
+    received: list[UserMessage] = []
+
+    async def bot(message: UserMessage) -> None:
+        received.append(message)
+
+    async def scenario() -> None:
+        fake = FakeSlack()
+        async with aiohttp_server(fake.app) as slack_api:
+            slack = channel(api_base_url=f"{slack_api}/api/")
+            async with channel_server(slack, bot) as base:
+                body = json.dumps(
+                    event("pay with my card 4111 1111 1111 1111 please", event_id="Ev9")
+                ).encode()
+                hdrs = {"content-type": "application/json", **headers(body)}
+                async with (
+                    aiohttp.ClientSession() as http,
+                    http.post(
+                        f"{base}/webhooks/slack/webhook", data=body, headers=hdrs
+                    ) as reply,
+                ):
+                    assert reply.status == 200
+                for _ in range(50):
+                    if received:
+                        break
+                    await asyncio.sleep(0.1)
+
+    asyncio.run(scenario())
+    assert len(received) == 1
+    assert "4111" not in received[0].text
+    assert received[0].text.startswith("pay with my card ")
