@@ -18,12 +18,18 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.settings import get_settings
 
 
-def make_engine(url: str) -> Engine:
-    """Create an engine for `url`, with SQLite made safe for several processes."""
+def ensure_sqlite_directory(url: str) -> None:
+    """Create the folder of a SQLite database file (e.g. `var/` on a fresh clone)."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine for `url`, with SQLite made safe for several processes."""
+    if url.startswith("sqlite"):
+        ensure_sqlite_directory(url)
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}
         )

@@ -15,6 +15,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, pool
 
+from api.db import ensure_sqlite_directory
 from api.models import Money, UTCDateTime
 from api.settings import ROOT, get_settings
 
@@ -49,6 +50,7 @@ def alembic_config(url: Optional[str] = None) -> Config:
 
 def upgrade(url: Optional[str] = None, revision: str = "head") -> None:
     """Upgrade the database to `revision` (default: the newest)."""
+    ensure_sqlite_directory(url or get_settings().database_url)
     command.upgrade(alembic_config(url), revision)
 
 
@@ -64,6 +66,7 @@ def head_revision() -> Optional[str]:
 
 def current_revision(url: Optional[str] = None) -> Optional[str]:
     """The revision the database is at (None before the first migration)."""
+    ensure_sqlite_directory(url or get_settings().database_url)
     engine = create_engine(url or get_settings().database_url, poolclass=pool.NullPool)
     try:
         with engine.connect() as connection:

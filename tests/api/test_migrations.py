@@ -123,3 +123,11 @@ def test_postgresql_holds_the_demo_with_exact_money(postgres_url: str) -> None:
                 assert invoice.total == sum(line.total for line in invoice.lines)
     finally:
         engine.dispose()
+
+
+def test_migrating_creates_the_sqlite_folder_of_a_fresh_clone(tmp_path) -> None:
+    from api.migrate import current_revision, head_revision, upgrade
+
+    url = f"sqlite:///{tmp_path / 'var' / 'app.db'}"  # var/ does not exist yet
+    upgrade(url)
+    assert current_revision(url) == head_revision()
