@@ -13,13 +13,18 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 browser:
 	@bash scripts/install_browser.sh
 
-.PHONY: help setup browser train db run test lint typecheck validate pytest rasa-test bench-nlu clean
+nginx:
+	@bash scripts/install_nginx.sh
+
+.PHONY: help setup browser nginx train db run run-prod test lint typecheck validate pytest rasa-test bench-nlu bench-load clean
 
 help:
 	@echo "make run        start Rasa (5005), the action server (5055) and the API (8000) with demo data"
-	@echo "make test       run every check and test (what CI runs)"
+	@echo "make test       run every check and test (what CI runs); PYTEST_ARGS='-m \"not faults\"' skips the fault tests"
+	@echo "make run-prod   the production profile (docs/production.md): Rasa replicas behind nginx, PG, Redis, RabbitMQ"
 	@echo "make bench-nlu  train and compare our NLU config with Rasa's default; writes docs/benchmarks/nlu.md"
-	@echo "make setup | train | db | lint | typecheck | validate | pytest | rasa-test | clean"
+	@echo "make bench-load load-test the embedded and production profiles; writes docs/benchmarks/load.md"
+	@echo "make setup | nginx | train | db | lint | typecheck | validate | pytest | rasa-test | clean"
 
 setup:
 	@bash scripts/setup.sh
@@ -33,6 +38,12 @@ db: setup
 run: train db
 	@$(VENV)/python -m api.launch
 
+# The production profile: needs APP_MODE=production's real secrets and the services'
+# URLs in the environment or .env (docs/production.md). Migrates, never seeds.
+run-prod: train nginx
+	APP_MODE=production $(VENV)/python -m api.cli migrate
+	@APP_MODE=production $(VENV)/python -m api.launch
+
 lint: setup
 	$(VENV)/ruff check .
 	$(VENV)/ruff format --check .
@@ -43,10 +54,10 @@ typecheck: setup
 validate: setup
 	$(RASA)/rasa data validate --domain domain --data data --config config.yml
 
-pytest: train browser
+pytest: train browser nginx
 	$(RASA)/python -m pytest tests/nlu -q -p no:cacheprovider --confcutdir=tests/nlu
 	$(RASA)/python -m pytest tests/channels/rasa -q -p no:cacheprovider --confcutdir=tests/channels/rasa
-	$(VENV)/pytest -q --ignore=tests/nlu
+	$(VENV)/pytest -q --ignore=tests/nlu $(PYTEST_ARGS)
 
 rasa-test: train
 	$(RASA)/rasa test core --model models/csp.tar.gz --stories tests/test_stories.yml \
@@ -58,7 +69,12 @@ test: lint typecheck validate pytest rasa-test
 	@echo "make test: all checks passed"
 
 bench-nlu: setup
+	$(RASA)/python -m bot.spacy_pipeline --out build/spacy/csp_en
 	$(RASA)/python scripts/bench_nlu.py
+
+# Load benchmark (a few minutes; uses the local PostgreSQL, Redis and RabbitMQ).
+bench-load: train nginx
+	$(VENV)/python scripts/bench_load.py
 
 clean:
 	rm -rf models build results var .pytest_cache .mypy_cache .ruff_cache

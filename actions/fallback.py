@@ -30,6 +30,7 @@ INTENT_TITLES: dict[str, str] = {
     "ask_invoice": "See an invoice",
     "explain_charges": "Understand the charges on my bill",
     "ask_payment_status": "Check whether an invoice is paid",
+    "update_billing_details": "Change the billing details on my invoices",
     "ask_payment_methods": "How I can pay",
     "report_payment_failed": "A payment failed",
     "request_refund": "Ask for a refund or credit",

@@ -58,10 +58,18 @@ def main(argv: Optional[list[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default=default.hostname or "127.0.0.1")
     parser.add_argument("--port", type=int, default=default.port or 5055)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="Sanic worker processes (the production profile sets ACTION_WORKERS)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
     app = build_app(settings.action_server_token)
-    app.run(host=args.host, port=args.port, workers=1, access_log=False)
+    app.run(
+        host=args.host, port=args.port, workers=max(1, args.workers), access_log=False
+    )
 
 
 if __name__ == "__main__":

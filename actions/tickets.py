@@ -13,9 +13,10 @@ The conversation (rules in data/rules/tickets.yml):
    impact and urgency (-> a proposed severity, api/policies/escalation.yml; Sev A only
    after the customer commits to 24x7 work), the steps already tried, and a final
    confirmation. `validate_escalation_form` explains a field after two failures.
-3. `action_file_ticket` files it (idempotent on sender id + the latest user message
-   id, so a retried message or a re-run action never makes a second ticket), and
-   says the ticket id, where it goes and when the first response is due.
+3. `action_file_ticket` files it (idempotent on sender id + the id of the message
+   that started the escalation, so a retried message, a re-run action or a
+   confirmation repeated after the action server failed never makes a second
+   ticket), and says the ticket id, where it goes and when the first response is due.
 
 Who is chatting comes from `actions.identity.identify` (the signed chat token);
 entities and text never identify anyone.
@@ -71,6 +72,7 @@ from bot.taxonomy import TaxonomyError, load_taxonomy
 logger = logging.getLogger(__name__)
 
 FORM = "escalation_form"
+START_ACTION = "action_start_escalation"
 
 # The form's slots, in the order it asks (domain/tickets.yml).
 DESCRIPTION = "ticket_description"
@@ -376,21 +378,45 @@ def transcript_excerpt(tracker: Tracker, turns: int) -> list[dict[str, str]]:
     return excerpt[-turns:]
 
 
+def _message_id(event: dict[str, Any]) -> Optional[str]:
+    message_id = event.get("message_id")
+    if message_id:
+        return str(message_id)
+    timestamp = event.get("timestamp")
+    return f"t{timestamp}" if timestamp is not None else None
+
+
 def latest_user_message_id(tracker: Tracker) -> Optional[str]:
     """The message id Rasa gave the latest user message (what a redelivery keeps)."""
     for event in reversed(list(tracker.events or [])):
         if event.get("event") == "user":
-            message_id = event.get("message_id")
-            if message_id:
-                return str(message_id)
-            timestamp = event.get("timestamp")
-            return f"t{timestamp}" if timestamp is not None else None
+            return _message_id(event)
     return None
 
 
+def escalation_message_id(tracker: Tracker) -> Optional[str]:
+    """The message id of the user message that started this escalation (the one
+    `action_start_escalation` answered, in this session); without one, the latest
+    user message's.
+
+    The same for every attempt to file the same form: a confirmation answered
+    again after the action server was down or slow (bot/action_guard.py reopens the
+    form) finds the ticket a slow first attempt may have filed after all.
+    """
+    events = session_events(tracker)
+    for index in range(len(events) - 1, -1, -1):
+        event = events[index]
+        if event.get("event") == "action" and event.get("name") == START_ACTION:
+            for earlier in reversed(events[:index]):
+                if earlier.get("event") == "user":
+                    return _message_id(earlier)
+            break
+    return latest_user_message_id(tracker)
+
+
 def idempotency_key(tracker: Tracker) -> str:
-    """`chat:<sender id>:<latest user message id>`."""
-    return f"chat:{tracker.sender_id}:{latest_user_message_id(tracker) or 'none'}"
+    """`chat:<sender id>:<message id of the message that started the escalation>`."""
+    return f"chat:{tracker.sender_id}:{escalation_message_id(tracker) or 'none'}"
 
 
 def reset_ticket_slots() -> list[EventType]:
@@ -595,7 +621,7 @@ class ActionStartEscalation(Action):
     """Check that the chatter may open tickets, and prepare the ticket form."""
 
     def name(self) -> str:
-        return "action_start_escalation"
+        return START_ACTION
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict

@@ -4,13 +4,18 @@
     seed-demo [--anchor DATE] [--if-empty] write the demo partners, customers, invoices
     init-db                               migrate, then seed-demo --if-empty
     mint-token --tenant T [--user U]      print a customer chat token (T: GUID or domain)
+    classify [IN.csv] [-o OUT.csv]        topic/triage of each row's `text`, through Rasa
 
-The database is the one named by DATABASE_URL (see api/settings.py).
+The database is the one named by DATABASE_URL (see api/settings.py); `classify` needs
+the running Rasa server of RASA_URL (`make run`) and no database.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import csv
+import json
 import sys
 from collections.abc import Sequence
 from datetime import date
@@ -27,6 +32,7 @@ from api.db import session_scope
 from api.demo import DemoAlreadySeeded, seed_demo
 from api.identity import mint_customer_token
 from api.models import Customer, Partner
+from api.services.nlu import Classification, NluClassifier, NluError, NluUnavailable
 from api.settings import get_settings
 
 
@@ -122,6 +128,104 @@ def cmd_mint_token(args: argparse.Namespace) -> None:
     print(token)
 
 
+PREDICTION_COLUMNS = (
+    "predicted_topic",
+    "predicted_triage",
+    "confidence",
+    "intent",
+    "entities",
+    "low_confidence",
+    "error",
+)
+
+
+def _prediction_row(outcome: Classification | NluError) -> dict[str, str]:
+    if isinstance(outcome, NluError):
+        return dict.fromkeys(PREDICTION_COLUMNS, "") | {"error": str(outcome)}
+    entities = [
+        {"entity": e.entity, "value": e.value, "start": e.start, "end": e.end}
+        for e in outcome.entities
+    ]
+    return {
+        "predicted_topic": outcome.topic,
+        "predicted_triage": outcome.triage,
+        "confidence": f"{outcome.confidence:.4f}",
+        "intent": outcome.intent,
+        "entities": json.dumps(entities, ensure_ascii=False) if entities else "",
+        "low_confidence": "yes" if outcome.low_confidence else "",
+        "error": "",
+    }
+
+
+def cmd_classify(args: argparse.Namespace) -> None:
+    """Classify the `text` column of a CSV; write it back with prediction columns.
+
+    Every input column is kept; rows that cannot be classified (empty, too long)
+    get an `error` and no prediction. When the input has `topic` / `triage`
+    columns, a summary of agreement is printed on stderr.
+    """
+    with contextlib.ExitStack() as files:
+        try:
+            fh = (
+                sys.stdin
+                if args.input == "-"
+                else files.enter_context(
+                    open(args.input, encoding="utf-8-sig", newline="")
+                )
+            )
+            reader = csv.DictReader(fh)
+            columns = list(reader.fieldnames or [])
+            rows = list(reader)
+        except OSError as exc:
+            raise CommandError(f"cannot read {args.input}: {exc.strerror}") from exc
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise CommandError(f"{args.input} is not a UTF-8 CSV file: {exc}") from exc
+    if args.column not in columns:
+        raise CommandError(
+            f"{args.input} has no {args.column!r} column (columns: "
+            f"{', '.join(columns) or 'none'}); name it with --column"
+        )
+    out_columns = columns + [c for c in PREDICTION_COLUMNS if c not in columns]
+    try:
+        with NluClassifier.from_settings() as classifier:
+            outcomes = list(
+                classifier.classify_many(row.get(args.column) or "" for row in rows)
+            )
+    except NluUnavailable as exc:
+        raise CommandError(str(exc)) from exc
+    agree = {"topic": [0, 0], "triage": [0, 0]}
+    failed = 0
+    with contextlib.ExitStack() as files:
+        try:
+            out = (
+                sys.stdout
+                if args.output == "-"
+                else files.enter_context(
+                    open(args.output, "w", encoding="utf-8", newline="")
+                )
+            )
+        except OSError as exc:
+            raise CommandError(f"cannot write {args.output}: {exc.strerror}") from exc
+        writer = csv.DictWriter(out, fieldnames=out_columns, extrasaction="ignore")
+        writer.writeheader()
+        for row, outcome in zip(rows, outcomes):
+            predicted = _prediction_row(outcome)
+            writer.writerow({**row, **predicted})
+            if predicted["error"]:
+                failed += 1
+                continue
+            for key in agree:
+                expected = (row.get(key) or "").strip()
+                if expected:
+                    agree[key][1] += 1
+                    agree[key][0] += expected == predicted[f"predicted_{key}"]
+    summary = f"classify: {len(rows)} rows, {failed} not classified"
+    for key, (hits, total) in agree.items():
+        if total:
+            summary += f"; {key} agrees on {hits}/{total} ({hits / total:.1%})"
+    print(summary, file=sys.stderr)
+
+
 def _anchor(value: str) -> date:
     try:
         return date.fromisoformat(value)
@@ -167,6 +271,25 @@ def build_parser() -> argparse.ArgumentParser:
     mint.add_argument("--email", default="", help="email in the token")
     mint.add_argument("--ttl", type=int, default=None, help="lifetime in seconds")
     mint.set_defaults(handler=cmd_mint_token)
+
+    classify = commands.add_parser(
+        "classify",
+        help="classify a CSV of utterances through the running Rasa model",
+        description=(
+            "Reads a CSV with a text column, asks Rasa's parse endpoint (RASA_URL, "
+            "RASA_AUTH_TOKEN) for each row, and writes the CSV back with "
+            + ", ".join(PREDICTION_COLUMNS)
+            + " appended."
+        ),
+    )
+    classify.add_argument("input", nargs="?", default="-", help="CSV file (- = stdin)")
+    classify.add_argument(
+        "-o", "--output", default="-", help="CSV file to write (- = stdout)"
+    )
+    classify.add_argument(
+        "--column", default="text", help="the column holding the utterances"
+    )
+    classify.set_defaults(handler=cmd_classify)
     return parser
 
 

@@ -1,4 +1,5 @@
-"""Typed dependencies of the HTTP API: the database session and the service token.
+"""Typed dependencies of the HTTP API: the database session, the service token, and
+the rate limit of the public routes.
 
 @router.get("/things")
 def list_things(session: SessionDep) -> ...:   # one session per request
@@ -11,11 +12,12 @@ from collections.abc import Iterator
 from datetime import date
 from typing import Annotated, Optional
 
-from fastapi import Depends, HTTPException, status
+from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from api.db import get_sessionmaker
+from api.ratelimit import RateLimit, RateLimiter
 from api.settings import get_settings
 
 _bearer = HTTPBearer(auto_error=False, description="The API service token")
@@ -64,6 +66,45 @@ def require_service_token(
 
 
 ServiceToken = Depends(require_service_token)
+
+
+RATE_LIMITED = "Too many requests from your address; wait a few seconds and try again."
+
+
+def _public_limiter(request: Request) -> RateLimiter:
+    """The app's limiter of public routes, made on first use from the settings."""
+    limiter: Optional[RateLimiter] = getattr(request.app.state, "public_limiter", None)
+    if limiter is None:
+        settings = get_settings()
+        limiter = RateLimiter(
+            RateLimit(
+                messages=settings.public_rate_limit_requests,
+                period_seconds=settings.public_rate_limit_period_seconds,
+                burst=settings.public_rate_limit_burst,
+            )
+        )
+        request.app.state.public_limiter = limiter
+    return limiter
+
+
+def public_rate_limit(request: Request) -> None:
+    """429 when the client's address is over the limit of the public routes.
+
+    For routes that answer without a token or session; the address is uvicorn's
+    view of the client (the proxy's X-Forwarded-For when FORWARDED_ALLOW_IPS
+    trusts it).
+    """
+    limiter = _public_limiter(request)
+    client = request.client.host if request.client else "unknown"
+    if not limiter.allow(client):
+        raise HTTPException(
+            status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+            detail=RATE_LIMITED,
+            headers={"Retry-After": str(limiter.retry_after(client))},
+        )
+
+
+PublicRateLimit = Depends(public_rate_limit)
 
 
 def get_today() -> date:

@@ -41,6 +41,12 @@ NAMING_CONVENTION = {
 CENT = Decimal("0.01")
 
 
+# Ids are 32-bit integers (PostgreSQL `integer`): a bigger number cannot name a
+# row, and must be refused before it reaches the database (SQLite and psycopg raise
+# on it rather than find nothing).
+MAX_DB_ID = 2**31 - 1
+
+
 def utcnow() -> datetime:
     """The current time in UTC, timezone-aware."""
     return datetime.now(timezone.utc)

@@ -10,8 +10,9 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal, Optional
+from urllib.parse import urlsplit
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,6 +66,29 @@ class Settings(BaseSettings):
     rasa_tracker_db: str = str(ROOT / "var" / "rasa-tracker.db")
     rasa_tracker_url: str = ""
 
+    # Production profile (APP_MODE=production, docs/production.md): several Rasa
+    # replicas behind nginx (sticky per conversation), a Redis lock store, a RabbitMQ
+    # event broker feeding the transcript store. RASA_URL is then nginx's address;
+    # the replicas listen on RASA_REPLICA_PORTS (default: the next ports after it).
+    rasa_replicas: int = 2
+    rasa_replica_ports: str = ""  # e.g. "5006,5007"
+    action_workers: int = 2  # Sanic worker processes of the action server
+    redis_url: str = ""  # e.g. redis://:password@127.0.0.1:6379/1 (lock store)
+    redis_key_prefix: str = "cspdesk"  # alphanumeric (Rasa ignores anything else)
+    rabbitmq_url: str = ""  # e.g. amqp://user:pw@127.0.0.1:5672/%2F
+    rabbitmq_exchange: str = "csp_desk"
+    rabbitmq_queue: str = "csp_desk_events"
+    run_dir: str = str(ROOT / "var")  # generated Procfile and nginx config go here
+    nginx_user: str = ""  # nginx's `user` directive when it starts as root
+
+    # Per client address on the routes anyone can call without a token or session
+    # (signed PDF links, the dashboard's sign-in form, the demo sign-in): requests
+    # per period, bursts of up to `burst`. Per API process. Behind a proxy, tell
+    # uvicorn to trust its X-Forwarded-For (FORWARDED_ALLOW_IPS=<proxy address>).
+    public_rate_limit_requests: int = Field(default=30, ge=1)
+    public_rate_limit_period_seconds: float = Field(default=60.0, gt=0)
+    public_rate_limit_burst: int = Field(default=10, ge=1)
+
     # Review dashboard (api/dashboard/, docs/dashboard.md).
     dashboard_low_confidence_threshold: float = 0.5  # as config.yml's fallback
     dashboard_session_ttl_seconds: int = 8 * 3600
@@ -76,6 +100,38 @@ class Settings(BaseSettings):
     def base_url(self) -> str:
         """The public address of the API, used in links the bot sends."""
         return self.public_base_url or f"http://{self.api_host}:{self.api_port}"
+
+    @property
+    def production_profile(self) -> bool:
+        """Replicas, nginx, Redis, RabbitMQ and PostgreSQL (api/launch.py)."""
+        return self.app_mode == "production"
+
+    @property
+    def transcripts_from_broker(self) -> bool:
+        """Whether the review dashboard reads the events the broker delivered
+        (``transcript_events``, api/dashboard/consumer.py) instead of Rasa's tracker
+        store: whenever a broker is configured."""
+        return bool(self.rabbitmq_url)
+
+    def replica_ports(self) -> list[int]:
+        """The ports of the Rasa replicas of the production profile."""
+        if self.rasa_replica_ports.strip():
+            return [int(p) for p in self.rasa_replica_ports.split(",") if p.strip()]
+        public = urlsplit(self.rasa_url).port or 5005
+        return [public + 1 + i for i in range(max(1, self.rasa_replicas))]
+
+    def production_services_missing(self) -> list[str]:
+        """What the production profile needs and the settings do not name."""
+        missing = []
+        if not self.rasa_tracker_url.startswith("postgresql"):
+            missing.append("RASA_TRACKER_URL (postgresql+psycopg://...)")
+        if not self.redis_url.startswith(("redis://", "rediss://")):
+            missing.append("REDIS_URL (redis://...)")
+        if not self.rabbitmq_url.startswith(("amqp://", "amqps://")):
+            missing.append("RABBITMQ_URL (amqp://...)")
+        if not self.redis_key_prefix.isalnum():
+            missing.append("REDIS_KEY_PREFIX (letters and digits only)")
+        return missing
 
     @model_validator(mode="after")
     def _refuse_defaults_in_production(self) -> Settings:

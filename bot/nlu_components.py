@@ -20,9 +20,11 @@ from __future__ import annotations
 import json
 import logging
 import math
+import random
 import re
 from collections import Counter
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -39,7 +41,7 @@ from scipy import sparse
 logger = logging.getLogger(__name__)
 
 MODEL_FILE = "tfidf_intent.json"
-COEF_FILE = "coef.npy"
+COEF_FILE = "coef_{}.npy"
 WORD_IDF_FILE = "word_idf.npy"
 CHAR_IDF_FILE = "char_idf.npy"
 LEXICON_TOKEN = "lexfamily_{}"  # noqa: S105 (a feature name, not a secret)
@@ -134,7 +136,16 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
     @staticmethod
     def get_default_config() -> dict[str, Any]:
         return {
-            "C": 1.0,  # inverse regularisation strength of the linear SVM
+            "C": 1.0,  # inverse regularisation strength of the linear model
+            # "svm" (LinearSVC, hinge loss) or "logistic" (multinomial logistic
+            # regression, lbfgs); both class-balanced.
+            "model": "svm",
+            # Several linear models whose calibrated probabilities are averaged, each
+            # a dict overriding model / C / embedding_weight, e.g.
+            # [{model: svm, C: 1, embedding_weight: 0.5},
+            #  {model: logistic, C: 10, embedding_weight: 1}]. Empty: one model from
+            # the top-level model / C / embedding_weight.
+            "ensemble": [],
             # Confidence = softmax(decision values / temperature), the temperature fitted
             # on 3-fold out-of-fold predictions so that confidence tracks accuracy (what
             # the FallbackClassifier threshold assumes). False: temperature 1.
@@ -144,6 +155,24 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             "char_max_ngram": 5,
             "lexicon_prefix": "lex_",  # lookup tables used as keyword families
             "diet_weight": 0.0,  # weight of an earlier classifier's ranking (0 = ignore)
+            # Append all-MiniLM-L6-v2 sentence embeddings (bot/sentence_encoder.py),
+            # scaled by embedding_weight, to the sparse n-gram features.
+            "sentence_encoder": False,
+            "embedding_weight": 0.5,
+            "encoder_path": "build/minilm",  # relative to the working directory
+            # Share of examples also trained with a greeting in front ("hi, " + text;
+            # greetings drawn from the `greeting_intent` examples), so a request that
+            # opens with pleasantries is not taken for a greeting. 0 = off.
+            "greeting_augmentation": 0.0,
+            "greeting_intent": "greet",
+            "no_augmentation_intents": [
+                "greet",
+                "goodbye",
+                "affirm",
+                "deny",
+                "thank",
+                "bot_challenge",
+            ],
             "ranking_length": 10,
             "max_iter": 5000,
             "random_state": 42,
@@ -187,16 +216,41 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             ),
         )
 
-    def _features(self, texts: list[str]) -> sparse.csr_matrix:
+    def _embeddings(self, texts: list[str]) -> np.ndarray | None:
+        if not self.config["sentence_encoder"]:
+            return None
+        from bot.sentence_encoder import SentenceEncoder
+
+        return SentenceEncoder.load(Path(self.config["encoder_path"])).encode(texts)
+
+    def _members(self) -> list[dict[str, Any]]:
+        """The linear models to train: model, C and embedding_weight of each."""
+        base = {
+            "model": self.config["model"],
+            "C": float(self.config["C"]),
+            "embedding_weight": float(self.config["embedding_weight"]),
+        }
+        return [{**base, **member} for member in self.config["ensemble"]] or [base]
+
+    def _features(
+        self,
+        texts: list[str],
+        embeddings: np.ndarray | None = None,
+        embedding_weight: float = 1.0,
+    ) -> sparse.csr_matrix:
         assert self._model is not None
         words, chars = zip(*(self._grams(t) for t in texts)) if texts else ((), ())
-        return sparse.hstack(
-            [
-                self._model["word"].transform(words),
-                self._model["char"].transform(chars),
-            ],
-            format="csr",
-        )
+        blocks = [
+            self._model["word"].transform(words),
+            self._model["char"].transform(chars),
+        ]
+        if self.config["sentence_encoder"]:
+            if embeddings is None:
+                embeddings = self._embeddings(texts)
+            blocks.append(
+                sparse.csr_matrix(np.asarray(embeddings) * float(embedding_weight))
+            )
+        return sparse.hstack(blocks, format="csr")
 
     # --- training -------------------------------------------------------------------------
     def train(self, training_data: TrainingData) -> Resource:
@@ -215,43 +269,94 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         self._lexicons = _compile_lexicons(lexicons)
         texts = [m.get(TEXT) for m in examples]
         labels = [m.get(INTENT) for m in examples]
+        texts, labels = self._augment(texts, labels)
         words, chars = zip(*(self._grams(t) for t in texts))
         self._model = {
             "word": _Tfidf.fit(list(words)),
             "char": _Tfidf.fit(list(chars)),
             "lexicons": lexicons,
         }
-        features = self._features(texts)
-        clf = self._classifier().fit(features, labels)
-        temperature = (
-            self._fit_temperature(texts, labels) if self.config["calibrate"] else 1.0
-        )
-        self._model.update(
-            classes=[str(c) for c in clf.classes_],
-            coef=clf.coef_.astype(np.float64),
-            intercept=[float(b) for b in clf.intercept_],
-            temperature=temperature,
-        )
+        embeddings = self._embeddings(texts)
+        members = []
+        classes: list[str] = []
+        for member in self._members():
+            weight = member["embedding_weight"]
+            features = self._features(texts, embeddings, weight)
+            clf = self._classifier(member).fit(features, labels)
+            classes = [str(c) for c in clf.classes_]
+            temperature = (
+                self._fit_temperature(texts, labels, embeddings, member)
+                if self.config["calibrate"]
+                else 1.0
+            )
+            members.append(
+                {
+                    "coef": clf.coef_.astype(np.float64),
+                    "intercept": [float(b) for b in clf.intercept_],
+                    "temperature": temperature,
+                    "embedding_weight": weight,
+                }
+            )
+        self._model.update(classes=classes, members=members)
         self.persist()
         return self._resource
 
-    def _classifier(self) -> Any:
+    def _augment(
+        self, texts: list[str], labels: list[str]
+    ) -> tuple[list[str], list[str]]:
+        """Add greeting-prefixed copies of a share of the examples (seeded)."""
+        share = float(self.config["greeting_augmentation"])
+        greetings = [
+            t.rstrip("!.? ")
+            for t, label in zip(texts, labels)
+            if label == self.config["greeting_intent"] and len(t.split()) <= 6
+        ]
+        if share <= 0 or not greetings:
+            return texts, labels
+        rng = random.Random(self.config["random_state"])  # noqa: S311 (data, not crypto)
+        skip = set(self.config["no_augmentation_intents"])
+        extra_texts, extra_labels = [], []
+        for text, label in zip(texts, labels):
+            if label not in skip and rng.random() < share:
+                joint = rng.choice([", ", ". ", "! ", " "])
+                extra_texts.append(f"{rng.choice(greetings)}{joint}{text}")
+                extra_labels.append(label)
+        return texts + extra_texts, labels + extra_labels
+
+    def _classifier(self, member: dict[str, Any]) -> Any:
+        from sklearn.linear_model import LogisticRegression
         from sklearn.svm import LinearSVC
 
+        if member["model"] == "logistic":
+            return LogisticRegression(
+                C=member["C"],
+                class_weight="balanced",
+                max_iter=self.config["max_iter"],
+                random_state=self.config["random_state"],
+            )
+        if member["model"] != "svm":
+            raise ValueError(f"unknown model {member['model']!r} (svm or logistic)")
         return LinearSVC(
-            C=self.config["C"],
+            C=member["C"],
             class_weight="balanced",
             max_iter=self.config["max_iter"],
             random_state=self.config["random_state"],
         )
 
-    def _fit_temperature(self, texts: list[str], labels: list[str]) -> float:
+    def _fit_temperature(
+        self,
+        texts: list[str],
+        labels: list[str],
+        embeddings: np.ndarray | None,
+        member: dict[str, Any],
+    ) -> float:
         """Temperature minimising the log loss of out-of-fold predictions."""
         from sklearn.model_selection import StratifiedKFold
 
         if min(Counter(labels).values()) < 3:
             return 1.0
         full_model = self._model
+        weight = member["embedding_weight"]
         logits, gold = [], []
         folds = StratifiedKFold(
             3, shuffle=True, random_state=self.config["random_state"]
@@ -264,12 +369,23 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
                     "word": _Tfidf.fit(list(words)),
                     "char": _Tfidf.fit(list(chars)),
                 }
-                clf = self._classifier().fit(
-                    self._features(train_texts), [labels[i] for i in train_idx]
+                clf = self._classifier(member).fit(
+                    self._features(
+                        train_texts,
+                        None if embeddings is None else embeddings[train_idx],
+                        weight,
+                    ),
+                    [labels[i] for i in train_idx],
                 )
                 index = {c: k for k, c in enumerate(clf.classes_)}
                 logits.append(
-                    clf.decision_function(self._features([texts[i] for i in test_idx]))
+                    clf.decision_function(
+                        self._features(
+                            [texts[i] for i in test_idx],
+                            None if embeddings is None else embeddings[test_idx],
+                            weight,
+                        )
+                    )
                 )
                 gold += [index[labels[i]] for i in test_idx]
         finally:
@@ -289,14 +405,22 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
 
     # --- inference ------------------------------------------------------------------------
     def _probabilities(self, texts: list[str]) -> np.ndarray:
+        """Average of the members' temperature-scaled softmax probabilities."""
         assert self._model is not None
-        scores = np.asarray(self._features(texts) @ self._model["coef"].T) + np.array(
-            self._model["intercept"]
-        )
-        scores /= self._model.get("temperature", 1.0)
-        scores -= scores.max(axis=1, keepdims=True)
-        exp = np.exp(scores)
-        return exp / exp.sum(axis=1, keepdims=True)
+        embeddings = self._embeddings(texts)
+        total = None
+        for member in self._model["members"]:
+            features = self._features(texts, embeddings, member["embedding_weight"])
+            scores = np.asarray(features @ member["coef"].T) + np.array(
+                member["intercept"]
+            )
+            scores /= member["temperature"]
+            scores -= scores.max(axis=1, keepdims=True)
+            exp = np.exp(scores)
+            probs = exp / exp.sum(axis=1, keepdims=True)
+            total = probs if total is None else total + probs
+        assert total is not None
+        return total / len(self._model["members"])
 
     def process(self, messages: list[Message]) -> list[Message]:
         if not self._model or not messages:
@@ -322,20 +446,30 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         return messages
 
     # --- persistence ------------------------------------------------------------------------
+    # --- persistence ------------------------------------------------------------------------
     def persist(self) -> None:
         if not self._model:
             return
         with self._model_storage.write_to(self._resource) as directory:
             meta = {
                 "classes": self._model["classes"],
-                "intercept": self._model["intercept"],
-                "temperature": self._model["temperature"],
+                "members": [
+                    {
+                        "intercept": m["intercept"],
+                        "temperature": m["temperature"],
+                        "embedding_weight": m["embedding_weight"],
+                    }
+                    for m in self._model["members"]
+                ],
                 "lexicons": self._model["lexicons"],
                 "word_vocabulary": self._model["word"].vocabulary,
                 "char_vocabulary": self._model["char"].vocabulary,
             }
             (directory / MODEL_FILE).write_text(json.dumps(meta), encoding="utf-8")
-            np.save(directory / COEF_FILE, self._model["coef"], allow_pickle=False)
+            for i, member in enumerate(self._model["members"]):
+                np.save(
+                    directory / COEF_FILE.format(i), member["coef"], allow_pickle=False
+                )
             np.save(
                 directory / WORD_IDF_FILE, self._model["word"].idf, allow_pickle=False
             )
@@ -357,10 +491,18 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
                 meta = json.loads((directory / MODEL_FILE).read_text(encoding="utf-8"))
                 model = {
                     "classes": meta["classes"],
-                    "intercept": meta["intercept"],
-                    "temperature": float(meta.get("temperature", 1.0)),
+                    "members": [
+                        {
+                            "intercept": member["intercept"],
+                            "temperature": float(member["temperature"]),
+                            "embedding_weight": float(member["embedding_weight"]),
+                            "coef": np.load(
+                                directory / COEF_FILE.format(i), allow_pickle=False
+                            ),
+                        }
+                        for i, member in enumerate(meta["members"])
+                    ],
                     "lexicons": meta["lexicons"],
-                    "coef": np.load(directory / COEF_FILE, allow_pickle=False),
                     "word": _Tfidf(
                         meta["word_vocabulary"],
                         np.load(directory / WORD_IDF_FILE, allow_pickle=False),
@@ -373,4 +515,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         except (ValueError, FileNotFoundError, KeyError):
             logger.warning("%s: no trained model found, not classifying.", cls.__name__)
             model = None
-        return cls(config, model_storage, resource, model)
+        component = cls(config, model_storage, resource, model)
+        if model and component.config["sentence_encoder"]:
+            component._embeddings(["warm up"])  # load the weights now, not at message 1
+        return component

@@ -57,7 +57,7 @@ ensure_venv() {  # ensure_venv DIR REQUIREMENTS LABEL
     echo "ERROR: installing the $label environment failed; full log: $log" >&2
     exit 1
   fi
-  grep -c '^Collecting' "$log" | xargs printf 'setup: %s packages checked\n'
+  (grep -c '^Collecting' "$log" || true) | xargs printf 'setup: %s packages checked\n'
   "$dir/bin/python" -m pip check >/dev/null || {
     echo "ERROR: $label environment has broken requirements:" >&2
     "$dir/bin/python" -m pip check >&2
@@ -69,6 +69,9 @@ ensure_venv() {  # ensure_venv DIR REQUIREMENTS LABEL
 
 ensure_venv .venv-rasa requirements/rasa.txt "Rasa"
 ensure_venv .venv requirements/app.txt "application"
+
+# The pretrained sentence encoder the intent classifier reads (bot/sentence_encoder.py).
+bash scripts/fetch_encoder.sh
 
 # Front-end assets the API serves (installed from the npm registry by lockfile,
 # never fetched from a CDN at run time).

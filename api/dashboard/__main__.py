@@ -4,13 +4,17 @@
                                   create a dashboard user; the password is asked
                                   twice (or read from stdin with --password-stdin)
     ingest [--loop] [--interval S]  read new Rasa events into the review tables
+    consume [--batch N] [--no-ingest]
+                                  production profile: read Rasa's event broker
+                                  (RABBITMQ_URL) into transcript_events and ingest
     recompute                     recompute every summary (after a taxonomy change)
     delete-conversation SENDER_ID --by EMAIL
                                   a privacy request: delete it from every store
     seed-demo                     the local demo users and conversations
 
 The databases are the ones named by DATABASE_URL and RASA_TRACKER_DB /
-RASA_TRACKER_URL (api/settings.py).
+RASA_TRACKER_URL (api/settings.py); with RABBITMQ_URL set, conversations are read
+from the broker's copy (api/dashboard/consumer.py) instead of the tracker store.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from api.dashboard.auth import AuthError, create_lead
 from api.dashboard.ingest import IngestConflict, ingest, recompute_all
 from api.dashboard.models import DashboardRole
 from api.dashboard.privacy import delete_conversation
-from api.dashboard.transcripts import SQLTrackerSource
+from api.dashboard.transcripts import transcript_source
 from api.db import session_scope
 
 
@@ -55,7 +59,7 @@ def cmd_create_lead(args: argparse.Namespace) -> None:
 
 
 def cmd_ingest(args: argparse.Namespace) -> None:
-    source = SQLTrackerSource.from_settings()
+    source = transcript_source()
     while True:
         try:
             with session_scope() as session:
@@ -68,6 +72,13 @@ def cmd_ingest(args: argparse.Namespace) -> None:
         time.sleep(args.interval)
 
 
+def cmd_consume(args: argparse.Namespace) -> None:
+    from api.dashboard.consumer import main as consume
+
+    if consume(batch=args.batch, run_ingest=not args.no_ingest) != 0:
+        raise CommandError("RABBITMQ_URL is not set")
+
+
 def cmd_recompute(args: argparse.Namespace) -> None:
     with session_scope() as session:
         count = recompute_all(session)
@@ -75,7 +86,7 @@ def cmd_recompute(args: argparse.Namespace) -> None:
 
 
 def cmd_delete_conversation(args: argparse.Namespace) -> None:
-    source = SQLTrackerSource.from_settings()
+    source = transcript_source()
     with session_scope() as session:
         report = delete_conversation(
             session, source, sender_id=args.sender_id, deleted_by=args.by
@@ -119,6 +130,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--loop", action="store_true", help="keep reading")
     run.add_argument("--interval", type=float, default=5.0, help="seconds between runs")
     run.set_defaults(handler=cmd_ingest)
+
+    consume = commands.add_parser(
+        "consume", help="read Rasa's event broker into the review tables"
+    )
+    consume.add_argument("--batch", type=int, default=500, help="messages per commit")
+    consume.add_argument(
+        "--no-ingest", action="store_true", help="only store the events"
+    )
+    consume.set_defaults(handler=cmd_consume)
 
     again = commands.add_parser("recompute", help="recompute every summary")
     again.set_defaults(handler=cmd_recompute)

@@ -14,7 +14,7 @@ from urllib.parse import quote
 from fastapi import Depends, HTTPException, Request, status
 
 from api.dashboard.auth import SESSION_COOKIE, SignedIn, session_for_token, tokens_match
-from api.dashboard.transcripts import SQLTrackerSource, TranscriptSource
+from api.dashboard.transcripts import TranscriptSource, transcript_source
 from api.deps import SessionDep
 from api.settings import get_settings
 
@@ -75,8 +75,9 @@ def check_csrf(lead: SignedIn, given: str | None) -> None:
 
 @lru_cache
 def default_transcript_source() -> TranscriptSource:
-    """The tracker store named by the settings (cached; tests clear the cache)."""
-    return SQLTrackerSource.from_settings(get_settings())
+    """The transcript source named by the settings (cached; tests clear the cache):
+    the event broker's copy in production, else Rasa's tracker store."""
+    return transcript_source(get_settings())
 
 
 def get_transcript_source() -> TranscriptSource:

@@ -297,3 +297,21 @@ class PrivacyDeletion(Base):
     deleted_by: Mapped[str] = mapped_column(String(200))
     tracker_events_deleted: Mapped[int] = mapped_column(Integer, default=0)
     tickets_scrubbed: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class TranscriptEvent(Base):
+    """A Rasa event as the event broker delivered it (production profile): the
+    transcript consumer (``api/dashboard/consumer.py``) appends each message of the
+    RabbitMQ queue here, in arrival order, and the ingester reads it like the tracker
+    store (``BrokerTranscriptSource``). ``digest`` (SHA-256 of the message) makes a
+    redelivered message a no-op; ``data`` is the event's JSON, as in Rasa's table."""
+
+    __tablename__ = "transcript_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sender_id: Mapped[str] = mapped_column(String(255), index=True)
+    type_name: Mapped[str] = mapped_column(String(255))
+    timestamp: Mapped[float] = mapped_column(Float)
+    data: Mapped[str] = mapped_column(Text)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -24,9 +24,10 @@ from sqlalchemy import (
     select,
     tuple_,
 )
-from sqlalchemy.orm import Session, defer, selectinload
+from sqlalchemy.orm import Session, aliased, defer, selectinload
 
 from api.dashboard.models import Conversation, ConversationTopic, Outcome, Triage
+from api.models import MAX_DB_ID
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 MAX_TEXT_QUERY = 200
@@ -89,10 +90,13 @@ class ConversationFilters:
         if self.low_confidence is not None:
             found.append(c.has_low_confidence.is_(self.low_confidence))
         if self.topic:
+            # An alias, so that the subquery correlates to the conversation only,
+            # also inside a query over the topics table (the metrics' top topics).
+            mentioned = aliased(ConversationTopic)
             found.append(
                 exists().where(
-                    ConversationTopic.conversation_id == c.id,
-                    ConversationTopic.topic == self.topic,
+                    mentioned.conversation_id == c.id,
+                    mentioned.topic == self.topic,
                 )
             )
         if self.text:
@@ -139,6 +143,10 @@ class ConversationFilters:
                     values[name] = int(get(name))
                 except ValueError:
                     errors.append(f"{name}: not a number")
+                    continue
+                if not 1 <= values[name] <= MAX_DB_ID:
+                    del values[name]
+                    errors.append(f"{name}: no such id")
         if get("channel"):
             values["channel"] = get("channel")[:40]
         if get("topic"):
@@ -179,9 +187,10 @@ class Cursor:
             return None
         try:
             micros, ident = text.split(".", 1)
-            return cls(EPOCH + timedelta(microseconds=int(micros)), int(ident))
+            cursor = cls(EPOCH + timedelta(microseconds=int(micros)), int(ident))
         except (ValueError, OverflowError):
             return None
+        return cursor if 0 <= cursor.id <= MAX_DB_ID else None
 
     @classmethod
     def of(cls, conversation: Conversation) -> Cursor:

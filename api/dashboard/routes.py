@@ -24,6 +24,7 @@ from urllib.parse import urlencode
 
 import jinja2
 from fastapi import APIRouter, Form, HTTPException, Request, status
+from fastapi import Path as PathParam
 from fastapi.responses import (
     FileResponse,
     HTMLResponse,
@@ -79,8 +80,8 @@ from api.dashboard.models import (
 )
 from api.dashboard.privacy import delete_conversation
 from api.db import get_sessionmaker
-from api.deps import SessionDep
-from api.models import Customer, Partner, utcnow
+from api.deps import PublicRateLimit, SessionDep
+from api.models import MAX_DB_ID, Customer, Partner, utcnow
 from api.settings import ROOT, Settings, get_settings
 from bot.taxonomy import load_taxonomy
 
@@ -110,6 +111,7 @@ NOTICES = {
 }
 
 router = APIRouter(prefix="/dashboard", tags=["dashboard"], include_in_schema=False)
+DashboardId = Annotated[int, PathParam(ge=0, le=MAX_DB_ID)]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -259,7 +261,7 @@ def _set_login_csrf(response: Response, token: str) -> None:
     )
 
 
-@router.post("/login")
+@router.post("/login", dependencies=[PublicRateLimit])
 def login(
     request: Request,
     session: SessionDep,
@@ -463,7 +465,7 @@ def _transcript_context(session: Session, conversation: Conversation) -> dict[st
 @router.get("/conversations/{conversation_id}", response_class=HTMLResponse)
 def transcript(
     request: Request,
-    conversation_id: int,
+    conversation_id: DashboardId,
     session: SessionDep,
     lead: SignedInDep,
     source: SourceDep,
@@ -483,8 +485,8 @@ def transcript(
 @router.post("/conversations/{conversation_id}/turns/{event_id}/correction")
 def correct_turn(
     request: Request,
-    conversation_id: int,
-    event_id: int,
+    conversation_id: DashboardId,
+    event_id: DashboardId,
     session: SessionDep,
     lead: SignedInDep,
     intent: Annotated[str, Form(max_length=100)] = "",
@@ -527,7 +529,7 @@ def correct_turn(
 
 @router.post("/conversations/{conversation_id}/delete")
 def delete_for_privacy(
-    conversation_id: int,
+    conversation_id: DashboardId,
     session: SessionDep,
     lead: SignedInDep,
     source: SourceDep,

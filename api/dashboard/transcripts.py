@@ -1,10 +1,15 @@
 """Where conversations come from: Rasa's tracker store, behind one interface.
 
 ``TranscriptSource`` is what the ingester needs: the events after a position, in
-order, and a way to delete one conversation's events (privacy requests). Today the
-only implementation reads Rasa's ``SQLTrackerStore`` table (SQLite locally,
-PostgreSQL in production) with SQLAlchemy 2 Core over a separate engine; an
-event-broker consumer can implement the same two methods over whatever it writes.
+order, and a way to delete one conversation's events (privacy requests). Two
+implementations, chosen by ``transcript_source()``:
+
+- ``SQLTrackerSource`` reads Rasa's ``SQLTrackerStore`` table (the embedded profile:
+  SQLite) with SQLAlchemy 2 Core over a separate engine;
+- ``BrokerTranscriptSource`` reads ``transcript_events`` in our database, which the
+  transcript consumer (``api/dashboard/consumer.py``) fills from the RabbitMQ event
+  broker (the production profile: whenever ``RABBITMQ_URL`` is set). Deleting a
+  conversation deletes it there and in Rasa's tracker store.
 
 The table, as Rasa 3.6 creates it (``rasa/core/tracker_store.py``)::
 
@@ -37,6 +42,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
+from api.dashboard.models import TranscriptEvent
+from api.db import get_engine
 from api.settings import ROOT, Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -191,6 +198,87 @@ class SQLTrackerSource:
             if _missing_table(exc):
                 return 0
             raise
+
+
+class BrokerTranscriptSource:
+    """``TranscriptSource`` over ``transcript_events`` (our database), which the
+    transcript consumer appends to from the event broker.
+
+    Ids are assigned in arrival order by the one consumer, which commits batch after
+    batch, so reading ``id > position`` misses nothing; run exactly one consumer per
+    queue (deploy/k8s: ``replicas: 1``).
+    """
+
+    def __init__(
+        self, engine: Engine, *, tracker: Optional[TranscriptSource] = None
+    ) -> None:
+        self.engine = engine
+        self.tracker = tracker
+
+    @classmethod
+    def from_settings(
+        cls, settings: Optional[Settings] = None
+    ) -> BrokerTranscriptSource:
+        settings = settings or get_settings()
+        return cls(get_engine(), tracker=SQLTrackerSource.from_settings(settings))
+
+    @property
+    def name(self) -> str:
+        return "rasa-event-broker"
+
+    def events_after(self, after_id: int, limit: int) -> list[TrackerEvent]:
+        query = (
+            select(
+                TranscriptEvent.id,
+                TranscriptEvent.sender_id,
+                TranscriptEvent.type_name,
+                TranscriptEvent.timestamp,
+                TranscriptEvent.data,
+            )
+            .where(TranscriptEvent.id > after_id)
+            .order_by(TranscriptEvent.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as connection:
+            rows = connection.execute(query).all()
+        return [
+            TrackerEvent(
+                id=int(row.id),
+                sender_id=str(row.sender_id),
+                type_name=str(row.type_name),
+                timestamp=float(row.timestamp or 0.0),
+                data=parse_event_data(row.data),
+            )
+            for row in rows
+        ]
+
+    def delete_conversation(
+        self, sender_id: str, *, up_to_timestamp: Optional[float] = None
+    ) -> int:
+        statement = delete(TranscriptEvent).where(
+            TranscriptEvent.sender_id == sender_id
+        )
+        if up_to_timestamp is not None:
+            statement = statement.where(TranscriptEvent.timestamp <= up_to_timestamp)
+        with self.engine.begin() as connection:
+            deleted = int(connection.execute(statement).rowcount or 0)
+        if self.tracker is not None:
+            # Rasa's own copy goes too; the count reported is the tracker store's
+            # when it has one (what the audit has always counted).
+            in_tracker = self.tracker.delete_conversation(
+                sender_id, up_to_timestamp=up_to_timestamp
+            )
+            return in_tracker or deleted
+        return deleted
+
+
+def transcript_source(settings: Optional[Settings] = None) -> TranscriptSource:
+    """Where the review dashboard reads conversations: the event broker's copy when
+    a broker is configured (production profile), else Rasa's tracker store."""
+    settings = settings or get_settings()
+    if settings.transcripts_from_broker:
+        return BrokerTranscriptSource.from_settings(settings)
+    return SQLTrackerSource.from_settings(settings)
 
 
 def _missing_table(exc: Exception) -> bool:

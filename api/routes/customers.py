@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, status
 from sqlalchemy import select
 
 from api.deps import ServiceToken, SessionDep, TodayDep
-from api.models import Customer, Invoice, Partner
+from api.models import MAX_DB_ID, Customer, Invoice, Partner
 from api.schemas import CustomerDetailOut, CustomerOut, InvoiceOut
 
 router = APIRouter(
@@ -30,7 +30,7 @@ def _customer_or_404(session: SessionDep, customer_id: int) -> Customer:
 def list_customers(
     session: SessionDep,
     partner_id: Optional[int] = Query(
-        default=None, ge=1, description="Only this partner's customers"
+        default=None, ge=1, le=MAX_DB_ID, description="Only this partner's customers"
     ),
 ) -> list[CustomerOut]:
     """Every customer (or one partner's), by name."""
@@ -47,7 +47,7 @@ def list_customers(
 
 @router.get("/{customer_id}", response_model=CustomerDetailOut)
 def get_customer(
-    session: SessionDep, customer_id: int = Path(ge=1)
+    session: SessionDep, customer_id: int = Path(ge=1, le=MAX_DB_ID)
 ) -> CustomerDetailOut:
     """One customer, with its subscriptions."""
     return CustomerDetailOut.model_validate(_customer_or_404(session, customer_id))
@@ -55,7 +55,7 @@ def get_customer(
 
 @router.get("/{customer_id}/invoices", response_model=list[InvoiceOut])
 def list_customer_invoices(
-    session: SessionDep, today: TodayDep, customer_id: int = Path(ge=1)
+    session: SessionDep, today: TodayDep, customer_id: int = Path(ge=1, le=MAX_DB_ID)
 ) -> list[InvoiceOut]:
     """The customer's invoices and credit notes, newest first."""
     customer = _customer_or_404(session, customer_id)

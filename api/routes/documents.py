@@ -1,7 +1,8 @@
 """`GET /documents/invoices/{id}.pdf`: an invoice's PDF, through a signed link.
 
 No service token here: the chatter's browser follows a link the bot sent, and the
-link itself is the authorisation (`api/documents/links.py`). A link that was
+link itself is the authorisation (`api/documents/links.py`). Being public, the route
+is rate-limited per client address (`PUBLIC_RATE_LIMIT_*`, api/deps.py). A link that was
 tampered with or signed with another key gets 403, an expired one 410, and a valid
 link never serves an invoice of a customer other than the one it was minted for.
 """
@@ -14,7 +15,7 @@ from typing import Optional
 
 from fastapi import APIRouter, HTTPException, Response, status
 
-from api.deps import SessionDep, TodayDep
+from api.deps import PublicRateLimit, SessionDep, TodayDep
 from api.documents.links import LinkExpired, LinkForged, verify_link
 from api.documents.render import render_invoice_pdf
 from api.models import Invoice
@@ -42,7 +43,9 @@ def _forbidden() -> HTTPException:
         403: {"description": "Forged, tampered or malformed link"},
         404: {"description": "The invoice no longer exists"},
         410: {"description": "The link has expired"},
+        429: {"description": "Too many requests from this address"},
     },
+    dependencies=[PublicRateLimit],
 )
 def invoice_pdf(
     invoice_id: str,

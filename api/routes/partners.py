@@ -6,7 +6,7 @@ from fastapi import APIRouter, HTTPException, Path, status
 from sqlalchemy import select
 
 from api.deps import ServiceToken, SessionDep, TodayDep
-from api.models import Partner
+from api.models import MAX_DB_ID, Partner
 from api.schemas import PartnerOut, PartnerSummaryOut
 
 router = APIRouter(
@@ -23,7 +23,7 @@ def list_partners(session: SessionDep) -> list[PartnerSummaryOut]:
 
 @router.get("/{partner_id}", response_model=PartnerOut)
 def get_partner(
-    session: SessionDep, today: TodayDep, partner_id: int = Path(ge=1)
+    session: SessionDep, today: TodayDep, partner_id: int = Path(ge=1, le=MAX_DB_ID)
 ) -> PartnerOut:
     """One partner: support offer, payment policy, entitlements and staff."""
     partner = session.get(Partner, partner_id)

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from api.deps import ServiceToken, SessionDep, TodayDep
 from api.models import (
+    MAX_DB_ID,
     Customer,
     Partner,
     PartnerUser,
@@ -57,7 +58,9 @@ ON_BEHALF_OF_DESCRIPTION = (
     "must be active and hold a role with the needed capability in "
     "api/policies/permissions.yml; only their own partner's tickets are visible."
 )
-OnBehalfOf = Annotated[Optional[int], Query(ge=1, description=ON_BEHALF_OF_DESCRIPTION)]
+OnBehalfOf = Annotated[
+    Optional[int], Query(ge=1, le=MAX_DB_ID, description=ON_BEHALF_OF_DESCRIPTION)
+]
 
 router = APIRouter(
     prefix="/api/v1/tickets", tags=["tickets"], dependencies=[ServiceToken]
@@ -72,8 +75,8 @@ class TicketIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    partner_id: int = Field(ge=1)
-    customer_id: Optional[int] = Field(default=None, ge=1)
+    partner_id: int = Field(ge=1, le=MAX_DB_ID)
+    customer_id: Optional[int] = Field(default=None, ge=1, le=MAX_DB_ID)
     category: TicketCategory
     topic: str = Field(default="", max_length=40)
     summary: str = Field(min_length=1, max_length=300)
@@ -181,14 +184,16 @@ class TicketUpdateIn(BaseModel):
         max_length=40,
         description="Microsoft's case number; required to set status `escalated`.",
     )
-    assigned_to_id: Optional[int] = Field(default=None, ge=1)
+    assigned_to_id: Optional[int] = Field(default=None, ge=1, le=MAX_DB_ID)
 
 
 class AssignIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     partner_user_id: Optional[int] = Field(
-        ge=1, description="A partner user of the ticket's partner; null unassigns."
+        ge=1,
+        le=MAX_DB_ID,
+        description="A partner user of the ticket's partner; null unassigns.",
     )
 
 
@@ -333,13 +338,13 @@ def find_tickets(
     session: SessionDep,
     on_behalf_of: OnBehalfOf = None,
     status_: Annotated[Optional[TicketStatus], Query(alias="status")] = None,
-    partner_id: Annotated[Optional[int], Query(ge=1)] = None,
-    customer_id: Annotated[Optional[int], Query(ge=1)] = None,
+    partner_id: Annotated[Optional[int], Query(ge=1, le=MAX_DB_ID)] = None,
+    customer_id: Annotated[Optional[int], Query(ge=1, le=MAX_DB_ID)] = None,
     category: Optional[TicketCategory] = None,
     severity: Optional[Severity] = None,
-    assigned_to_id: Annotated[Optional[int], Query(ge=1)] = None,
+    assigned_to_id: Annotated[Optional[int], Query(ge=1, le=MAX_DB_ID)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_DB_ID)] = 0,
 ) -> list[TicketOut]:
     """Tickets, newest first, filtered; a partner user sees their partner's only."""
     user = acting_user(session, on_behalf_of, VIEW_TICKETS)

@@ -127,7 +127,9 @@ def create_ticket(
         },
     }
     ticket = Ticket(
-        public_id=f"pending-{uuid.uuid4()}",
+        # A unique placeholder until the id is known; it must fit public_id's
+        # VARCHAR(20), which PostgreSQL enforces (SQLite does not).
+        public_id=f"pending-{uuid.uuid4().hex[:12]}",
         idempotency_key=new.idempotency_key,
         partner_id=partner.id,
         customer_id=new.customer_id,

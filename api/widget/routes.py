@@ -32,6 +32,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from api.db import session_scope
+from api.deps import PublicRateLimit
 from api.identity import mint_customer_token
 from api.models import Customer
 from api.settings import ROOT, Settings, get_settings
@@ -222,7 +223,9 @@ def portal_css() -> FileResponse:
     return FileResponse(PORTAL_CSS, media_type="text/css")
 
 
-@router.post("/demo/portal/sign-in", include_in_schema=False)
+@router.post(
+    "/demo/portal/sign-in", include_in_schema=False, dependencies=[PublicRateLimit]
+)
 def sign_in(tenant_id: Annotated[str, Form(max_length=64)]) -> RedirectResponse:
     """Fake sign-in as a demo customer (any customer in the database)."""
     settings = get_settings()

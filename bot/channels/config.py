@@ -1,8 +1,8 @@
 """Configuration of the chat channels, read from the environment.
 
-Standard library only, so that both virtual environments can import it: the channels
-run inside Rasa (`.venv-rasa`, which has no pydantic 2 and so cannot use
-`api/settings.py`), and `api/launch.py` (`.venv`) can call `channel_status()` to print
+Standard library only (and `api.ratelimit`, which is too), so that both virtual
+environments can import it: the channels run inside Rasa (`.venv-rasa`, which has no
+pydantic 2 and so cannot use `api/settings.py`), and `api/launch.py` (`.venv`) can call `channel_status()` to print
 which channels are on. Values given in credentials.yml win over the environment; a
 channel whose credentials are missing is off, and says so in the start-up output.
 """
@@ -13,6 +13,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Optional
+
+from api.ratelimit import RateLimit
 
 LOCAL_CHAT_TOKEN_SECRET = "dev-chat-token-secret-change-me-0123456789"  # noqa: S105 (local default, refused in production)
 CHAT_TOKEN_KEY = "chat_token"  # noqa: S105 (the metadata key, not a secret)
@@ -25,6 +27,22 @@ TEAMS_OPENID_METADATA_URL = (
 TEAMS_LOGIN_BASE_URL = "https://login.microsoftonline.com"
 TEAMS_TOKEN_ISSUER = "https://api.botframework.com"  # noqa: S105 (a URL)
 TEAMS_TOKEN_SCOPE = "https://api.botframework.com/.default"  # noqa: S105 (a URL)
+
+# Messages per chatter (token bucket, per Rasa process; docs/channels.md).
+DEFAULT_RATE_LIMIT_MESSAGES = 20
+DEFAULT_RATE_LIMIT_PERIOD_SECONDS = 60.0
+DEFAULT_RATE_LIMIT_BURST = 8
+RATE_LIMITED_TEXT = (
+    "You're sending messages faster than I can answer; wait a few seconds and "
+    "send your message again."
+)
+# Platform endpoints that production mode insists are HTTPS: our replies and the
+# Teams signing keys travel there (a plain-HTTP override is a test's fake).
+PLATFORM_URL_SETTINGS = (
+    "SLACK_API_BASE_URL",
+    "TEAMS_OPENID_METADATA_URL",
+    "TEAMS_LOGIN_BASE_URL",
+)
 
 
 class ChannelConfigError(Exception):
@@ -75,6 +93,55 @@ def chat_token_secret(env: Optional[Mapping[str, str]] = None) -> str:
             "the local default) for the chat channels"
         )
     return secret
+
+
+def platform_url(
+    credentials: Optional[Mapping[str, Any]],
+    key: str,
+    env_name: str,
+    default: str,
+    env: Optional[Mapping[str, str]] = None,
+) -> str:
+    """A platform endpoint (`setting`), which production mode requires to be HTTPS:
+    Slack's Web API and the Bot Framework's token and key endpoints receive our
+    secrets or decide which tokens we trust."""
+    value = setting(credentials, key, env_name, default, env)
+    if is_production(env) and not value.lower().startswith("https://"):
+        raise ChannelConfigError(
+            f"production mode needs an https:// {env_name}, not {value!r}"
+        )
+    return value
+
+
+def _number(name: str, default: float, env: Optional[Mapping[str, str]]) -> float:
+    raw = _env(name, env)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ChannelConfigError(f"{name} must be a number, not {raw!r}") from None
+    if not 0 < value < float("inf"):
+        raise ChannelConfigError(f"{name} must be a positive number, not {raw!r}")
+    return value
+
+
+def chat_rate_limit(env: Optional[Mapping[str, str]] = None) -> RateLimit:
+    """Messages per chatter that the channels pass on to Rasa.
+
+    CHAT_RATE_LIMIT_MESSAGES per CHAT_RATE_LIMIT_PERIOD_SECONDS (default 20 per
+    60 s), with bursts of up to CHAT_RATE_LIMIT_BURST (default 8) at once.
+    """
+    messages = _number("CHAT_RATE_LIMIT_MESSAGES", DEFAULT_RATE_LIMIT_MESSAGES, env)
+    period = _number(
+        "CHAT_RATE_LIMIT_PERIOD_SECONDS", DEFAULT_RATE_LIMIT_PERIOD_SECONDS, env
+    )
+    burst = _number("CHAT_RATE_LIMIT_BURST", DEFAULT_RATE_LIMIT_BURST, env)
+    if messages != int(messages) or burst != int(burst):
+        raise ChannelConfigError(
+            "CHAT_RATE_LIMIT_MESSAGES and CHAT_RATE_LIMIT_BURST must be whole numbers"
+        )
+    return RateLimit(messages=int(messages), period_seconds=period, burst=int(burst))
 
 
 def csv(value: str) -> list[str]:

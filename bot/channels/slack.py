@@ -47,6 +47,7 @@ from api.identity import mint_staff_token
 from api.redaction import redact
 from bot.channels import config
 from bot.channels.dedupe import SeenIds
+from bot.channels.inbound import MAX_BODY_BYTES, ChatterLimiter, clean_text
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,17 @@ MAX_CLOCK_SKEW_SECONDS = 5 * 60
 MAX_BUTTONS = 25  # Block Kit: elements in one actions block
 MAX_BUTTON_TEXT = 75
 IGNORED_RETRY_REASONS = {"http_timeout"}
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    """`value` if it is a JSON object, else an empty one (malformed payloads)."""
+    return value if isinstance(value, dict) else {}
+
+
+def error(status: HTTPStatus, detail: str) -> HTTPResponse:
+    """A refusal as JSON: `{"error": "<code>", "detail": "<readable>"}`."""
+    code = status.phrase.lower().replace(" ", "_")
+    return response.json({"error": code, "detail": detail}, status=status)
 
 
 # --------------------------------------------------------------- signatures
@@ -217,13 +229,14 @@ class SecureSlackInput(InputChannel):
             signing_secret=config.setting(
                 credentials, "slack_signing_secret", "SLACK_SIGNING_SECRET"
             ),
-            api_base_url=config.setting(
+            api_base_url=config.platform_url(
                 credentials,
                 "api_base_url",
                 "SLACK_API_BASE_URL",
                 config.SLACK_API_BASE_URL,
             ),
             chat_token_secret=config.chat_token_secret(),
+            limiter=ChatterLimiter(config.chat_rate_limit()),
         )
 
     def __init__(
@@ -233,12 +246,14 @@ class SecureSlackInput(InputChannel):
         chat_token_secret: str,
         api_base_url: str = config.SLACK_API_BASE_URL,
         seen: Optional[SeenIds] = None,
+        limiter: Optional[ChatterLimiter] = None,
     ) -> None:
         self.bot_token = bot_token
         self.signing_secret = signing_secret
         self.chat_token_secret = chat_token_secret
         self.api_base_url = api_base_url
         self.seen = seen or SeenIds()
+        self.limiter = limiter or ChatterLimiter()
         self._tasks: set[asyncio.Task] = set()
         missing = [
             name
@@ -287,17 +302,23 @@ class SecureSlackInput(InputChannel):
         event = body.get("event")
         if not isinstance(event, dict):
             return None
+        authorizations = body.get("authorizations")
         kind = event.get("type")
         if kind not in {"message", "app_mention"}:
             return None
         if event.get("bot_id") or event.get("subtype") or event.get("hidden"):
             return None  # bots (ours too), edits, joins, deletions
         user, channel, text = event.get("user"), event.get("channel"), event.get("text")
-        if not (isinstance(user, str) and isinstance(channel, str) and text):
+        if not (
+            isinstance(user, str)
+            and isinstance(channel, str)
+            and isinstance(text, str)
+            and text
+        ):
             return None
         bot_users = [
             a.get("user_id")
-            for a in body.get("authorizations") or []
+            for a in (authorizations if isinstance(authorizations, list) else [])
             if isinstance(a, dict) and a.get("is_bot")
         ]
         if user in bot_users:
@@ -308,7 +329,7 @@ class SecureSlackInput(InputChannel):
             return None
         thread_ts = str(event.get("thread_ts") or event.get("ts") or "")
         team = str(body.get("team_id") or event.get("team") or "")
-        clean = SlackInput._sanitize_user_message(str(text), [*bot_users])
+        clean = SlackInput._sanitize_user_message(clean_text(text), [*bot_users])
         metadata = self.staff_metadata(
             user,
             {"team": team, "channel": channel, "thread_ts": thread_ts, "user": user},
@@ -321,17 +342,23 @@ class SecureSlackInput(InputChannel):
         """(payload text, conversation id, metadata) of a button click, or None."""
         if payload.get("type") != "block_actions":
             return None
-        actions = payload.get("actions") or []
-        action = actions[0] if actions and isinstance(actions[0], dict) else {}
+        actions = payload.get("actions")
+        action = _dict(actions[0]) if isinstance(actions, list) and actions else {}
         value = action.get("value")
-        user = (payload.get("user") or {}).get("id")
-        channel = (payload.get("channel") or {}).get("id") or (
-            payload.get("container") or {}
-        ).get("channel_id")
-        if action.get("type") != "button" or not value or not user or not channel:
+        user = _dict(payload.get("user")).get("id")
+        container = _dict(payload.get("container"))
+        channel = _dict(payload.get("channel")).get("id") or container.get("channel_id")
+        if (
+            action.get("type") != "button"
+            or not isinstance(value, str)
+            or not value
+            or not isinstance(user, str)
+            or not user
+            or not isinstance(channel, str)
+            or not channel
+        ):
             return None  # link buttons have no value
-        message = payload.get("message") or {}
-        container = payload.get("container") or {}
+        message = _dict(payload.get("message"))
         thread_ts = str(
             message.get("thread_ts")
             or container.get("thread_ts")
@@ -339,13 +366,13 @@ class SecureSlackInput(InputChannel):
             or container.get("message_ts")
             or ""
         )
-        team = str((payload.get("team") or {}).get("id") or "")
+        team = str(_dict(payload.get("team")).get("id") or "")
         metadata = self.staff_metadata(
             user,
             {"team": team, "channel": channel, "thread_ts": thread_ts, "user": user},
         )
         return (
-            str(value),
+            clean_text(value),
             self.conversation_id(team, channel, thread_ts, user),
             metadata,
         )
@@ -376,6 +403,19 @@ class SecureSlackInput(InputChannel):
         metadata: dict[str, Any],
     ) -> None:
         slack = metadata["slack"]
+        chatter = f"slack:{slack['team']}:{slack['user']}"
+        if not self.limiter.admit(chatter):
+            # Not passed to Rasa; told at most every few seconds (each notice is a
+            # Web API call, which Slack rate-limits too).
+            logger.info("Slack user %s over the rate limit", slack["user"])
+            if self.limiter.should_notify(chatter):
+                output = SlackOutput(
+                    self.client(), slack["channel"], slack["thread_ts"] or None
+                )
+                self._background(
+                    output.send_text_message(slack["user"], config.RATE_LIMITED_TEXT)
+                )
+            return
         message = UserMessage(
             redact(text),  # card and bank numbers never reach the tracker store
             SlackOutput(self.client(), slack["channel"], slack["thread_ts"] or None),
@@ -384,8 +424,13 @@ class SecureSlackInput(InputChannel):
             metadata=metadata,
         )
         # Answer Slack at once (it retries after 3 s); the bot replies through the
-        # Web API. Keep a reference so the task is not garbage-collected.
-        task = asyncio.create_task(on_new_message(message))
+        # Web API.
+        self._background(on_new_message(message))
+
+    def _background(self, work: Awaitable[Any]) -> None:
+        """Run `work` after the response; keep a reference so the task is not
+        garbage-collected."""
+        task = asyncio.ensure_future(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -401,15 +446,18 @@ class SecureSlackInput(InputChannel):
         @webhook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
             if not self.enabled:
-                return response.text(
-                    "Slack channel is off", status=HTTPStatus.NOT_FOUND
-                )
+                return error(HTTPStatus.NOT_FOUND, "The Slack channel is off.")
             body: bytes = request.body or b""
+            if len(body) > MAX_BODY_BYTES:
+                return error(
+                    HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                    f"The request body is over {MAX_BODY_BYTES} bytes.",
+                )
             problem = signature_problem(self.signing_secret, request.headers, body)
             if problem:
                 logger.warning("Slack request refused: %s", problem)
-                return response.text(
-                    "invalid Slack signature", status=HTTPStatus.UNAUTHORIZED
+                return error(
+                    HTTPStatus.UNAUTHORIZED, f"Invalid Slack signature: {problem}."
                 )
             content_type = (request.headers.get("content-type") or "").split(";")[0]
             try:
@@ -418,10 +466,12 @@ class SecureSlackInput(InputChannel):
                     payload = json.loads(form.get("payload", ["{}"])[0])
                     return self._interaction(payload, on_new_message)
                 data = json.loads(body or b"{}")
-            except (ValueError, UnicodeDecodeError):
-                return response.text("malformed body", status=HTTPStatus.BAD_REQUEST)
+            except (ValueError, UnicodeDecodeError, RecursionError):
+                return error(
+                    HTTPStatus.BAD_REQUEST, "The body is not valid UTF-8 JSON."
+                )
             if not isinstance(data, dict):
-                return response.text("malformed body", status=HTTPStatus.BAD_REQUEST)
+                return error(HTTPStatus.BAD_REQUEST, "The body is not a JSON object.")
             if data.get("type") == "url_verification":
                 return response.json({"challenge": data.get("challenge", "")})
             return self._event(data, request, on_new_message)
@@ -460,14 +510,14 @@ class SecureSlackInput(InputChannel):
         on_new_message: Callable[[UserMessage], Awaitable[Any]],
     ) -> HTTPResponse:
         if not isinstance(payload, dict):
-            return response.text("malformed payload", status=HTTPStatus.BAD_REQUEST)
+            return error(HTTPStatus.BAD_REQUEST, "The payload is not a JSON object.")
         parsed = self.message_from_action(payload)
         if parsed is None:
             return response.text("")
-        action = (payload.get("actions") or [{}])[0]
-        key = f"action:{payload['user']['id']}:{action.get('action_ts', '')}"
+        text, sender_id, metadata = parsed
+        action = _dict(payload["actions"][0])  # message_from_action checked it
+        key = f"action:{metadata['slack']['user']}:{action.get('action_ts', '')}"
         if not self.first_delivery([key]):
             return response.text("")
-        text, sender_id, metadata = parsed
         self._dispatch(on_new_message, text, sender_id, metadata)
         return response.text("")

@@ -46,11 +46,11 @@ from socketio.exceptions import ConnectionRefusedError as SocketRefused
 from api.identity import ChatIdentity, InvalidChatToken, verify_chat_token
 from api.redaction import redact
 from bot.channels import config
+from bot.channels.inbound import ChatterLimiter, clean_text
 
 logger = logging.getLogger(__name__)
 
 CHAT_TOKEN_KEY = config.CHAT_TOKEN_KEY
-MAX_MESSAGE_CHARS = 4000
 HISTORY_LIMIT = 60
 ANONYMOUS = "anonymous"
 _SESSION_ID = re.compile(r"^[0-9a-f]{64}$")
@@ -197,6 +197,7 @@ class SecureSocketIOInput(InputChannel):
             socketio_path=credentials.get("socketio_path", "/socket.io"),
             cors_allowed_origins=config.csv(origins),
             allow_anonymous=anonymous.lower() not in {"0", "false", "no", "off"},
+            limiter=ChatterLimiter(config.chat_rate_limit()),
         )
 
     def __init__(
@@ -208,8 +209,10 @@ class SecureSocketIOInput(InputChannel):
         socketio_path: str = "/socket.io",
         cors_allowed_origins: Optional[list[str]] = None,
         allow_anonymous: bool = True,
+        limiter: Optional[ChatterLimiter] = None,
     ) -> None:
         self.chat_token_secret = chat_token_secret
+        self.limiter = limiter or ChatterLimiter()
         self.session_key = session_key(chat_token_secret)
         self.user_message_evt = user_message_evt
         self.bot_message_evt = bot_message_evt
@@ -337,7 +340,24 @@ class SecureSocketIOInput(InputChannel):
                 )
                 return
             text = data.get("message") if isinstance(data, dict) else None
-            if not isinstance(text, str) or not text.strip():
+            if not isinstance(text, str) or not clean_text(text).strip():
+                # Nothing to answer; end the widget's typing indicator.
+                await sio.emit("bot_done", {}, room=sid, namespace=namespace)
+                return
+            # One bucket per sender (the session: a conversation). The production
+            # proxy routes a conversation to one Rasa replica, so this process sees
+            # all of its messages.
+            if not self.limiter.admit(f"socketio:{session_id}"):
+                # Not passed to Rasa. Told every time: the reply costs nothing but
+                # this socket, and the widget waits for bot_done.
+                logger.info("Web chat session %s over the rate limit", session_id[:8])
+                await sio.emit(
+                    self.bot_message_evt,
+                    {"text": config.RATE_LIMITED_TEXT},
+                    room=sid,
+                    namespace=namespace,
+                )
+                await sio.emit("bot_done", {}, room=sid, namespace=namespace)
                 return
             metadata: dict[str, Any] = {}
             token = state.get("token")
@@ -349,7 +369,7 @@ class SecureSocketIOInput(InputChannel):
                 metadata[CHAT_TOKEN_KEY] = token
             message = UserMessage(
                 # card and bank numbers never reach the tracker store
-                redact(text[:MAX_MESSAGE_CHARS]),
+                redact(clean_text(text)),
                 SecureSocketIOOutput(sio, self.bot_message_evt),
                 session_id,
                 input_channel=self.name(),

@@ -52,6 +52,7 @@ from api.identity import mint_staff_token
 from api.redaction import redact
 from bot.channels import config
 from bot.channels.dedupe import SeenIds
+from bot.channels.inbound import MAX_BODY_BYTES, ChatterLimiter, clean_text
 
 logger = logging.getLogger(__name__)
 
@@ -339,16 +340,46 @@ class TeamsOutput(OutputChannel):
 
 # --------------------------------------------------------------- input
 
+_OBJECT_FIELDS = ("from", "recipient", "conversation", "channelData")
+
+
+def activity_problem(activity: Any) -> Optional[str]:
+    """Why a request body is not an activity we can handle, or None."""
+    if not isinstance(activity, dict):
+        return "the body is not a JSON object"
+    if not isinstance(activity.get("serviceUrl"), str) or not activity["serviceUrl"]:
+        return "serviceUrl is missing"
+    for field in _OBJECT_FIELDS:
+        if activity.get(field) is not None and not isinstance(activity[field], dict):
+            return f"{field} is not an object"
+    tenant = (activity.get("channelData") or {}).get("tenant")
+    if tenant is not None and not isinstance(tenant, dict):
+        return "channelData.tenant is not an object"
+    for value in (
+        (tenant or {}).get("id"),
+        (activity.get("conversation") or {}).get("tenantId"),
+        activity.get("text"),
+    ):
+        if value is not None and not isinstance(value, str):
+            return "a tenant id or the text is not a string"
+    return None
+
+
+def error(status: HTTPStatus, detail: str) -> HTTPResponse:
+    """A refusal as JSON: `{"error": "<code>", "detail": "<readable>"}`."""
+    code = status.phrase.lower().replace(" ", "_")
+    return response.json({"error": code, "detail": detail}, status=status)
+
 
 def message_text(activity: dict[str, Any]) -> str:
     """What the user said: the text without `<at>bot</at>` mentions, or a card
     button's payload."""
-    text = _MENTION.sub("", str(activity.get("text") or "")).strip()
+    text = _MENTION.sub("", clean_text(str(activity.get("text") or ""))).strip()
     if text:
         return text
     value = activity.get("value")
     if isinstance(value, dict) and isinstance(value.get("payload"), str):
-        return value["payload"]
+        return clean_text(value["payload"]).strip()
     return ""
 
 
@@ -377,19 +408,20 @@ class TeamsInput(InputChannel):
                 credentials, "app_password", "TEAMS_APP_PASSWORD"
             ),
             tenant_id=config.setting(credentials, "tenant_id", "TEAMS_TENANT_ID"),
-            openid_metadata_url=config.setting(
+            openid_metadata_url=config.platform_url(
                 credentials,
                 "openid_metadata_url",
                 "TEAMS_OPENID_METADATA_URL",
                 config.TEAMS_OPENID_METADATA_URL,
             ),
-            login_base_url=config.setting(
+            login_base_url=config.platform_url(
                 credentials,
                 "login_base_url",
                 "TEAMS_LOGIN_BASE_URL",
                 config.TEAMS_LOGIN_BASE_URL,
             ),
             chat_token_secret=config.chat_token_secret(),
+            limiter=ChatterLimiter(config.chat_rate_limit()),
         )
 
     def __init__(
@@ -400,6 +432,7 @@ class TeamsInput(InputChannel):
         chat_token_secret: str,
         openid_metadata_url: str = config.TEAMS_OPENID_METADATA_URL,
         login_base_url: str = config.TEAMS_LOGIN_BASE_URL,
+        limiter: Optional[ChatterLimiter] = None,
     ) -> None:
         self.app_id = app_id
         self.tenant_id = tenant_id
@@ -407,6 +440,7 @@ class TeamsInput(InputChannel):
         self.keys = OpenIdKeys(openid_metadata_url)
         self.tokens = BotTokenProvider(app_id, app_password, tenant_id, login_base_url)
         self.seen = SeenIds()
+        self.limiter = limiter or ChatterLimiter()
         self._session: Optional[aiohttp.ClientSession] = None
         self._tasks: set[asyncio.Task] = set()
         missing = [
@@ -476,17 +510,22 @@ class TeamsInput(InputChannel):
         @webhook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
             if not self.enabled:
-                return response.text(
-                    "Teams channel is off", status=HTTPStatus.NOT_FOUND
+                return error(HTTPStatus.NOT_FOUND, "The Teams channel is off.")
+            body: bytes = request.body or b""
+            if len(body) > MAX_BODY_BYTES:
+                return error(
+                    HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                    f"The request body is over {MAX_BODY_BYTES} bytes.",
                 )
             try:
-                activity = json.loads(request.body or b"{}")
-            except ValueError:
-                activity = None
-            if not isinstance(activity, dict) or not activity.get("serviceUrl"):
-                return response.text(
-                    "malformed activity", status=HTTPStatus.BAD_REQUEST
+                activity = json.loads(body or b"{}")
+            except (ValueError, RecursionError):
+                return error(
+                    HTTPStatus.BAD_REQUEST, "The body is not valid UTF-8 JSON."
                 )
+            problem = activity_problem(activity)
+            if problem:
+                return error(HTTPStatus.BAD_REQUEST, f"Malformed activity: {problem}.")
             try:
                 await validate_token(
                     request.headers.get("authorization"),
@@ -496,15 +535,17 @@ class TeamsInput(InputChannel):
                 )
             except InvalidBotFrameworkToken as exc:
                 logger.warning("Teams request refused: %s", exc)
-                return response.text(
-                    "invalid Bot Framework token", status=HTTPStatus.UNAUTHORIZED
+                return error(
+                    HTTPStatus.UNAUTHORIZED, "Invalid or missing Bot Framework token."
                 )
             tenant = self._activity_tenant(activity)
             if tenant and tenant.lower() != self.tenant_id.lower():
                 logger.warning(
                     "Teams activity from another tenant (%s) refused", tenant
                 )
-                return response.text("wrong tenant", status=HTTPStatus.FORBIDDEN)
+                return error(
+                    HTTPStatus.FORBIDDEN, "This bot serves another Entra tenant."
+                )
             if activity.get("type") != "message":
                 return response.text("", status=HTTPStatus.OK)
             if activity.get("id") and not self.seen.add(f"activity:{activity['id']}"):
@@ -512,17 +553,36 @@ class TeamsInput(InputChannel):
             text = message_text(activity)
             if not text:
                 return response.text("", status=HTTPStatus.OK)
+            output = TeamsOutput(self.tokens, self.session, activity)
+            sender = activity.get("from") or {}
+            chatter = "teams:{}:{}".format(
+                tenant or "", sender.get("aadObjectId") or sender.get("id") or ""
+            )
+            if not self.limiter.admit(chatter):
+                # Not passed to Rasa; told at most every few seconds (each notice
+                # is a call to the connector).
+                logger.info("Teams chatter over the rate limit")
+                if self.limiter.should_notify(chatter):
+                    self._background(
+                        output.send_text_message("", config.RATE_LIMITED_TEXT)
+                    )
+                return response.text("", status=HTTPStatus.OK)
             message = UserMessage(
                 redact(text),  # card and bank numbers never reach the tracker store
-                TeamsOutput(self.tokens, self.session, activity),
+                output,
                 conversation_id(activity),
                 input_channel=self.name(),
                 metadata=self.metadata(activity),
             )
             # Answer the connector at once; replies go out through its REST API.
-            task = asyncio.create_task(on_new_message(message))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._background(on_new_message(message))
             return response.text("", status=HTTPStatus.OK)
 
         return webhook
+
+    def _background(self, work: Awaitable[Any]) -> None:
+        """Run `work` after the response; keep a reference so the task is not
+        garbage-collected."""
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)

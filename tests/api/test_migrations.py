@@ -74,7 +74,7 @@ def test_upgrade_uses_database_url_from_settings(database_url: str) -> None:
 
 
 def test_there_is_one_head_and_it_is_the_initial_revision() -> None:
-    assert head_revision() == "0002"
+    assert head_revision() == "0003"
 
 
 @pytest.fixture

@@ -108,6 +108,13 @@ def start_stack(
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+    return wait_for_stack(stack, timeout)
+
+
+def wait_for_stack(stack: Stack, timeout: float) -> Stack:
+    """Wait for the launcher's banner (every health check passed); stop the stack
+    and raise with the end of its log if it exits or is not ready in time."""
+    assert stack.process is not None
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if stack.process.poll() is not None:

@@ -85,7 +85,12 @@ def test_trains_persists_and_loads(trained, tmp_path: Path) -> None:
 
 def test_model_files_are_json_and_plain_arrays(trained, tmp_path: Path) -> None:
     names = {p.name for p in tmp_path.rglob("*") if p.is_file()}
-    assert names == {"tfidf_intent.json", "coef.npy", "word_idf.npy", "char_idf.npy"}
+    assert names == {
+        "tfidf_intent.json",
+        "coef_0.npy",
+        "word_idf.npy",
+        "char_idf.npy",
+    }
     for array in tmp_path.rglob("*.npy"):
         import numpy as np
 
@@ -108,3 +113,89 @@ def test_untrained_component_leaves_messages_alone(tmp_path: Path) -> None:
     loaded = TfidfIntentClassifier.load({}, storage, Resource("missing"), _context())
     message = _classify(loaded, "hello")
     assert message.get("intent") is None
+
+
+def test_sentence_embeddings_carry_meaning_the_ngrams_lack(tmp_path: Path) -> None:
+    """With the encoder, a paraphrase sharing no word with the examples still lands."""
+    from bot.sentence_encoder import DEFAULT_DIR
+
+    if not (DEFAULT_DIR / "model.safetensors").exists():
+        pytest.fail("the sentence encoder is missing: run `make setup`")
+    config = {"sentence_encoder": True, "embedding_weight": 1.0, "calibrate": False}
+    storage = LocalModelStorage(tmp_path)
+    resource = Resource("tfidf_intent_emb")
+    component = TfidfIntentClassifier.create(config, storage, resource, _context())
+    component.train(_training_data())
+    loaded = TfidfIntentClassifier.load(config, storage, resource, _context())
+    # Without the encoder these three go wrong (checked: invoice, invoice, technical).
+    expected = {
+        "greetings friend": "greet",
+        "my computer died": "report_technical_issue",
+        "could you email me the paperwork for what we owe": "ask_invoice",
+    }
+    for text, intent in expected.items():
+        assert _classify(loaded, text).get("intent")["name"] == intent, text
+    # the embeddings are part of the features, not a separate model on disk
+    coef = loaded._model["members"][0]["coef"]
+    assert (
+        coef.shape[1]
+        == len(loaded._model["word"].vocabulary)
+        + len(loaded._model["char"].vocabulary)
+        + 384
+    )
+
+
+def test_greeting_augmentation_prefixes_requests_not_smalltalk(tmp_path: Path) -> None:
+    config = {"greeting_augmentation": 1.0}
+    component = TfidfIntentClassifier.create(
+        config, LocalModelStorage(tmp_path), Resource("aug"), _context()
+    )
+    texts = [t for ts in EXAMPLES.values() for t in ts]
+    labels = [i for i, ts in EXAMPLES.items() for _ in ts]
+    new_texts, new_labels = component._augment(texts, labels)
+    added = list(zip(new_texts, new_labels))[len(texts) :]
+    assert len(added) == 12  # every invoice and technical example, no greeting
+    assert {label for _, label in added} == {"ask_invoice", "report_technical_issue"}
+    greetings = {t.rstrip("!.? ") for t in EXAMPLES["greet"]}
+    for text, _ in added:
+        assert any(text.startswith(g) for g in greetings), text
+    assert component._augment(texts, labels) == (new_texts, new_labels)  # seeded
+    off = TfidfIntentClassifier.create(
+        {}, LocalModelStorage(tmp_path), Resource("off"), _context()
+    )
+    assert off._augment(texts, labels) == (texts, labels)
+
+
+def test_an_ensemble_averages_its_members(tmp_path: Path) -> None:
+    config = {
+        "ensemble": [
+            {"model": "svm", "C": 1.0},
+            {"model": "logistic", "C": 10.0},
+        ]
+    }
+    storage = LocalModelStorage(tmp_path)
+    resource = Resource("ensemble")
+    TfidfIntentClassifier.create(config, storage, resource, _context()).train(
+        _training_data()
+    )
+    names = {p.name for p in tmp_path.rglob("*.npy")}
+    assert {"coef_0.npy", "coef_1.npy"} <= names
+    both = TfidfIntentClassifier.load(config, storage, resource, _context())
+    assert len(both._model["members"]) == 2
+    text = "the printer is broken again"
+    averaged = both._probabilities([text])[0]
+    single = []
+    for member in both._model["members"]:
+        both_model = dict(both._model, members=[member])
+        one = TfidfIntentClassifier(config, storage, resource, both_model)
+        single.append(one._probabilities([text])[0])
+    assert abs(averaged - (single[0] + single[1]) / 2).max() < 1e-9
+    assert _classify(both, text).get("intent")["name"] == "report_technical_issue"
+
+
+def test_an_unknown_model_kind_is_refused(tmp_path: Path) -> None:
+    component = TfidfIntentClassifier.create(
+        {"model": "forest"}, LocalModelStorage(tmp_path), Resource("x"), _context()
+    )
+    with pytest.raises(ValueError, match="unknown model"):
+        component.train(_training_data())

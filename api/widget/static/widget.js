@@ -65,6 +65,16 @@
     return { sessionId: null, messages: [], open: false };
   }
 
+  function randomHex(bytes) {
+    var values = new Uint8Array(bytes);
+    window.crypto.getRandomValues(values);
+    return Array.prototype.map
+      .call(values, function (b) {
+        return ("0" + b.toString(16)).slice(-2);
+      })
+      .join("");
+  }
+
   function saveState() {
     try {
       state.messages = state.messages.slice(-MAX_STORED);
@@ -405,8 +415,17 @@
   var ready = false; // a session is confirmed on the current connection
   var outbox = []; // messages typed while (re)connecting: {payload, message}
   var flushed = []; // sent from the outbox since the session was confirmed
+  // The routing key of this conversation: a proxy in front of several Rasa replicas
+  // (deploy/production/nginx.conf.j2) hashes it so that the conversation, its
+  // reconnects and every long-polling request reach the same replica. Random, kept
+  // with the conversation; it names no one and grants nothing.
+  if (typeof state.route !== "string" || !/^[0-9a-f]{32}$/.test(state.route)) {
+    state.route = randomHex(16);
+    saveState();
+  }
   var socket = io(config.socketUrl, {
     path: config.socketPath,
+    query: { conversation: state.route },
     transports: ["websocket", "polling"],
     auth: config.token ? { token: config.token } : {},
     reconnection: true,

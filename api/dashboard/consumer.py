@@ -1,0 +1,223 @@
+"""The transcript consumer: Rasa's event broker (RabbitMQ) in, review tables out.
+
+In the production profile every Rasa replica publishes each event it stores to the
+fanout exchange ``RABBITMQ_EXCHANGE`` (deploy/production/endpoints.yml), bound to the
+durable queue ``RABBITMQ_QUEUE``. This process (``python -m api.dashboard consume``,
+one per queue) reads that queue in batches: it appends the events to
+``transcript_events`` (``store_events``; a redelivered message is a no-op), commits,
+acknowledges the batch, then runs the ingester over ``BrokerTranscriptSource`` so the
+review dashboard is up to date within about a second of a reply.
+
+A message is acknowledged only after its event is committed: if this process dies
+in between, RabbitMQ delivers it again and ``digest`` makes that harmless.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import signal
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any, Optional
+
+import pika
+from pika.adapters.blocking_connection import BlockingChannel
+from pika.exceptions import AMQPError
+from sqlalchemy import insert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from api.dashboard.ingest import IngestConflict, ingest
+from api.dashboard.models import TranscriptEvent
+from api.dashboard.transcripts import BrokerTranscriptSource
+from api.db import session_scope
+from api.models import utcnow
+from api.settings import Settings, get_settings
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BATCH = 500
+DEFAULT_WAIT_SECONDS = 0.5
+RECONNECT_SECONDS = 2.0
+
+
+def event_row(body: bytes) -> Optional[dict[str, Any]]:
+    """The ``transcript_events`` row of one broker message, or None when it is not
+    a Rasa event (not JSON, no sender id or event type)."""
+    try:
+        event = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(event, dict):
+        return None
+    sender_id = event.pop("sender_id", None)
+    kind = event.get("event")
+    if not isinstance(sender_id, str) or not sender_id or not isinstance(kind, str):
+        return None
+    timestamp = event.get("timestamp")
+    return {
+        "sender_id": sender_id[:255],
+        "type_name": kind[:255],
+        "timestamp": float(timestamp) if isinstance(timestamp, (int, float)) else 0.0,
+        "data": json.dumps(event),
+        "digest": hashlib.sha256(body).hexdigest(),
+        "received_at": utcnow(),
+    }
+
+
+def store_events(session: Session, bodies: Sequence[bytes]) -> int:
+    """Append the events of ``bodies`` (in order) to ``transcript_events``; skip
+    malformed messages and ones already stored. Returns how many were read as
+    events. The caller commits."""
+    rows = [row for row in (event_row(body) for body in bodies) if row is not None]
+    if not rows:
+        return 0
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        statement: Any = pg_insert(TranscriptEvent).on_conflict_do_nothing(
+            index_elements=["digest"]
+        )
+    elif dialect == "sqlite":
+        statement = sqlite_insert(TranscriptEvent).on_conflict_do_nothing(
+            index_elements=["digest"]
+        )
+    else:  # pragma: no cover - PostgreSQL in production, SQLite in tests
+        statement = insert(TranscriptEvent)
+    # One row per statement keeps the arrival order in the ids.
+    for row in rows:
+        session.execute(statement, row)
+    return len(rows)
+
+
+@dataclass
+class ConsumerStats:
+    messages: int = 0
+    events: int = 0
+    batches: int = 0
+
+
+class TranscriptConsumer:
+    """Reads the broker queue into ``transcript_events`` and ingests it."""
+
+    def __init__(
+        self,
+        settings: Optional[Settings] = None,
+        *,
+        batch: int = DEFAULT_BATCH,
+        wait_seconds: float = DEFAULT_WAIT_SECONDS,
+        run_ingest: bool = True,
+    ) -> None:
+        self.settings = settings or get_settings()
+        self.batch = batch
+        self.wait_seconds = wait_seconds
+        self.run_ingest = run_ingest
+        self.stats = ConsumerStats()
+        self.stopping = False
+        self._source: Optional[BrokerTranscriptSource] = None
+
+    def stop(self, *_: Any) -> None:
+        self.stopping = True
+
+    def declare(self, channel: BlockingChannel) -> None:
+        """The exchange and queue exactly as Rasa's PikaEventBroker declares them
+        (a fanout exchange that is not durable, a durable queue), so that either
+        side may start first."""
+        channel.exchange_declare(
+            self.settings.rabbitmq_exchange, exchange_type="fanout", durable=False
+        )
+        channel.queue_declare(self.settings.rabbitmq_queue, durable=True)
+        channel.queue_bind(
+            self.settings.rabbitmq_queue, self.settings.rabbitmq_exchange
+        )
+
+    def flush(self, channel: BlockingChannel, bodies: list[bytes], tag: int) -> None:
+        with session_scope() as session:
+            self.stats.events += store_events(session, bodies)
+        channel.basic_ack(delivery_tag=tag, multiple=True)
+        self.stats.messages += len(bodies)
+        self.stats.batches += 1
+        self.ingest()
+
+    def ingest(self) -> None:
+        if not self.run_ingest:
+            return
+        if self._source is None:
+            self._source = BrokerTranscriptSource.from_settings(self.settings)
+        try:
+            with session_scope() as session:
+                ingest(session, self._source, settings=self.settings)
+        except IngestConflict:
+            logger.info("ingest skipped: the dashboard was ingesting at the same time")
+
+    def consume(self, channel: BlockingChannel) -> None:
+        channel.basic_qos(prefetch_count=self.batch)
+        bodies: list[bytes] = []
+        last_tag = 0
+        for method, _properties, body in channel.consume(
+            self.settings.rabbitmq_queue, inactivity_timeout=self.wait_seconds
+        ):
+            if method is not None:
+                bodies.append(body)
+                last_tag = method.delivery_tag
+            if bodies and (method is None or len(bodies) >= self.batch):
+                self.flush(channel, bodies, last_tag)
+                bodies = []
+            if self.stopping and not bodies:
+                break
+        channel.cancel()
+
+    def run(self) -> None:
+        """Consume until SIGTERM/SIGINT, reconnecting when the broker goes away."""
+        params = pika.URLParameters(self.settings.rabbitmq_url)
+        params.heartbeat = 30
+        while not self.stopping:
+            try:
+                connection = pika.BlockingConnection(params)
+            except AMQPError as exc:
+                logger.warning("RabbitMQ not reachable (%s); retrying", exc)
+                time.sleep(RECONNECT_SECONDS)
+                continue
+            try:
+                channel = connection.channel()
+                self.declare(channel)
+                logger.info(
+                    "consuming %s (exchange %s)",
+                    self.settings.rabbitmq_queue,
+                    self.settings.rabbitmq_exchange,
+                )
+                self.consume(channel)
+            except AMQPError as exc:
+                logger.warning("RabbitMQ connection lost (%s); reconnecting", exc)
+                time.sleep(RECONNECT_SECONDS)
+            finally:
+                if connection.is_open:
+                    connection.close()
+
+
+def main(*, batch: int = DEFAULT_BATCH, run_ingest: bool = True) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
+    settings = get_settings()
+    if not settings.rabbitmq_url:
+        logger.error("RABBITMQ_URL is not set: there is no event broker to consume")
+        return 1
+    consumer = TranscriptConsumer(settings, batch=batch, run_ingest=run_ingest)
+
+    def _stop(signum: int, _frame: Optional[FrameType]) -> None:
+        consumer.stop()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    consumer.run()
+    stats = consumer.stats
+    logger.info(
+        "stopped: %s messages, %s events in %s batches",
+        stats.messages,
+        stats.events,
+        stats.batches,
+    )
+    return 0

