@@ -70,7 +70,7 @@ test: lint typecheck validate pytest rasa-test
 
 bench-nlu: setup
 	$(RASA)/python -m bot.spacy_pipeline --out build/spacy/csp_en
-	$(RASA)/python scripts/bench_nlu.py
+	$(RASA)/python scripts/bench_nlu.py $(BENCH_ARGS)
 
 # Load benchmark (a few minutes; uses the local PostgreSQL, Redis and RabbitMQ).
 bench-load: train nginx

@@ -67,6 +67,7 @@ def process_env(settings: Settings) -> dict[str, str]:
         "ACTION_PORT": str(actions.port or 5055),
         "ACTION_SERVER_TOKEN": settings.action_server_token,
         "ACTION_WORKERS": "1",
+        "SENTENCE_ENCODER_THREADS": str(settings.sentence_encoder_threads),
         "PYTHONUNBUFFERED": "1",
     }
     if settings.production_profile:
@@ -88,6 +89,7 @@ def production_env(settings: Settings) -> dict[str, str]:
             "RASA_CREDENTIALS", str(PRODUCTION_DIR / "credentials.yml")
         ),
         "ACTION_WORKERS": str(max(1, settings.action_workers)),
+        "SENTENCE_ENCODER_THREADS": str(settings.sentence_encoder_threads or 1),
         "RASA_TRACKER_URL": settings.rasa_tracker_url,
         "RASA_TRACKER_PG_HOST": tracker.host or "127.0.0.1",
         "RASA_TRACKER_PG_PORT": str(tracker.port or 5432),

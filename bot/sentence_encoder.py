@@ -19,6 +19,7 @@ Used by ``bot.nlu_components.TfidfIntentClassifier`` (``sentence_encoder: true``
 from __future__ import annotations
 
 import json
+import os
 import struct
 import unicodedata
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 DEFAULT_DIR = Path(__file__).resolve().parents[1] / "build" / "minilm"
 # Longer messages are cut: the embedding reads the first 64 word pieces (~50 words;
@@ -37,6 +38,20 @@ HEADS = 12
 LAYERS = 6
 LN_EPS = 1e-12
 _DTYPES = {"F32": np.float32, "F16": np.float16, "I64": np.int64}
+
+
+def threads_from_env() -> int | None:
+    """SENTENCE_ENCODER_THREADS as a positive int, else None (the BLAS default)."""
+    try:
+        value = int(os.environ.get("SENTENCE_ENCODER_THREADS", "0") or 0)
+    except ValueError:
+        return None
+    return value if value > 0 else None
+
+
+@lru_cache(maxsize=1)
+def _blas_controller() -> ThreadpoolController:
+    return ThreadpoolController()  # inspecting the loaded libraries once, not per call
 
 
 class EncoderUnavailable(RuntimeError):
@@ -255,18 +270,21 @@ class SentenceEncoder:
         return pooled / np.maximum(norms, 1e-12)
 
     def encode(
-        self, texts: list[str], batch_size: int = 32, threads: int | None = 1
+        self, texts: list[str], batch_size: int = 32, threads: int | None = None
     ) -> np.ndarray:
         """One 384-dimensional unit vector per text (batched by similar length).
 
-        ``threads`` caps the BLAS threads for the call (None = the library's
-        default). One thread is the default: a message is a handful of small
-        matrix products, and several threads per process on a busy machine (several
-        Rasa replicas, or training beside serving) made it 2x slower here.
+        ``threads`` caps the BLAS threads for the call; None reads
+        SENTENCE_ENCODER_THREADS, and when that is unset or 0 the BLAS default (all
+        cores) is used. One process alone (the embedded profile, the benchmark) is
+        fastest with all cores (22 ms median parse against 29 ms with one, here);
+        several Rasa replicas on the same cores should use 1 each, which the
+        production profile sets (api/launch.py), or they fight over the cores.
         """
-        if threads is None:
+        limit = threads if threads is not None else threads_from_env()
+        if not limit:
             return self._encode(texts, batch_size)
-        with threadpool_limits(limits=threads, user_api="blas"):
+        with _blas_controller().limit(limits=limit, user_api="blas"):
             return self._encode(texts, batch_size)
 
     def _encode(self, texts: list[str], batch_size: int) -> np.ndarray:

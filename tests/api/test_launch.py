@@ -49,6 +49,7 @@ def test_the_embedded_profile_is_unchanged() -> None:
     assert env["RASA_ENDPOINTS"].endswith("/endpoints.yml")
     assert "deploy" not in env["RASA_ENDPOINTS"]
     assert env["ACTION_WORKERS"] == "1"
+    assert env["SENTENCE_ENCODER_THREADS"] == "0"  # one Rasa: all cores
     assert "REDIS_HOST" not in env
     assert set(health_checks(settings)) == {"API", "action server", "Rasa"}
 
@@ -72,6 +73,10 @@ def test_production_splits_the_service_urls_for_rasa(tmp_path: Path) -> None:
     assert (env["RABBITMQ_HOST"], env["RABBITMQ_PORT"]) == ("mq.internal", "5673")
     assert (env["RABBITMQ_USER"], env["RABBITMQ_PASSWORD"]) == ("csp", "rabbit-pw")
     assert env["ACTION_WORKERS"] == "2"
+    # replicas share the cores: one BLAS thread each unless configured
+    assert env["SENTENCE_ENCODER_THREADS"] == "1"
+    configured = process_env(production(tmp_path, sentence_encoder_threads=2))
+    assert configured["SENTENCE_ENCODER_THREADS"] == "2"
 
 
 def test_production_names_what_is_missing(tmp_path: Path) -> None:

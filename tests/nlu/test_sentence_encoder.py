@@ -80,3 +80,20 @@ def test_basic_tokens_split_punctuation_and_strip_accents() -> None:
 def test_a_missing_model_folder_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(EncoderUnavailable, match=r"model\.safetensors"):
         SentenceEncoder.load(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("value", "threads"), [("", None), ("0", None), ("1", 1), ("3", 3), ("x", None)]
+)
+def test_thread_cap_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, value: str, threads: int | None
+) -> None:
+    from bot.sentence_encoder import threads_from_env
+
+    monkeypatch.setenv("SENTENCE_ENCODER_THREADS", value)
+    assert threads_from_env() == threads
+
+
+def test_one_thread_gives_the_same_vectors(encoder: SentenceEncoder) -> None:
+    text = ["the same sentence, whatever the thread count"]
+    assert np.abs(encoder.encode(text, threads=1) - encoder.encode(text)).max() < 1e-5
