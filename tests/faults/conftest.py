@@ -144,6 +144,11 @@ def fault_stack(
                 "SLACK_BOT_TOKEN": "xoxb-faults",
                 "SLACK_SIGNING_SECRET": secrets.token_hex(16),
                 "SLACK_API_BASE_URL": f"{slack_fake.url}/api/",
+                # These tests type faster than a person (9 messages in a few
+                # seconds from one chatter); the per-chatter limit (burst 8) is
+                # tested in tests/security and tests/channels/rasa.
+                "CHAT_RATE_LIMIT_MESSAGES": "1000",
+                "CHAT_RATE_LIMIT_BURST": "1000",
             },
         )
     except BaseException:
