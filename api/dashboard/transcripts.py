@@ -126,6 +126,20 @@ def parse_event_data(raw: Optional[str]) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _tracker_events(rows: Any) -> list[TrackerEvent]:
+    """Rows of (id, sender_id, type_name, timestamp, data) as TrackerEvents."""
+    return [
+        TrackerEvent(
+            id=int(row.id),
+            sender_id=str(row.sender_id),
+            type_name=str(row.type_name),
+            timestamp=float(row.timestamp or 0.0),
+            data=parse_event_data(row.data),
+        )
+        for row in rows
+    ]
+
+
 class SQLTrackerSource:
     """``TranscriptSource`` over Rasa's ``SQLTrackerStore`` table."""
 
@@ -172,16 +186,7 @@ class SQLTrackerSource:
             if _missing_table(exc):
                 return []
             raise
-        return [
-            TrackerEvent(
-                id=int(row.id),
-                sender_id=str(row.sender_id),
-                type_name=str(row.type_name),
-                timestamp=float(row.timestamp or 0.0),
-                data=parse_event_data(row.data),
-            )
-            for row in rows
-        ]
+        return _tracker_events(rows)
 
     def delete_conversation(
         self, sender_id: str, *, up_to_timestamp: Optional[float] = None
@@ -241,16 +246,7 @@ class BrokerTranscriptSource:
         )
         with self.engine.connect() as connection:
             rows = connection.execute(query).all()
-        return [
-            TrackerEvent(
-                id=int(row.id),
-                sender_id=str(row.sender_id),
-                type_name=str(row.type_name),
-                timestamp=float(row.timestamp or 0.0),
-                data=parse_event_data(row.data),
-            )
-            for row in rows
-        ]
+        return _tracker_events(rows)
 
     def delete_conversation(
         self, sender_id: str, *, up_to_timestamp: Optional[float] = None

@@ -95,16 +95,20 @@ def _entities(raw: Any) -> list[Entity]:
     return found
 
 
+def _confidence(ranked: dict[str, Any]) -> float:
+    try:
+        return float(ranked.get("confidence") or 0.0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
 def interpret(text: str, parse: dict[str, Any]) -> Classification:
     """Turn Rasa's parse result into a classification, through the taxonomy."""
     taxonomy = load_taxonomy()
     raw_intent = parse.get("intent")
     intent: dict[str, Any] = raw_intent if isinstance(raw_intent, dict) else {}
     name = str(intent.get("name") or FALLBACK_INTENT)
-    try:
-        confidence = float(intent.get("confidence") or 0.0)
-    except (TypeError, ValueError):
-        confidence = 0.0
+    confidence = _confidence(intent)
     low_confidence = name == FALLBACK_INTENT
     if low_confidence:
         # Rasa's FallbackClassifier put nlu_fallback on top; the ranking below it
@@ -113,11 +117,7 @@ def interpret(text: str, parse: dict[str, Any]) -> Classification:
         for ranked in parse.get("intent_ranking") or []:
             candidate = ranked.get("name") if isinstance(ranked, dict) else None
             if candidate and candidate != FALLBACK_INTENT:
-                name = str(candidate)
-                try:
-                    confidence = float(ranked.get("confidence") or 0.0)
-                except (TypeError, ValueError):
-                    confidence = 0.0
+                name, confidence = str(candidate), _confidence(ranked)
                 break
     try:
         topic = taxonomy.topic_for_intent(name)
