@@ -150,7 +150,7 @@ def production_procfile(settings: Settings, run_dir: Path, nginx: str) -> Path:
     """The Procfile of the production profile: one line per Rasa replica, then the
     action server, the API, the transcript consumer, nginx and `ready`."""
     rasa = (
-        '.venv-rasa/bin/rasa run --enable-api --auth-token "$RASA_AUTH_TOKEN" '
+        '.venv-rasa/bin/rasa run --enable-api --auth-token="$RASA_AUTH_TOKEN" '
         '--interface "$RASA_HOST" --port {port} --model "$RASA_MODEL" '
         '--endpoints "$RASA_ENDPOINTS" --credentials "$RASA_CREDENTIALS"'
     )

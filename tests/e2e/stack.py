@@ -88,7 +88,9 @@ def start_stack(
         "ACTION_SERVER_URL": f"http://127.0.0.1:{free_port()}",
         "API_HOST": "127.0.0.1",
         "API_PORT": str(free_port()),
-        "RASA_AUTH_TOKEN": secrets.token_urlsafe(24),
+        # token_urlsafe may start with "-"; a token that does must still reach
+        # `rasa run` as a value, not an option (CI once failed on exactly that).
+        "RASA_AUTH_TOKEN": "-" + secrets.token_urlsafe(24),
         "ACTION_SERVER_TOKEN": secrets.token_urlsafe(24),
         "API_SERVICE_TOKEN": secrets.token_urlsafe(24),
         "CHAT_TOKEN_SECRET": secrets.token_urlsafe(32),

@@ -187,7 +187,8 @@ def production_env(
         "ACTION_SERVER_URL": f"http://127.0.0.1:{free_port()}",
         "API_HOST": "127.0.0.1",
         "API_PORT": str(free_port()),
-        "RASA_AUTH_TOKEN": secrets.token_urlsafe(32),
+        # A leading "-" must reach `rasa run` as the value (see tests/e2e/stack.py).
+        "RASA_AUTH_TOKEN": "-" + secrets.token_urlsafe(32),
         "ACTION_SERVER_TOKEN": secrets.token_urlsafe(32),
         "API_SERVICE_TOKEN": secrets.token_urlsafe(32),
         "CHAT_TOKEN_SECRET": secrets.token_urlsafe(32),
