@@ -18,6 +18,7 @@ import asyncio
 import hashlib
 import logging
 import re
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -410,143 +411,150 @@ class ActionCancellationOptions(BillingAction):
 # --------------------------------------------------------------------------- form
 
 
-class ActionAskCancellationSubscription(Action):
-    """Which subscription? One button per eligible subscription."""
+class CancellationPrompt(Action, ABC):
+    """A question of the cancellation form, asked from the customer's current
+    situation (subscriptions and windows read anew at each question)."""
+
+    # What the log says failed; whether the question needs the chosen subscription.
+    asking_for = "the cancellation form"
+    needs_choice = True
 
     def __init__(self, clock: Any = utc_now) -> None:
         self._clock = clock
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        try:
+            reply = await asyncio.to_thread(self._ask, tracker)
+        except SQLAlchemyError:
+            logger.exception("asking for %s failed", self.asking_for)
+            reply = Reply().say("utter_billing_unavailable")
+        for message in reply.messages:
+            dispatcher.utter_message(**message)
+        return reply.events
+
+    def _ask(self, tracker: Tracker) -> Reply:
+        with session_scope() as session:
+            found, problem = situation(session, tracker, self._clock())
+            if found is None:
+                return problem or Reply()
+            if not self.needs_choice:
+                return self.prompt(found, None, tracker)
+            chosen = found.find(tracker.get_slot(SUBSCRIPTION_SLOT))
+            if chosen is None:
+                return Reply().say("utter_cancellation_choice_expired")
+            return self.prompt(found, chosen, tracker)
+
+    @abstractmethod
+    def prompt(
+        self,
+        found: Situation,
+        chosen: Optional[tuple[Subscription, Eligibility]],
+        tracker: Tracker,
+    ) -> Reply:
+        """The question, for the situation and the chosen subscription (None when
+        `needs_choice` is False)."""
+
+
+class ActionAskCancellationSubscription(CancellationPrompt):
+    """Which subscription? One button per eligible subscription."""
+
+    asking_for = "the subscription"
+    needs_choice = False
 
     def name(self) -> str:
         return "action_ask_cancellation_subscription"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> list[EventType]:
-        try:
-            reply = await asyncio.to_thread(self._ask, tracker)
-        except SQLAlchemyError:
-            logger.exception("asking for the subscription failed")
-            reply = Reply().say("utter_billing_unavailable")
-        for message in reply.messages:
-            dispatcher.utter_message(**message)
-        return reply.events
-
-    def _ask(self, tracker: Tracker) -> Reply:
-        with session_scope() as session:
-            found, problem = situation(session, tracker, self._clock())
-            if found is None:
-                return problem or Reply()
-            buttons = [
-                {
-                    "title": f"{subscription.product_name} (up to "
-                    f"{plural(eligibility.cancellable_seats, 'seat')})",
-                    "payload": subscription.id,
-                }
-                for subscription, eligibility in found.eligible
-            ]
-            choices = bullet_list(
-                [choice_label(i, s, e) for i, (s, e) in enumerate(found.eligible, 1)]
-            )
-            return Reply().say(
-                "utter_choose_cancellation_subscription",
-                choices=choices,
-                buttons=buttons,
-            )
+    def prompt(
+        self,
+        found: Situation,
+        chosen: Optional[tuple[Subscription, Eligibility]],
+        tracker: Tracker,
+    ) -> Reply:
+        buttons = [
+            {
+                "title": f"{subscription.product_name} (up to "
+                f"{plural(eligibility.cancellable_seats, 'seat')})",
+                "payload": subscription.id,
+            }
+            for subscription, eligibility in found.eligible
+        ]
+        choices = bullet_list(
+            [choice_label(i, s, e) for i, (s, e) in enumerate(found.eligible, 1)]
+        )
+        return Reply().say(
+            "utter_choose_cancellation_subscription",
+            choices=choices,
+            buttons=buttons,
+        )
 
 
-class ActionAskCancellationSeats(Action):
+class ActionAskCancellationSeats(CancellationPrompt):
     """How many seats? Up to what is still inside the window."""
 
-    def __init__(self, clock: Any = utc_now) -> None:
-        self._clock = clock
+    asking_for = "the seats"
 
     def name(self) -> str:
         return "action_ask_cancellation_seats"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> list[EventType]:
-        try:
-            reply = await asyncio.to_thread(self._ask, tracker)
-        except SQLAlchemyError:
-            logger.exception("asking for the seats failed")
-            reply = Reply().say("utter_billing_unavailable")
-        for message in reply.messages:
-            dispatcher.utter_message(**message)
-        return reply.events
-
-    def _ask(self, tracker: Tracker) -> Reply:
-        with session_scope() as session:
-            found, problem = situation(session, tracker, self._clock())
-            if found is None:
-                return problem or Reply()
-            chosen = found.find(tracker.get_slot(SUBSCRIPTION_SLOT))
-            if chosen is None:
-                return Reply().say("utter_cancellation_choice_expired")
-            subscription, eligibility = chosen
-            return Reply().say(
-                "utter_choose_cancellation_seats",
-                product=subscription.product_name,
-                max_seats=str(eligibility.cancellable_seats),
-                seats=plural(subscription.seats, "seat"),
-            )
+    def prompt(
+        self,
+        found: Situation,
+        chosen: Optional[tuple[Subscription, Eligibility]],
+        tracker: Tracker,
+    ) -> Reply:
+        assert chosen is not None
+        subscription, eligibility = chosen
+        return Reply().say(
+            "utter_choose_cancellation_seats",
+            product=subscription.product_name,
+            max_seats=str(eligibility.cancellable_seats),
+            seats=plural(subscription.seats, "seat"),
+        )
 
 
-class ActionAskCancellationConfirm(Action):
+class ActionAskCancellationConfirm(CancellationPrompt):
     """The summary of the request, and a yes/no before anything is filed."""
 
-    def __init__(self, clock: Any = utc_now) -> None:
-        self._clock = clock
+    asking_for = "confirmation"
 
     def name(self) -> str:
         return "action_ask_cancellation_confirm"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> list[EventType]:
-        try:
-            reply = await asyncio.to_thread(self._ask, tracker)
-        except SQLAlchemyError:
-            logger.exception("asking for confirmation failed")
-            reply = Reply().say("utter_billing_unavailable")
-        for message in reply.messages:
-            dispatcher.utter_message(**message)
-        return reply.events
-
-    def _ask(self, tracker: Tracker) -> Reply:
-        with session_scope() as session:
-            found, problem = situation(session, tracker, self._clock())
-            if found is None:
-                return problem or Reply()
-            chosen = found.find(tracker.get_slot(SUBSCRIPTION_SLOT))
-            if chosen is None:
-                return Reply().say("utter_cancellation_choice_expired")
-            subscription, eligibility = chosen
-            seats_text = str(tracker.get_slot(SEATS_SLOT) or "")
-            seats = int(seats_text) if seats_text.isdigit() else 0
-            kind = tracker.get_slot(KIND_SLOT) or "refund"
-            what = (
-                "cancel the whole subscription"
-                if seats >= subscription.seats
-                else f"cancel {plural(seats, 'seat')}"
-            )
-            return Reply().say(
-                "utter_confirm_cancellation",
-                request={
-                    "refund": "a refund request",
-                    "cancellation": "a cancellation request",
-                }.get(kind, "a seat reduction request"),
-                what=what,
-                product=subscription.product_name,
-                account=found.customer.name,
-                refund=eligibility.refund,
-                window_end=format_date(eligibility.window_end),
-                reason=str(tracker.get_slot(REASON_SLOT) or ""),
-                buttons=[
-                    {"title": "Yes, file it", "payload": "/affirm"},
-                    {"title": "No", "payload": "/deny"},
-                ],
-            )
+    def prompt(
+        self,
+        found: Situation,
+        chosen: Optional[tuple[Subscription, Eligibility]],
+        tracker: Tracker,
+    ) -> Reply:
+        assert chosen is not None
+        subscription, eligibility = chosen
+        seats_text = str(tracker.get_slot(SEATS_SLOT) or "")
+        seats = int(seats_text) if seats_text.isdigit() else 0
+        kind = tracker.get_slot(KIND_SLOT) or "refund"
+        what = (
+            "cancel the whole subscription"
+            if seats >= subscription.seats
+            else f"cancel {plural(seats, 'seat')}"
+        )
+        return Reply().say(
+            "utter_confirm_cancellation",
+            request={
+                "refund": "a refund request",
+                "cancellation": "a cancellation request",
+            }.get(kind, "a seat reduction request"),
+            what=what,
+            product=subscription.product_name,
+            account=found.customer.name,
+            refund=eligibility.refund,
+            window_end=format_date(eligibility.window_end),
+            reason=str(tracker.get_slot(REASON_SLOT) or ""),
+            buttons=[
+                {"title": "Yes, file it", "payload": "/affirm"},
+                {"title": "No", "payload": "/deny"},
+            ],
+        )
 
 
 class ValidateCancellationForm(FormValidationAction):

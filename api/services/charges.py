@@ -290,38 +290,30 @@ def _recurring(
         at_old_price = new.quantity * old.unit_price
         seat_effect = at_old_price - old.subtotal
         price_effect = new.subtotal - at_old_price
+
+        def change(
+            kind: ChangeKind, amount: Decimal, price_after: Decimal
+        ) -> ChangeItem:
+            return ChangeItem(
+                kind=kind,
+                product=new.product_name,
+                subscription_id=new.subscription_id,
+                amount=amount,
+                charge_type=new.charge_type.value,
+                seats_before=old.quantity,
+                seats_after=new.quantity,
+                price_before=old.unit_price,
+                price_after=price_after,
+                start=new.charge_start,
+                end=new.charge_end,
+            )
+
         if seat_effect:
-            items.append(
-                ChangeItem(
-                    kind="seats_added" if seat_effect > 0 else "seats_removed",
-                    product=new.product_name,
-                    subscription_id=new.subscription_id,
-                    amount=seat_effect,
-                    charge_type=new.charge_type.value,
-                    seats_before=old.quantity,
-                    seats_after=new.quantity,
-                    price_before=old.unit_price,
-                    price_after=old.unit_price,
-                    start=new.charge_start,
-                    end=new.charge_end,
-                )
-            )
+            kind: ChangeKind = "seats_added" if seat_effect > 0 else "seats_removed"
+            # seats at the old price; a price change is the next item
+            items.append(change(kind, seat_effect, old.unit_price))
         if price_effect:
-            items.append(
-                ChangeItem(
-                    kind="price_change",
-                    product=new.product_name,
-                    subscription_id=new.subscription_id,
-                    amount=price_effect,
-                    charge_type=new.charge_type.value,
-                    seats_before=old.quantity,
-                    seats_after=new.quantity,
-                    price_before=old.unit_price,
-                    price_after=new.unit_price,
-                    start=new.charge_start,
-                    end=new.charge_end,
-                )
-            )
+            items.append(change("price_change", price_effect, new.unit_price))
     elif after:
         new = after[0]
         items.append(

@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -84,10 +84,21 @@ def comparable(events: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     ]
 
 
-def test_postgres_restart_mid_form_loses_no_message(
-    faults: FaultStack, replicas: list[Replica]
+@pytest.mark.parametrize(
+    ("restart", "which"),
+    [(restart_postgres, 0), (restart_redis, 1)],
+    ids=["postgres", "redis"],
+)
+def test_a_store_restart_mid_form_loses_no_message(
+    faults: FaultStack,
+    replicas: list[Replica],
+    restart: Callable[[], None],
+    which: int,
 ) -> None:
-    replica = replicas[0]
+    """PostgreSQL (tracker store, our DB) or Redis (lock store) restarts between the
+    form's last question and the user's "yes": the ticket is filed once and every
+    message the user sent is in the tracker."""
+    replica = replicas[which]
     sender, metadata = new_sender(), faults.customer_metadata()
     sent: list[str] = []
 
@@ -96,26 +107,7 @@ def test_postgres_restart_mid_form_loses_no_message(
         return replica.say(sender, text, metadata)
 
     to_the_confirmation(say)
-    restart_postgres()
-    filed = texts(say("/affirm"))
-    [ticket] = faults.tickets(sender)
-    assert f"{FILED} {ticket.public_id}" in filed, filed
-    assert user_texts(replica.tracker(sender)["events"]) == sent
-
-
-def test_redis_restart_mid_form_loses_no_message(
-    faults: FaultStack, replicas: list[Replica]
-) -> None:
-    replica = replicas[1]
-    sender, metadata = new_sender(), faults.customer_metadata()
-    sent: list[str] = []
-
-    def say(text: str) -> list[dict]:
-        sent.append(text)
-        return replica.say(sender, text, metadata)
-
-    to_the_confirmation(say)
-    restart_redis()
+    restart()
     filed = texts(say("/affirm"))
     [ticket] = faults.tickets(sender)
     assert f"{FILED} {ticket.public_id}" in filed, filed

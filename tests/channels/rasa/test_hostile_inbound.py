@@ -19,18 +19,15 @@ from rasa.core.channels.channel import UserMessage
 
 from bot.channels.inbound import MAX_BODY_BYTES, MAX_MESSAGE_CHARS, clean_text
 from bot.channels.socketio import SecureSocketIOInput
-from bot.channels.teams import TeamsInput
 from tests.channels.rasa.harness import aiohttp_server, channel_server
 from tests.channels.rasa.test_slack_channel import FakeSlack, event, headers
 from tests.channels.rasa.test_slack_channel import channel as slack_channel
 from tests.channels.rasa.test_socketio import SECRET, Chatter, token
 from tests.channels.rasa.test_teams_channel import (
-    APP_ID,
-    CHAT_SECRET,
-    TENANT,
     FakeMicrosoft,
     activity,
     bf_token,
+    teams_channel,
 )
 
 DEEP = ("[" * 100_000 + "]" * 100_000).encode()
@@ -179,14 +176,7 @@ def test_teams_refuses_malformed_bodies_clearly() -> None:
         async with aiohttp_server(fake.app) as base:
             fake.base = base
             service_url = f"{base}/connector"
-            teams = TeamsInput(
-                app_id=APP_ID,
-                app_password="app-secret",
-                tenant_id=TENANT,
-                chat_token_secret=CHAT_SECRET,
-                openid_metadata_url=f"{base}/openid",
-                login_base_url=f"{base}/login",
-            )
+            teams = teams_channel(base)
             async with channel_server(teams, bot) as rasa:
                 url = f"{rasa}/webhooks/teams/webhook"
                 good = f"Bearer {bf_token(service_url)}"

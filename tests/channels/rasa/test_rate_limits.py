@@ -17,18 +17,15 @@ from api.ratelimit import RateLimit, RateLimiter
 from bot.channels import config
 from bot.channels.inbound import NOTICE_INTERVAL_SECONDS, ChatterLimiter
 from bot.channels.socketio import SecureSocketIOInput
-from bot.channels.teams import TeamsInput
 from tests.channels.rasa.harness import aiohttp_server, channel_server
 from tests.channels.rasa.test_slack_channel import FakeSlack, event, headers
 from tests.channels.rasa.test_slack_channel import channel as slack_channel
 from tests.channels.rasa.test_socketio import SECRET, Chatter, token
 from tests.channels.rasa.test_teams_channel import (
-    APP_ID,
-    CHAT_SECRET,
-    TENANT,
     FakeMicrosoft,
     activity,
     bf_token,
+    teams_channel,
     wait_for,
 )
 
@@ -258,15 +255,7 @@ def test_teams_tells_a_fast_chatter_once_and_keeps_rasa_out_of_it() -> None:
         async with aiohttp_server(fake.app) as base:
             fake.base = base
             service_url = f"{base}/connector"
-            teams = TeamsInput(
-                app_id=APP_ID,
-                app_password="app-secret",
-                tenant_id=TENANT,
-                chat_token_secret=CHAT_SECRET,
-                openid_metadata_url=f"{base}/openid",
-                login_base_url=f"{base}/login",
-                limiter=ChatterLimiter(TIGHT),
-            )
+            teams = teams_channel(base, limiter=ChatterLimiter(TIGHT))
             async with channel_server(teams, bot) as rasa:
                 url = f"{rasa}/webhooks/teams/webhook"
                 async with aiohttp.ClientSession() as http:

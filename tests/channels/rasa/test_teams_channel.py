@@ -33,6 +33,21 @@ from tests.channels.rasa.harness import aiohttp_server, channel_server
 APP_ID = "11111111-2222-3333-4444-555555555555"
 TENANT = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
 CHAT_SECRET = "chat-secret-for-teams-tests-0123456789"
+
+
+def teams_channel(base: str, **extra: Any) -> TeamsInput:
+    """The Teams channel pointed at a FakeMicrosoft served at `base`."""
+    return TeamsInput(
+        app_id=APP_ID,
+        app_password="app-secret",
+        tenant_id=TENANT,
+        chat_token_secret=CHAT_SECRET,
+        openid_metadata_url=f"{base}/openid",
+        login_base_url=f"{base}/login",
+        **extra,
+    )
+
+
 ISSUER = "https://api.botframework.com"
 KID = "test-key-1"
 
@@ -284,14 +299,7 @@ def test_teams_over_http() -> None:
         async with aiohttp_server(fake.app) as base:
             fake.base = base
             service_url = f"{base}/connector"
-            teams = TeamsInput(
-                app_id=APP_ID,
-                app_password="app-secret",
-                tenant_id=TENANT,
-                chat_token_secret=CHAT_SECRET,
-                openid_metadata_url=f"{base}/openid",
-                login_base_url=f"{base}/login",
-            )
+            teams = teams_channel(base)
             async with channel_server(teams, bot) as rasa:
                 url = f"{rasa}/webhooks/teams/webhook"
                 async with aiohttp.ClientSession() as http:
