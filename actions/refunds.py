@@ -415,9 +415,7 @@ class CancellationPrompt(Action, ABC):
     """A question of the cancellation form, asked from the customer's current
     situation (subscriptions and windows read anew at each question)."""
 
-    # What the log says failed; whether the question needs the chosen subscription.
-    asking_for = "the cancellation form"
-    needs_choice = True
+    asking_for = "the cancellation form"  # what the log says failed
 
     def __init__(self, clock: Any = utc_now) -> None:
         self._clock = clock
@@ -439,39 +437,44 @@ class CancellationPrompt(Action, ABC):
             found, problem = situation(session, tracker, self._clock())
             if found is None:
                 return problem or Reply()
-            if not self.needs_choice:
-                return self.prompt(found, None, tracker)
-            chosen = found.find(tracker.get_slot(SUBSCRIPTION_SLOT))
-            if chosen is None:
-                return Reply().say("utter_cancellation_choice_expired")
-            return self.prompt(found, chosen, tracker)
+            return self.prompt(found, tracker)
 
     @abstractmethod
-    def prompt(
+    def prompt(self, found: Situation, tracker: Tracker) -> Reply:
+        """The question, for the customer's situation."""
+
+
+class ChosenSubscriptionPrompt(CancellationPrompt):
+    """A question about the subscription already chosen; if it is no longer
+    eligible, says so instead."""
+
+    def prompt(self, found: Situation, tracker: Tracker) -> Reply:
+        chosen = found.find(tracker.get_slot(SUBSCRIPTION_SLOT))
+        if chosen is None:
+            return Reply().say("utter_cancellation_choice_expired")
+        subscription, eligibility = chosen
+        return self.prompt_chosen(found, subscription, eligibility, tracker)
+
+    @abstractmethod
+    def prompt_chosen(
         self,
         found: Situation,
-        chosen: Optional[tuple[Subscription, Eligibility]],
+        subscription: Subscription,
+        eligibility: Eligibility,
         tracker: Tracker,
     ) -> Reply:
-        """The question, for the situation and the chosen subscription (None when
-        `needs_choice` is False)."""
+        """The question about `subscription`."""
 
 
 class ActionAskCancellationSubscription(CancellationPrompt):
     """Which subscription? One button per eligible subscription."""
 
     asking_for = "the subscription"
-    needs_choice = False
 
     def name(self) -> str:
         return "action_ask_cancellation_subscription"
 
-    def prompt(
-        self,
-        found: Situation,
-        chosen: Optional[tuple[Subscription, Eligibility]],
-        tracker: Tracker,
-    ) -> Reply:
+    def prompt(self, found: Situation, tracker: Tracker) -> Reply:
         buttons = [
             {
                 "title": f"{subscription.product_name} (up to "
@@ -490,7 +493,7 @@ class ActionAskCancellationSubscription(CancellationPrompt):
         )
 
 
-class ActionAskCancellationSeats(CancellationPrompt):
+class ActionAskCancellationSeats(ChosenSubscriptionPrompt):
     """How many seats? Up to what is still inside the window."""
 
     asking_for = "the seats"
@@ -498,14 +501,13 @@ class ActionAskCancellationSeats(CancellationPrompt):
     def name(self) -> str:
         return "action_ask_cancellation_seats"
 
-    def prompt(
+    def prompt_chosen(
         self,
         found: Situation,
-        chosen: Optional[tuple[Subscription, Eligibility]],
+        subscription: Subscription,
+        eligibility: Eligibility,
         tracker: Tracker,
     ) -> Reply:
-        assert chosen is not None
-        subscription, eligibility = chosen
         return Reply().say(
             "utter_choose_cancellation_seats",
             product=subscription.product_name,
@@ -514,7 +516,7 @@ class ActionAskCancellationSeats(CancellationPrompt):
         )
 
 
-class ActionAskCancellationConfirm(CancellationPrompt):
+class ActionAskCancellationConfirm(ChosenSubscriptionPrompt):
     """The summary of the request, and a yes/no before anything is filed."""
 
     asking_for = "confirmation"
@@ -522,14 +524,13 @@ class ActionAskCancellationConfirm(CancellationPrompt):
     def name(self) -> str:
         return "action_ask_cancellation_confirm"
 
-    def prompt(
+    def prompt_chosen(
         self,
         found: Situation,
-        chosen: Optional[tuple[Subscription, Eligibility]],
+        subscription: Subscription,
+        eligibility: Eligibility,
         tracker: Tracker,
     ) -> Reply:
-        assert chosen is not None
-        subscription, eligibility = chosen
         seats_text = str(tracker.get_slot(SEATS_SLOT) or "")
         seats = int(seats_text) if seats_text.isdigit() else 0
         kind = tracker.get_slot(KIND_SLOT) or "refund"
