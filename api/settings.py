@@ -71,7 +71,7 @@ class Settings(BaseSettings):
     # event broker feeding the transcript store. RASA_URL is then nginx's address;
     # the replicas listen on RASA_REPLICA_PORTS (default: the next ports after it).
     rasa_replicas: int = 2
-    # BLAS threads of the sentence encoder in each Rasa process (0 = all cores). The
+    # Threads of the sentence encoder in each Rasa process (0 = one per core). The
     # production profile uses 1 unless set: several replicas share the cores.
     sentence_encoder_threads: int = 0
     rasa_replica_ports: str = ""  # e.g. "5006,5007"

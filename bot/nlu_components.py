@@ -1,12 +1,13 @@
 """Custom Rasa NLU components of the CSP billing desk.
 
-``TfidfIntentClassifier`` — a linear intent classifier (SVM, confidences from a
-temperature-calibrated softmax) over TF-IDF word and character n-grams plus the keyword
-families (``lex_*`` lookup tables in ``data/nlu/lookups.yml``).
-On our small, hand-written training set it generalises to unseen phrasings better than
-DIET alone, trains in seconds and parses in about a millisecond (measured in
-``docs/benchmarks/nlu.md``). Placed after ``DIETClassifier`` it blends DIET's ranking in
-with weight ``diet_weight``, so the two models vote.
+``TfidfIntentClassifier`` — linear intent classifiers (an SVM and a logistic
+regression, their temperature-calibrated softmax probabilities averaged) over TF-IDF
+word and character n-grams, the keyword families (``lex_*`` lookup tables in
+``data/nlu/lookups.yml``) and, optionally, sentence embeddings
+(``bot/sentence_encoder.py``). On our hand-written training set it generalises to
+unseen phrasings better than DIET and trains in a fraction of the time (measured in
+``docs/benchmarks/nlu.md``). Placed after another classifier it can blend that
+ranking in with weight ``diet_weight``.
 
 Use it in ``config.yml`` as ``- name: bot.nlu_components.TfidfIntentClassifier``; Rasa's
 CLI puts the working directory on ``sys.path``, so run Rasa from the repository root.
@@ -23,7 +24,6 @@ import math
 import random
 import re
 from collections import Counter
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,10 @@ from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.classifiers.classifier import IntentClassifier
-from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
+from rasa.nlu.constants import SPACY_DOCS
+from rasa.nlu.extractors.spacy_entity_extractor import SpacyEntityExtractor
+from rasa.nlu.utils.spacy_utils import SpacyModel
+from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 from scipy import sparse
@@ -105,26 +108,15 @@ class _Tfidf:
         idf = np.array([math.log((1 + n) / (1 + df[t])) + 1 for t in terms])
         return cls(vocabulary, idf)
 
-    def transform(self, documents: Iterable[list[str]]) -> sparse.csr_matrix:
-        rows, cols, values = [], [], []
-        n_docs = 0
-        for row, grams in enumerate(documents):
-            n_docs += 1
-            counts = Counter(g for g in grams if g in self.vocabulary)
-            if not counts:
-                continue
-            idx = np.fromiter((self.vocabulary[g] for g in counts), dtype=np.int64)
-            tf = 1 + np.log(np.fromiter(counts.values(), dtype=np.float64))
-            weights = tf * self.idf[idx]
-            weights /= np.linalg.norm(weights)
-            rows += [row] * len(idx)
-            cols += idx.tolist()
-            values += weights.tolist()
-        return sparse.csr_matrix(
-            (values, (rows, cols)),
-            shape=(n_docs, len(self.vocabulary)),
-            dtype=np.float64,
-        )
+    def row(self, grams: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Column indices and l2-normalised weights of one document's n-grams."""
+        counts = Counter(g for g in grams if g in self.vocabulary)
+        if not counts:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
+        idx = np.fromiter((self.vocabulary[g] for g in counts), dtype=np.int64)
+        tf = 1 + np.log(np.fromiter(counts.values(), dtype=np.float64))
+        weights = tf * self.idf[idx]
+        return idx, weights / np.linalg.norm(weights)
 
 
 @DefaultV1Recipe.register(
@@ -160,6 +152,9 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             "sentence_encoder": False,
             "embedding_weight": 0.5,
             "encoder_path": "build/minilm",  # relative to the working directory
+            # The encoder's linear layers in int8 (bot/sentence_encoder.py): ~2x faster,
+            # same accuracy in docs/nlu.md ("Session 4"). Trained and run alike.
+            "encoder_int8": False,
             # Share of examples also trained with a greeting in front ("hi, " + text;
             # greetings drawn from the `greeting_intent` examples), so a request that
             # opens with pleasantries is not taken for a greeting. 0 = off.
@@ -221,7 +216,10 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             return None
         from bot.sentence_encoder import SentenceEncoder
 
-        return SentenceEncoder.load(Path(self.config["encoder_path"])).encode(texts)
+        encoder = SentenceEncoder.load(
+            Path(self.config["encoder_path"]), int8=bool(self.config["encoder_int8"])
+        )
+        return encoder.encode(texts)
 
     def _members(self) -> list[dict[str, Any]]:
         """The linear models to train: model, C and embedding_weight of each."""
@@ -232,18 +230,36 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         }
         return [{**base, **member} for member in self.config["ensemble"]] or [base]
 
+    def _ngram_matrix(self, texts: list[str]) -> sparse.csr_matrix:
+        """TF-IDF word n-grams (with keyword families), then character n-grams."""
+        assert self._model is not None
+        word, char = self._model["word"], self._model["char"]
+        offset = len(word.vocabulary)
+        indptr, indices, values = [0], [], []
+        for text in texts:
+            word_grams, char_grams = self._grams(text)
+            word_idx, word_values = word.row(word_grams)
+            char_idx, char_values = char.row(char_grams)
+            indices += [word_idx, char_idx + offset]
+            values += [word_values, char_values]
+            indptr.append(indptr[-1] + len(word_idx) + len(char_idx))
+        return sparse.csr_matrix(
+            (
+                np.concatenate(values) if values else np.zeros(0),
+                np.concatenate(indices) if indices else np.zeros(0, dtype=np.int64),
+                np.array(indptr),
+            ),
+            shape=(len(texts), offset + len(char.vocabulary)),
+        )
+
     def _features(
         self,
         texts: list[str],
         embeddings: np.ndarray | None = None,
         embedding_weight: float = 1.0,
     ) -> sparse.csr_matrix:
-        assert self._model is not None
-        words, chars = zip(*(self._grams(t) for t in texts)) if texts else ((), ())
-        blocks = [
-            self._model["word"].transform(words),
-            self._model["char"].transform(chars),
-        ]
+        """The training features: n-grams and, with the encoder, weighted embeddings."""
+        blocks = [self._ngram_matrix(texts)]
         if self.config["sentence_encoder"]:
             if embeddings is None:
                 embeddings = self._embeddings(texts)
@@ -405,15 +421,21 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
 
     # --- inference ------------------------------------------------------------------------
     def _probabilities(self, texts: list[str]) -> np.ndarray:
-        """Average of the members' temperature-scaled softmax probabilities."""
+        """Average of the members' temperature-scaled softmax probabilities.
+
+        The n-gram features are computed once for all members, and each member's
+        weights are kept split and transposed (``_scorer``), so a message costs a
+        sparse row times a [n-grams, classes] matrix plus the embedding's share.
+        """
         assert self._model is not None
+        ngrams = self._ngram_matrix(texts)
         embeddings = self._embeddings(texts)
         total = None
         for member in self._model["members"]:
-            features = self._features(texts, embeddings, member["embedding_weight"])
-            scores = np.asarray(features @ member["coef"].T) + np.array(
-                member["intercept"]
-            )
+            ngram_coef, embedding_coef = self._scorer(member)
+            scores = np.asarray(ngrams @ ngram_coef) + np.asarray(member["intercept"])
+            if embedding_coef is not None and embeddings is not None:
+                scores += (embeddings @ embedding_coef) * member["embedding_weight"]
             scores /= member["temperature"]
             scores -= scores.max(axis=1, keepdims=True)
             exp = np.exp(scores)
@@ -421,6 +443,22 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             total = probs if total is None else total + probs
         assert total is not None
         return total / len(self._model["members"])
+
+    def _scorer(self, member: dict[str, Any]) -> tuple[np.ndarray, np.ndarray | None]:
+        """The member's weights as [n-gram features, classes] and [384, classes]."""
+        if "ngram_coef" not in member:
+            assert self._model is not None
+            n = len(self._model["word"].vocabulary) + len(
+                self._model["char"].vocabulary
+            )
+            coef = member["coef"]
+            member["ngram_coef"] = np.ascontiguousarray(coef[:, :n].T)
+            member["embedding_coef"] = (
+                np.ascontiguousarray(coef[:, n:].T, dtype=np.float32)
+                if coef.shape[1] > n
+                else None
+            )
+        return member["ngram_coef"], member["embedding_coef"]
 
     def process(self, messages: list[Message]) -> list[Message]:
         if not self._model or not messages:
@@ -519,3 +557,34 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         if model and component.config["sentence_encoder"]:
             component._embeddings(["warm up"])  # load the weights now, not at message 1
         return component
+
+
+@DefaultV1Recipe.register(
+    DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR,
+    is_trainable=False,
+    model_from="SpacyNLP",
+)
+class SpacyDocEntityExtractor(SpacyEntityExtractor):
+    """Rasa's ``SpacyEntityExtractor`` without running the spaCy pipeline twice.
+
+    Rasa's extractor runs the whole spaCy pipeline again on every message because
+    ``SpacyNLP`` may have lower-cased the text. With ``case_sensitive: true`` (ours),
+    the doc ``SpacyNLP`` already made is of the same text through the same pipeline,
+    so it is reused: ~1 ms per parse, more for long messages. When the texts differ
+    (a lower-cased doc) it falls back to Rasa's behaviour. Same ``dimensions`` option.
+    """
+
+    def process(self, messages: list[Message], model: SpacyModel) -> list[Message]:
+        for message in messages:
+            text = message.get(TEXT)
+            doc = message.get(SPACY_DOCS[TEXT])
+            if doc is None or doc.text != text:
+                doc = model.model(text)
+            extracted = self.filter_irrelevant_entities(
+                self.add_extractor_name(self._extract_entities(doc)),
+                self._config["dimensions"],
+            )
+            message.set(
+                ENTITIES, message.get(ENTITIES, []) + extracted, add_to_output=True
+            )
+        return messages

@@ -11,7 +11,11 @@ Trains both configurations (ours: the NLU part of ``config.yml``; Rasa's default
   source_label; an empty topic is a triage-only row), human-written files apart from
   the synthetic/peer ones;
 - training time (a ``rasa train nlu`` subprocess with an empty cache) and parse latency
-  (median and p95 over 1,000 in-process ``Agent.parse_message`` calls).
+  (median and p95 over 1,000 in-process ``Agent.parse_message`` calls each). When both
+  configurations' models are at hand, they are loaded side by side and parsed in
+  alternation, so that the machine's drift over the hour the run takes weighs on both
+  alike; the full-data models are kept in ``build/bench/nlu/`` for that, and
+  ``--latency-only`` re-measures latency from them without training.
 
 Predicted topic = taxonomy(top intent); ``nlu_fallback`` counts as ``out_of_scope``.
 Writes ``docs/benchmarks/nlu.md``, ``nlu.json`` and confusion-matrix PNGs. Evaluation
@@ -57,6 +61,13 @@ TARGETS = {
     "training_seconds": 180.0,
     "parse_p95_ms": 30.0,
 }
+
+KEPT = REPO / "build" / "bench" / "nlu"  # full-data models of the last run, per config
+INTERLEAVED = (
+    "both configurations' full-data models loaded side by side and parsing the "
+    "evaluation texts in alternation (each text to both, the order flipping each "
+    "time), so that a slower minute of this shared machine weighs on both alike."
+)
 
 log = logging.getLogger("bench_nlu")
 
@@ -213,6 +224,66 @@ class Parser:
 
     def close(self) -> None:
         self.loop.close()
+
+
+def interleaved_latency(
+    models: dict[str, Path], texts: list[str], n: int
+) -> dict[str, dict[str, float]]:
+    """Median and p95 parse time of each model, the models parsing in alternation.
+
+    Parse i goes to every model before parse i + 1 (the order flips each time), so a
+    slower minute of a shared machine costs every configuration the same.
+    """
+    parsers = {name: Parser(path) for name, path in models.items()}
+    names = list(parsers)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    try:
+        for text in texts[:20]:  # warm-up
+            for parser in parsers.values():
+                parser.parse(text)
+        for i in range(n):
+            text = texts[i % len(texts)]
+            for name in names if i % 2 == 0 else names[::-1]:
+                started = time.perf_counter()
+                parsers[name].parse(text)
+                times[name].append((time.perf_counter() - started) * 1000)
+    finally:
+        for parser in parsers.values():
+            parser.close()
+    result = {}
+    for name, values in times.items():
+        values.sort()
+        result[name] = {
+            "parse_median_ms": statistics.median(values),
+            "parse_p95_ms": values[int(0.95 * (len(values) - 1))],
+        }
+    return result
+
+
+def keep_model(name: str, model: Path, stamp: dict[str, str]) -> None:
+    """Keep a full-data model (and what it was made from) for --latency-only."""
+    import shutil
+
+    KEPT.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(model, KEPT / f"{name}.tar.gz")
+    (KEPT / f"{name}.json").write_text(json.dumps(stamp) + "\n", encoding="utf-8")
+
+
+def kept_model(name: str, stamp: dict[str, str]) -> Path | None:
+    """The kept model of ``name`` if it was made from this data and config."""
+    model, meta = KEPT / f"{name}.tar.gz", KEPT / f"{name}.json"
+    if not model.is_file() or not meta.is_file():
+        return None
+    return model if json.loads(meta.read_text(encoding="utf-8")) == stamp else None
+
+
+def model_stamp(config: Path, data_sha256: str, work: Path) -> dict[str, str]:
+    """Training data and NLU config fingerprints of a configuration."""
+    import hashlib
+
+    cfg = nlu_only_config(config, work / f"stamp_{config.stem}.yml")
+    digest = hashlib.sha256(cfg.read_bytes()).hexdigest()
+    return {"data_sha256": data_sha256, "config_sha256": digest}
 
 
 # --- metrics ---------------------------------------------------------------------------------
@@ -493,6 +564,11 @@ def write_report(
             if info.get("baseline_reused_from")
             else []
         ),
+        *(
+            ["- Parse latency: " + info["latency_method"]]
+            if info.get("latency_method")
+            else []
+        ),
         "",
         "## Targets (ours)",
         "",
@@ -671,6 +747,15 @@ def main(argv: list[str] | None = None) -> int:
             "training data (fingerprint) and evaluation rows"
         ),
     )
+    parser.add_argument(
+        "--latency-only",
+        action="store_true",
+        help=(
+            "no training: parse with the models the last run kept in build/bench/nlu "
+            "(refused unless made from this data and these configs), in alternation, "
+            "and rewrite the latency figures of nlu.json and the report"
+        ),
+    )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--parses", type=int, default=1000)
     parser.add_argument("--out-dir", default=str(REPO / "docs" / "benchmarks"))
@@ -688,10 +773,12 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     configs = dict(CONFIGS, ours=Path(args.config))
+    fingerprint = data_fingerprint(Path(args.nlu))
+    if args.latency_only:
+        return latency_only(args, configs, files, fingerprint, out_dir)
     if args.only:
         configs = {args.only: configs[args.only]}
     reused: Outcome | None = None
-    fingerprint = data_fingerprint(Path(args.nlu))
     if args.reuse_baseline:
         saved = json.loads(Path(args.reuse_baseline).read_text(encoding="utf-8"))
         setup = saved.get("setup", {})
@@ -717,12 +804,27 @@ def main(argv: list[str] | None = None) -> int:
             if args.no_heldout
             else split_training_data(Path(args.nlu), work / "split", args.seed)
         )
+        stamps = {
+            name: model_stamp(config, fingerprint, work)
+            for name, config in dict(CONFIGS, ours=Path(args.config)).items()
+        }
         for name, config in configs.items():
             outcomes.append(run_config(name, config, args, work, files, heldout))
+            keep_model(name, work / "models" / f"{name}_full.tar.gz", stamps[name])
     for outcome in outcomes:
         plot_confusion(outcome, out_dir)
     if reused is not None:
         outcomes.append(reused)  # its confusion picture is the earlier run's
+    models = {o.name: kept_model(o.name, stamps[o.name]) for o in outcomes}
+    if len(outcomes) > 1 and all(models.values()):
+        log.info("parse latency, the configurations in alternation")
+        texts = [row.text for rows in files.values() for row in rows]
+        latencies = interleaved_latency(
+            {name: path for name, path in models.items() if path}, texts, args.parses
+        )
+        for outcome in outcomes:
+            outcome.latency = latencies[outcome.name]
+        info["latency_method"] = INTERLEAVED
     extra = {
         "training_examples": len(data.intent_examples),
         "intents": len(data.intents),
@@ -736,6 +838,11 @@ def main(argv: list[str] | None = None) -> int:
     if any(o.name == "ours" for o in outcomes):
         report = write_report(outcomes, info, extra, out_dir)
         log.info("wrote %s", report)
+    write_json(outcomes, info, extra, out_dir)
+    return 0
+
+
+def write_json(outcomes: list[Outcome], info: dict, extra: dict, out_dir: Path) -> None:
     (out_dir / "nlu.json").write_text(
         json.dumps(
             {
@@ -761,6 +868,51 @@ def main(argv: list[str] | None = None) -> int:
         + "\n",
         encoding="utf-8",
     )
+
+
+def latency_only(
+    args: argparse.Namespace,
+    configs: dict[str, Path],
+    files: dict[str, list[Row]],
+    fingerprint: str,
+    out_dir: Path,
+) -> int:
+    """Re-measure parse latency with the kept models; the other figures stay."""
+    saved = json.loads((out_dir / "nlu.json").read_text(encoding="utf-8"))
+    if saved.get("setup", {}).get("data_sha256") != fingerprint:
+        raise SystemExit(
+            "nlu.json was made from other training data: run the benchmark"
+        )
+    outcomes = [outcome_from_json(name, saved) for name in saved["results"]]
+    with tempfile.TemporaryDirectory(prefix="bench_nlu_") as tmp:
+        stamps = {
+            name: model_stamp(config, fingerprint, Path(tmp))
+            for name, config in configs.items()
+        }
+    models = {}
+    for outcome in outcomes:
+        model = kept_model(outcome.name, stamps[outcome.name])
+        if model is None:
+            raise SystemExit(
+                f"no kept {outcome.name} model made from this data and config in "
+                f"{KEPT}: run the benchmark"
+            )
+        models[outcome.name] = model
+    texts = [row.text for rows in files.values() for row in rows]
+    latencies = interleaved_latency(models, texts, args.parses)
+    for outcome in outcomes:
+        outcome.latency = latencies[outcome.name]
+        log.info("%s: latency %s", outcome.name, outcome.latency)
+    info = dict(saved["machine"])
+    now = dt.datetime.now().astimezone().isoformat(timespec="seconds")
+    info["latency_method"] = (
+        f"{INTERLEAVED} Re-measured on {now} (`--latency-only`, load average "
+        + " ".join(f"{x:.2f}" for x in os.getloadavg())
+        + ") with the models this run trained."
+    )
+    if any(o.name == "ours" for o in outcomes):
+        log.info("wrote %s", write_report(outcomes, info, saved["setup"], out_dir))
+    write_json(outcomes, info, saved["setup"], out_dir)
     return 0
 
 

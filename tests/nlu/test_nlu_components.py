@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytest.importorskip("rasa")
@@ -199,3 +200,84 @@ def test_an_unknown_model_kind_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(ValueError, match="unknown model"):
         component.train(_training_data())
+
+
+def test_fast_scoring_equals_the_training_features_times_the_weights(
+    tmp_path: Path,
+) -> None:
+    """Inference splits each member's weights (n-grams | embeddings) and computes the
+    n-grams once; the scores must be those of the full training feature matrix."""
+    config = {
+        "sentence_encoder": True,
+        "encoder_int8": True,
+        "calibrate": False,
+        "ensemble": [
+            {"model": "svm", "C": 1.0, "embedding_weight": 0.5},
+            {"model": "logistic", "C": 10.0, "embedding_weight": 1.0},
+        ],
+    }
+    storage = LocalModelStorage(tmp_path)
+    resource = Resource("tfidf_intent_fast")
+    TfidfIntentClassifier.create(config, storage, resource, _context()).train(
+        _training_data()
+    )
+    loaded = TfidfIntentClassifier.load(config, storage, resource, _context())
+    texts = ["where is my invoice for October", "teams will not start", "hi"]
+    expected = 0
+    for member in loaded._model["members"]:
+        features = loaded._features(texts, None, member["embedding_weight"])
+        scores = features @ member["coef"].T + np.array(member["intercept"])
+        scores /= member["temperature"]
+        exp = np.exp(scores - scores.max(axis=1, keepdims=True))
+        expected = expected + exp / exp.sum(axis=1, keepdims=True)
+    expected /= len(loaded._model["members"])
+    assert np.abs(loaded._probabilities(texts) - expected).max() < 1e-5
+
+
+class _CountingNlp:
+    """A spaCy pipeline that counts how often it is run."""
+
+    def __init__(self, nlp) -> None:
+        self.nlp, self.calls = nlp, 0
+
+    def __call__(self, text: str):
+        self.calls += 1
+        return self.nlp(text)
+
+
+def _spacy_extract(csp_nlp, doc_text: str | None, text: str) -> tuple[list, int]:
+    from rasa.nlu.constants import SPACY_DOCS
+    from rasa.nlu.utils.spacy_utils import SpacyModel
+
+    from bot.nlu_components import SpacyDocEntityExtractor
+
+    counting = _CountingNlp(csp_nlp)
+    extractor = SpacyDocEntityExtractor.create(
+        {"dimensions": ["invoice_number", "product"]},
+        LocalModelStorage(Path(".")),
+        Resource("spacy_entities"),
+        _context(),
+    )
+    message = Message(data={"text": text})
+    if doc_text is not None:
+        message.set(SPACY_DOCS["text"], csp_nlp(doc_text))
+    extractor.process([message], SpacyModel(model=counting, model_name="csp_en"))
+    found = [(e["entity"], e["value"]) for e in message.get("entities")]
+    return found, counting.calls
+
+
+def test_spacy_entities_come_from_the_doc_spacynlp_made(csp_nlp) -> None:
+    text = "Invoice G000024135 is wrong for Microsoft 365 E3"
+    found, calls = _spacy_extract(csp_nlp, text, text)
+    assert calls == 0  # the doc on the message was used
+    assert ("invoice_number", "G000024135") in found
+    assert any(entity == "product" for entity, _ in found)
+
+
+def test_a_lowercased_doc_is_not_trusted(csp_nlp) -> None:
+    text = "Invoice G000024135 is wrong for Microsoft 365 E3"
+    found, calls = _spacy_extract(csp_nlp, text.lower(), text)
+    assert calls == 1  # spaCy ran again on the text as typed
+    assert ("invoice_number", "G000024135") in found
+    found_without_doc, calls = _spacy_extract(csp_nlp, None, text)
+    assert calls == 1 and found_without_doc == found

