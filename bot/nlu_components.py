@@ -554,8 +554,9 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             logger.warning("%s: no trained model found, not classifying.", cls.__name__)
             model = None
         component = cls(config, model_storage, resource, model)
-        if model and component.config["sentence_encoder"]:
-            component._embeddings(["warm up"])  # load the weights now, not at message 1
+        if model:
+            # load the encoder and split each member's weights now, not at message 1
+            component._probabilities(["warm up"])
         return component
 
 
