@@ -57,6 +57,7 @@ validate: setup
 pytest: train browser nginx
 	$(RASA)/python -m pytest tests/nlu -q -p no:cacheprovider --confcutdir=tests/nlu
 	$(RASA)/python -m pytest tests/channels/rasa -q -p no:cacheprovider --confcutdir=tests/channels/rasa
+	$(RASA)/python -m pytest tests/dialogue -q -p no:cacheprovider --confcutdir=tests/dialogue
 	$(VENV)/pytest -q --ignore=tests/nlu $(PYTEST_ARGS)
 
 rasa-test: train

@@ -32,6 +32,7 @@ import hmac
 import logging
 import re
 import secrets
+import warnings
 from collections.abc import Awaitable, Callable
 from typing import Any, Optional
 
@@ -49,6 +50,15 @@ from bot.channels import config
 from bot.channels.inbound import ChatterLimiter, clean_text
 
 logger = logging.getLogger(__name__)
+
+# Sanic 21.12's websocket code passes coroutines to asyncio.wait() on every frame, and
+# sanic turns DeprecationWarnings on: two log lines per frame, thousands a minute
+# under load, each costing the event loop. Harmless on Python 3.10.
+warnings.filterwarnings(
+    "ignore",
+    message="The explicit passing of coroutine objects to asyncio.wait",
+    category=DeprecationWarning,
+)
 
 CHAT_TOKEN_KEY = config.CHAT_TOKEN_KEY
 HISTORY_LIMIT = 60
