@@ -37,6 +37,11 @@ unchanged, so a conversation that another replica answered meanwhile, or one who
 rows were deleted, is read from the database as before. A save writes, and
 publishes, exactly the events appended since the tracker was read.
 
+Reads and writes run in worker threads (one for SQLite, whose writers would otherwise
+wait for each other in sleeps; four for PostgreSQL), so Rasa's event loop serves other
+conversations while the database answers (Rasa's own store blocks the loop for every
+round trip). A save publishes its events to the event broker after they are stored.
+
 The trackers it hands out are `KeptTracker`s: Rasa's tracker with a `copy()` that
 copies the tracker's state instead of replaying every event into a new one (Rasa
 copies the tracker before every action it runs: ~11 % of Rasa's CPU in long
@@ -57,6 +62,7 @@ import os
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Optional, TypeVar
@@ -84,6 +90,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_RETRY_SECONDS = 15.0
 RETRY_PAUSE_SECONDS = 0.5
 DEFAULT_CACHE_SIZE = 1000
+DATABASE_THREADS = 4  # at most the connection pool's size (5)
 
 T = TypeVar("T")
 
@@ -248,9 +255,22 @@ class ResilientSQLTrackerStore(SQLTrackerStore):
         super().__init__(*args, **kwargs)
         url = self.engine.url
         self.engine.dispose()
-        self.engine = sa.create_engine(url, **create_engine_kwargs(url))
-        if self.engine.dialect.name == "sqlite":
+        if url.get_backend_name() == "sqlite":
+            # reads and writes run in worker threads: pooled connections that any
+            # thread may use (one at a time), instead of a new connection per call
+            self.engine = sa.create_engine(
+                url,
+                poolclass=sa.pool.QueuePool,
+                connect_args={"check_same_thread": False},
+            )
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+            # one writer at a time: concurrent SQLite writers wait in sleeps
+            self._threads = ThreadPoolExecutor(1, thread_name_prefix="tracker-store")
+        else:
+            self.engine = sa.create_engine(url, **create_engine_kwargs(url))
+            self._threads = ThreadPoolExecutor(
+                DATABASE_THREADS, thread_name_prefix="tracker-store"
+            )
         self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
         configured = retry_seconds
         if configured is None:
@@ -290,6 +310,9 @@ class ResilientSQLTrackerStore(SQLTrackerStore):
                 self.engine.dispose()  # drop every pooled connection
                 await asyncio.sleep(RETRY_PAUSE_SECONDS)
 
+    def _in_thread(self, call: Callable[..., T], *args: Any) -> Awaitable[T]:
+        return asyncio.get_running_loop().run_in_executor(self._threads, call, *args)
+
     # ------------------------------------------------------------------ reading
 
     async def retrieve(self, sender_id: str) -> Optional[DialogueStateTracker]:
@@ -307,12 +330,20 @@ class ResilientSQLTrackerStore(SQLTrackerStore):
         return await self._retrying("read", lambda: self._exists(conversation_id))
 
     async def _exists(self, conversation_id: str) -> bool:
-        with self.session_scope() as session:
-            return self._footprint(session, conversation_id).rows > 0
+        def count() -> int:
+            with self.session_scope() as session:
+                return self._footprint(session, conversation_id).rows
+
+        return await self._in_thread(count) > 0
 
     async def _read(self, sender_id: str) -> Optional[DialogueStateTracker]:
         # Taken out of the cache: whoever reads it owns it until it is saved again.
         kept = self._kept.pop(sender_id, None)
+        return await self._in_thread(self._read_database, sender_id, kept)
+
+    def _read_database(
+        self, sender_id: str, kept: Optional[DialogueStateTracker]
+    ) -> Optional[DialogueStateTracker]:
         with self.session_scope() as session:
             footprint = self._footprint(session, sender_id)
             if kept is not None and self._unchanged(kept, footprint):
@@ -352,17 +383,33 @@ class ResilientSQLTrackerStore(SQLTrackerStore):
     # ------------------------------------------------------------------ writing
 
     async def stream_events(self, tracker: DialogueStateTracker) -> None:
-        """Saving publishes the new events itself (`_write`)."""
+        """Saving publishes the new events itself, once they are stored (`save`)."""
 
     async def save(self, tracker: DialogueStateTracker) -> None:
-        published: list[bool] = []  # once the new events went to the broker
-        await self._retrying("write", lambda: self._write(tracker, published))
+        """Write the events the database lacks, then publish them to the event
+        broker: once, even when the write was retried, and only once stored (Rasa
+        publishes first, so a failed write left published events that were never
+        stored)."""
+        adding: list[list[Event]] = []  # the new events, as the first attempt saw them
+        footprint = await self._retrying(
+            "write", lambda: self._in_thread(self._write, tracker, adding)
+        )
+        if self.event_broker is not None and adding:
+            await self._stream_new_events(
+                self.event_broker, adding[0], tracker.sender_id
+            )
+        setattr(tracker, _STORED, Stored(len(tracker.events), footprint))
+        if type(tracker) is DialogueStateTracker:
+            # A new conversation's tracker: the wrappers Rasa puts around a tracker
+            # store create it themselves. KeptTracker only adds behaviour.
+            tracker.__class__ = KeptTracker
+        self._keep(tracker)
 
-    async def _write(
-        self, tracker: DialogueStateTracker, published: list[bool]
-    ) -> None:
-        """Write the events the database lacks, publishing them first (once: a
-        retried save does not publish them again)."""
+    def _write(
+        self, tracker: DialogueStateTracker, adding: list[list[Event]]
+    ) -> Footprint:
+        """One attempt at the write, in a worker thread; returns the conversation's
+        footprint after it."""
         sender_id = tracker.sender_id
         with self.session_scope() as session:
             footprint = self._footprint(session, sender_id)
@@ -371,19 +418,13 @@ class ResilientSQLTrackerStore(SQLTrackerStore):
                 new = list(itertools.islice(tracker.events, mark.events, None))
             else:  # read elsewhere, or the database changed: Rasa's own count
                 new = list(self._additional_events(session, tracker))
-            if self.event_broker is not None and not published:
-                await self._stream_new_events(self.event_broker, new, sender_id)
-                published.append(True)
+            if not adding:
+                adding.append(new)
             if new:
                 session.execute(self._insert, [self._row(sender_id, e) for e in new])
                 footprint = self._footprint(session, sender_id)
             session.commit()
-        setattr(tracker, _STORED, Stored(len(tracker.events), footprint))
-        if type(tracker) is DialogueStateTracker:
-            # A new conversation's tracker: the wrappers Rasa puts around a tracker
-            # store create it themselves. KeptTracker only adds behaviour.
-            tracker.__class__ = KeptTracker
-        self._keep(tracker)
+        return footprint
 
     @staticmethod
     def _row(sender_id: str, event: Event) -> dict[str, Any]:
