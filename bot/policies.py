@@ -167,46 +167,36 @@ class _IncrementalTracker:
         return getattr(self._tracker, name)
 
 
+class _IncrementalStates:
+    """A policy whose featurizer reads the tracker's states incrementally."""
+
+    def _prediction_states(
+        self,
+        tracker: DialogueStateTracker,
+        domain: Domain,
+        use_text_for_last_user_input: bool = False,
+        rule_only_data: Optional[dict[str, Any]] = None,
+    ) -> list[State]:
+        return super()._prediction_states(  # type: ignore[misc]
+            _IncrementalTracker(tracker),
+            domain,
+            use_text_for_last_user_input,
+            rule_only_data,
+        )
+
+
 @DefaultV1Recipe.register(
     DefaultV1Recipe.ComponentType.POLICY_WITHOUT_END_TO_END_SUPPORT, is_trainable=True
 )
-class IncrementalMemoizationPolicy(RasaMemoizationPolicy):
+class IncrementalMemoizationPolicy(_IncrementalStates, RasaMemoizationPolicy):
     """Rasa's MemoizationPolicy, with incremental dialogue states."""
 
-    def _prediction_states(
-        self,
-        tracker: DialogueStateTracker,
-        domain: Domain,
-        use_text_for_last_user_input: bool = False,
-        rule_only_data: Optional[dict[str, Any]] = None,
-    ) -> list[State]:
-        return super()._prediction_states(
-            _IncrementalTracker(tracker),  # type: ignore[arg-type]
-            domain,
-            use_text_for_last_user_input,
-            rule_only_data,
-        )
-
 
 @DefaultV1Recipe.register(
     DefaultV1Recipe.ComponentType.POLICY_WITHOUT_END_TO_END_SUPPORT, is_trainable=True
 )
-class IncrementalRulePolicy(RasaRulePolicy):
+class IncrementalRulePolicy(_IncrementalStates, RasaRulePolicy):
     """Rasa's RulePolicy, with incremental dialogue states."""
-
-    def _prediction_states(
-        self,
-        tracker: DialogueStateTracker,
-        domain: Domain,
-        use_text_for_last_user_input: bool = False,
-        rule_only_data: Optional[dict[str, Any]] = None,
-    ) -> list[State]:
-        return super()._prediction_states(
-            _IncrementalTracker(tracker),  # type: ignore[arg-type]
-            domain,
-            use_text_for_last_user_input,
-            rule_only_data,
-        )
 
     @staticmethod
     def format_tracker_states(states: list[dict]) -> str:

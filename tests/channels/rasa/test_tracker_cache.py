@@ -67,6 +67,16 @@ def turn(tracker: DialogueStateTracker, text: str, invoice: str) -> None:
     tracker.update(ActionExecuted("action_listen"))
 
 
+def started(
+    replica: ResilientSQLTrackerStore, sender: str = "conv", invoice: str = "D1"
+) -> DialogueStateTracker:
+    """A new conversation with one exchange, saved: as after its first message."""
+    tracker = run(replica.get_or_create_tracker(sender))
+    turn(tracker, "my invoice", invoice)
+    run(replica.save(tracker))
+    return tracker
+
+
 def rows(path: Path, sender: str) -> list[tuple[str, str]]:
     with sqlite3.connect(path) as db:
         return list(
@@ -90,9 +100,7 @@ def test_the_next_message_gets_the_kept_tracker_and_writes_only_its_new_events(
 ) -> None:
     db = tmp_path / "tracker.db"
     replica = store(db)
-    tracker = run(replica.get_or_create_tracker("conv"))
-    turn(tracker, "my invoice", "D1")
-    run(replica.save(tracker))
+    tracker = started(replica)
 
     again = run(replica.retrieve("conv"))
     assert again is tracker  # no read and replay of the stored events
@@ -110,9 +118,7 @@ def test_the_next_message_gets_the_kept_tracker_and_writes_only_its_new_events(
 def test_a_conversation_another_replica_answered_is_read_again(tmp_path: Path) -> None:
     db = tmp_path / "tracker.db"
     first, second = store(db), store(db)
-    tracker = run(first.get_or_create_tracker("conv"))
-    turn(tracker, "my invoice", "D1")
-    run(first.save(tracker))
+    tracker = started(first)
 
     # The conversation moves to the other replica for a message (a failover) ...
     elsewhere = run(second.retrieve("conv"))
@@ -134,9 +140,7 @@ def test_a_conversation_another_replica_answered_is_read_again(tmp_path: Path) -
 def test_rows_deleted_behind_a_replica_are_noticed(tmp_path: Path) -> None:
     db = tmp_path / "tracker.db"
     replica = store(db)
-    tracker = run(replica.get_or_create_tracker("conv"))
-    turn(tracker, "my invoice", "D1")
-    run(replica.save(tracker))
+    started(replica)
     with sqlite3.connect(db) as raw:
         raw.execute("DELETE FROM events WHERE sender_id = 'conv'")
     assert run(replica.retrieve("conv")) is None
@@ -146,9 +150,7 @@ def test_an_unsaved_change_is_never_served_to_the_next_reader(tmp_path: Path) ->
     """A message whose handling failed before the save leaves nothing behind."""
     db = tmp_path / "tracker.db"
     replica = store(db)
-    tracker = run(replica.get_or_create_tracker("conv"))
-    turn(tracker, "my invoice", "D1")
-    run(replica.save(tracker))
+    started(replica)
 
     taken = run(replica.retrieve("conv"))
     turn(taken, "this turn fails", "D9")  # ... and is never saved
@@ -232,16 +234,12 @@ def test_the_cache_is_bounded_and_can_be_turned_off(tmp_path: Path) -> None:
     bounded = store(tmp_path / "a.db", cache_size=2)
     trackers = {}
     for sender in ("one", "two", "three"):
-        trackers[sender] = run(bounded.get_or_create_tracker(sender))
-        turn(trackers[sender], "hi", "D1")
-        run(bounded.save(trackers[sender]))
+        trackers[sender] = started(bounded, sender)
     assert run(bounded.retrieve("one")) is not trackers["one"]  # the oldest went
     assert run(bounded.retrieve("three")) is trackers["three"]
 
     off = store(tmp_path / "b.db", cache_size=0)
-    tracker = run(off.get_or_create_tracker("conv"))
-    turn(tracker, "hi", "D1")
-    run(off.save(tracker))
+    tracker = started(off)
     again = run(off.retrieve("conv"))
     assert again is not tracker
     assert list(again.events) == list(tracker.events)
@@ -267,9 +265,7 @@ def test_a_tracker_created_elsewhere_is_kept_as_a_kept_tracker(tmp_path: Path) -
 
 def test_exists_does_not_take_the_kept_tracker(tmp_path: Path) -> None:
     replica = store(tmp_path / "tracker.db")
-    tracker = run(replica.get_or_create_tracker("conv"))
-    turn(tracker, "hi", "D1")
-    run(replica.save(tracker))
+    tracker = started(replica)
     assert run(replica.exists("conv"))
     assert not run(replica.exists("nobody"))
     assert run(replica.retrieve("conv")) is tracker
