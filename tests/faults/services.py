@@ -146,6 +146,30 @@ def restart_redis() -> None:
         _wait(redis_is_up, "Redis")
 
 
+def rabbitmq_is_up() -> bool:
+    result = subprocess.run(
+        ["rabbitmqctl", "await_startup", "--timeout", "1"],
+        check=False,
+        capture_output=True,
+        timeout=30,
+    )
+    return result.returncode == 0
+
+
+@contextmanager
+def rabbitmq_stopped() -> Iterator[None]:
+    """RabbitMQ's application stopped (every connection dropped; durable queues and
+    their messages stay), then started again whatever happens in the block."""
+    subprocess.run(["rabbitmqctl", "stop_app"], check=True, capture_output=True)
+    try:
+        yield
+    finally:
+        subprocess.run(
+            ["rabbitmqctl", "start_app"], check=False, capture_output=True, timeout=60
+        )
+        _wait(rabbitmq_is_up, "RabbitMQ")
+
+
 @contextmanager
 def scratch_database(prefix: str = "faults") -> Iterator[str]:
     """A new, empty PostgreSQL database; its name. Dropped afterwards."""

@@ -12,7 +12,9 @@ reached the review tables.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +28,7 @@ from api.dashboard.models import Conversation, TranscriptEvent
 from api.identity import mint_customer_token
 from api.models import Customer
 from tests.e2e.stack import MODEL, Stack, stop_stack
+from tests.faults.services import rabbitmq_stopped
 from tests.production.services import (
     PG_ADMIN_DSN,
     ScratchServices,
@@ -231,3 +234,46 @@ def test_the_event_broker_feeds_the_review_tables(stack: Stack) -> None:
     assert events.count("user") == sum(
         1 for kind, _ in tracker_rows(stack, session_id) if kind == "user"
     )
+
+
+def test_transcripts_survive_a_rabbitmq_outage(stack: Stack) -> None:
+    """RabbitMQ stopped mid-conversation: the bot keeps answering, and once the broker
+    is back every event Rasa stored reaches the transcript tables (Rasa keeps what it
+    could not publish and sends it after reconnecting)."""
+    if shutil.which("rabbitmqctl") is None:
+        pytest.skip("no rabbitmqctl on this machine")
+    token = contoso_token(stack)
+
+    async def run() -> str:
+        chat = WidgetChat(stack.rasa_url, token)
+        await chat.connect()
+        try:
+            for outage in (False, True, False):
+                with rabbitmq_stopped() if outage else contextlib.nullcontext():
+                    for text in ("show me my latest invoice", "what are your hours?"):
+                        reply = await chat.say(text, timeout=60)
+                        assert reply.complete and reply.texts, f"no reply to {text!r}"
+            assert chat.session_id is not None
+            return chat.session_id
+        finally:
+            await chat.close()
+
+    session_id = asyncio.run(run())
+    stored = [kind for kind, _ in tracker_rows(stack, session_id)]
+    assert stored.count("user") == 6
+    engine = create_engine(stack.env["DATABASE_URL"])
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            with Session(engine) as session:
+                transcribed = session.scalars(
+                    select(TranscriptEvent.type_name)
+                    .where(TranscriptEvent.sender_id == session_id)
+                    .order_by(TranscriptEvent.id)
+                ).all()
+            if len(transcribed) >= len(stored) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+    finally:
+        engine.dispose()
+    assert sorted(transcribed) == sorted(stored), stack.log_tail()
