@@ -16,8 +16,8 @@ Rasa has no hook for this, so `install()` wraps two methods:
 
 Rasa also checks every action server response against its JSON schema with
 `jsonschema.validate`, which first validates the schema itself against the 2020-12
-meta-schema: ~19 ms of CPU per custom action call, about half of a reply's CPU under
-load (docs/benchmarks/load.md, "Profile"). `install()` replaces
+meta-schema: ~19 ms of CPU per custom action call, ~40 % of a reply's CPU under load
+(docs/production.md, "Where a reply's CPU goes"). `install()` replaces
 `RemoteAction._validate_action_result` with the same check against a validator built
 once (~0.5 ms); an invalid response still raises the same `ValidationError`.
 

@@ -6,8 +6,8 @@ conversation into a list of dialogue states (`DialogueStateTracker.past_states`)
 it replays every event of the session into a new tracker and builds a state at each
 action. RulePolicy does it again for its loop and text checks. That is O(length of
 the conversation) per prediction and several predictions per message: in the load
-benchmark's longer conversations it was ~40 % of Rasa's CPU (docs/benchmarks/load.md,
-"Profile").
+benchmark's longer conversations it was ~40 % of Rasa's CPU (docs/production.md,
+"Where a reply's CPU goes").
 
 Here the states, the replayed tracker and the loop variables of
 `Domain.states_for_tracker_history` are kept on the tracker object (which the tracker

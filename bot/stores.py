@@ -27,9 +27,9 @@ A longer outage still ends in Rasa's fallback (gaps: docs/production.md).
 It also keeps each replica's recent conversations in memory. Rasa reads a
 conversation's events from the database, decodes them and replays every one into a
 new tracker for each message, then counts the rows again to save, and with an event
-broker replays the stored conversation once more to find what to publish: ~45 % of a
-reply's CPU in the load benchmark (docs/benchmarks/load.md, "Profile"). Here a saved
-tracker stays in memory (at most `cache_size` conversations, default 1000,
+broker replays the stored conversation once more to find what to publish: ~30 % of a
+reply's CPU in the load benchmark (docs/production.md, "Where a reply's CPU goes").
+Here a saved tracker stays in memory (at most `cache_size` conversations, default 1000,
 RASA_TRACKER_CACHE_SIZE; 0 turns it off) with what the database held when it was
 saved: the conversation's row count and largest event id. The next message reads
 those two numbers (one indexed query) and uses the kept tracker only when they are
