@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     rabbitmq_url: str = ""  # e.g. amqp://user:pw@127.0.0.1:5672/%2F
     rabbitmq_exchange: str = "csp_desk"
     rabbitmq_queue: str = "csp_desk_events"
+    # The transcript consumer is background work: it lowers its CPU priority by
+    # this much (os.nice) so that, on a host it shares with Rasa, the replies come
+    # first. 0 leaves it as started.
+    transcript_consumer_nice: int = Field(default=10, ge=0, le=19)
     run_dir: str = str(ROOT / "var")  # generated Procfile and nginx config go here
     nginx_user: str = ""  # nginx's `user` directive when it starts as root
 

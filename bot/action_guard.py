@@ -54,6 +54,7 @@ import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -80,6 +81,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.channels import config
+from bot.channels.inbound import MessageGate
 
 logger = logging.getLogger(__name__)
 
@@ -180,16 +182,26 @@ def _validate_action_result(self: RemoteAction, result: dict[str, Any]) -> bool:
 
 
 class _KeptSession:
-    """`async with` over a session that outlives the block (see `keep_alive`)."""
+    """`async with` over a session that outlives the block (see `keep_alive`).
+
+    The block is the call to the action server: the message gives up its place at
+    the channels' gate meanwhile (`MessageGate.released`), so that a slow action
+    holds up its own conversation, not every other one this process is serving.
+    """
 
     def __init__(self, session: aiohttp.ClientSession) -> None:
         self.session = session
+        self._released: Optional[AbstractAsyncContextManager[None]] = None
 
     async def __aenter__(self) -> aiohttp.ClientSession:
+        self._released = MessageGate.released()
+        await self._released.__aenter__()
         return self.session
 
-    async def __aexit__(self, *_: Any) -> None:
-        return None
+    async def __aexit__(self, *exc_info: Any) -> None:
+        released, self._released = self._released, None
+        if released is not None:
+            await released.__aexit__(*exc_info)
 
 
 # Per endpoint and event loop: the session its calls share.

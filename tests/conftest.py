@@ -2,6 +2,7 @@
 
     def test_something(db_session): ...          # empty, migrated database
     def test_other(seeded_session, seeded_db):   # the demo at DEMO_ANCHOR
+    def test_on_pg(postgres_url): ...            # an empty PostgreSQL database
 
 Each test gets its own database file: `DATABASE_URL` points at it, and the cached
 settings, engine and session factory are reset before and after, so `get_settings()`,
@@ -12,13 +13,18 @@ copy of those files.
 
 from __future__ import annotations
 
+import os
 import shutil
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, pool
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from api.db import get_engine, get_sessionmaker, make_engine
@@ -27,6 +33,9 @@ from api.migrate import upgrade
 from api.settings import get_settings
 
 DEMO_ANCHOR = date(2026, 11, 15)  # "today" for every test that uses the demo
+PG_ADMIN_URL = os.environ.get(
+    "TEST_POSTGRES_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 
 
 def reset_caches() -> None:
@@ -126,3 +135,31 @@ def seeded_session(seeded_db: DemoSummary) -> Iterator[Session]:
     """A session on a fresh database with the demo seeded at DEMO_ANCHOR."""
     with get_sessionmaker()() as session:
         yield session
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A throw-away PostgreSQL database, or skip when no server answers."""
+    admin = create_engine(
+        PG_ADMIN_URL,
+        isolation_level="AUTOCOMMIT",
+        poolclass=pool.NullPool,
+        connect_args={"connect_timeout": 3},
+    )
+    name = f"test_scratch_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    except OperationalError as exc:
+        admin.dispose()
+        pytest.skip(f"no PostgreSQL server at {PG_ADMIN_URL}: {exc.orig}")
+    try:
+        yield (
+            make_url(PG_ADMIN_URL)
+            .set(database=name)
+            .render_as_string(hide_password=False)
+        )
+    finally:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()

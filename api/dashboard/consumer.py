@@ -10,6 +10,10 @@ review dashboard is up to date within about a second of a reply.
 
 A message is acknowledged only after its event is committed: if this process dies
 in between, RabbitMQ delivers it again and ``digest`` makes that harmless.
+
+It runs at a lower CPU priority (``TRANSCRIPT_CONSUMER_NICE``, default 10): its
+batches come in bursts, and on a host it shares with Rasa they would otherwise
+delay replies (measured in docs/production.md).
 """
 
 from __future__ import annotations
@@ -17,17 +21,18 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import signal
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import FrameType
-from typing import Any, Optional
+from typing import Any, Optional, cast
 
 import pika
 from pika.adapters.blocking_connection import BlockingChannel
 from pika.exceptions import AMQPError
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -78,19 +83,20 @@ def store_events(session: Session, bodies: Sequence[bytes]) -> int:
     if not rows:
         return 0
     dialect = session.get_bind().dialect.name
+    table = cast(Table, TranscriptEvent.__table__)
     if dialect == "postgresql":
-        statement: Any = pg_insert(TranscriptEvent).on_conflict_do_nothing(
+        statement: Any = pg_insert(table).on_conflict_do_nothing(
             index_elements=["digest"]
         )
     elif dialect == "sqlite":
-        statement = sqlite_insert(TranscriptEvent).on_conflict_do_nothing(
+        statement = sqlite_insert(table).on_conflict_do_nothing(
             index_elements=["digest"]
         )
     else:  # pragma: no cover - PostgreSQL in production, SQLite in tests
-        statement = insert(TranscriptEvent)
-    # One row per statement keeps the arrival order in the ids.
-    for row in rows:
-        session.execute(statement, row)
+        statement = insert(table)
+    # A Core executemany: the driver runs one INSERT per row, in order (psycopg
+    # pipelines them in one round trip), so the ids keep the arrival order.
+    session.execute(statement, rows)
     return len(rows)
 
 
@@ -205,6 +211,8 @@ def main(*, batch: int = DEFAULT_BATCH, run_ingest: bool = True) -> int:
     if not settings.rabbitmq_url:
         logger.error("RABBITMQ_URL is not set: there is no event broker to consume")
         return 1
+    if settings.transcript_consumer_nice:
+        os.nice(settings.transcript_consumer_nice)
     consumer = TranscriptConsumer(settings, batch=batch, run_ingest=run_ingest)
 
     def _stop(signum: int, _frame: Optional[FrameType]) -> None:

@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from typing import Any, Optional, cast
 
 import jwt
-from sqlalchemy import CursorResult, func, insert, select, update
+from sqlalchemy import CursorResult, Table, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from api.dashboard.models import (
@@ -482,18 +482,27 @@ def refresh_summary(
 # --------------------------------------------------------------------------- ingest
 
 
-def _deleted_before(session: Session, sender_id: str) -> Optional[float]:
-    """When this sender's conversation was last deleted (epoch seconds), if ever."""
-    latest = session.scalar(
-        select(func.max(PrivacyDeletion.deleted_at)).where(
-            PrivacyDeletion.sender_hash == sender_hash(sender_id)
-        )
+def _deleted_before(session: Session, sender_ids: Iterable[str]) -> dict[str, float]:
+    """When each of these senders' conversation was last deleted (epoch seconds),
+    for those ever deleted: one query for the lot."""
+    by_hash = {sender_hash(sender_id): sender_id for sender_id in sender_ids}
+    if not by_hash:
+        return {}
+    rows = session.execute(
+        select(PrivacyDeletion.sender_hash, func.max(PrivacyDeletion.deleted_at))
+        .where(PrivacyDeletion.sender_hash.in_(by_hash))
+        .group_by(PrivacyDeletion.sender_hash)
     )
-    if latest is None:
-        return None
-    if latest.tzinfo is None:  # func.max bypasses the UTCDateTime type on SQLite
-        latest = datetime.fromisoformat(str(latest)).replace(tzinfo=timezone.utc)
-    return float(latest.timestamp())
+    deleted: dict[str, float] = {}
+    for hashed, latest in rows:
+        if latest is None:
+            continue
+        if not isinstance(latest, datetime):  # func.max bypasses UTCDateTime on SQLite
+            latest = datetime.fromisoformat(str(latest))
+        if latest.tzinfo is None:
+            latest = latest.replace(tzinfo=timezone.utc)
+        deleted[by_hash[hashed]] = float(latest.timestamp())
+    return deleted
 
 
 def apply_events(
@@ -520,8 +529,15 @@ def apply_events(
         by_sender.setdefault(event.sender_id, []).append(event)
         report.events_read += 1
         report.last_event_id = max(report.last_event_id, event.id)
+    deletions = _deleted_before(session, by_sender)
+    conversations = {
+        conversation.sender_id: conversation
+        for conversation in session.scalars(
+            select(Conversation).where(Conversation.sender_id.in_(by_sender))
+        )
+    }
     for sender_id, sender_events in by_sender.items():
-        deleted_at = _deleted_before(session, sender_id)
+        deleted_at = deletions.get(sender_id)
         if deleted_at is not None:
             stale = [e for e in sender_events if e.timestamp <= deleted_at]
             if stale:
@@ -532,7 +548,11 @@ def apply_events(
                 sender_events = [e for e in sender_events if e.timestamp > deleted_at]
         if sender_events:
             conversation = _apply_sender_events(
-                session, sender_id, sender_events, settings=settings
+                session,
+                sender_id,
+                sender_events,
+                conversations.get(sender_id),
+                settings=settings,
             )
             refresh_summary(session, conversation, taxonomy=taxonomy)
             report.conversations.add(conversation.id)
@@ -543,13 +563,13 @@ def _apply_sender_events(
     session: Session,
     sender_id: str,
     events: Sequence[TrackerEvent],
+    conversation: Optional[Conversation],
     *,
     settings: Settings,
 ) -> Conversation:
+    """Add `events` (one sender's, oldest first) to `conversation`, the sender's
+    stored conversation if there is one yet."""
     last = events[-1]
-    conversation = session.scalars(
-        select(Conversation).where(Conversation.sender_id == sender_id)
-    ).first()
     created = conversation is None
     if conversation is None:
         started = to_datetime(min(e.timestamp for e in events))
@@ -567,7 +587,9 @@ def _apply_sender_events(
         session.add(conversation)
         session.flush()
     known: set[int] = set()
-    if not created:
+    # Only an event at or below the newest one applied can have been applied
+    # before (a redelivery): look those up, and nothing in the usual case.
+    if not created and events[0].id <= (conversation.last_event_id or 0):
         known = set(
             session.scalars(
                 select(ConversationTurn.event_id).where(
@@ -594,8 +616,8 @@ def _apply_sender_events(
             row["conversation_id"] = conversation.id
             rows.append(row)
     if rows:
-        # One multi-row INSERT (no ORM objects: turns are never changed here).
-        session.execute(insert(ConversationTurn), rows)
+        # Core, not the ORM's bulk path: turns are never changed here.
+        session.execute(insert(cast(Table, ConversationTurn.__table__)), rows)
     return conversation
 
 

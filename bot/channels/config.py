@@ -32,6 +32,9 @@ TEAMS_TOKEN_SCOPE = "https://api.botframework.com/.default"  # noqa: S105 (a URL
 DEFAULT_RATE_LIMIT_MESSAGES = 20
 DEFAULT_RATE_LIMIT_PERIOD_SECONDS = 60.0
 DEFAULT_RATE_LIMIT_BURST = 8
+# Messages one Rasa process works on at once; the rest wait their turn in arrival
+# order (bot/channels/inbound.py, MessageGate; docs/production.md).
+DEFAULT_MAX_CONCURRENT_MESSAGES = 2
 RATE_LIMITED_TEXT = (
     "You're sending messages faster than I can answer; wait a few seconds and "
     "send your message again."
@@ -142,6 +145,19 @@ def chat_rate_limit(env: Optional[Mapping[str, str]] = None) -> RateLimit:
             "CHAT_RATE_LIMIT_MESSAGES and CHAT_RATE_LIMIT_BURST must be whole numbers"
         )
     return RateLimit(messages=int(messages), period_seconds=period, burst=int(burst))
+
+
+def max_concurrent_messages(env: Optional[Mapping[str, str]] = None) -> int:
+    """RASA_MAX_CONCURRENT_MESSAGES (default 2): how many messages one Rasa process
+    works on at once; 0 lets every message in as it arrives."""
+    raw = _env("RASA_MAX_CONCURRENT_MESSAGES", env)
+    if not raw:
+        return DEFAULT_MAX_CONCURRENT_MESSAGES
+    if not raw.isdigit():
+        raise ChannelConfigError(
+            f"RASA_MAX_CONCURRENT_MESSAGES must be a whole number >= 0, not {raw!r}"
+        )
+    return int(raw)
 
 
 def csv(value: str) -> list[str]:

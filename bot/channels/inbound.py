@@ -1,18 +1,28 @@
 """What every channel does to an inbound message before Rasa sees it: clean the
-text, and hold back chatters who send faster than the bot can answer.
+text, hold back chatters who send faster than the bot can answer, and let Rasa work
+on a few messages at a time, in the order they came.
 
 Standard library only (imported by the channels inside Rasa, and by tests).
 """
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import re
 import time
-from collections.abc import Callable
-from typing import Optional
+import weakref
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Optional, TypeVar
 
 from api.ratelimit import RateLimit, RateLimiter
 from bot.channels import config
+
+T = TypeVar("T")
 
 MAX_MESSAGE_CHARS = 4000
 MAX_BODY_BYTES = 256 * 1024  # a Slack event or Teams activity is a few kB
@@ -60,3 +70,155 @@ class ChatterLimiter:
 
     def should_notify(self, key: str) -> bool:
         return self._notified.allow(key)
+
+
+class _Slots:
+    """A counting semaphore that hands a freed slot straight to the longest waiter,
+    and lets a message coming back from a network call go first (`front`)."""
+
+    def __init__(self, limit: int) -> None:
+        self.free = limit
+        self.waiters: deque[asyncio.Future[None]] = deque()
+
+    async def acquire(self, *, front: bool = False) -> None:
+        if self.free > 0 and not self.waiters:
+            self.free -= 1
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        if front:
+            self.waiters.appendleft(waiter)
+        else:
+            self.waiters.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # handed a slot just as it was cancelled
+            elif waiter in self.waiters:
+                self.waiters.remove(waiter)
+            raise
+
+    def release(self) -> None:
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)  # the slot passes on; `free` is unchanged
+                return
+        self.free += 1
+
+
+@dataclass
+class _Turn:
+    """One message's place at the gate: whether it holds a slot right now."""
+
+    slots: _Slots
+    holding: bool = False
+
+
+_turn: ContextVar[Optional[_Turn]] = ContextVar("csp_message_turn", default=None)
+
+
+class _LoopGate:
+    def __init__(self, limit: int) -> None:
+        self.slots = _Slots(limit)
+        self.conversations: dict[str, asyncio.Lock] = {}
+        self.queued: dict[str, int] = {}
+
+
+class MessageGate:
+    """At most `limit` messages worked on at once in this process, the others in
+    the order they arrived; one message at a time per conversation (`limit` 0: no
+    gate).
+
+    Rasa's event loop interleaves every message it has been handed. Given fifty at
+    once, each waits for the CPU of all the others, they all finish together, and
+    the chatters' next messages come back together: conversations fall into step
+    and every reply waits for a whole wave. Taken in turn, the first message in is
+    the first answered, the replies spread out and so do the next messages.
+
+    A message gives its slot up while it waits on another server (`released`: the
+    action server, Slack's or Teams' API) and gets it back ahead of the queue, so a
+    slow action holds up its own conversation only. A conversation's next message
+    waits outside the gate until the one before is answered, rather than in a slot
+    waiting for Rasa's lock on the conversation. Measured in docs/production.md.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopGate] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def _state(self) -> _LoopGate:
+        loop = asyncio.get_running_loop()
+        state = self._loops.get(loop)
+        if state is None:
+            state = self._loops[loop] = _LoopGate(self.limit)
+        return state
+
+    def waiting(self) -> int:
+        """Messages waiting for a slot on the running loop."""
+        state = self._loops.get(asyncio.get_running_loop())
+        if state is None:
+            return 0
+        return sum(1 for waiter in state.slots.waiters if not waiter.done())
+
+    async def run(self, conversation: str, work: Awaitable[T]) -> T:
+        """Await `work`, the handling of a message of `conversation`, in its turn."""
+        if self.limit <= 0:
+            return await work
+        state = self._state()
+        lock = state.conversations.setdefault(conversation, asyncio.Lock())
+        state.queued[conversation] = state.queued.get(conversation, 0) + 1
+        turn = _Turn(state.slots)
+        started = False
+        try:
+            async with lock:  # asyncio.Lock: first come, first served
+                await state.slots.acquire()
+                turn.holding = started = True
+                token = _turn.set(turn)
+                try:
+                    return await work
+                finally:
+                    _turn.reset(token)
+                    if turn.holding:
+                        turn.holding = False
+                        state.slots.release()
+        except asyncio.CancelledError:
+            if not started and inspect.iscoroutine(work):
+                work.close()  # cancelled in the queue: it never started
+            raise
+        finally:
+            state.queued[conversation] -= 1
+            if not state.queued[conversation]:
+                del state.queued[conversation]
+                del state.conversations[conversation]
+
+    @staticmethod
+    @asynccontextmanager
+    async def released() -> AsyncIterator[None]:
+        """Give up this message's slot for the block (a call to another server);
+        take it back, ahead of the queue, after it."""
+        turn = _turn.get()
+        if turn is None or not turn.holding:
+            yield
+            return
+        turn.holding = False
+        turn.slots.release()
+        try:
+            yield
+        finally:
+            await turn.slots.acquire(front=True)
+            turn.holding = True
+
+
+_gate: Optional[MessageGate] = None
+
+
+def message_gate() -> MessageGate:
+    """The process's one gate (RASA_MAX_CONCURRENT_MESSAGES), shared by every
+    channel: they all share one Rasa."""
+    global _gate
+    if _gate is None:
+        _gate = MessageGate(config.max_concurrent_messages())
+    return _gate

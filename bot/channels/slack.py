@@ -47,7 +47,13 @@ from api.identity import mint_staff_token
 from api.redaction import redact
 from bot.channels import config
 from bot.channels.dedupe import SeenIds
-from bot.channels.inbound import MAX_BODY_BYTES, ChatterLimiter, clean_text
+from bot.channels.inbound import (
+    MAX_BODY_BYTES,
+    ChatterLimiter,
+    MessageGate,
+    clean_text,
+    message_gate,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -163,7 +169,8 @@ class SlackOutput(OutputChannel):
         if self.thread_ts:
             kwargs["thread_ts"] = self.thread_ts
         try:
-            await self.client.chat_postMessage(channel=self.channel, **kwargs)
+            async with MessageGate.released():  # Slack's time, not Rasa's
+                await self.client.chat_postMessage(channel=self.channel, **kwargs)
         except SlackApiError as exc:
             logger.error("Slack chat.postMessage failed: %s", exc.response.get("error"))
 
@@ -247,6 +254,7 @@ class SecureSlackInput(InputChannel):
         api_base_url: str = config.SLACK_API_BASE_URL,
         seen: Optional[SeenIds] = None,
         limiter: Optional[ChatterLimiter] = None,
+        gate: Optional[MessageGate] = None,
     ) -> None:
         self.bot_token = bot_token
         self.signing_secret = signing_secret
@@ -254,6 +262,7 @@ class SecureSlackInput(InputChannel):
         self.api_base_url = api_base_url
         self.seen = seen or SeenIds()
         self.limiter = limiter or ChatterLimiter()
+        self.gate = gate or message_gate()
         self._tasks: set[asyncio.Task] = set()
         missing = [
             name
@@ -425,7 +434,7 @@ class SecureSlackInput(InputChannel):
         )
         # Answer Slack at once (it retries after 3 s); the bot replies through the
         # Web API.
-        self._background(on_new_message(message))
+        self._background(self.gate.run(message.sender_id, on_new_message(message)))
 
     def _background(self, work: Awaitable[Any]) -> None:
         """Run `work` after the response; keep a reference so the task is not

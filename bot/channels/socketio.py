@@ -47,7 +47,12 @@ from socketio.exceptions import ConnectionRefusedError as SocketRefused
 from api.identity import ChatIdentity, InvalidChatToken, verify_chat_token
 from api.redaction import redact
 from bot.channels import config
-from bot.channels.inbound import ChatterLimiter, clean_text
+from bot.channels.inbound import (
+    ChatterLimiter,
+    MessageGate,
+    clean_text,
+    message_gate,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -220,9 +225,11 @@ class SecureSocketIOInput(InputChannel):
         cors_allowed_origins: Optional[list[str]] = None,
         allow_anonymous: bool = True,
         limiter: Optional[ChatterLimiter] = None,
+        gate: Optional[MessageGate] = None,
     ) -> None:
         self.chat_token_secret = chat_token_secret
         self.limiter = limiter or ChatterLimiter()
+        self.gate = gate or message_gate()
         self.session_key = session_key(chat_token_secret)
         self.user_message_evt = user_message_evt
         self.bot_message_evt = bot_message_evt
@@ -386,7 +393,7 @@ class SecureSocketIOInput(InputChannel):
                 metadata=metadata,
             )
             try:
-                await on_new_message(message)
+                await self.gate.run(message.sender_id, on_new_message(message))
             finally:
                 await sio.emit("bot_done", {}, room=session_id, namespace=namespace)
 

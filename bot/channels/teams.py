@@ -52,7 +52,13 @@ from api.identity import mint_staff_token
 from api.redaction import redact
 from bot.channels import config
 from bot.channels.dedupe import SeenIds
-from bot.channels.inbound import MAX_BODY_BYTES, ChatterLimiter, clean_text
+from bot.channels.inbound import (
+    MAX_BODY_BYTES,
+    ChatterLimiter,
+    MessageGate,
+    clean_text,
+    message_gate,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -282,16 +288,17 @@ class TeamsOutput(OutputChannel):
         }
         session = self.session_factory()
         try:
-            token = await self.tokens.token(session)
-            headers = {"Authorization": f"Bearer {token}"}
-            url = URL(self.activities_url(), encoded=True)  # keep ids percent-encoded
-            async with session.post(url, json=activity, headers=headers) as reply:
-                if reply.status >= 300:
-                    logger.error(
-                        "Teams: the connector refused a reply (%s): %s",
-                        reply.status,
-                        (await reply.text())[:300],
-                    )
+            async with MessageGate.released():  # the connector's time, not Rasa's
+                token = await self.tokens.token(session)
+                headers = {"Authorization": f"Bearer {token}"}
+                url = URL(self.activities_url(), encoded=True)  # ids stay encoded
+                async with session.post(url, json=activity, headers=headers) as reply:
+                    if reply.status >= 300:
+                        logger.error(
+                            "Teams: the connector refused a reply (%s): %s",
+                            reply.status,
+                            (await reply.text())[:300],
+                        )
         except (aiohttp.ClientError, asyncio.TimeoutError, RuntimeError) as exc:
             logger.error("Teams: could not send a reply: %s", exc)
 
@@ -433,6 +440,7 @@ class TeamsInput(InputChannel):
         openid_metadata_url: str = config.TEAMS_OPENID_METADATA_URL,
         login_base_url: str = config.TEAMS_LOGIN_BASE_URL,
         limiter: Optional[ChatterLimiter] = None,
+        gate: Optional[MessageGate] = None,
     ) -> None:
         self.app_id = app_id
         self.tenant_id = tenant_id
@@ -441,6 +449,7 @@ class TeamsInput(InputChannel):
         self.tokens = BotTokenProvider(app_id, app_password, tenant_id, login_base_url)
         self.seen = SeenIds()
         self.limiter = limiter or ChatterLimiter()
+        self.gate = gate or message_gate()
         self._session: Optional[aiohttp.ClientSession] = None
         self._tasks: set[asyncio.Task] = set()
         missing = [
@@ -575,7 +584,7 @@ class TeamsInput(InputChannel):
                 metadata=self.metadata(activity),
             )
             # Answer the connector at once; replies go out through its REST API.
-            self._background(on_new_message(message))
+            self._background(self.gate.run(message.sender_id, on_new_message(message)))
             return response.text("", status=HTTPStatus.OK)
 
         return webhook

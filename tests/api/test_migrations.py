@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, inspect, pool, select
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from api.demo import seed_demo
@@ -25,10 +19,6 @@ from api.migrate import (
     upgrade,
 )
 from api.models import Base, Invoice
-
-PG_ADMIN_URL = os.environ.get(
-    "TEST_POSTGRES_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 
 
 def schema_differences(engine: Engine) -> list[object]:
@@ -75,34 +65,6 @@ def test_upgrade_uses_database_url_from_settings(database_url: str) -> None:
 
 def test_there_is_one_head_and_it_is_the_initial_revision() -> None:
     assert head_revision() == "0003"
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A throw-away PostgreSQL database, or skip when no server answers."""
-    admin = create_engine(
-        PG_ADMIN_URL,
-        isolation_level="AUTOCOMMIT",
-        poolclass=pool.NullPool,
-        connect_args={"connect_timeout": 3},
-    )
-    name = f"test_migrations_{uuid.uuid4().hex[:12]}"
-    try:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    except OperationalError as exc:
-        admin.dispose()
-        pytest.skip(f"no PostgreSQL server at {PG_ADMIN_URL}: {exc.orig}")
-    try:
-        yield (
-            make_url(PG_ADMIN_URL)
-            .set(database=name)
-            .render_as_string(hide_password=False)
-        )
-    finally:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 def test_postgresql_upgrade_head_and_downgrade_base(postgres_url: str) -> None:

@@ -1,4 +1,5 @@
-"""The transcript consumer's storage and the broker transcript source, on SQLite.
+"""The transcript consumer's storage and the broker transcript source, on SQLite
+and on PostgreSQL (the production profile's database).
 
 The consumer against a real RabbitMQ, with Rasa publishing, is in
 tests/production/test_production_profile.py."""
@@ -6,21 +7,31 @@ tests/production/test_production_profile.py."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from datetime import datetime, timezone
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.dashboard import rasa_events as ev
 from api.dashboard.consumer import event_row, store_events
-from api.dashboard.ingest import ingest
-from api.dashboard.models import Conversation, TranscriptEvent
+from api.dashboard.ingest import ingest, sender_hash
+from api.dashboard.models import (
+    Conversation,
+    ConversationTurn,
+    PrivacyDeletion,
+    TranscriptEvent,
+)
 from api.dashboard.transcripts import (
     BrokerTranscriptSource,
     SQLTrackerSource,
     transcript_source,
 )
-from api.db import get_engine
+from api.db import get_engine, get_sessionmaker
+from api.migrate import upgrade
 from api.settings import Settings
+from tests.conftest import reset_caches
 
 
 def message(sender_id: str, event: dict) -> bytes:
@@ -100,3 +111,87 @@ def test_the_source_follows_the_broker_setting(database_url: str) -> None:
         database_url=database_url, rabbitmq_url="amqp://guest:guest@127.0.0.1:5672/"
     )
     assert isinstance(transcript_source(with_broker), BrokerTranscriptSource)
+
+
+@pytest.fixture
+def pg_session(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Session]:
+    """A session on a migrated scratch PostgreSQL database (`DATABASE_URL`)."""
+    upgrade(postgres_url)
+    monkeypatch.setenv("DATABASE_URL", postgres_url)
+    reset_caches()
+    try:
+        with get_sessionmaker()() as session:
+            yield session
+    finally:
+        reset_caches()
+
+
+def test_postgresql_keeps_arrival_order_across_a_batch_and_redeliveries(
+    pg_session: Session,
+) -> None:
+    # Three conversations interleaved in one batch, as replicas publish them.
+    streams = [conversation_messages(f"s-{n}", 100.0 * n) for n in (1, 2, 3)]
+    batch = [body for turn in zip(*streams) for body in turn]
+    assert store_events(pg_session, batch) == 12
+    pg_session.commit()
+    stored = pg_session.execute(
+        select(TranscriptEvent.sender_id, TranscriptEvent.type_name).order_by(
+            TranscriptEvent.id
+        )
+    ).all()
+    expected = []
+    for body in batch:
+        event = json.loads(body)
+        expected.append((event["sender_id"], event["event"]))
+    assert [tuple(row) for row in stored] == expected
+
+    source = BrokerTranscriptSource(get_engine())
+    assert ingest(pg_session, source).events_read == 12
+    pg_session.commit()
+    turns = pg_session.scalar(select(func.count()).select_from(ConversationTurn))
+
+    # A redelivered batch (old and new events mixed) adds only the new ones.
+    more = [
+        message("s-1", ev.user("and the one before?", 150.0, intent="ask_invoice")),
+        message("s-4", ev.user("hello", 400.0, intent="greet")),
+    ]
+    assert store_events(pg_session, [*batch[:5], *more]) == 7
+    pg_session.commit()
+    assert ingest(pg_session, source).events_read == 2
+    pg_session.commit()
+    assert (
+        pg_session.scalar(select(func.count()).select_from(ConversationTurn))
+        == (turns or 0) + 2
+    )
+    users = dict(
+        pg_session.execute(select(Conversation.sender_id, Conversation.user_turns))
+        .tuples()
+        .all()
+    )
+    assert users == {"s-1": 2, "s-2": 1, "s-3": 1, "s-4": 1}
+
+
+def test_postgresql_skips_events_older_than_a_privacy_deletion(
+    pg_session: Session,
+) -> None:
+    pg_session.add(
+        PrivacyDeletion(
+            sender_hash=sender_hash("s-1"),
+            deleted_by="dpo@partner.example",
+            deleted_at=datetime.fromtimestamp(102.5, tz=timezone.utc),
+            tracker_events_deleted=0,
+        )
+    )
+    pg_session.commit()
+    store_events(pg_session, conversation_messages("s-1", 100.0))
+    store_events(pg_session, conversation_messages("s-2", 100.0))
+    pg_session.commit()
+    report = ingest(pg_session, BrokerTranscriptSource(get_engine()))
+    pg_session.commit()
+    assert report.purged_events == 3  # s-1's events up to 102.5
+    users = dict(
+        pg_session.execute(select(Conversation.sender_id, Conversation.bot_turns))
+        .tuples()
+        .all()
+    )
+    assert users == {"s-1": 1, "s-2": 1}

@@ -7,6 +7,7 @@ server refuses the call, and waits 5 minutes when it is slow.
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -20,6 +21,7 @@ from tests.faults.conftest import (
     texts,
     to_the_confirmation,
 )
+from tests.production.widget_client import WidgetChat
 
 pytestmark = [pytest.mark.faults, pytest.mark.e2e]
 
@@ -109,3 +111,47 @@ def test_a_question_while_down_gets_the_clear_reply_and_the_next_one_works(
     assert "latest invoice" in answer.lower(), answer
     assert UNAVAILABLE not in answer
     assert CONFIRM_QUESTION not in answer.lower()
+
+
+def test_a_slow_action_holds_up_its_own_conversation_only(faults: FaultStack) -> None:
+    """Rasa works on a few messages at once (RASA_MAX_CONCURRENT_MESSAGES, 2 here)
+    and takes the rest in turn (bot/channels/inbound.py). Two widget conversations
+    wait on a slow invoice lookup; a third one's greeting is answered meanwhile,
+    because a message waiting on the action server gives up its place."""
+    stack, proxy = faults.stack, faults.proxy
+    held = ACTION_TIMEOUT_SECONDS - 1.5
+    token = faults.customer_metadata()["chat_token"]
+
+    async def run() -> tuple[list[float], float, list[str]]:
+        chats = [WidgetChat(stack.rasa_url, token) for _ in range(3)]
+        for chat in chats:
+            await chat.connect()
+        try:
+            for chat in chats:  # a first exchange, so no session start is pending
+                await chat.say("hello")
+            proxy.slow(held, action="action_invoice_lookup")
+            slow = [
+                asyncio.ensure_future(chat.say("What is my latest invoice?"))
+                for chat in chats[:2]
+            ]
+            await asyncio.sleep(0.5)  # both are now waiting on the action server
+            greeting = await chats[2].say("hello")
+            assert not any(task.done() for task in slow), "the lookups were not slow"
+            answers = await asyncio.gather(*slow)
+            return (
+                [a.seconds for a in answers],
+                greeting.seconds,
+                [" ".join(a.texts) for a in answers],
+            )
+        finally:
+            proxy.up()
+            for chat in chats:
+                await chat.close()
+
+    slow_seconds, greeting_seconds, answers = asyncio.run(run())
+    assert all(seconds >= held for seconds in slow_seconds), slow_seconds
+    assert greeting_seconds < held - 1, (
+        f"the greeting waited {greeting_seconds:.1f}s behind the slow lookups"
+    )
+    for answer in answers:
+        assert "invoice" in answer.lower() and UNAVAILABLE not in answer, answer

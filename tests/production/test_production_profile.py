@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import psycopg
 import pytest
 from sqlalchemy import create_engine, select
@@ -234,6 +235,14 @@ def test_the_event_broker_feeds_the_review_tables(stack: Stack) -> None:
     assert events.count("user") == sum(
         1 for kind, _ in tracker_rows(stack, session_id) if kind == "user"
     )
+    # The consumer is background work, below the replies in CPU priority.
+    consumers = [
+        process
+        for process in psutil.Process(stack.process.pid).children(recursive=True)
+        if "api.dashboard" in " ".join(process.cmdline())
+        and "consume" in process.cmdline()
+    ]
+    assert consumers and all(process.nice() == 10 for process in consumers)
 
 
 def test_transcripts_survive_a_rabbitmq_outage(stack: Stack) -> None:
