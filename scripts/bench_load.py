@@ -651,21 +651,25 @@ def report(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
                 )
                 else "."
             ),
-            "- The conversations move in step. With the same 1 s pause after every "
-            "reply, messages that queued behind each other are answered one after "
-            "the other and come back one after the other a second later: the paced "
-            "load settles into waves (up to "
+            "- Paced conversations tend to move in step: with the same 1 s pause "
+            "after every reply, messages answered together come back together a "
+            "second later, and if Rasa interleaves them all, each waits for the CPU "
+            "of the whole wave (about "
+            f"{0.95 * meta['paced_conversations']:.0f} messages × {ms:.0f} ms of "
+            f"Rasa CPU ≈ {0.95 * meta['paced_conversations'] * ms:.0f} ms on one "
+            "process). Each Rasa process therefore works on a few messages at a "
+            "time (`RASA_MAX_CONCURRENT_MESSAGES`, default 2) and takes the others "
+            "in arrival order (bot/channels/inbound.py), which spreads the replies "
+            "and so the next messages: at most "
             + ", ".join(
                 f"{r['paced'].get('bunching', '-')} ({r['label']})" for r in results
             )
             + f" of the {meta['paced_conversations']} conversations sent their "
-            f"message within the same {BUNCH_WINDOW * 1000:.0f} ms; spread evenly "
-            f"they would be about {meta['paced_conversations'] * BUNCH_WINDOW / 1.1:.0f}"
-            "). A wave's last messages wait for the whole wave: about "
-            f"{0.95 * meta['paced_conversations']:.0f} messages × {ms:.0f} ms of "
-            f"Rasa CPU ≈ {0.95 * meta['paced_conversations'] * ms:.0f} ms on one "
-            "process before its own turn, which is what sets the p95 here, not the "
-            "average load.",
+            f"message within the same {BUNCH_WINDOW * 1000:.0f} ms here; spread "
+            "evenly they would be about "
+            f"{meta['paced_conversations'] * BUNCH_WINDOW / 1.1:.0f}, and without "
+            "the gate they were 37-44 (docs/production.md, 'Taking messages in "
+            "turn').",
             f"- The paced run reached {paced['throughput']:.1f} msg/s embedded: "
             "that is the capacity of this machine at that moment, not of the design. "
             "Replicas are separate processes, so the production profile scales with "
