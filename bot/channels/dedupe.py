@@ -1,16 +1,27 @@
-"""A bounded, in-process set of recently seen ids (Slack event ids, Teams activity
-ids), so that a platform's retry of something already handled is acknowledged but
-never processed twice.
+"""Recently seen ids (Slack event ids, Teams activity ids), so that a platform's
+retry of something already handled is acknowledged but never processed twice.
 
-In-process only: with several Rasa replicas, route each workspace or tenant to one
-replica, or move this to Redis (SET NX with an expiry).
+`SeenIds` is a bounded set in the process. With several Rasa replicas a retry may
+reach another replica (Slack and Teams post from addresses the proxy cannot tie to
+a conversation), so when `REDIS_URL` is set (the production profile) the channels use
+`SharedSeenIds`: the same check-and-set as one Redis `SET key 1 NX EX ttl`, shared by
+every replica. If Redis does not answer, it falls back to the process's own set and
+says so in the log: a retry that reaches another replica then may be processed
+twice (ticket filing is idempotent on its own), but no message is dropped.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Union
+
+import redis
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_TTL_SECONDS = 3600.0
 DEFAULT_MAX_ENTRIES = 10_000
@@ -58,3 +69,52 @@ class SeenIds:
         self._seen[key] = now
         self._expire(now)
         return True
+
+
+class SharedSeenIds:
+    """`SeenIds` shared by every process that uses the same Redis and prefix."""
+
+    def __init__(
+        self,
+        url: str,
+        prefix: str = "cspdesk",
+        ttl: float = DEFAULT_TTL_SECONDS,
+        timeout_seconds: float = 1.0,
+    ) -> None:
+        self.prefix = prefix
+        self.ttl = ttl
+        self.local = SeenIds(ttl=ttl)  # when Redis does not answer
+        # A blocking client, as Rasa's own Redis lock store uses: one round trip
+        # per webhook delivery, and `add` stays one step with no await inside.
+        self.client = redis.Redis.from_url(
+            url,
+            socket_timeout=timeout_seconds,
+            socket_connect_timeout=timeout_seconds,
+        )
+
+    def key(self, seen: str) -> str:
+        return f"{self.prefix}:seen:{seen}"
+
+    def add(self, key: str) -> bool:
+        """Remember `key`; True if no process saw it within the TTL."""
+        try:
+            new = self.client.set(self.key(key), 1, nx=True, ex=max(int(self.ttl), 1))
+        except redis.RedisError as exc:
+            logger.warning(
+                "Redis did not answer (%s); de-duplicating in this process only", exc
+            )
+            return self.local.add(key)
+        self.local.add(key)  # so this process still knows it if Redis goes away
+        return bool(new)
+
+
+SeenSet = Union[SeenIds, SharedSeenIds]
+
+
+def seen_ids() -> SeenSet:
+    """The channels' set: shared in Redis when REDIS_URL is set, else in-process."""
+    url = (os.environ.get("REDIS_URL") or "").strip()
+    if not url:
+        return SeenIds()
+    prefix = (os.environ.get("REDIS_KEY_PREFIX") or "").strip() or "cspdesk"
+    return SharedSeenIds(url, prefix)

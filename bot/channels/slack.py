@@ -6,8 +6,8 @@ Built beside Rasa 3.6.21's `SlackInput`, reusing its text clean-up, with what it
 - every request is signed (HMAC-SHA256 `v0`, 5-minute window, constant-time
   compare) or refused with 401, including `url_verification`;
 - Slack retries are never processed twice: event ids (and message timestamps, as
-  one message can arrive as both `message.im` and `app_mention`) go into a bounded
-  TTL set, a retry of something seen is acknowledged with 200 and dropped, and so is
+  one message can arrive as both `message.im` and `app_mention`) go into a TTL set
+  (in Redis with several replicas, bot/channels/dedupe.py), a retry of something seen is acknowledged with 200 and dropped, and so is
   any `http_timeout` retry (we answered but late, so the first delivery is running);
 - messages from bots (ours included) and edits/joins (any `subtype`) are ignored;
 - replies go into the thread of the message (`thread_ts`), one conversation per
@@ -46,7 +46,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from api.identity import mint_staff_token
 from api.redaction import redact
 from bot.channels import config
-from bot.channels.dedupe import SeenIds
+from bot.channels.dedupe import SeenIds, SeenSet, seen_ids
 from bot.channels.inbound import (
     MAX_BODY_BYTES,
     ChatterLimiter,
@@ -243,6 +243,7 @@ class SecureSlackInput(InputChannel):
                 config.SLACK_API_BASE_URL,
             ),
             chat_token_secret=config.chat_token_secret(),
+            seen=seen_ids(),
             limiter=ChatterLimiter(config.chat_rate_limit()),
         )
 
@@ -252,7 +253,7 @@ class SecureSlackInput(InputChannel):
         signing_secret: str,
         chat_token_secret: str,
         api_base_url: str = config.SLACK_API_BASE_URL,
-        seen: Optional[SeenIds] = None,
+        seen: Optional[SeenSet] = None,
         limiter: Optional[ChatterLimiter] = None,
         gate: Optional[MessageGate] = None,
     ) -> None:
@@ -260,7 +261,7 @@ class SecureSlackInput(InputChannel):
         self.signing_secret = signing_secret
         self.chat_token_secret = chat_token_secret
         self.api_base_url = api_base_url
-        self.seen = seen or SeenIds()
+        self.seen: SeenSet = seen if seen is not None else SeenIds()
         self.limiter = limiter or ChatterLimiter()
         self.gate = gate or message_gate()
         self._tasks: set[asyncio.Task] = set()

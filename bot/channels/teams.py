@@ -51,7 +51,7 @@ from yarl import URL
 from api.identity import mint_staff_token
 from api.redaction import redact
 from bot.channels import config
-from bot.channels.dedupe import SeenIds
+from bot.channels.dedupe import SeenIds, SeenSet, seen_ids
 from bot.channels.inbound import (
     MAX_BODY_BYTES,
     ChatterLimiter,
@@ -428,6 +428,7 @@ class TeamsInput(InputChannel):
                 config.TEAMS_LOGIN_BASE_URL,
             ),
             chat_token_secret=config.chat_token_secret(),
+            seen=seen_ids(),
             limiter=ChatterLimiter(config.chat_rate_limit()),
         )
 
@@ -441,13 +442,14 @@ class TeamsInput(InputChannel):
         login_base_url: str = config.TEAMS_LOGIN_BASE_URL,
         limiter: Optional[ChatterLimiter] = None,
         gate: Optional[MessageGate] = None,
+        seen: Optional[SeenSet] = None,
     ) -> None:
         self.app_id = app_id
         self.tenant_id = tenant_id
         self.chat_token_secret = chat_token_secret
         self.keys = OpenIdKeys(openid_metadata_url)
         self.tokens = BotTokenProvider(app_id, app_password, tenant_id, login_base_url)
-        self.seen = SeenIds()
+        self.seen: SeenSet = seen if seen is not None else SeenIds()
         self.limiter = limiter or ChatterLimiter()
         self.gate = gate or message_gate()
         self._session: Optional[aiohttp.ClientSession] = None

@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, Optional
 from urllib.parse import urlencode
 
 import aiohttp
 import pytest
+import redis
 from aiohttp import web
 from rasa.core.channels.channel import UserMessage
 
 from api.identity import verify_chat_token
-from bot.channels.dedupe import SeenIds
+from bot.channels.dedupe import SeenIds, SharedSeenIds, seen_ids
 from bot.channels.slack import (
     SecureSlackInput,
     button_blocks,
@@ -23,9 +27,14 @@ from bot.channels.slack import (
     signature_problem,
     to_mrkdwn,
 )
+from bot.channels.teams import TeamsInput
 from tests.channels.rasa.harness import aiohttp_server, channel_server
 
 SIGNING_SECRET = "slack-signing-secret-for-tests"
+REDIS_URL = (
+    f"{os.environ.get('TEST_REDIS_URL_BASE', 'redis://127.0.0.1:6379')}/"
+    f"{os.environ.get('TEST_REDIS_DB', '13')}"
+)
 CHAT_SECRET = "chat-secret-for-slack-tests-0123456789"
 BOT_USER = "UBOT"
 
@@ -170,6 +179,105 @@ def test_seen_ids_expire_and_are_bounded() -> None:
     for key in "bcd":
         seen.add(key)
     assert len(seen) == 3 and "a" not in seen
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A key prefix of this test's own on the local Redis; its keys go afterwards."""
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        pytest.skip(f"no Redis at {REDIS_URL}: {exc}")
+    prefix = f"csptest{uuid.uuid4().hex[:10]}"
+    try:
+        yield prefix
+    finally:
+        keys = list(client.scan_iter(match=f"{prefix}*"))
+        if keys:
+            client.delete(*keys)
+        client.close()
+
+
+def test_replicas_share_what_they_have_seen_in_redis(redis_prefix: str) -> None:
+    one, two = (SharedSeenIds(REDIS_URL, redis_prefix, ttl=60) for _ in range(2))
+    assert one.add("Ev1") and not two.add("Ev1") and not one.add("Ev1")
+    assert two.add("Ev2")
+    assert SharedSeenIds(REDIS_URL, redis_prefix + "other").add("Ev1")
+    ttl = redis.Redis.from_url(REDIS_URL).ttl(one.key("Ev1"))
+    assert 0 < ttl <= 60
+
+
+def test_without_redis_the_process_still_remembers(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from tests.channels.rasa.harness import free_port
+
+    seen = SharedSeenIds(f"redis://127.0.0.1:{free_port()}/0", timeout_seconds=0.5)
+    assert seen.add("Ev1") and not seen.add("Ev1")
+    assert "de-duplicating in this process only" in caplog.text
+
+
+def test_the_channels_share_the_set_when_redis_is_configured(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    assert isinstance(seen_ids(), SeenIds)
+    monkeypatch.setenv("REDIS_URL", REDIS_URL)
+    monkeypatch.setenv("REDIS_KEY_PREFIX", "partnerdesk")
+    shared = seen_ids()
+    assert isinstance(shared, SharedSeenIds) and shared.prefix == "partnerdesk"
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", SIGNING_SECRET)
+    assert isinstance(SecureSlackInput.from_credentials(None).seen, SharedSeenIds)
+    for name in ("TEAMS_APP_ID", "TEAMS_APP_PASSWORD", "TEAMS_TENANT_ID"):
+        monkeypatch.setenv(name, f"{name.lower()}-for-tests")
+    assert isinstance(TeamsInput.from_credentials(None).seen, SharedSeenIds)
+
+
+def test_a_retry_that_reaches_another_replica_is_dropped(redis_prefix: str) -> None:
+    """Slack retries from wherever it likes, and the proxy routes Slack by address:
+    the retry of an event one replica is handling lands on the other."""
+    received: list[tuple[str, UserMessage]] = []
+
+    def bot(replica: str) -> Callable[[UserMessage], Awaitable[None]]:
+        async def handle(message: UserMessage) -> None:
+            received.append((replica, message))
+
+        return handle
+
+    async def scenario() -> None:
+        replicas = [
+            channel(seen=SharedSeenIds(REDIS_URL, redis_prefix)) for _ in range(2)
+        ]
+        async with (
+            channel_server(replicas[0], bot("one")) as one,
+            channel_server(replicas[1], bot("two")) as two,
+            aiohttp.ClientSession() as http,
+        ):
+            body = json.dumps(event()).encode()
+            first = {**headers(body), "content-type": "application/json"}
+            retry = {**first, "x-slack-retry-num": "1", "x-slack-retry-reason": "x"}
+            for base, extra in ((one, first), (two, retry), (one, retry)):
+                async with http.post(
+                    f"{base}/webhooks/slack/webhook", data=body, headers=extra
+                ) as reply:
+                    assert reply.status == 200
+            other = json.dumps(event("and my payments?", ts="1700000000.000200"))
+            other_body = other.replace('"Ev1"', '"Ev2"').encode()
+            async with http.post(
+                f"{two}/webhooks/slack/webhook",
+                data=other_body,
+                headers={**headers(other_body), "content-type": "application/json"},
+            ) as reply:
+                assert reply.status == 200
+            await asyncio.sleep(0.3)
+
+    asyncio.run(scenario())
+    assert [(replica, m.text) for replica, m in received] == [
+        ("one", "latest invoice?"),
+        ("two", "and my payments?"),
+    ]
 
 
 def test_a_button_click_becomes_its_payload_in_the_same_thread() -> None:
