@@ -7,8 +7,9 @@ Built beside Rasa 3.6.21's `SlackInput`, reusing its text clean-up, with what it
   compare) or refused with 401, including `url_verification`;
 - Slack retries are never processed twice: event ids (and message timestamps, as
   one message can arrive as both `message.im` and `app_mention`) go into a TTL set
-  (in Redis with several replicas, bot/channels/dedupe.py), a retry of something seen is acknowledged with 200 and dropped, and so is
-  any `http_timeout` retry (we answered but late, so the first delivery is running);
+  (in Redis with several replicas, bot/channels/dedupe.py), a retry of something
+  seen is acknowledged with 200 and dropped, and so is any `http_timeout` retry (we
+  answered but late, so the first delivery is running);
 - messages from bots (ours included) and edits/joins (any `subtype`) are ignored;
 - replies go into the thread of the message (`thread_ts`), one conversation per
   thread and user; buttons are Block Kit `actions`, and a click comes back as the
