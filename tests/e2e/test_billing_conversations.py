@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from actions.formatting import format_date, local_today
 from actions.invoices import expected_availability
+from actions.subscriptions import eligibilities
 from api.db import make_engine
 from api.identity import mint_customer_token, mint_staff_token
 from api.models import Customer, DocumentType, Invoice, PartnerUser, Ticket
@@ -353,11 +354,34 @@ def test_staff_start_a_cancellation_and_stop_it(stack: Stack, db: Engine) -> Non
         assert len(session.scalars(select(Ticket)).all()) == before
 
 
-def test_nothing_eligible_and_absurd_amounts(stack: Stack) -> None:
-    chat = customer_chat(stack, "contoso.com")
-    answer = chat.say("I want a refund")
-    assert "can't be cancelled for a refund now" in answer, answer
-    assert "Which subscription" not in answer
+def eligible_today(session: Session, customer: Customer) -> Optional[list[str]]:
+    """The customer's subscriptions a refund could cancel today, in its partner's
+    time zone (monthly terms open a new window every month); None if it has none."""
+    today = local_today(datetime.now(timezone.utc), customer.partner.timezone)
+    options = eligibilities(session, customer, today)
+    if not options:
+        return None
+    return [
+        eligibility.product_name for _, eligibility in options if eligibility.eligible
+    ]
+
+
+def test_nothing_eligible_and_absurd_amounts(stack: Stack, db: Engine) -> None:
+    with Session(db) as session:
+        customers = session.scalars(select(Customer).order_by(Customer.id)).all()
+        windows = {c.domain: eligible_today(session, c) for c in customers}
+    contoso = windows["contoso.com"]
+    assert contoso is not None
+    nothing = next(domain for domain, names in windows.items() if names == [])
+    for domain, eligible in (("contoso.com", contoso), (nothing, [])):
+        answer = customer_chat(stack, domain).say("I want a refund")
+        if eligible:  # the first days of Teams Phone's monthly term
+            assert "Which subscription" in answer, answer
+            assert all(name in answer for name in eligible), (eligible, answer)
+        else:
+            assert "can't be cancelled for a refund now" in answer, answer
+            assert "can be cancelled for a refund right now" in answer, answer
+            assert "Which subscription" not in answer, answer
     chat = customer_chat(stack, "treyresearch.net")
     answer = chat.say("refund 10 billion dollars")
     assert "more than everything ever billed" in answer, answer
