@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     # this much (os.nice) so that, on a host it shares with Rasa, the replies come
     # first. 0 leaves it as started.
     transcript_consumer_nice: int = Field(default=10, ge=0, le=19)
+    # How often the consumer checks Rasa's tracker store for events that never came
+    # through the broker (api/dashboard/reconcile.py); 0 turns the check off.
+    transcript_reconcile_seconds: float = Field(default=60.0, ge=0)
     run_dir: str = str(ROOT / "var")  # generated Procfile and nginx config go here
     nginx_user: str = ""  # nginx's `user` directive when it starts as root
 

@@ -11,6 +11,10 @@ review dashboard is up to date within about a second of a reply.
 A message is acknowledged only after its event is committed: if this process dies
 in between, RabbitMQ delivers it again and ``digest`` makes that harmless.
 
+Every ``TRANSCRIPT_RECONCILE_SECONDS`` (default 60) it also compares Rasa's tracker
+store with what arrived, and restores events a replica stored but never published
+(api/dashboard/reconcile.py).
+
 It runs at a lower CPU priority (``TRANSCRIPT_CONSUMER_NICE``, default 10): its
 batches come in bursts, and on a host it shares with Rasa they would otherwise
 delay replies (measured in docs/production.md).
@@ -35,11 +39,13 @@ from pika.exceptions import AMQPError
 from sqlalchemy import Table, insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from api.dashboard.ingest import IngestConflict, ingest
 from api.dashboard.models import TranscriptEvent
-from api.dashboard.transcripts import BrokerTranscriptSource
+from api.dashboard.reconcile import reconcile
+from api.dashboard.transcripts import BrokerTranscriptSource, SQLTrackerSource
 from api.db import session_scope
 from api.models import utcnow
 from api.settings import Settings, get_settings
@@ -125,6 +131,7 @@ class TranscriptConsumer:
         self.stats = ConsumerStats()
         self.stopping = False
         self._source: Optional[BrokerTranscriptSource] = None
+        self._reconciled_at = float("-inf")
 
     def stop(self, *_: Any) -> None:
         self.stopping = True
@@ -149,14 +156,37 @@ class TranscriptConsumer:
         self.stats.batches += 1
         self.ingest()
 
+    def source(self) -> BrokerTranscriptSource:
+        if self._source is None:
+            self._source = BrokerTranscriptSource.from_settings(self.settings)
+        return self._source
+
+    def reconcile_if_due(self) -> None:
+        """Every ``TRANSCRIPT_RECONCILE_SECONDS``, restore from Rasa's tracker store
+        the events that never came through the broker (api/dashboard/reconcile.py)."""
+        interval = self.settings.transcript_reconcile_seconds
+        if not interval or time.monotonic() - self._reconciled_at < interval:
+            return
+        self._reconciled_at = time.monotonic()
+        tracker = self.source().tracker
+        if not isinstance(tracker, SQLTrackerSource):
+            return
+        try:
+            with session_scope() as session:
+                report = reconcile(session, tracker.engine, now=time.time())
+        except SQLAlchemyError as exc:
+            logger.warning("could not compare with the tracker store: %s", exc)
+            return
+        if report.restored:
+            self.ingest()
+
     def ingest(self) -> None:
         if not self.run_ingest:
             return
-        if self._source is None:
-            self._source = BrokerTranscriptSource.from_settings(self.settings)
+        source = self.source()
         try:
             with session_scope() as session:
-                ingest(session, self._source, settings=self.settings)
+                ingest(session, source, settings=self.settings)
         except IngestConflict:
             logger.info("ingest skipped: the dashboard was ingesting at the same time")
 
@@ -173,6 +203,8 @@ class TranscriptConsumer:
             if bodies and (method is None or len(bodies) >= self.batch):
                 self.flush(channel, bodies, last_tag)
                 bodies = []
+            if not bodies:
+                self.reconcile_if_due()
             if self.stopping and not bodies:
                 break
         channel.cancel()

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.dashboard import rasa_events as ev
-from api.dashboard.consumer import event_row, store_events
+from api.dashboard.consumer import TranscriptConsumer, event_row, store_events
 from api.dashboard.ingest import ingest, sender_hash
 from api.dashboard.models import (
     Conversation,
@@ -23,6 +23,7 @@ from api.dashboard.models import (
     PrivacyDeletion,
     TranscriptEvent,
 )
+from api.dashboard.reconcile import reconcile
 from api.dashboard.transcripts import (
     BrokerTranscriptSource,
     SQLTrackerSource,
@@ -32,6 +33,7 @@ from api.db import get_engine, get_sessionmaker
 from api.migrate import upgrade
 from api.settings import Settings
 from tests.conftest import reset_caches
+from tests.dashboard.conftest import Tracker
 
 
 def message(sender_id: str, event: dict) -> bytes:
@@ -195,3 +197,74 @@ def test_postgresql_skips_events_older_than_a_privacy_deletion(
         .all()
     )
     assert users == {"s-1": 1, "s-2": 1}
+
+
+def invoice_exchange(start: float) -> list[dict]:
+    return [
+        ev.session_started(start),
+        ev.action("action_listen", start + 1),
+        ev.user("show me my latest invoice", start + 2, intent="ask_invoice"),
+        ev.bot("Invoice G000000001: 10.00 USD", start + 3),
+    ]
+
+
+def test_events_never_published_are_restored_from_the_tracker_store(
+    db_session: Session, tracker: Tracker
+) -> None:
+    one, two = invoice_exchange(100.0), invoice_exchange(200.0)
+    tracker.add("s-1", one)
+    tracker.add("s-2", two)
+    # The broker delivered s-2, and only the start of s-1: its replica died
+    # holding the rest.
+    store_events(
+        db_session,
+        [message("s-1", e) for e in one[:2]] + [message("s-2", e) for e in two],
+    )
+    db_session.commit()
+    engine = SQLTrackerSource.from_settings().engine
+    report = reconcile(db_session, engine, now=1000.0)
+    db_session.commit()
+    assert (report.read, report.restored) == (8, 2)
+    rows = db_session.scalars(
+        select(TranscriptEvent.type_name).where(TranscriptEvent.sender_id == "s-1")
+    ).all()
+    assert sorted(rows) == ["action", "bot", "session_started", "user"]
+    ingest(db_session, BrokerTranscriptSource(get_engine()))
+    db_session.commit()
+    turns = dict(
+        db_session.execute(select(Conversation.sender_id, Conversation.user_turns))
+        .tuples()
+        .all()
+    )
+    assert turns == {"s-1": 1, "s-2": 1}
+
+    # Nothing twice: the next run starts after what it compared.
+    assert reconcile(db_session, engine, now=1000.0).read == 0
+    # An event younger than the grace period is left to its replica for now.
+    tracker.add("s-1", [ev.user("and my payments?", 950.0, intent="ask_payment")])
+    assert reconcile(db_session, engine, now=1000.0).read == 0
+    later = reconcile(db_session, engine, now=2000.0)
+    db_session.commit()
+    assert (later.read, later.restored) == (1, 1)
+    count = db_session.scalar(select(func.count()).select_from(TranscriptEvent))
+    assert count == 9
+
+
+def test_the_consumer_reconciles_on_its_interval(
+    db_session: Session, tracker: Tracker
+) -> None:
+    tracker.add("s-1", invoice_exchange(100.0))
+    consumer = TranscriptConsumer(
+        Settings(transcript_reconcile_seconds=3600), run_ingest=True
+    )
+    consumer.reconcile_if_due()
+    conversation = db_session.scalars(
+        select(Conversation).where(Conversation.sender_id == "s-1")
+    ).one()
+    assert conversation.user_turns == 1  # restored, then ingested
+    tracker.add("s-2", invoice_exchange(200.0))
+    consumer.reconcile_if_due()  # not due for another hour
+    assert db_session.scalar(select(func.count()).select_from(TranscriptEvent)) == 4
+    off = TranscriptConsumer(Settings(transcript_reconcile_seconds=0))
+    off.reconcile_if_due()
+    assert db_session.scalar(select(func.count()).select_from(TranscriptEvent)) == 4
