@@ -177,6 +177,8 @@ class TranscriptConsumer:
         except SQLAlchemyError as exc:
             logger.warning("could not compare with the tracker store: %s", exc)
             return
+        if not report.caught_up:
+            self._reconciled_at = float("-inf")  # more to read: again next time round
         if report.restored:
             self.ingest()
 

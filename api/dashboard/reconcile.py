@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from dataclasses import dataclass
 from typing import Optional
 
@@ -35,7 +36,9 @@ logger = logging.getLogger(__name__)
 STATE_NAME = "tracker-store-reconcile"  # its position in dashboard_ingest_state
 GRACE_SECONDS = 120.0
 BATCH = 500
-MAX_EVENTS_PER_RUN = 5000  # a large backlog is read over several runs
+# A run stops after this long (a large backlog is read over several runs, between
+# the broker's batches); `ReconcileReport.caught_up` says whether it got to the end.
+SECONDS_PER_RUN = 5.0
 
 
 def broker_body(sender_id: str, data: Optional[str]) -> Optional[bytes]:
@@ -59,6 +62,7 @@ class ReconcileReport:
     read: int = 0  # tracker-store events compared
     restored: int = 0  # appended to transcript_events
     position: int = 0  # the last tracker-store id compared
+    caught_up: bool = True  # False: stopped by the time limit, more to read
 
 
 def reconcile(
@@ -68,9 +72,12 @@ def reconcile(
     now: float,
     grace_seconds: float = GRACE_SECONDS,
     state_name: str = STATE_NAME,
+    seconds: Optional[float] = None,
 ) -> ReconcileReport:
     """Append to ``transcript_events`` the stored events older than ``now -
-    grace_seconds`` that never arrived through the broker; the caller commits."""
+    grace_seconds`` that never arrived through the broker, reading for at most
+    ``seconds`` (default ``SECONDS_PER_RUN``) after the first batch; the caller
+    commits."""
     # Imported here: the consumer module imports this one.
     from api.dashboard.consumer import store_events
 
@@ -81,7 +88,8 @@ def reconcile(
         session.flush()
     report = ReconcileReport(position=int(state.last_event_id))
     settled_before = now - grace_seconds
-    while report.read < MAX_EVENTS_PER_RUN:
+    deadline = time.monotonic() + (SECONDS_PER_RUN if seconds is None else seconds)
+    while True:
         with tracker.connect() as connection:
             rows = connection.execute(
                 select(
@@ -116,6 +124,9 @@ def reconcile(
         report.read += len(settled)
         report.position = int(settled[-1].id)
         if len(settled) < len(rows) or len(rows) < BATCH:
+            break
+        if time.monotonic() > deadline:
+            report.caught_up = False
             break
     state.last_event_id = report.position
     session.flush()

@@ -268,3 +268,23 @@ def test_the_consumer_reconciles_on_its_interval(
     off = TranscriptConsumer(Settings(transcript_reconcile_seconds=0))
     off.reconcile_if_due()
     assert db_session.scalar(select(func.count()).select_from(TranscriptEvent)) == 4
+
+
+def test_a_backlog_is_read_over_several_runs(
+    db_session: Session, tracker: Tracker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("api.dashboard.reconcile.BATCH", 3)
+    for n in range(3):
+        tracker.add(f"s-{n}", invoice_exchange(100.0 * (n + 1)))
+    engine = SQLTrackerSource.from_settings().engine
+    first = reconcile(db_session, engine, now=1000.0, seconds=0)
+    assert (first.read, first.caught_up) == (3, False)
+    consumer = TranscriptConsumer(Settings(transcript_reconcile_seconds=3600))
+    monkeypatch.setattr("api.dashboard.reconcile.SECONDS_PER_RUN", 0.0)
+    db_session.commit()
+    runs = 0
+    while db_session.scalar(select(func.count()).select_from(TranscriptEvent)) < 12:
+        consumer.reconcile_if_due()  # due again at once while behind
+        runs += 1
+        assert runs < 10
+    assert runs == 3
