@@ -53,8 +53,8 @@ import contextvars
 import functools
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -181,27 +181,16 @@ def _validate_action_result(self: RemoteAction, result: dict[str, Any]) -> bool:
     return True
 
 
-class _KeptSession:
+@asynccontextmanager
+async def _kept(session: aiohttp.ClientSession) -> AsyncIterator[aiohttp.ClientSession]:
     """`async with` over a session that outlives the block (see `keep_alive`).
 
     The block is the call to the action server: the message gives up its place at
     the channels' gate meanwhile (`MessageGate.released`), so that a slow action
     holds up its own conversation, not every other one this process is serving.
     """
-
-    def __init__(self, session: aiohttp.ClientSession) -> None:
-        self.session = session
-        self._released: Optional[AbstractAsyncContextManager[None]] = None
-
-    async def __aenter__(self) -> aiohttp.ClientSession:
-        self._released = MessageGate.released()
-        await self._released.__aenter__()
-        return self.session
-
-    async def __aexit__(self, *exc_info: Any) -> None:
-        released, self._released = self._released, None
-        if released is not None:
-            await released.__aexit__(*exc_info)
+    async with MessageGate.released():
+        yield session
 
 
 # Per endpoint and event loop: the session its calls share.
@@ -216,7 +205,7 @@ def keep_alive(endpoint: EndpointConfig) -> None:
     sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
     setattr(endpoint, _SESSIONS_KEY, sessions)
 
-    def session() -> _KeptSession:
+    def session() -> AbstractAsyncContextManager[aiohttp.ClientSession]:
         loop = asyncio.get_running_loop()
         kept = sessions.get(loop)
         if kept is None or kept.closed:
@@ -236,7 +225,7 @@ def keep_alive(endpoint: EndpointConfig) -> None:
                 connector=aiohttp.TCPConnector(keepalive_timeout=KEEPALIVE_SECONDS),
                 json_serialize=_dumps,
             )
-        return _KeptSession(kept)
+        return _kept(kept)
 
     endpoint.session = session  # type: ignore[method-assign]
 

@@ -22,32 +22,27 @@ delay replies (measured in docs/production.md).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 import signal
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from types import FrameType
-from typing import Any, Optional, cast
+from typing import Any, Optional
 
 import pika
 from pika.adapters.blocking_connection import BlockingChannel
 from pika.exceptions import AMQPError
-from sqlalchemy import Table, insert
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
 
 from api.dashboard.ingest import IngestConflict, ingest
-from api.dashboard.models import TranscriptEvent
 from api.dashboard.reconcile import reconcile
-from api.dashboard.transcripts import BrokerTranscriptSource, SQLTrackerSource
+from api.dashboard.transcripts import (
+    BrokerTranscriptSource,
+    SQLTrackerSource,
+    store_events,
+)
 from api.db import session_scope
-from api.models import utcnow
 from api.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -55,55 +50,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_BATCH = 500
 DEFAULT_WAIT_SECONDS = 0.5
 RECONNECT_SECONDS = 2.0
-
-
-def event_row(body: bytes) -> Optional[dict[str, Any]]:
-    """The ``transcript_events`` row of one broker message, or None when it is not
-    a Rasa event (not JSON, no sender id or event type)."""
-    try:
-        event = json.loads(body)
-    except ValueError:
-        return None
-    if not isinstance(event, dict):
-        return None
-    sender_id = event.pop("sender_id", None)
-    kind = event.get("event")
-    if not isinstance(sender_id, str) or not sender_id or not isinstance(kind, str):
-        return None
-    timestamp = event.get("timestamp")
-    return {
-        "sender_id": sender_id[:255],
-        "type_name": kind[:255],
-        "timestamp": float(timestamp) if isinstance(timestamp, (int, float)) else 0.0,
-        "data": json.dumps(event),
-        "digest": hashlib.sha256(body).hexdigest(),
-        "received_at": utcnow(),
-    }
-
-
-def store_events(session: Session, bodies: Sequence[bytes]) -> int:
-    """Append the events of ``bodies`` (in order) to ``transcript_events``; skip
-    malformed messages and ones already stored. Returns how many were read as
-    events. The caller commits."""
-    rows = [row for row in (event_row(body) for body in bodies) if row is not None]
-    if not rows:
-        return 0
-    dialect = session.get_bind().dialect.name
-    table = cast(Table, TranscriptEvent.__table__)
-    if dialect == "postgresql":
-        statement: Any = pg_insert(table).on_conflict_do_nothing(
-            index_elements=["digest"]
-        )
-    elif dialect == "sqlite":
-        statement = sqlite_insert(table).on_conflict_do_nothing(
-            index_elements=["digest"]
-        )
-    else:  # pragma: no cover - PostgreSQL in production, SQLite in tests
-        statement = insert(table)
-    # A Core executemany: the driver runs one INSERT per row, in order (psycopg
-    # pipelines them in one round trip), so the ids keep the arrival order.
-    session.execute(statement, rows)
-    return len(rows)
 
 
 @dataclass

@@ -29,7 +29,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from api.dashboard.models import IngestState, TranscriptEvent
-from api.dashboard.transcripts import EVENTS
+from api.dashboard.transcripts import EVENTS, store_events
 
 logger = logging.getLogger(__name__)
 
@@ -78,9 +78,6 @@ def reconcile(
     grace_seconds`` that never arrived through the broker, reading for at most
     ``seconds`` (default ``SECONDS_PER_RUN``) after the first batch; the caller
     commits."""
-    # Imported here: the consumer module imports this one.
-    from api.dashboard.consumer import store_events
-
     state = session.get(IngestState, state_name)
     if state is None:
         state = IngestState(source=state_name, last_event_id=0)
@@ -111,6 +108,8 @@ def reconcile(
             body = broker_body(row.sender_id, row.data)
             if body is not None:
                 bodies[hashlib.sha256(body).hexdigest()] = body
+        # One query for the batch rather than an insert per event that the
+        # digest's uniqueness would mostly refuse.
         arrived = set(
             session.scalars(
                 select(TranscriptEvent.digest).where(

@@ -8,7 +8,7 @@ implementations, chosen by ``transcript_source()``:
   SQLite) with SQLAlchemy 2 Core over a separate engine;
 - ``BrokerTranscriptSource`` reads ``transcript_events`` in our database, which the
   transcript consumer (``api/dashboard/consumer.py``) fills from the RabbitMQ event
-  broker (the production profile: whenever ``RABBITMQ_URL`` is set). Deleting a
+  broker with ``store_events`` (the production profile: whenever ``RABBITMQ_URL`` is set). Deleting a
   conversation deletes it there and in Rasa's tracker store.
 
 The table, as Rasa 3.6 creates it (``rasa/core/tracker_store.py``)::
@@ -20,12 +20,13 @@ The table, as Rasa 3.6 creates it (``rasa/core/tracker_store.py``)::
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Protocol
+from typing import Any, Optional, Protocol, cast
 
 from sqlalchemy import (
     Column,
@@ -38,12 +39,17 @@ from sqlalchemy import (
     Text,
     create_engine,
     delete,
+    insert,
     select,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.orm import Session
 
 from api.dashboard.models import TranscriptEvent
 from api.db import get_engine
+from api.models import utcnow
 from api.settings import ROOT, Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -138,6 +144,55 @@ def _tracker_events(rows: Any) -> list[TrackerEvent]:
         )
         for row in rows
     ]
+
+
+def event_row(body: bytes) -> Optional[dict[str, Any]]:
+    """The ``transcript_events`` row of one broker message, or None when it is not
+    a Rasa event (not JSON, no sender id or event type)."""
+    try:
+        event = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(event, dict):
+        return None
+    sender_id = event.pop("sender_id", None)
+    kind = event.get("event")
+    if not isinstance(sender_id, str) or not sender_id or not isinstance(kind, str):
+        return None
+    timestamp = event.get("timestamp")
+    return {
+        "sender_id": sender_id[:255],
+        "type_name": kind[:255],
+        "timestamp": float(timestamp) if isinstance(timestamp, (int, float)) else 0.0,
+        "data": json.dumps(event),
+        "digest": hashlib.sha256(body).hexdigest(),
+        "received_at": utcnow(),
+    }
+
+
+def store_events(session: Session, bodies: Sequence[bytes]) -> int:
+    """Append the events of ``bodies`` (in order) to ``transcript_events``; skip
+    malformed messages and ones already stored. Returns how many were read as
+    events. The caller commits."""
+    rows = [row for row in (event_row(body) for body in bodies) if row is not None]
+    if not rows:
+        return 0
+    dialect = session.get_bind().dialect.name
+    table = cast(Table, TranscriptEvent.__table__)
+    if dialect == "postgresql":
+        statement: Any = pg_insert(table).on_conflict_do_nothing(
+            index_elements=["digest"]
+        )
+    elif dialect == "sqlite":
+        statement = sqlite_insert(table).on_conflict_do_nothing(
+            index_elements=["digest"]
+        )
+    else:  # pragma: no cover - PostgreSQL in production, SQLite in tests
+        statement = insert(table)
+    # A Core executemany: the driver runs one INSERT per row, in order (psycopg
+    # pipelines them in one round trip), so the ids keep the arrival order.
+    session.execute(statement, rows)
+    return len(rows)
 
 
 class SQLTrackerSource:

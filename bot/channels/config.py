@@ -160,6 +160,12 @@ def max_concurrent_messages(env: Optional[Mapping[str, str]] = None) -> int:
     return int(raw)
 
 
+def shared_redis(env: Optional[Mapping[str, str]] = None) -> tuple[str, str]:
+    """REDIS_URL ("" when unset) and REDIS_KEY_PREFIX (default `cspdesk`): the Redis
+    the Rasa replicas share in the production profile, as api/launch.py passes them."""
+    return _env("REDIS_URL", env), _env("REDIS_KEY_PREFIX", env) or "cspdesk"
+
+
 def csv(value: str) -> list[str]:
     """`"a, b,,c"` -> `["a", "b", "c"]`."""
     return [part.strip() for part in value.split(",") if part.strip()]

@@ -13,13 +13,14 @@ twice (ticket filing is idempotent on its own), but no message is dropped.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Union
 
 import redis
+
+from bot.channels import config
 
 logger = logging.getLogger(__name__)
 
@@ -113,8 +114,5 @@ SeenSet = Union[SeenIds, SharedSeenIds]
 
 def seen_ids() -> SeenSet:
     """The channels' set: shared in Redis when REDIS_URL is set, else in-process."""
-    url = (os.environ.get("REDIS_URL") or "").strip()
-    if not url:
-        return SeenIds()
-    prefix = (os.environ.get("REDIS_KEY_PREFIX") or "").strip() or "cspdesk"
-    return SharedSeenIds(url, prefix)
+    url, prefix = config.shared_redis()
+    return SharedSeenIds(url, prefix) if url else SeenIds()

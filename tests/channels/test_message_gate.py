@@ -47,6 +47,12 @@ class Recorder:
             self.finished.append(name)
         return name
 
+    def start(
+        self, gate: MessageGate, conversation: str, name: str, **kwargs: bool
+    ) -> asyncio.Future[str]:
+        """Hand the message `name` of `conversation` to the gate."""
+        return asyncio.ensure_future(gate.run(conversation, self.work(name, **kwargs)))
+
     async def finish(self, name: str) -> None:
         while name not in self.release:
             await asyncio.sleep(0)
@@ -62,7 +68,7 @@ async def settle() -> None:
 async def test_a_few_at_a_time_and_the_rest_in_arrival_order() -> None:
     gate, record = MessageGate(2), Recorder()
     names = [f"m{n}" for n in range(6)]
-    tasks = [asyncio.ensure_future(gate.run(name, record.work(name))) for name in names]
+    tasks = [record.start(gate, name, name) for name in names]
     await settle()
     assert record.started == ["m0", "m1"]
     assert gate.waiting() == 4
@@ -76,9 +82,9 @@ async def test_a_few_at_a_time_and_the_rest_in_arrival_order() -> None:
 
 async def test_one_message_of_a_conversation_at_a_time() -> None:
     gate, record = MessageGate(2), Recorder()
-    a1 = asyncio.ensure_future(gate.run("a", record.work("a1")))
-    a2 = asyncio.ensure_future(gate.run("a", record.work("a2")))
-    b1 = asyncio.ensure_future(gate.run("b", record.work("b1")))
+    a1 = record.start(gate, "a", "a1")
+    a2 = record.start(gate, "a", "a2")
+    b1 = record.start(gate, "b", "b1")
     await settle()
     # a2 waits for a1 outside the gate, so b1 gets the second place.
     assert record.started == ["a1", "b1"]
@@ -93,11 +99,9 @@ async def test_one_message_of_a_conversation_at_a_time() -> None:
 
 async def test_a_message_waiting_on_another_server_lets_the_next_one_in() -> None:
     gate, record = MessageGate(1), Recorder()
-    slow = asyncio.ensure_future(gate.run("a", record.work("slow", call_out=True)))
+    slow = record.start(gate, "a", "slow", call_out=True)
     await settle()
-    queued = [
-        asyncio.ensure_future(gate.run(name, record.work(name))) for name in ("b", "c")
-    ]
+    queued = [record.start(gate, name, name) for name in ("b", "c")]
     await settle()
     assert record.started == ["slow", "b"], "the slot was not given up"
     await record.finish("slow")  # the other server answers
@@ -114,9 +118,9 @@ async def test_a_message_waiting_on_another_server_lets_the_next_one_in() -> Non
 
 async def test_cancelled_messages_give_their_place_back() -> None:
     gate, record = MessageGate(1), Recorder()
-    holder = asyncio.ensure_future(gate.run("a", record.work("holder")))
-    waiter = asyncio.ensure_future(gate.run("b", record.work("waiter")))
-    same = asyncio.ensure_future(gate.run("a", record.work("same")))
+    holder = record.start(gate, "a", "holder")
+    waiter = record.start(gate, "b", "waiter")
+    same = record.start(gate, "a", "same")
     await settle()
     waiter.cancel()
     same.cancel()
@@ -124,7 +128,7 @@ async def test_cancelled_messages_give_their_place_back() -> None:
     for task in (holder, waiter, same):
         with pytest.raises(asyncio.CancelledError):
             await task
-    after = asyncio.ensure_future(gate.run("a", record.work("after")))
+    after = record.start(gate, "a", "after")
     await settle()
     assert record.started == ["holder", "after"]
     await record.finish("after")
@@ -138,7 +142,7 @@ async def test_released_outside_the_gate_is_harmless() -> None:
     async with MessageGate.released():
         pass
     gate, record = MessageGate(0), Recorder()
-    tasks = [asyncio.ensure_future(gate.run("a", record.work(n))) for n in "xyz"]
+    tasks = [record.start(gate, "a", n) for n in "xyz"]
     await settle()
     assert record.started == ["x", "y", "z"], "limit 0 lets every message in"
     for name in "xyz":

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.dashboard import rasa_events as ev
-from api.dashboard.consumer import TranscriptConsumer, event_row, store_events
+from api.dashboard.consumer import TranscriptConsumer
 from api.dashboard.ingest import ingest, sender_hash
 from api.dashboard.models import (
     Conversation,
@@ -27,6 +27,8 @@ from api.dashboard.reconcile import reconcile
 from api.dashboard.transcripts import (
     BrokerTranscriptSource,
     SQLTrackerSource,
+    event_row,
+    store_events,
     transcript_source,
 )
 from api.db import get_engine, get_sessionmaker
