@@ -33,16 +33,16 @@ train: setup
 	@bash scripts/train.sh
 
 db: setup
-	@$(VENV)/python -m api.cli init-db
+	@$(VENV)/csp-desk init-db
 
 run: train db
-	@$(VENV)/python -m api.launch
+	@$(VENV)/csp-desk run
 
 # The production profile: needs APP_MODE=production's real secrets and the services'
 # URLs in the environment or .env (docs/production.md). Migrates, never seeds.
 run-prod: train nginx
-	APP_MODE=production $(VENV)/python -m api.cli migrate
-	@APP_MODE=production $(VENV)/python -m api.launch
+	APP_MODE=production $(VENV)/csp-desk migrate
+	@APP_MODE=production $(VENV)/csp-desk run
 
 lint: setup
 	$(VENV)/ruff check .
@@ -55,10 +55,11 @@ validate: setup
 	$(RASA)/rasa data validate --domain domain --data data --config config.yml
 
 pytest: train browser nginx
-	$(RASA)/python -m pytest tests/nlu -q -p no:cacheprovider --confcutdir=tests/nlu
-	$(RASA)/python -m pytest tests/channels/rasa -q -p no:cacheprovider --confcutdir=tests/channels/rasa
-	$(RASA)/python -m pytest tests/dialogue -q -p no:cacheprovider --confcutdir=tests/dialogue
-	$(VENV)/pytest -q --ignore=tests/nlu $(PYTEST_ARGS)
+	$(RASA)/python -m pytest tests/bot/nlu -q -p no:cacheprovider --confcutdir=tests/bot/nlu
+	$(RASA)/python -m pytest tests/bot/channels -q -p no:cacheprovider --confcutdir=tests/bot/channels
+	$(RASA)/python -m pytest tests/bot/dialogue -q -p no:cacheprovider --confcutdir=tests/bot/dialogue
+	$(RASA)/python -m pytest tests/common -q -p no:cacheprovider --confcutdir=tests/common
+	$(VENV)/pytest -q --ignore=tests/bot $(PYTEST_ARGS)
 
 rasa-test: train
 	$(RASA)/rasa test core --model models/csp.tar.gz --stories tests/test_stories.yml \

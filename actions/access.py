@@ -10,9 +10,9 @@ from actions.common import BillingAction, Context, Reply
 from actions.formatting import format_date, format_money, join_words, plural
 from actions.invoices import CURRENT_INVOICE_SLOT
 from actions.payments import how_to_pay_values, status_of
-from api.services.billing import subscriptions_of
-from api.services.payments import microsoft_suspension_days, suspension_report
-from api.services.permissions import permission_table
+from api.domain.services.billing import subscriptions_of
+from api.domain.services.payments import microsoft_suspension_days, suspension_report
+from api.domain.services.permissions import permission_table
 
 VIEW_PAYMENTS = "view_payments"
 

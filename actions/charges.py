@@ -1,6 +1,6 @@
 """Charge explanations: what changed since the previous invoice, line by line.
 
-The comparison itself is computed by `api.services.charges.compare_invoices` (pure,
+The comparison itself is computed by `api.domain.services.charges.compare_invoices` (pure,
 tested to add up on every consecutive pair of the demo); this module picks the
 invoice (a number, a period, the one the conversation is about, or the latest) and
 writes each change item as a sentence.
@@ -32,27 +32,27 @@ from actions.invoices import (
     checked_invoice_number,
     requested_periods,
 )
-from api.models import (
+from api.domain.models import (
     BillingFrequency,
     DocumentType,
     Invoice,
     Subscription,
     SubscriptionStatus,
 )
-from api.services.billing import (
+from api.domain.services.billing import (
     credit_notes_amending,
     invoice_by_number,
     invoices_in_period,
     latest_invoice,
     previous_invoice,
 )
-from api.services.charges import (
+from api.domain.services.charges import (
     ChangeItem,
     ChargeComparison,
     compare_invoices,
     explain_credit_note,
 )
-from api.services.periods import PeriodError, parse_billing_periods
+from api.domain.services.periods import PeriodError, parse_billing_periods
 
 MAX_METERS = 3
 ZERO = Decimal("0.00")

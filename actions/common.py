@@ -33,9 +33,9 @@ from actions.identity import (
     identify,
     target_customer,
 )
-from api.db import session_scope
-from api.models import Customer
-from api.services.permissions import permission_table
+from api.domain.db import session_scope
+from api.domain.models import Customer
+from api.domain.services.permissions import permission_table
 
 logger = logging.getLogger(__name__)
 

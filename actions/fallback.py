@@ -22,7 +22,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.tickets import session_events
-from bot.taxonomy import FALLBACK_INTENT
+from common.taxonomy import FALLBACK_INTENT
 
 # What each intent means, as a button title. Intents left out (small talk, out of
 # scope) are never suggested.

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 if TYPE_CHECKING:
-    from api.models import Invoice
+    from api.domain.models import Invoice
 
 CENT = Decimal("0.01")
 

@@ -8,10 +8,10 @@ desk, and pauses itself for this conversation.
    desk's support hours and contact details, so that nobody is left without an
    answer when no one is online;
 2. announces the conversation on the partner's Teams and Slack channels, where
-   configured (`api/services/notify.py`; failures are logged, never shown);
+   configured (`api/domain/services/notify.py`; failures are logged, never shown);
 3. records the partner in the `handoff_partner_id` slot (the API checks an agent
    against it) and returns `ConversationPaused()`: Rasa keeps the user's messages
-   but answers none until an agent hands back (`api/services/handoff.py`). The
+   but answers none until an agent hands back (`api/domain/services/handoff.py`). The
    review dashboard shows the period between the pause and the resume as a handoff.
 
 A chatter who is not signed in is not paused: no desk is known to answer them, so
@@ -36,12 +36,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from actions.identity import Chatter, identify
 from actions.tickets import contact_of, reset_ticket_slots, session_events
-from api.db import session_scope
-from api.redaction import redact
-from api.services.handoff import HANDOFF_PARTNER_SLOT
-from api.services.notify import HandoffNotice, NotifyResult, notify_handoff
+from api.domain.db import session_scope
+from api.domain.services.handoff import HANDOFF_PARTNER_SLOT
+from api.domain.services.notify import HandoffNotice, NotifyResult, notify_handoff
 from api.settings import get_settings
-from bot.taxonomy import TaxonomyError, load_taxonomy
+from common.redaction import redact
+from common.taxonomy import TaxonomyError, load_taxonomy
 
 logger = logging.getLogger(__name__)
 

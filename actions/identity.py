@@ -25,12 +25,12 @@ from typing import TYPE_CHECKING, Any, Optional
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from api.identity import ChatIdentity, InvalidChatToken, verify_chat_token
-from api.models import Customer, Partner, PartnerUser
-from api.services.billing import customer_by_tenant
-from api.services.customers import customer_of_partner, find_customers, guids_in
-from api.services.permissions import CUSTOMER_ROLE, permission_table
+from api.domain.models import Customer, Partner, PartnerUser
+from api.domain.services.billing import customer_by_tenant
+from api.domain.services.customers import customer_of_partner, find_customers, guids_in
+from api.domain.services.permissions import CUSTOMER_ROLE, permission_table
 from api.settings import get_settings
+from common.identity import ChatIdentity, InvalidChatToken, verify_chat_token
 
 if TYPE_CHECKING:
     from rasa_sdk import Tracker

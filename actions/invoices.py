@@ -28,8 +28,8 @@ from actions.formatting import (
 )
 from actions.identity import ACTING_FOR_SLOT, Target
 from api.documents.links import invoice_pdf_link
-from api.models import Customer, DocumentType, Invoice
-from api.services.billing import (
+from api.domain.models import Customer, DocumentType, Invoice
+from api.domain.services.billing import (
     SERIES,
     invoice_by_number,
     invoice_for_partner,
@@ -37,7 +37,7 @@ from api.services.billing import (
     latest_invoice,
     series_info,
 )
-from api.services.periods import Period, PeriodError, parse_billing_periods
+from api.domain.services.periods import Period, PeriodError, parse_billing_periods
 from api.settings import get_settings
 
 logger = logging.getLogger(__name__)

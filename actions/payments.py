@@ -3,9 +3,9 @@ when an invoice stays unpaid (the partner's collections policy and the date acce
 would be suspended).
 
 How to pay and the collections policy come from the partner's profile; dates come
-from `api.services.payments`. Partner staff also hear that Microsoft suspends a
+from `api.domain.services.payments`. Partner staff also hear that Microsoft suspends a
 partner's own CSP account when the partner's invoice is over 60 days overdue
-(`api/policies/collections.yml`); customers do not, since it is not about them.
+(`api/domain/policies/collections.yml`); customers do not, since it is not about them.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from actions.formatting import (
     plural,
 )
 from actions.invoices import CURRENT_INVOICE_SLOT, checked_invoice_number
-from api.models import Customer, DocumentType, Invoice, Partner
-from api.services.billing import invoice_by_number, unpaid_invoices
-from api.services.payments import (
+from api.domain.models import Customer, DocumentType, Invoice, Partner
+from api.domain.services.billing import invoice_by_number, unpaid_invoices
+from api.domain.services.payments import (
     AccountStatus,
     account_status,
     collections_timeline,

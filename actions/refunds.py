@@ -5,7 +5,7 @@ refund today and why the rest can't ("you are on day 5 of 7 ..."), and sets
 `cancellation_possible`; the rules then start `cancellation_form`, which asks which
 subscription (buttons with the eligible ones), how many seats, why, and for a final
 yes. Only then does `action_submit_cancellation` file a COMMERCIAL ticket with
-`api.services.tickets.create_ticket`, idempotent on the sender and the id of the
+`api.domain.services.tickets.create_ticket`, idempotent on the sender and the id of the
 confirming message (a retried "yes" never files twice).
 
 Every step re-reads who is chatting and re-checks eligibility: the form's slots are
@@ -48,11 +48,11 @@ from actions.formatting import (
 )
 from actions.identity import Chatter, identify, target_customer
 from actions.subscriptions import eligibilities, eligibility_sentence
-from api.db import session_scope
-from api.models import Customer, Subscription, TicketCategory
-from api.services.billing import billed_total
-from api.services.refunds import Eligibility
-from api.services.tickets import NewTicket, TicketError, create_ticket
+from api.domain.db import session_scope
+from api.domain.models import Customer, Subscription, TicketCategory
+from api.domain.services.billing import billed_total
+from api.domain.services.refunds import Eligibility
+from api.domain.services.tickets import NewTicket, TicketError, create_ticket
 
 logger = logging.getLogger(__name__)
 

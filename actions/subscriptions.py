@@ -9,9 +9,9 @@ from sqlalchemy.orm import Session
 
 from actions.common import BillingAction, Context, Reply
 from actions.formatting import bullet_list, format_date, plural
-from api.models import Customer, ProductKind, Subscription, SubscriptionStatus
-from api.services.billing import seat_additions, subscriptions_of
-from api.services.refunds import Eligibility, cancellation_eligibility
+from api.domain.models import Customer, ProductKind, Subscription, SubscriptionStatus
+from api.domain.services.billing import seat_additions, subscriptions_of
+from api.domain.services.refunds import Eligibility, cancellation_eligibility
 
 OPEN_STATUSES = (SubscriptionStatus.ACTIVE, SubscriptionStatus.SUSPENDED)
 

@@ -8,9 +8,9 @@ The conversation (rules in data/rules/tickets.yml):
    `action_offer_ticket` (rules answer its yes / no).
 2. "No" -> `action_start_escalation` checks that the chatter may open tickets,
    proposes commercial or technical from the intent that started it
-   (bot/taxonomy.yml) and pre-fills what is known (the product named) ->
+   (common/taxonomy.yml) and pre-fills what is known (the product named) ->
    `escalation_form` asks for a description, the product, confirms the category,
-   impact and urgency (-> a proposed severity, api/policies/escalation.yml; Sev A only
+   impact and urgency (-> a proposed severity, api/domain/policies/escalation.yml; Sev A only
    after the customer commits to 24x7 work), the steps already tried, and a final
    confirmation. `validate_escalation_form` explains a field after two failures.
 3. `action_file_ticket` files it (idempotent on sender id + the id of the message
@@ -43,8 +43,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from actions.identity import Chatter, identify, target_customer
-from api.db import session_scope
-from api.models import (
+from api.domain.db import session_scope
+from api.domain.models import (
     Customer,
     Partner,
     Severity,
@@ -53,10 +53,14 @@ from api.models import (
     TicketCategory,
     TicketStatus,
 )
-from api.redaction import redact
-from api.services.permissions import permission_table
-from api.services.routing import PARTNER_DESK, RouteDecision, route, routing_policy
-from api.services.tickets import (
+from api.domain.services.permissions import permission_table
+from api.domain.services.routing import (
+    PARTNER_DESK,
+    RouteDecision,
+    route,
+    routing_policy,
+)
+from api.domain.services.tickets import (
     IMPACTS,
     URGENCIES,
     NewTicket,
@@ -67,7 +71,8 @@ from api.services.tickets import (
     ticket_by_public_id,
     tickets_of_requester,
 )
-from bot.taxonomy import TaxonomyError, load_taxonomy
+from common.redaction import redact
+from common.taxonomy import TaxonomyError, load_taxonomy
 
 logger = logging.getLogger(__name__)
 
@@ -300,7 +305,7 @@ class Trigger:
 
 def escalation_trigger(tracker: Tracker) -> Trigger:
     """The latest user message of this session whose topic is commercial or
-    technical (bot/taxonomy.yml); for an `nlu_fallback`, its best-ranked real
+    technical (common/taxonomy.yml); for an `nlu_fallback`, its best-ranked real
     intent decides. Yes / no and small talk are skipped."""
     taxonomy = load_taxonomy()
     for event in reversed(_user_events(tracker)):

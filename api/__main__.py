@@ -1,17 +1,10 @@
-"""`python -m api`: serve the HTTP API on the configured host and port."""
+"""`python -m api`: the `csp-desk` command line (api/ops/cli.py)."""
 
 from __future__ import annotations
 
-import uvicorn
+import sys
 
-from api.settings import get_settings
-
-
-def main() -> None:
-    """Run uvicorn on `API_HOST:API_PORT`."""
-    settings = get_settings()
-    uvicorn.run("api.main:app", host=settings.api_host, port=settings.api_port)
-
+from api.ops.cli import main
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

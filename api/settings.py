@@ -15,96 +15,122 @@ from urllib.parse import urlsplit
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from common import settings as S
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # Secrets with a local default, and the default that production mode refuses.
-LOCAL_SECRET_DEFAULTS: dict[str, str] = {
-    "rasa_auth_token": "dev-rasa-token",
-    "action_server_token": "dev-action-token",
-    "api_service_token": "dev-service-token",
-    "chat_token_secret": "dev-chat-token-secret-change-me-0123456789",
-    "link_signing_secret": "dev-link-signing-secret-change-me-0123456789",
-}
+LOCAL_SECRET_DEFAULTS: dict[str, str] = {s.field: s.default for s in S.SECRETS}
 
 
 class Settings(BaseSettings):
-    """Configuration, read once from the environment."""
+    """Configuration, read once from the environment. Every field's name and
+    default come from `common/settings.py` (the Rasa side reads the same table)."""
 
     model_config = SettingsConfigDict(
         env_file=ROOT / ".env", env_file_encoding="utf-8", extra="ignore"
     )
 
-    app_mode: Literal["local", "production"] = "local"
+    app_mode: Literal["local", "production"] = "local"  # S.APP_MODE
 
     # Our database (SQLite on a laptop, PostgreSQL in production).
-    database_url: str = f"sqlite:///{ROOT / 'var' / 'app.db'}"
+    database_url: str = S.DATABASE_URL.default or f"sqlite:///{ROOT / 'var' / 'app.db'}"
 
     # Where the three servers listen.
-    api_host: str = "127.0.0.1"
-    api_port: int = 8000
-    public_base_url: str = ""  # e.g. https://support.partner.example; defaults to API
-    rasa_url: str = "http://127.0.0.1:5005"
-    action_server_url: str = "http://127.0.0.1:5055"
+    api_host: str = S.API_HOST.default
+    api_port: int = S.API_PORT.default
+    public_base_url: str = S.PUBLIC_BASE_URL.default
+    rasa_url: str = S.RASA_URL.default
+    action_server_url: str = S.ACTION_SERVER_URL.default
 
     # Secrets.
-    rasa_auth_token: str = LOCAL_SECRET_DEFAULTS["rasa_auth_token"]
-    action_server_token: str = LOCAL_SECRET_DEFAULTS["action_server_token"]
-    api_service_token: str = LOCAL_SECRET_DEFAULTS["api_service_token"]
-    chat_token_secret: str = LOCAL_SECRET_DEFAULTS["chat_token_secret"]
-    link_signing_secret: str = LOCAL_SECRET_DEFAULTS["link_signing_secret"]
+    rasa_auth_token: str = S.RASA_AUTH_TOKEN.default
+    action_server_token: str = S.ACTION_SERVER_TOKEN.default
+    api_service_token: str = S.API_SERVICE_TOKEN.default
+    chat_token_secret: str = S.CHAT_TOKEN_SECRET.default
+    link_signing_secret: str = S.LINK_SIGNING_SECRET.default
 
-    # Lifetime of a customer's signed chat token and of a signed PDF link.
-    chat_token_ttl_seconds: int = 3600
-    pdf_link_ttl_seconds: int = 1800
-
-    # Pattern that an invoice number must match (DOMAIN.md: D/G + 9 digits).
-    invoice_number_pattern: str = r"[DG]\d{9}"
+    chat_token_ttl_seconds: int = S.CHAT_TOKEN_TTL_SECONDS.default
+    pdf_link_ttl_seconds: int = S.PDF_LINK_TTL_SECONDS.default
+    invoice_number_pattern: str = S.INVOICE_NUMBER_PATTERN.default
 
     # Rasa's tracker store, read by the review dashboard (api/dashboard/). Local mode:
     # the SQLite file named by RASA_TRACKER_DB (relative paths are from the repo
     # root). Production: RASA_TRACKER_URL, e.g. postgresql+psycopg://u:pw@host/rasa.
-    rasa_tracker_db: str = str(ROOT / "var" / "rasa-tracker.db")
-    rasa_tracker_url: str = ""
+    rasa_tracker_db: str = S.RASA_TRACKER_DB.default or str(
+        ROOT / "var" / "rasa-tracker.db"
+    )
+    rasa_tracker_url: str = S.RASA_TRACKER_URL.default
+    rasa_tracker_retry_seconds: float = S.RASA_TRACKER_RETRY_SECONDS.default
+    rasa_tracker_cache_size: int = S.RASA_TRACKER_CACHE_SIZE.default
+    rasa_max_concurrent_messages: int = Field(
+        default=S.RASA_MAX_CONCURRENT_MESSAGES.default, ge=0
+    )
+    action_server_timeout_seconds: float = Field(
+        default=S.ACTION_SERVER_TIMEOUT_SECONDS.default, gt=0
+    )
+    sentence_encoder_threads: int = S.SENTENCE_ENCODER_THREADS.default
 
     # Production profile (APP_MODE=production, docs/production.md): several Rasa
     # replicas behind nginx (sticky per conversation), a Redis lock store, a RabbitMQ
     # event broker feeding the transcript store. RASA_URL is then nginx's address;
     # the replicas listen on RASA_REPLICA_PORTS (default: the next ports after it).
-    rasa_replicas: int = 2
-    # Threads of the sentence encoder in each Rasa process (0 = one per core). The
-    # production profile uses 1 unless set: several replicas share the cores.
-    sentence_encoder_threads: int = 0
-    rasa_replica_ports: str = ""  # e.g. "5006,5007"
-    action_workers: int = 2  # Sanic worker processes of the action server
-    redis_url: str = ""  # e.g. redis://:password@127.0.0.1:6379/1 (lock store)
-    redis_key_prefix: str = "cspdesk"  # alphanumeric (Rasa ignores anything else)
-    rabbitmq_url: str = ""  # e.g. amqp://user:pw@127.0.0.1:5672/%2F
-    rabbitmq_exchange: str = "csp_desk"
-    rabbitmq_queue: str = "csp_desk_events"
-    # The transcript consumer is background work: it lowers its CPU priority by
-    # this much (os.nice) so that, on a host it shares with Rasa, the replies come
-    # first. 0 leaves it as started.
-    transcript_consumer_nice: int = Field(default=10, ge=0, le=19)
-    # How often the consumer checks Rasa's tracker store for events that never came
-    # through the broker (api/dashboard/reconcile.py); 0 turns the check off.
-    transcript_reconcile_seconds: float = Field(default=60.0, ge=0)
-    run_dir: str = str(ROOT / "var")  # generated Procfile and nginx config go here
-    nginx_user: str = ""  # nginx's `user` directive when it starts as root
+    rasa_replicas: int = S.RASA_REPLICAS.default
+    rasa_replica_ports: str = S.RASA_REPLICA_PORTS.default
+    action_workers: int = S.ACTION_WORKERS.default
+    redis_url: str = S.REDIS_URL.default
+    redis_key_prefix: str = S.REDIS_KEY_PREFIX.default
+    rabbitmq_url: str = S.RABBITMQ_URL.default
+    rabbitmq_exchange: str = S.RABBITMQ_EXCHANGE.default
+    rabbitmq_queue: str = S.RABBITMQ_QUEUE.default
+    transcript_consumer_nice: int = Field(
+        default=S.TRANSCRIPT_CONSUMER_NICE.default, ge=0, le=19
+    )
+    transcript_reconcile_seconds: float = Field(
+        default=S.TRANSCRIPT_RECONCILE_SECONDS.default, ge=0
+    )
+    run_dir: str = S.RUN_DIR.default or str(ROOT / "var")
+    nginx_user: str = S.NGINX_USER.default
 
-    # Per client address on the routes anyone can call without a token or session
-    # (signed PDF links, the dashboard's sign-in form, the demo sign-in): requests
-    # per period, bursts of up to `burst`. Per API process. Behind a proxy, tell
-    # uvicorn to trust its X-Forwarded-For (FORWARDED_ALLOW_IPS=<proxy address>).
-    public_rate_limit_requests: int = Field(default=30, ge=1)
-    public_rate_limit_period_seconds: float = Field(default=60.0, gt=0)
-    public_rate_limit_burst: int = Field(default=10, ge=1)
+    # Limits on what reaches the servers (docs/security.md).
+    max_message_chars: int = Field(default=S.MAX_MESSAGE_CHARS.default, ge=100)
+    chat_rate_limit_messages: int = Field(
+        default=S.CHAT_RATE_LIMIT_MESSAGES.default, ge=1
+    )
+    chat_rate_limit_period_seconds: float = Field(
+        default=S.CHAT_RATE_LIMIT_PERIOD_SECONDS.default, gt=0
+    )
+    chat_rate_limit_burst: int = Field(default=S.CHAT_RATE_LIMIT_BURST.default, ge=1)
+    public_rate_limit_requests: int = Field(
+        default=S.PUBLIC_RATE_LIMIT_REQUESTS.default, ge=1
+    )
+    public_rate_limit_period_seconds: float = Field(
+        default=S.PUBLIC_RATE_LIMIT_PERIOD_SECONDS.default, gt=0
+    )
+    public_rate_limit_burst: int = Field(
+        default=S.PUBLIC_RATE_LIMIT_BURST.default, ge=1
+    )
 
     # Review dashboard (api/dashboard/, docs/dashboard.md).
-    dashboard_low_confidence_threshold: float = 0.5  # as config.yml's fallback
-    dashboard_session_ttl_seconds: int = 8 * 3600
+    dashboard_low_confidence_threshold: float = (
+        S.DASHBOARD_LOW_CONFIDENCE_THRESHOLD.default
+    )
+    dashboard_session_ttl_seconds: int = S.DASHBOARD_SESSION_TTL_SECONDS.default
     dashboard_cookie_secure: Optional[bool] = None  # None: secure in production
-    dashboard_ingest_on_request: bool = True  # read new events when a page opens
-    dashboard_page_size: int = 50
+    dashboard_ingest_on_request: bool = S.DASHBOARD_INGEST_ON_REQUEST.default
+    dashboard_page_size: int = S.DASHBOARD_PAGE_SIZE.default
+
+    # Channels (bot/channels/, read inside Rasa from the same names).
+    widget_allowed_origins: str = S.WIDGET_ALLOWED_ORIGINS.default
+    widget_allow_anonymous: bool = S.WIDGET_ALLOW_ANONYMOUS.default
+    slack_bot_token: str = S.SLACK_BOT_TOKEN.default
+    slack_signing_secret: str = S.SLACK_SIGNING_SECRET.default
+    slack_api_base_url: str = S.SLACK_API_BASE_URL.default
+    teams_app_id: str = S.TEAMS_APP_ID.default
+    teams_app_password: str = S.TEAMS_APP_PASSWORD.default
+    teams_tenant_id: str = S.TEAMS_TENANT_ID.default
+    teams_openid_metadata_url: str = S.TEAMS_OPENID_METADATA_URL.default
+    teams_login_base_url: str = S.TEAMS_LOGIN_BASE_URL.default
 
     @property
     def base_url(self) -> str:
@@ -113,7 +139,7 @@ class Settings(BaseSettings):
 
     @property
     def production_profile(self) -> bool:
-        """Replicas, nginx, Redis, RabbitMQ and PostgreSQL (api/launch.py)."""
+        """Replicas, nginx, Redis, RabbitMQ and PostgreSQL (api/ops/launch.py)."""
         return self.app_mode == "production"
 
     @property
@@ -148,10 +174,9 @@ class Settings(BaseSettings):
         if self.app_mode != "production":
             return self
         problems = []
-        for field, default in LOCAL_SECRET_DEFAULTS.items():
-            value = getattr(self, field)
-            if value == default or len(value) < 32:
-                problems.append(field.upper())
+        for secret in S.SECRETS:
+            if S.weak_secret(secret, getattr(self, secret.field)):
+                problems.append(secret.env)
         if self.database_url.startswith("sqlite"):
             problems.append("DATABASE_URL (SQLite is for local mode)")
         if problems:

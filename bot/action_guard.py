@@ -82,10 +82,11 @@ from sanic.response import HTTPResponse
 
 from bot.channels import config
 from bot.channels.inbound import MessageGate
+from common import settings as S
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_TIMEOUT_SECONDS = 20.0
+DEFAULT_TIMEOUT_SECONDS = S.ACTION_SERVER_TIMEOUT_SECONDS.default
 KEEPALIVE_SECONDS = 2.0
 DEFAULT_MESSAGE = (
     "Sorry, I can't reach the billing system right now. Please try again in a minute."
@@ -360,14 +361,9 @@ class ActionServerGuard(InputChannel):
     ) -> ActionServerGuard:
         credentials = credentials or {}
         timeout = config.setting(
-            credentials,
-            "timeout_seconds",
-            "ACTION_SERVER_TIMEOUT_SECONDS",
-            str(DEFAULT_TIMEOUT_SECONDS),
+            credentials, "timeout_seconds", S.ACTION_SERVER_TIMEOUT_SECONDS
         )
-        message = config.setting(
-            credentials, "message", "ACTION_SERVER_UNAVAILABLE_MESSAGE", DEFAULT_MESSAGE
-        )
+        message = str(credentials.get("message") or DEFAULT_MESSAGE)
         reopen = credentials.get("reopen") or {}
         if not isinstance(reopen, Mapping):
             raise ValueError("action_guard: `reopen` maps an action to a form")

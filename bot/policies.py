@@ -16,7 +16,7 @@ replayed. The state after the last event is computed fresh each time, exactly as
 Rasa computes it. When the events Rasa applies are not the old ones plus new ones
 (a rewound user message, an undone action, a restart, a form's turns folded away by
 `applied_events`), the states are computed from the start. The result is the list
-Rasa's own computation gives: tests/dialogue/test_policies.py checks it at every step
+Rasa's own computation gives: tests/bot/dialogue/test_policies.py checks it at every step
 of every training story and rule, and `make rasa-test` runs the test stories.
 
 The policies are otherwise Rasa's (same options, same training, same predictions).

@@ -8,7 +8,7 @@ the same computation as sentence-transformers runs — BERT WordPiece tokenisati
 (uncased), a 6-layer BERT encoder (GELU in its tanh form), mean pooling over the
 tokens, L2 normalisation — as an ONNX graph in memory, and runs it with
 ``onnxruntime``: no PyTorch, transformers or tokenizers, which the Rasa environment
-does not have. ``tests/nlu/test_sentence_encoder.py`` pins the output against
+does not have. ``tests/bot/nlu/test_sentence_encoder.py`` pins the output against
 embeddings computed once with sentence-transformers.
 
     encoder = SentenceEncoder.load()           # build/minilm, or a folder you pass
@@ -408,7 +408,7 @@ class SentenceEncoder:
         SENTENCE_ENCODER_THREADS, and when that is unset or 0 there is one per core.
         One process alone (the embedded profile, the benchmark) is fastest with all
         cores; several Rasa replicas on the same cores should use 1 each, which the
-        production profile sets (api/launch.py), or they fight over the cores.
+        production profile sets (api/ops/launch.py), or they fight over the cores.
         """
         limit = threads if threads is not None else threads_from_env()
         session = self._session(limit or 0)

@@ -58,7 +58,6 @@ import copy
 import itertools
 import json
 import logging
-import os
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -85,11 +84,11 @@ from rasa.shared.nlu.constants import INTENT_NAME_KEY
 from rasa.utils.endpoints import EndpointConfig
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from common import settings as S
+
 logger = logging.getLogger(__name__)
 
-DEFAULT_RETRY_SECONDS = 15.0
 RETRY_PAUSE_SECONDS = 0.5
-DEFAULT_CACHE_SIZE = 1000
 DATABASE_THREADS = 4  # at most the connection pool's size (5)
 
 T = TypeVar("T")
@@ -189,7 +188,7 @@ class KeptTracker(DialogueStateTracker):
     leaves the other alone. What Rasa's copy leaves unset stays unset (the
     model and assistant ids, the sender source), and the caches this module and
     bot/policies.py keep on a tracker are not carried over. Checked against Rasa's
-    copy on every training and test story (tests/dialogue/test_tracker_copy.py).
+    copy on every training and test story (tests/bot/dialogue/test_tracker_copy.py).
     """
 
     def applied_events(self) -> list[Event]:
@@ -274,14 +273,10 @@ class ResilientSQLTrackerStore(SQLTrackerStore):
         self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
         configured = retry_seconds
         if configured is None:
-            configured = float(
-                os.environ.get("RASA_TRACKER_RETRY_SECONDS") or DEFAULT_RETRY_SECONDS
-            )
+            configured = S.RASA_TRACKER_RETRY_SECONDS.get()
         self.retry_seconds = float(configured)
         if cache_size is None:
-            cache_size = int(
-                os.environ.get("RASA_TRACKER_CACHE_SIZE") or DEFAULT_CACHE_SIZE
-            )
+            cache_size = S.RASA_TRACKER_CACHE_SIZE.get()
         self.cache_size = max(0, int(cache_size))
         self._kept: OrderedDict[str, DialogueStateTracker] = OrderedDict()
         table = self.SQLEvent.__table__

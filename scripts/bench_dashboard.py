@@ -43,9 +43,9 @@ from api.dashboard.models import (  # noqa: E402
     Triage,
 )
 from api.dashboard.transcripts import SQLTrackerSource, make_tracker_engine  # noqa: E402
-from api.db import make_engine  # noqa: E402
-from api.migrate import upgrade  # noqa: E402
-from api.models import Customer, Partner  # noqa: E402
+from api.domain.db import make_engine  # noqa: E402
+from api.domain.migrate import upgrade  # noqa: E402
+from api.domain.models import Customer, Partner  # noqa: E402
 
 OUT = ROOT / "docs" / "benchmarks" / "dashboard.md"
 END = datetime(2026, 11, 1, tzinfo=timezone.utc)

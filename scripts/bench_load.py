@@ -55,8 +55,8 @@ from sqlalchemy.orm import Session
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from api.identity import mint_customer_token  # noqa: E402
-from api.models import Customer  # noqa: E402
+from api.domain.models import Customer  # noqa: E402
+from common.identity import mint_customer_token  # noqa: E402
 from tests.e2e.stack import MODEL, Stack, start_stack, stop_stack  # noqa: E402
 from tests.production.services import (  # noqa: E402
     ScratchServices,
@@ -164,13 +164,11 @@ def role_of(process: psutil.Process) -> Optional[str]:
         return f"rasa:{port}"
     if "actions.server" in line:
         return "actions"
-    if "api.dashboard consume" in line:
+    if "transcripts consume" in line:
         return "transcripts"
-    if "api.launch ready" in line:
+    if "csp-desk ready" in line or "csp-desk run" in line or "honcho" in line:
         return None
-    if "api.launch" in line or "honcho" in line:
-        return None
-    if line.endswith("-m api"):
+    if line.endswith("csp-desk serve"):
         return "api"
     if "nginx" in line:
         return "nginx"
@@ -518,8 +516,7 @@ def report(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         "follows (out of order or crossed), *stray* when a bot message arrives "
         "with nothing pending.",
         "",
-        "Set-ups (started as `make run` / `make run-prod` start them, "
-        "`python -m api.launch`):",
+        "Set-ups (started as `make run` / `make run-prod` start them, `csp-desk run`):",
         "",
         "- **embedded**: one Rasa, one action server, the API; SQLite tracker store "
         "and database, in-memory lock store; the client talks to Rasa directly.",

@@ -45,7 +45,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bot.taxonomy import load_taxonomy  # noqa: E402
+from common.taxonomy import load_taxonomy  # noqa: E402
 
 SYNTHETIC_FILES = ("bitext_synthetic.csv", "rasa_helpdesk_peer.csv")
 TRIAGE_CLASSES = ("commercial", "technical", "none")

@@ -70,6 +70,15 @@ ensure_venv() {  # ensure_venv DIR REQUIREMENTS LABEL
 ensure_venv .venv-rasa requirements/rasa.txt "Rasa"
 ensure_venv .venv requirements/app.txt "application"
 
+# The project itself, editable and without dependencies (they are pinned above), for
+# its command line `csp-desk` ([project.scripts] in pyproject.toml).
+want_cli="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+if [ ! -x .venv/bin/csp-desk ] || [ "$(cat .venv/.csp-desk 2>/dev/null)" != "$want_cli" ]; then
+  .venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e . </dev/null
+  echo "$want_cli" >.venv/.csp-desk
+  echo "setup: installed the csp-desk command (.venv/bin/csp-desk)"
+fi
+
 # The pretrained sentence encoder the intent classifier reads (bot/sentence_encoder.py).
 bash scripts/fetch_encoder.sh
 

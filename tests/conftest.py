@@ -27,9 +27,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from api.db import get_engine, get_sessionmaker, make_engine
-from api.demo import DemoSummary, seed_demo
-from api.migrate import upgrade
+from api.demo.seed import DemoSummary, seed_demo
+from api.domain.db import get_engine, get_sessionmaker, make_engine
+from api.domain.migrate import upgrade
 from api.settings import get_settings
 
 DEMO_ANCHOR = date(2026, 11, 15)  # "today" for every test that uses the demo

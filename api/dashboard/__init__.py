@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from api.dashboard.auth import create_lead
-    from api.dashboard.demo import seed_dashboard_demo
     from api.dashboard.routes import router
+    from api.demo.dashboard import seed_dashboard_demo
 
 __all__ = ["create_lead", "router", "seed_dashboard_demo"]
 
@@ -36,7 +36,7 @@ def __getattr__(name: str) -> Any:
 
         return create_lead
     if name == "seed_dashboard_demo":
-        from api.dashboard.demo import seed_dashboard_demo
+        from api.demo.dashboard import seed_dashboard_demo
 
         return seed_dashboard_demo
     raise AttributeError(f"module 'api.dashboard' has no attribute {name!r}")

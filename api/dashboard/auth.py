@@ -26,7 +26,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from api.dashboard.models import DashboardRole, DashboardSession, DashboardUser
-from api.models import utcnow
+from api.domain.models import utcnow
 from api.settings import Settings
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1

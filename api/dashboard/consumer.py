@@ -2,7 +2,7 @@
 
 In the production profile every Rasa replica publishes each event it stores to the
 fanout exchange ``RABBITMQ_EXCHANGE`` (deploy/production/endpoints.yml), bound to the
-durable queue ``RABBITMQ_QUEUE``. This process (``python -m api.dashboard consume``,
+durable queue ``RABBITMQ_QUEUE``. This process (``csp-desk transcripts consume``,
 one per queue) reads that queue in batches: it appends the events to
 ``transcript_events`` (``store_events``; a redelivered message is a no-op), commits,
 acknowledges the batch, then runs the ingester over ``BrokerTranscriptSource`` so the
@@ -42,7 +42,7 @@ from api.dashboard.transcripts import (
     SQLTrackerSource,
     store_events,
 )
-from api.db import session_scope
+from api.domain.db import session_scope
 from api.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)

@@ -4,7 +4,7 @@ out as Rasa NLU training data.
 Corrections are append-only. A new correction of the same turn supersedes the
 previous one (``supersedes_id``) and the export takes only the newest, so the
 history of who said what, and when, is never lost. The topic of a corrected turn
-follows from its intent (``bot/taxonomy.yml``), and the conversation's topics and
+follows from its intent (``common/taxonomy.yml``), and the conversation's topics and
 triage are recomputed with it.
 
 Entities are written the way Rasa's training data writes them: the lead edits the
@@ -34,10 +34,10 @@ from api.dashboard.models import (
     DashboardUser,
     TurnKind,
 )
-from api.models import utcnow
-from api.redaction import redact
+from api.domain.models import utcnow
 from api.settings import ROOT
-from bot.taxonomy import FALLBACK_INTENT, load_taxonomy
+from common.redaction import redact
+from common.taxonomy import FALLBACK_INTENT, load_taxonomy
 
 DOMAIN_DIR = ROOT / "domain"
 ANNOTATION = re.compile(r"\[(?P<text>[^\[\]]+)\]\((?P<entity>[A-Za-z_][\w.-]*)\)")

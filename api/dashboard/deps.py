@@ -15,8 +15,8 @@ from fastapi import Depends, HTTPException, Request, status
 
 from api.dashboard.auth import SESSION_COOKIE, SignedIn, session_for_token, tokens_match
 from api.dashboard.transcripts import TranscriptSource, transcript_source
-from api.deps import SessionDep
 from api.settings import get_settings
+from api.web.deps import SessionDep
 
 LOGIN_PATH = "/dashboard/login"
 

@@ -7,7 +7,7 @@ recomputed from all its turns (``summarize``), which is where topics, triage,
 low-confidence turns, handoff periods and the outcome (``api.dashboard.outcome``)
 come from. Tickets filed since the last run refresh their conversations too.
 
-Run it from the command line (``python -m api.dashboard ingest``, ``--loop`` to keep
+Run it from the command line (``csp-desk dashboard ingest``, ``--loop`` to keep
 going), or let the dashboard run it when a page opens
 (``DASHBOARD_INGEST_ON_REQUEST``, on by default).
 """
@@ -44,7 +44,9 @@ from api.dashboard.outcome import (
     conversation_outcome,
 )
 from api.dashboard.transcripts import TrackerEvent, TranscriptSource
-from api.identity import (
+from api.domain.models import Customer, PartnerUser, Ticket, utcnow
+from api.settings import Settings, get_settings
+from common.identity import (
     ALGORITHM,
     AUDIENCE,
     PLATFORMS,
@@ -52,10 +54,8 @@ from api.identity import (
     InvalidChatToken,
     verify_chat_token,
 )
-from api.models import Customer, PartnerUser, Ticket, utcnow
-from api.redaction import find_redactions, redact, shift_offset
-from api.settings import Settings, get_settings
-from bot.taxonomy import FALLBACK_INTENT, NO_TRIAGE, Taxonomy, load_taxonomy
+from common.redaction import find_redactions, redact, shift_offset
+from common.taxonomy import FALLBACK_INTENT, NO_TRIAGE, Taxonomy, load_taxonomy
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ def identity_at(secret: str, token: Any, at: float) -> Optional[ChatIdentity]:
         return None
     if float(claims["exp"]) + TOKEN_LEEWAY_SECONDS < at:
         return None
-    # The same reading of the claims as api.identity.verify_chat_token.
+    # The same reading of the claims as common.identity.verify_chat_token.
     kind = claims.get("kind")
     if kind == "customer" and isinstance(claims.get("tenant_id"), str):
         return ChatIdentity(

@@ -10,7 +10,7 @@
 * ``dashboard_ingest_state``: how far the ingester has read each source.
 * ``privacy_deletions``: an audit of deleted conversations, without their content.
 
-Every text stored here has been through ``api.redaction.redact``.
+Every text stored here has been through ``common.redaction.redact``.
 """
 
 from __future__ import annotations
@@ -35,11 +35,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from api.models import Base, UTCDateTime, utcnow
+from api.domain.models import Base, UTCDateTime, utcnow
 
 
 def _enum(cls: type[enum.Enum]) -> Enum:
-    """An enum stored by value as VARCHAR with a CHECK constraint (as api.models)."""
+    """An enum stored by value as VARCHAR with a CHECK constraint (as api.domain.models)."""
     return Enum(
         cls,
         name=cls.__name__.lower(),
@@ -198,7 +198,7 @@ class Conversation(Base):
 
 
 class ConversationTopic(Base):
-    """A topic (bot/taxonomy.yml) that a conversation touched. ``started_day`` is
+    """A topic (common/taxonomy.yml) that a conversation touched. ``started_day`` is
     the conversation's, copied so that the metrics count topics per day range
     from this table's own index."""
 

@@ -25,8 +25,8 @@ from typing import Optional
 
 from api.dashboard.models import Outcome
 
-SMALLTALK_TOPIC = "smalltalk"  # bot/taxonomy.yml: greetings, thanks, yes/no
-HUMAN_TOPIC = "human_agent"  # bot/taxonomy.yml: the user wants a person
+SMALLTALK_TOPIC = "smalltalk"  # common/taxonomy.yml: greetings, thanks, yes/no
+HUMAN_TOPIC = "human_agent"  # common/taxonomy.yml: the user wants a person
 
 
 @dataclass(frozen=True)

@@ -31,8 +31,8 @@ from sqlalchemy.orm import Session
 from api.dashboard.ingest import sender_hash, tickets_of
 from api.dashboard.models import Conversation, PrivacyDeletion
 from api.dashboard.transcripts import TranscriptSource
-from api.models import Ticket, utcnow
-from api.redaction import redact
+from api.domain.models import Ticket, utcnow
+from common.redaction import redact
 
 PRIVACY_KEY_PREFIX = "privacy:"
 

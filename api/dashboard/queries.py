@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, aliased, defer, selectinload
 
 from api.dashboard.models import Conversation, ConversationTopic, Outcome, Triage
-from api.models import MAX_DB_ID
+from api.domain.models import MAX_DB_ID
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 MAX_TEXT_QUERY = 200

@@ -79,11 +79,11 @@ from api.dashboard.models import (
     TurnKind,
 )
 from api.dashboard.privacy import delete_conversation
-from api.db import get_sessionmaker
-from api.deps import PublicRateLimit, SessionDep
-from api.models import MAX_DB_ID, Customer, Partner, utcnow
+from api.domain.db import get_sessionmaker
+from api.domain.models import MAX_DB_ID, Customer, Partner, utcnow
 from api.settings import ROOT, Settings, get_settings
-from bot.taxonomy import load_taxonomy
+from api.web.deps import PublicRateLimit, SessionDep
+from common.taxonomy import load_taxonomy
 
 HERE = Path(__file__).resolve().parent
 STATIC_FILES: dict[str, Path] = {

@@ -48,8 +48,8 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
 from api.dashboard.models import TranscriptEvent
-from api.db import get_engine
-from api.models import utcnow
+from api.domain.db import get_engine
+from api.domain.models import utcnow
 from api.settings import ROOT, Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ def tracker_url(settings: Settings) -> str:
 
 
 def make_tracker_engine(url: str) -> Engine:
-    """An engine for Rasa's database. Unlike ``api.db.make_engine`` it changes
+    """An engine for Rasa's database. Unlike ``api.domain.db.make_engine`` it changes
     nothing in a database that another program owns (no journal-mode pragma)."""
     if url.startswith("sqlite"):
         return create_engine(

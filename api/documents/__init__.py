@@ -1,2 +1,2 @@
 """Invoice documents: signed, short-lived PDF links (`links.py`) and the PDF itself
-(`render.py`, reportlab). `api/routes/documents.py` serves them."""
+(`render.py`, reportlab). `api/web/routes/documents.py` serves them."""

@@ -4,7 +4,7 @@ A link names the invoice, the customer it was minted for and when it expires, an
 carries an HMAC-SHA256 of all three made with `LINK_SIGNING_SECRET`. Changing any of
 them (another invoice, another customer, a later expiry) breaks the signature, so a
 link minted for one customer never serves another customer's invoice. The bot mints
-links (actions) and the API checks them (`api/routes/documents.py`).
+links (actions) and the API checks them (`api/web/routes/documents.py`).
 """
 
 from __future__ import annotations

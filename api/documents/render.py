@@ -24,8 +24,8 @@ from reportlab.platypus import (
     TableStyle,
 )
 
-from api.models import DocumentType, Invoice
-from api.services.billing import series_info
+from api.domain.models import DocumentType, Invoice
+from api.domain.services.billing import series_info
 
 STATUS_WORDS = {
     "paid": "Paid",

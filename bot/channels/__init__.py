@@ -6,6 +6,6 @@
 - `teams.TeamsInput`: Microsoft Teams through the Bot Framework, single-tenant.
 
 Every channel puts `{"chat_token": ...}` into the message metadata, which is the only
-thing actions trust about who is chatting (see api/identity.py). `config` is standard
+thing actions trust about who is chatting (see common/identity.py). `config` is standard
 library only; the channel modules import Rasa and must not be imported from `.venv`.
 """

@@ -19,8 +19,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Optional, TypeVar
 
-from api.ratelimit import RateLimit, RateLimiter
 from bot.channels import config
+from common.ratelimit import RateLimit, RateLimiter
 
 T = TypeVar("T")
 

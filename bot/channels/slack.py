@@ -44,8 +44,6 @@ from sanic.response import HTTPResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from api.identity import mint_staff_token
-from api.redaction import redact
 from bot.channels import config
 from bot.channels.dedupe import SeenIds, SeenSet, seen_ids
 from bot.channels.inbound import (
@@ -55,6 +53,9 @@ from bot.channels.inbound import (
     clean_text,
     message_gate,
 )
+from common import settings as S
+from common.identity import mint_staff_token
+from common.redaction import redact
 
 logger = logging.getLogger(__name__)
 
@@ -233,15 +234,12 @@ class SecureSlackInput(InputChannel):
     ) -> SecureSlackInput:
         credentials = credentials or {}
         return cls(
-            bot_token=config.setting(credentials, "slack_token", "SLACK_BOT_TOKEN"),
+            bot_token=config.setting(credentials, "slack_token", S.SLACK_BOT_TOKEN),
             signing_secret=config.setting(
-                credentials, "slack_signing_secret", "SLACK_SIGNING_SECRET"
+                credentials, "slack_signing_secret", S.SLACK_SIGNING_SECRET
             ),
             api_base_url=config.platform_url(
-                credentials,
-                "api_base_url",
-                "SLACK_API_BASE_URL",
-                config.SLACK_API_BASE_URL,
+                credentials, "api_base_url", S.SLACK_API_BASE_URL
             ),
             chat_token_secret=config.chat_token_secret(),
             seen=seen_ids(),

@@ -7,7 +7,7 @@ docs/channels.md):
   joins its session's room and replies never arrive. Here every room call is awaited.
 - The client chooses its session id, and a `jwt_key` token is checked and thrown
   away, so anyone who knows a session id can join or post into that conversation.
-  Here the customer's chat token (api/identity.py) is verified on `connect`, the
+  Here the customer's chat token (common/identity.py) is verified on `connect`, the
   session id is issued by the server and bound to the token's subject with an HMAC,
   the id a client sends is accepted only when it is bound to that same subject, and
   messages go into the session the server recorded for the socket, never one named
@@ -44,8 +44,6 @@ from sanic.response import HTTPResponse
 from socketio import AsyncServer
 from socketio.exceptions import ConnectionRefusedError as SocketRefused
 
-from api.identity import ChatIdentity, InvalidChatToken, verify_chat_token
-from api.redaction import redact
 from bot.channels import config
 from bot.channels.inbound import (
     ChatterLimiter,
@@ -53,6 +51,9 @@ from bot.channels.inbound import (
     clean_text,
     message_gate,
 )
+from common import settings as S
+from common.identity import ChatIdentity, InvalidChatToken, verify_chat_token
+from common.redaction import redact
 
 logger = logging.getLogger(__name__)
 
@@ -199,10 +200,10 @@ class SecureSocketIOInput(InputChannel):
     ) -> SecureSocketIOInput:
         credentials = credentials or {}
         origins = config.setting(
-            credentials, "cors_allowed_origins", "WIDGET_ALLOWED_ORIGINS", "*"
+            credentials, "cors_allowed_origins", S.WIDGET_ALLOWED_ORIGINS
         )
         anonymous = config.setting(
-            credentials, "allow_anonymous", "WIDGET_ALLOW_ANONYMOUS", "true"
+            credentials, "allow_anonymous", S.WIDGET_ALLOW_ANONYMOUS
         )
         return cls(
             chat_token_secret=config.chat_token_secret(),

@@ -48,8 +48,6 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from yarl import URL
 
-from api.identity import mint_staff_token
-from api.redaction import redact
 from bot.channels import config
 from bot.channels.dedupe import SeenIds, SeenSet, seen_ids
 from bot.channels.inbound import (
@@ -59,6 +57,9 @@ from bot.channels.inbound import (
     clean_text,
     message_gate,
 )
+from common import settings as S
+from common.identity import mint_staff_token
+from common.redaction import redact
 
 logger = logging.getLogger(__name__)
 
@@ -410,22 +411,16 @@ class TeamsInput(InputChannel):
     def from_credentials(cls, credentials: Optional[dict[str, Any]]) -> TeamsInput:
         credentials = credentials or {}
         return cls(
-            app_id=config.setting(credentials, "app_id", "TEAMS_APP_ID"),
+            app_id=config.setting(credentials, "app_id", S.TEAMS_APP_ID),
             app_password=config.setting(
-                credentials, "app_password", "TEAMS_APP_PASSWORD"
+                credentials, "app_password", S.TEAMS_APP_PASSWORD
             ),
-            tenant_id=config.setting(credentials, "tenant_id", "TEAMS_TENANT_ID"),
+            tenant_id=config.setting(credentials, "tenant_id", S.TEAMS_TENANT_ID),
             openid_metadata_url=config.platform_url(
-                credentials,
-                "openid_metadata_url",
-                "TEAMS_OPENID_METADATA_URL",
-                config.TEAMS_OPENID_METADATA_URL,
+                credentials, "openid_metadata_url", S.TEAMS_OPENID_METADATA_URL
             ),
             login_base_url=config.platform_url(
-                credentials,
-                "login_base_url",
-                "TEAMS_LOGIN_BASE_URL",
-                config.TEAMS_LOGIN_BASE_URL,
+                credentials, "login_base_url", S.TEAMS_LOGIN_BASE_URL
             ),
             chat_token_secret=config.chat_token_secret(),
             seen=seen_ids(),

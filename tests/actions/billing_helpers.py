@@ -13,7 +13,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.models import Customer, Invoice, PartnerUser
+from api.domain.models import Customer, Invoice, PartnerUser
 from tests.actions.helpers import render
 
 # Demo staff (docs/demo-data.md): Slack user ids.

@@ -10,8 +10,8 @@ from typing import Any, Optional
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from api.identity import mint_customer_token, mint_staff_token
 from api.settings import get_settings
+from common.identity import mint_customer_token, mint_staff_token
 
 _ids = itertools.count(1)
 

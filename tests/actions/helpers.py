@@ -102,8 +102,8 @@ def render(dispatcher: CollectingDispatcher) -> list[str]:
 
 def customer_token(tenant_id: str, **kwargs: Any) -> str:
     """A chat token for a signed-in user of the customer tenant `tenant_id`."""
-    from api.identity import mint_customer_token
     from api.settings import get_settings
+    from common.identity import mint_customer_token
 
     return mint_customer_token(
         kwargs.pop("secret", None) or get_settings().chat_token_secret,
@@ -115,8 +115,8 @@ def customer_token(tenant_id: str, **kwargs: Any) -> str:
 
 def staff_token(platform_user_id: str, platform: str = "slack", **kwargs: Any) -> str:
     """A chat token the Slack or Teams channel mints for a partner staff member."""
-    from api.identity import mint_staff_token
     from api.settings import get_settings
+    from common.identity import mint_staff_token
 
     return mint_staff_token(
         kwargs.pop("secret", None) or get_settings().chat_token_secret,

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from actions.charges import ActionExplainCharges
 from actions.identity import ACTING_FOR_SLOT
 from actions.invoices import CURRENT_INVOICE_SLOT
-from api.demo import DemoSummary
+from api.demo.seed import DemoSummary
 from tests.actions.billing_helpers import (
     NW_BILLING_ADMIN,
     NW_SALES,

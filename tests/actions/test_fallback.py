@@ -14,7 +14,7 @@ from actions.fallback import (
     payload_for,
     suggestions,
 )
-from bot.taxonomy import domain_intents, load_taxonomy
+from common.taxonomy import domain_intents, load_taxonomy
 from tests.actions.escalation_fixtures import action, bot, conversation, responses, user
 from tests.actions.helpers import render
 

@@ -14,7 +14,7 @@ from actions.formatting import (
     invoice_status,
     local_today,
 )
-from api.models import DocumentType, Invoice
+from api.domain.models import DocumentType, Invoice
 
 
 @pytest.mark.parametrize(

@@ -15,8 +15,8 @@ from actions.handoff import (
     handoff_reason,
     last_informative_message,
 )
-from api.models import Customer
-from api.services.notify import HandoffNotice, NotifyResult
+from api.domain.models import Customer
+from api.domain.services.notify import HandoffNotice, NotifyResult
 from tests.actions.escalation_fixtures import (
     action,
     bot,

@@ -16,8 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from actions.handoff import ActionHandoff
-from api.models import Customer
-from api.services.notify import (
+from api.domain.models import Customer
+from api.domain.services.notify import (
     HandoffNotice,
     SlackConfig,
     notify_handoff,

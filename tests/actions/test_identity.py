@@ -16,10 +16,10 @@ from actions.identity import (
     resolve_chatter,
     target_customer,
 )
-from api.demo import DemoSummary
-from api.identity import mint_customer_token, mint_staff_token
-from api.models import Customer
+from api.demo.seed import DemoSummary
+from api.domain.models import Customer
 from api.settings import get_settings
+from common.identity import mint_customer_token, mint_staff_token
 from tests.actions.billing_helpers import (
     FB_BILLING_ADMIN,
     LW_INACTIVE_SALES,

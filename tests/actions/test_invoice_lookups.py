@@ -15,10 +15,10 @@ from sqlalchemy.orm import Session
 
 from actions.identity import ACTING_FOR_SLOT
 from actions.invoices import CURRENT_INVOICE_SLOT, ActionInvoiceLookup
-from api.demo import DemoSummary
+from api.demo.seed import DemoSummary
 from api.documents.links import verify_link
-from api.models import Invoice
-from api.services.billing import latest_invoice
+from api.domain.models import Invoice
+from api.domain.services.billing import latest_invoice
 from api.settings import get_settings
 from tests.actions.billing_helpers import (
     FB_BILLING_ADMIN,

@@ -25,11 +25,11 @@ from actions.invoices import (
     ActionInvoiceLookup,
     requested_invoice_number,
 )
-from api.demo import DemoSummary
-from api.identity import mint_customer_token, mint_staff_token
-from api.models import Customer, Invoice
-from api.services.billing import customer_by_tenant, latest_invoice
+from api.demo.seed import DemoSummary
+from api.domain.models import Customer, Invoice
+from api.domain.services.billing import customer_by_tenant, latest_invoice
 from api.settings import get_settings
+from common.identity import mint_customer_token, mint_staff_token
 from tests.actions.billing_helpers import NW_BILLING_ADMIN, NW_SALES
 from tests.actions.helpers import make_tracker, render
 

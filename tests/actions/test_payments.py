@@ -18,7 +18,7 @@ from actions.payments import (
 )
 from actions.subscriptions import ActionSubscriptions
 from actions.support import ActionSupportInfo
-from api.demo import DemoSummary
+from api.demo.seed import DemoSummary
 from tests.actions.billing_helpers import (
     FB_BILLING_ADMIN,
     NW_BILLING_ADMIN,

@@ -36,15 +36,15 @@ from actions.refunds import (
     ValidateCancellationForm,
     parse_count,
 )
-from api.demo import DemoSummary
-from api.models import (
+from api.demo.seed import DemoSummary
+from api.domain.models import (
     ChargeType,
     InvoiceLine,
     Subscription,
     Ticket,
     TicketCategory,
 )
-from api.services.billing import latest_invoice
+from api.domain.services.billing import latest_invoice
 from tests.actions.billing_helpers import (
     LW_BILLING_ADMIN,
     NW_ADMIN_AGENT,

@@ -1,7 +1,7 @@
 """The escalation actions against the demo data: self-help, starting the ticket form,
 its validation, filing (routed, idempotent) and ticket status.
 
-Expected routes are computed with `api.services.routing.route` from the partner's
+Expected routes are computed with `api.domain.services.routing.route` from the partner's
 own programs, never written down.
 """
 
@@ -45,8 +45,8 @@ from actions.tickets import (
     normalise_ticket_id,
     transcript_excerpt,
 )
-from api.demo import DemoSummary
-from api.models import (
+from api.demo.seed import DemoSummary
+from api.domain.models import (
     Customer,
     Partner,
     ProductKind,
@@ -55,8 +55,8 @@ from api.models import (
     TicketCategory,
     TicketStatus,
 )
-from api.services.routing import route
-from api.services.tickets import NewTicket, create_ticket
+from api.domain.services.routing import route
+from api.domain.services.tickets import NewTicket, create_ticket
 from tests.actions.escalation_fixtures import (
     action,
     bot,

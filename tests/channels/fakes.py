@@ -8,19 +8,19 @@ import hashlib
 import hmac
 import json
 import secrets
-import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import httpx
 import uvicorn
+from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from tests.e2e.stack import PYTHON, ROOT, Stack, free_port
+from tests.e2e.stack import ROOT, Stack, free_port
 
 CHANNELS_BLOCK = """
 bot.channels.socketio.SecureSocketIOInput:
@@ -142,7 +142,7 @@ class FakeMicrosoft:
 
 @dataclass
 class TeamsKeys:
-    """The test's signing key (needs `cryptography`, which PyJWT's RS256 needs)."""
+    """The test's signing key (RS256, as the Bot Framework signs)."""
 
     private_key: Any
     kid: str = "test-signing-key"
@@ -158,11 +158,7 @@ class TeamsKeys:
         }
 
 
-def teams_keys() -> Optional[TeamsKeys]:
-    try:
-        from cryptography.hazmat.primitives.asymmetric import rsa
-    except ImportError:
-        return None
+def teams_keys() -> TeamsKeys:
     return TeamsKeys(rsa.generate_private_key(public_exponent=65537, key_size=2048))
 
 
@@ -173,8 +169,8 @@ def teams_keys() -> Optional[TeamsKeys]:
 class ChannelStack:
     stack: Stack
     slack: FakeSlack
-    teams: Optional[FakeMicrosoft]
-    keys: Optional[TeamsKeys]
+    teams: FakeMicrosoft
+    keys: TeamsKeys
     api_url: str  # where /widget/widget.js and /demo/portal are served
 
     @property
@@ -204,37 +200,6 @@ def credentials_file(workdir: Path) -> Path:
     copy = workdir / "credentials.yml"
     copy.write_text(text.rstrip() + "\n" + CHANNELS_BLOCK)
     return copy
-
-
-def serves_widget(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/demo/portal", timeout=10).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def start_widget_api(stack: Stack) -> tuple[subprocess.Popen[bytes], str]:
-    """Until api/main.py includes api.widget.routes.router: the same API with it."""
-    port = free_port()
-    code = (
-        "import uvicorn\n"
-        "from api.main import create_app\n"
-        "from api.widget.routes import router\n"
-        "app = create_app()\n"
-        "app.include_router(router)\n"
-        f"uvicorn.run(app, host='127.0.0.1', port={port}, log_level='warning')\n"
-    )
-    log = (stack.workdir / "widget-api.log").open("wb")
-    process = subprocess.Popen(
-        [PYTHON, "-c", code], cwd=ROOT, env=stack.env, stdout=log, stderr=log
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while not serves_widget(url):
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError("the widget API did not start")
-        time.sleep(0.3)
-    return process, url
 
 
 def slack_signature(signing_secret: str, timestamp: str, body: bytes) -> str:

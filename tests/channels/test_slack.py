@@ -10,7 +10,7 @@ from typing import Any, Optional
 import httpx
 import pytest
 
-from api.identity import verify_chat_token
+from common.identity import verify_chat_token
 from tests.channels.fakes import ChannelStack, slack_signature, unique, wait_until
 
 pytestmark = pytest.mark.e2e

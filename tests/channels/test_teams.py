@@ -3,7 +3,7 @@ signed by a key generated here (served by a fake OpenID/JWKS endpoint) posted to
 Rasa's /webhooks/teams/webhook; replies recorded by a fake Bot Connector, with
 outbound tokens from a fake single-tenant token endpoint.
 
-Buttons as cards are checked in tests/channels/rasa/test_teams_channel.py: the bot's
+Buttons as cards are checked in tests/bot/channels/test_teams_channel.py: the bot's
 domain has no response with buttons yet."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import httpx
 import jwt
 import pytest
 
-from api.identity import verify_chat_token
+from common.identity import verify_chat_token
 from tests.channels.fakes import (
     TEAMS_APP_ID,
     TEAMS_TENANT_ID,
@@ -34,11 +34,6 @@ ISSUER = "https://api.botframework.com"
 
 @pytest.fixture(scope="module")
 def teams(channel_stack: ChannelStack) -> tuple[FakeMicrosoft, TeamsKeys]:
-    if channel_stack.teams is None or channel_stack.keys is None:
-        pytest.skip(
-            "needs `cryptography` in .venv to sign RS256 test tokens "
-            "(add PyJWT[crypto] / cryptography to requirements/app.txt)"
-        )
     return channel_stack.teams, channel_stack.keys
 
 

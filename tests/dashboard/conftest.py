@@ -26,9 +26,9 @@ with warnings.catch_warnings():
 from api.dashboard.auth import create_lead
 from api.dashboard.deps import default_transcript_source
 from api.dashboard.routes import router
-from api.db import get_sessionmaker
-from api.main import create_app
+from api.domain.db import get_sessionmaker
 from api.settings import get_settings
+from api.web.app import create_app
 
 # What Rasa 3.6.21's SQLTrackerStore creates (read from a store it made).
 RASA_EVENTS_DDL = (

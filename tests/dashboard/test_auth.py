@@ -18,7 +18,7 @@ from api.dashboard.auth import (
     start_session,
     verify_password,
 )
-from api.models import utcnow
+from api.domain.models import utcnow
 from api.settings import get_settings
 
 

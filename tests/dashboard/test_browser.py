@@ -19,10 +19,10 @@ import uvicorn
 from sqlalchemy import func, select
 
 from api.dashboard import seed_dashboard_demo
-from api.dashboard.demo import DEMO_LEAD_EMAIL, DEMO_LEAD_PASSWORD
 from api.dashboard.models import Conversation, Correction
 from api.dashboard.routes import STATIC_FILES
-from api.db import get_sessionmaker
+from api.demo.dashboard import DEMO_LEAD_EMAIL, DEMO_LEAD_PASSWORD
+from api.domain.db import get_sessionmaker
 from tests.dashboard.conftest import Tracker, dashboard_app
 from tests.e2e.stack import free_port
 

@@ -31,8 +31,8 @@ from api.dashboard.transcripts import (
     store_events,
     transcript_source,
 )
-from api.db import get_engine, get_sessionmaker
-from api.migrate import upgrade
+from api.domain.db import get_engine, get_sessionmaker
+from api.domain.migrate import upgrade
 from api.settings import Settings
 from tests.conftest import reset_caches
 from tests.dashboard.conftest import Tracker

@@ -29,7 +29,7 @@ from api.dashboard.models import (
     TurnKind,
 )
 from api.dashboard.transcripts import SQLTrackerSource
-from api.db import get_sessionmaker
+from api.domain.db import get_sessionmaker
 from tests.dashboard.conftest import Tracker
 from tests.dashboard.helpers import Conversation as Script
 

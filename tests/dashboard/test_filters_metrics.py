@@ -2,7 +2,7 @@
 and metric checked against counts this test computes on its own from what it wrote.
 
 The expected values here never call the dashboard's code: topics and triage come
-from reading bot/taxonomy.yml, and the outcome rule is restated from
+from reading common/taxonomy.yml, and the outcome rule is restated from
 docs/dashboard.md.
 """
 
@@ -30,17 +30,17 @@ from api.dashboard.deps import default_transcript_source
 from api.dashboard.ingest import ingest
 from api.dashboard.models import Conversation, Outcome, Triage
 from api.dashboard.transcripts import SQLTrackerSource
-from api.db import get_engine, get_sessionmaker
-from api.identity import mint_customer_token
-from api.models import Customer, Partner, TicketCategory
-from api.services.tickets import NewTicket, create_ticket
+from api.domain.db import get_engine, get_sessionmaker
+from api.domain.models import Customer, Partner, TicketCategory
+from api.domain.services.tickets import NewTicket, create_ticket
 from api.settings import get_settings
+from common.identity import mint_customer_token
 from tests.conftest import copy_database, reset_caches, sqlite_url
 from tests.dashboard.conftest import LEAD, Tracker, dashboard_app, sign_in
 from tests.dashboard.helpers import Conversation as Script
 
 TAXONOMY = yaml.safe_load(
-    (Path(__file__).parents[2] / "bot" / "taxonomy.yml").read_text()
+    (Path(__file__).parents[2] / "common" / "taxonomy.yml").read_text()
 )
 TOPIC = TAXONOMY["intents"]
 TRIAGE = {name: spec["triage"] for name, spec in TAXONOMY["topics"].items()}

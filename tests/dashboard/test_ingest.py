@@ -20,12 +20,12 @@ from api.dashboard.models import (
     TurnKind,
 )
 from api.dashboard.transcripts import SQLTrackerSource, TrackerEvent
-from api.db import get_sessionmaker
-from api.identity import mint_customer_token, mint_staff_token
-from api.models import Customer, Partner, PartnerUser, TicketCategory
-from api.redaction import CARD
-from api.services.tickets import NewTicket, create_ticket
+from api.domain.db import get_sessionmaker
+from api.domain.models import Customer, Partner, PartnerUser, TicketCategory
+from api.domain.services.tickets import NewTicket, create_ticket
 from api.settings import get_settings
+from common.identity import mint_customer_token, mint_staff_token
+from common.redaction import CARD
 from tests.dashboard.conftest import FIXTURES, Tracker
 from tests.dashboard.helpers import Conversation as Script
 

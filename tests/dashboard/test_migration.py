@@ -9,8 +9,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, pool
 
 import api.dashboard.models  # noqa: F401  (registers the tables)
-from api.migrate import current_revision, downgrade, render_item, upgrade
-from api.models import Base
+from api.domain.migrate import current_revision, downgrade, render_item, upgrade
+from api.domain.models import Base
 
 DASHBOARD_TABLES = {
     "dashboard_users",

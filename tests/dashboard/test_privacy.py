@@ -22,9 +22,9 @@ from api.dashboard.models import (
 )
 from api.dashboard.privacy import delete_conversation
 from api.dashboard.transcripts import SQLTrackerSource
-from api.db import get_sessionmaker
-from api.models import Customer, Ticket, TicketCategory
-from api.services.tickets import NewTicket, create_ticket
+from api.domain.db import get_sessionmaker
+from api.domain.models import Customer, Ticket, TicketCategory
+from api.domain.services.tickets import NewTicket, create_ticket
 from tests.dashboard.conftest import Tracker
 from tests.dashboard.helpers import Conversation as Script
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from api.dashboard.auth import LOGIN_CSRF_COOKIE, SESSION_COOKIE
 from api.dashboard.models import Conversation, DashboardSession
-from api.db import get_sessionmaker
+from api.domain.db import get_sessionmaker
 from tests.dashboard.conftest import ADMIN, LEAD, Tracker, sign_in
 from tests.dashboard.helpers import Conversation as Script
 

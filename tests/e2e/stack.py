@@ -1,5 +1,5 @@
 """Start the real product (honcho running Rasa, the action server and the API via
-`python -m api.launch`, the same path as `make run`) on free ports, for tests."""
+`csp-desk run`, the same path as `make run`) on free ports, for tests."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
+CSP_DESK = str(ROOT / ".venv" / "bin" / "csp-desk")  # the command line `make run` uses
 # RASA_MODEL (a model file) overrides the trained model of `make train`, e.g. a
-# model trained into a scratch directory; api.launch passes it on to Rasa.
+# model trained into a scratch directory; api.ops.launch passes it on to Rasa.
 MODEL = Path(os.environ.get("RASA_MODEL") or ROOT / "models" / "csp.tar.gz")
 
 
@@ -100,10 +101,10 @@ def start_stack(
         **(extra_env or {}),
     }
     stack = Stack(workdir=workdir, env=env)
-    subprocess.run([PYTHON, "-m", "api.cli", "init-db"], cwd=ROOT, env=env, check=True)
+    subprocess.run([CSP_DESK, "init-db"], cwd=ROOT, env=env, check=True)
     log = stack.log.open("wb")
     stack.process = subprocess.Popen(  # honcho, like `make run`
-        [PYTHON, "-m", "api.launch"],
+        [CSP_DESK, "run"],
         cwd=ROOT,
         env=env,
         stdout=log,

@@ -25,11 +25,11 @@ from sqlalchemy.orm import Session
 from actions.formatting import format_date, local_today
 from actions.invoices import expected_availability
 from actions.subscriptions import eligibilities
-from api.db import make_engine
-from api.identity import mint_customer_token, mint_staff_token
-from api.models import Customer, DocumentType, Invoice, PartnerUser, Ticket
-from api.services.billing import latest_invoice
-from api.services.periods import parse_billing_period
+from api.domain.db import make_engine
+from api.domain.models import Customer, DocumentType, Invoice, PartnerUser, Ticket
+from api.domain.services.billing import latest_invoice
+from api.domain.services.periods import parse_billing_period
+from common.identity import mint_customer_token, mint_staff_token
 from tests.e2e.stack import Stack, start_stack, stop_stack
 
 pytestmark = pytest.mark.e2e

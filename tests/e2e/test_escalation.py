@@ -3,7 +3,7 @@ server and API (tests/e2e/stack.py), over Rasa's REST channel.
 
     RASA_MODEL=/tmp/issue5-model/csp.tar.gz .venv/bin/pytest tests/e2e/test_escalation.py
 
-Expected routes come from `api.services.routing.route` and the partner's programs
+Expected routes come from `api.domain.services.routing.route` and the partner's programs
 in the stack's database, never written down. Slack and Teams notifications go to a
 local fake HTTP server that records them.
 """
@@ -24,10 +24,10 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from api.db import make_engine
-from api.identity import mint_customer_token
-from api.models import Customer, Partner, ProductKind, Ticket, TicketCategory
-from api.services.routing import route
+from api.domain.db import make_engine
+from api.domain.models import Customer, Partner, ProductKind, Ticket, TicketCategory
+from api.domain.services.routing import route
+from common.identity import mint_customer_token
 from tests.e2e.stack import Stack, start_stack, stop_stack
 
 pytestmark = pytest.mark.e2e

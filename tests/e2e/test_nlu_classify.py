@@ -1,19 +1,18 @@
-"""End to end: `POST /api/v1/nlu/classify` and `python -m api.cli classify` against
+"""End to end: `POST /api/v1/nlu/classify` and `csp-desk classify` against
 the real Rasa server of a running stack (the understanding the conversation uses)."""
 
 from __future__ import annotations
 
 import csv
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from bot.taxonomy import load_taxonomy
-from tests.e2e.stack import ROOT, Stack, start_stack, stop_stack
+from common.taxonomy import load_taxonomy
+from tests.e2e.stack import CSP_DESK, ROOT, Stack, start_stack, stop_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -127,7 +126,7 @@ def test_cli_classifies_a_csv(stack: Stack, tmp_path: Path) -> None:
         writer.writerow(["3", "", "none"])
     target = tmp_path / "out.csv"
     done = subprocess.run(
-        [sys.executable, "-m", "api.cli", "classify", str(source), "-o", str(target)],
+        [CSP_DESK, "classify", str(source), "-o", str(target)],
         cwd=ROOT,
         env=stack.env,
         capture_output=True,
@@ -149,7 +148,7 @@ def test_cli_says_clearly_when_rasa_is_down(stack: Stack, tmp_path: Path) -> Non
     source.write_text("text\nhello\n", encoding="utf-8")
     env = {**stack.env, "RASA_URL": "http://127.0.0.1:9"}
     done = subprocess.run(
-        [sys.executable, "-m", "api.cli", "classify", str(source)],
+        [CSP_DESK, "classify", str(source)],
         cwd=ROOT,
         env=env,
         capture_output=True,

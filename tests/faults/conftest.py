@@ -27,9 +27,9 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from api.db import make_engine
-from api.identity import mint_customer_token
-from api.models import Customer, Ticket
+from api.domain.db import make_engine
+from api.domain.models import Customer, Ticket
+from common.identity import mint_customer_token
 from tests.e2e.stack import ROOT, Stack, free_port, start_stack, stop_stack
 from tests.e2e.test_escalation import OUTLOOK_ANSWERS, answer_for
 from tests.faults.proxy import FaultProxy, start_proxy
@@ -146,7 +146,7 @@ def fault_stack(
                 "SLACK_API_BASE_URL": f"{slack_fake.url}/api/",
                 # These tests type faster than a person (9 messages in a few
                 # seconds from one chatter); the per-chatter limit (burst 8) is
-                # tested in tests/security and tests/channels/rasa.
+                # tested in tests/security and tests/bot/channels.
                 "CHAT_RATE_LIMIT_MESSAGES": "1000",
                 "CHAT_RATE_LIMIT_BURST": "1000",
             },

@@ -4,7 +4,7 @@ production test (tests/production/) and the load benchmark (scripts/bench_load.p
 `ScratchServices` creates two PostgreSQL databases (ours and Rasa's tracker store),
 picks a Redis database number and key prefix, and RabbitMQ exchange and queue names
 of its own; `drop()` removes all of it. `start_production_stack` starts the product
-the way `make run-prod` does (`python -m api.launch` with APP_MODE=production), on
+the way `make run-prod` does (`csp-desk run` with APP_MODE=production), on
 free ports, with nginx in front of `replicas` Rasa replicas.
 """
 
@@ -24,7 +24,14 @@ import psycopg
 import redis
 from psycopg import sql
 
-from tests.e2e.stack import MODEL, PYTHON, ROOT, Stack, free_port, wait_for_stack
+from tests.e2e.stack import (
+    CSP_DESK,
+    MODEL,
+    ROOT,
+    Stack,
+    free_port,
+    wait_for_stack,
+)
 
 PG_ADMIN_DSN = os.environ.get(
     "TEST_POSTGRES_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -207,7 +214,7 @@ def start_production_stack(
     action_workers: int = 2,
     timeout: float = 300.0,
 ) -> Stack:
-    """Migrate and seed the scratch database, then `python -m api.launch` in the
+    """Migrate and seed the scratch database, then `csp-desk run` in the
     production profile; wait until every replica and nginx answer."""
     if not MODEL.exists():
         raise RuntimeError(f"no trained model at {MODEL}; run `make train` first")
@@ -216,7 +223,7 @@ def start_production_stack(
     )
     # The demo data is a test fixture here: seeding refuses production mode.
     subprocess.run(
-        [PYTHON, "-m", "api.cli", "init-db"],
+        [CSP_DESK, "init-db"],
         cwd=ROOT,
         env={**env, "APP_MODE": "local"},
         check=True,
@@ -225,7 +232,7 @@ def start_production_stack(
     stack = Stack(workdir=workdir, env=env)
     log = stack.log.open("wb")
     stack.process = subprocess.Popen(  # honcho, like `make run-prod`
-        [PYTHON, "-m", "api.launch"],
+        [CSP_DESK, "run"],
         cwd=ROOT,
         env=env,
         stdout=log,

@@ -51,7 +51,7 @@ def test_rasa_gets_every_variable_its_endpoints_file_reads(
 def test_every_variable_is_read_by_something(environment: dict[str, str]) -> None:
     code = "\n".join(
         path.read_text()
-        for folder in ("api", "bot", "actions")
+        for folder in ("api", "bot", "actions", "common")
         for path in (ROOT / folder).rglob("*.py")
     )
     known = {name.upper() for name in Settings.model_fields} | LIBRARY_VARIABLES

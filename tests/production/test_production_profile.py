@@ -1,6 +1,6 @@
 """The production profile for real: two Rasa replicas behind nginx (sticky per
 conversation), PostgreSQL tracker store and database, Redis lock store, RabbitMQ
-event broker feeding the transcript consumer, all started by `python -m api.launch`
+event broker feeding the transcript consumer, all started by `csp-desk run`
 as `make run-prod` does, on scratch databases, keys and queues of this test.
 
 A customer talks to the bot through nginx over socket.io (as the widget does); the
@@ -27,8 +27,8 @@ from sqlalchemy.orm import Session
 
 from api.dashboard.models import Conversation, TranscriptEvent
 from api.dashboard.reconcile import reconcile
-from api.identity import mint_customer_token
-from api.models import Customer
+from api.domain.models import Customer
+from common.identity import mint_customer_token
 from tests.e2e.stack import MODEL, Stack, stop_stack
 from tests.faults.services import rabbitmq_stopped
 from tests.production.services import (
@@ -240,8 +240,7 @@ def test_the_event_broker_feeds_the_review_tables(stack: Stack) -> None:
     consumers = [
         process
         for process in psutil.Process(stack.process.pid).children(recursive=True)
-        if "api.dashboard" in " ".join(process.cmdline())
-        and "consume" in process.cmdline()
+        if "transcripts" in process.cmdline() and "consume" in process.cmdline()
     ]
     assert consumers and all(process.nice() == 10 for process in consumers)
 

@@ -23,14 +23,14 @@ with warnings.catch_warnings():
 
 from api.dashboard.auth import create_lead
 from api.dashboard.deps import default_transcript_source
-from api.db import get_sessionmaker
-from api.deps import get_today
-from api.main import create_app
-from api.routes.handoff import get_rasa
-from api.routes.nlu import get_classifier
-from api.services.handoff import RasaConversations
-from api.services.nlu import NluClassifier
+from api.domain.db import get_sessionmaker
+from api.domain.services.handoff import RasaConversations
+from api.domain.services.nlu import NluClassifier
 from api.settings import get_settings
+from api.web.app import create_app
+from api.web.deps import get_today
+from api.web.routes.handoff import get_rasa
+from api.web.routes.nlu import get_classifier
 from tests.conftest import DEMO_ANCHOR
 from tests.dashboard.conftest import Tracker, sign_in
 

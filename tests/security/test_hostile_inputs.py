@@ -3,7 +3,7 @@ with valid credentials (so the input reaches the code behind the checks): a clea
 4xx or an ordinary answer, never a 500, never the input echoed as live HTML.
 
 The channels' inbound endpoints get the same treatment in
-tests/channels/rasa/test_hostile_inbound.py.
+tests/bot/channels/test_hostile_inbound.py.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from typing import Any, Optional
 import pytest
 from fastapi import FastAPI
 
-from tests.api.conftest import TestClient
 from tests.security.conftest import LEAD, SERVICE_TOKEN, json_error, signed_in
 from tests.security.test_route_access import ACCESS, Access, Kind
+from tests.web.conftest import TestClient
 
 # Path segments, already URL-encoded where they must be (`%ff`: invalid UTF-8).
 SEGMENTS = [

@@ -1,7 +1,7 @@
 """The API's per-client limit on the routes anyone can call without a token or
-session (api/deps.py, PUBLIC_RATE_LIMIT_*): signed PDF links, the dashboard's
+session (api/web/deps.py, PUBLIC_RATE_LIMIT_*): signed PDF links, the dashboard's
 sign-in, the demo sign-in. The chat channels' limits per chatter are tested in
-tests/channels/rasa/test_rate_limits.py."""
+tests/bot/channels/test_rate_limits.py."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pytest
 from fastapi import FastAPI
 
 from api.settings import get_settings
-from tests.api.conftest import TestClient
 from tests.security.conftest import json_error
 from tests.security.test_route_access import pdf_link
+from tests.web.conftest import TestClient
 
 BURST = 3
 

@@ -22,7 +22,7 @@ Kinds of credential:
 | SIGNED_LINK | an HMAC-signed, unexpired download link | 403 |
 
 No API route takes a customer's chat token: those go to the chat channels
-(bot/channels/, tested in tests/channels/rasa/).
+(bot/channels/, tested in tests/bot/channels/).
 """
 
 from __future__ import annotations
@@ -39,12 +39,12 @@ from fastapi.routing import iter_route_contexts
 from sqlalchemy import select
 
 from api.dashboard.auth import SESSION_COOKIE
-from api.db import get_sessionmaker
 from api.documents.links import invoice_pdf_link
-from api.models import Invoice, PartnerRole, PartnerUser
+from api.domain.db import get_sessionmaker
+from api.domain.models import Invoice, PartnerRole, PartnerUser
 from api.settings import get_settings
-from tests.api.conftest import TestClient
 from tests.security.conftest import ADMIN, LEAD, SERVICE_TOKEN, signed_in
+from tests.web.conftest import TestClient
 
 
 class Kind(Enum):
@@ -140,7 +140,7 @@ def served_routes(app: FastAPI) -> set[tuple[str, str]]:
 
 
 def test_every_route_is_in_the_table() -> None:
-    from api.main import create_app
+    from api.web.app import create_app
 
     served = served_routes(create_app())
     missing = sorted(served - ACCESS.keys())
@@ -250,7 +250,7 @@ def test_access(
         # Production settings as the demo routes see them (a real production
         # configuration also needs PostgreSQL, which these tests do not have).
         production = get_settings().model_copy(update={"app_mode": "production"})
-        monkeypatch.setattr("api.widget.routes.get_settings", lambda: production)
+        monkeypatch.setattr("api.demo.portal.get_settings", lambda: production)
         assert call(anonymous, method, path, access).status_code == 404
 
     elif kind in (Kind.SERVICE, Kind.SERVICE_FOR_USER):

@@ -4,7 +4,7 @@ nothing secret is committed.
 - api/settings.py: production mode refuses every local default secret, any secret
   under 32 characters, and SQLite.
 - bot/channels/config.py (the Rasa side; its channels are tested in
-  tests/channels/rasa/test_channel_secrets.py): the chat token secret as the API,
+  tests/bot/channels/test_channel_secrets.py): the chat token secret as the API,
   no default at all for Slack's and Teams' secrets, HTTPS platform endpoints.
 - The repository: the files git tracks (and new files it does not ignore) hold no
   private key, no real-looking Slack, GitHub, AWS or Entra credential, no JWT outside
@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from api.settings import LOCAL_SECRET_DEFAULTS, ROOT, Settings
 from bot.channels import config
+from common import settings as S
 
 REAL = {name: f"{name}-a-real-value-0123456789abcdef" for name in LOCAL_SECRET_DEFAULTS}
 POSTGRES = "postgresql+psycopg://csp:pw@db.internal/csp"
@@ -100,26 +101,33 @@ def test_the_channels_refuse_a_default_or_short_chat_token_secret_in_production(
 
 
 @pytest.mark.parametrize(
-    "name", ["SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "TEAMS_APP_PASSWORD"]
+    "setting", [S.SLACK_BOT_TOKEN, S.SLACK_SIGNING_SECRET, S.TEAMS_APP_PASSWORD]
 )
-def test_platform_secrets_have_no_default(name: str) -> None:
+def test_platform_secrets_have_no_default(setting: S.Setting[str]) -> None:
     """Unset, a platform secret is empty (its channel is off), never a built-in."""
-    assert config.setting(None, name.lower(), name, env={}) == ""
-    assert config.setting(None, name.lower(), name, env={name: " s3cr3t "}) == "s3cr3t"
+    name = setting.env
+    assert config.setting(None, name.lower(), setting, env={}) == ""
+    assert (
+        config.setting(None, name.lower(), setting, env={name: " s3cr3t "}) == "s3cr3t"
+    )
 
 
-@pytest.mark.parametrize("name", config.PLATFORM_URL_SETTINGS)
-def test_production_insists_on_https_platform_endpoints(name: str) -> None:
+@pytest.mark.parametrize(
+    "setting",
+    [S.SLACK_API_BASE_URL, S.TEAMS_OPENID_METADATA_URL, S.TEAMS_LOGIN_BASE_URL],
+)
+def test_production_insists_on_https_platform_endpoints(
+    setting: S.Setting[str],
+) -> None:
+    name = setting.env
     fake = {name: "http://127.0.0.1:9999/"}
-    assert config.platform_url(None, "k", name, "https://x", env=fake) == (
+    assert config.platform_url(None, "k", setting, env=fake) == (
         "http://127.0.0.1:9999/"
     )  # a test's fake, in local mode
     with pytest.raises(config.ChannelConfigError, match=name):
-        config.platform_url(
-            None, "k", name, "https://x", env={**fake, "APP_MODE": "production"}
-        )
+        config.platform_url(None, "k", setting, env={**fake, "APP_MODE": "production"})
     good = {name: "https://login.example/", "APP_MODE": "production"}
-    assert config.platform_url(None, "k", name, "https://x", env=good) == (
+    assert config.platform_url(None, "k", setting, env=good) == (
         "https://login.example/"
     )
 
@@ -249,3 +257,17 @@ def test_the_scan_reads_configuration_files() -> None:
     assert not scan(ROOT / "deploy" / "x.yml", "  token: ${ACTION_SERVER_TOKEN}")
     assert not scan(ROOT / "x.env.example", "CHAT_TOKEN_SECRET=change-me-at-least-32")
     assert not scan(ROOT / "x.yml", "url: postgresql+psycopg://csp:pw@host/db")
+
+
+def test_the_api_reads_every_setting_of_the_common_table_with_its_default() -> None:
+    """api/settings.py and the code inside Rasa take names and defaults from one
+    table (common/settings.py): no field of one is missing from the other."""
+    fields = Settings.model_fields
+    for setting in S.all_settings():
+        assert setting.field in fields, setting.env
+        default = fields[setting.field].default
+        if setting.default in ("",) and isinstance(default, str) and default:
+            continue  # a path under the repository, filled in by api/settings.py
+        assert default == setting.default, setting.env
+    table = {setting.field for setting in S.all_settings()}
+    assert set(fields) - table == {"dashboard_cookie_secure"}

@@ -18,11 +18,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.db import make_engine
-from api.identity import mint_customer_token
-from api.models import Customer
-from api.services.billing import latest_invoice
+from api.domain.db import make_engine
+from api.domain.models import Customer
+from api.domain.services.billing import latest_invoice
 from bot.channels.config import RATE_LIMITED_TEXT
+from common.identity import mint_customer_token
 from tests.e2e.stack import Stack, start_stack, stop_stack
 from tests.production.widget_client import WidgetChat
 

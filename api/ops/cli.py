@@ -1,0 +1,522 @@
+"""`csp-desk`: the one command line of the product, for everything an operator does.
+
+    csp-desk --help                 every command, grouped
+    csp-desk init-db                migrate, then load the demo when the database is empty
+    csp-desk run                    start everything (what `make run` does)
+    csp-desk mint-token --tenant contoso.com
+    csp-desk chat --tenant contoso.com
+    csp-desk dashboard create-lead lead@partner.example
+    csp-desk transcripts consume    the production profile's transcript consumer
+    csp-desk privacy delete-conversation SENDER_ID --by dpo@partner.example
+
+Installed into `.venv` by `make setup` (`[project.scripts]` in pyproject.toml);
+`python -m api` runs the same program. The databases are the ones the settings name
+(api/settings.py); commands that talk to Rasa need the running stack (`make run`).
+Every failure is one line on stderr and exit status 1.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from typing import IO, Annotated, Optional
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import Progress
+from sqlalchemy import func, or_, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from api.domain import migrate as migrations
+from api.domain.db import session_scope
+from api.domain.models import Customer, Partner
+from api.settings import get_settings
+
+app = typer.Typer(
+    name="csp-desk",
+    help="The CSP billing desk: database, demo, chat, dashboard and operations.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+dashboard = typer.Typer(
+    help="Review dashboard: users and summaries.", no_args_is_help=True
+)
+transcripts = typer.Typer(
+    help="Transcripts: what feeds the review dashboard.", no_args_is_help=True
+)
+privacy = typer.Typer(help="Privacy requests.", no_args_is_help=True)
+app.add_typer(dashboard, name="dashboard")
+app.add_typer(transcripts, name="transcripts")
+app.add_typer(privacy, name="privacy")
+
+err = Console(stderr=True, highlight=False)
+
+
+class CommandError(Exception):
+    """A failure to report in one line, with exit status 1."""
+
+
+def fail(message: str) -> typer.Exit:
+    err.print(f"error: {message}", markup=False)
+    return typer.Exit(1)
+
+
+@contextmanager
+def reported() -> Iterator[None]:
+    """Turn the failures an operator can act on into one line and exit status 1."""
+    try:
+        yield
+    except CommandError as exc:
+        raise fail(str(exc)) from None
+    except ValidationError as exc:  # the settings refused the environment
+        problems = "; ".join(str(error["msg"]) for error in exc.errors())
+        raise fail(f"invalid settings: {problems}") from None
+
+
+def _safe_url(url: str) -> str:
+    """The database URL without its password, for messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparsable DATABASE_URL>"
+
+
+def _anchor(value: Optional[str]) -> date:
+    if not value:
+        return date.today()
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"not a date (YYYY-MM-DD): {value!r}") from None
+
+
+# --------------------------------------------------------------------------- database
+
+
+def do_migrate() -> None:
+    url = get_settings().database_url
+    try:
+        migrations.upgrade(url)
+        revision = migrations.current_revision(url)
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        raise CommandError(f"cannot migrate {_safe_url(url)}: {reason}") from exc
+    typer.echo(f"migrate: {_safe_url(url)} is at revision {revision} (head)")
+
+
+def do_seed_demo(anchor: date, *, if_empty: bool, verbose: bool = False) -> None:
+    from api.demo.dashboard import seed_dashboard_demo
+    from api.demo.seed import DemoAlreadySeeded, seed_demo
+
+    try:
+        with session_scope() as session:
+            partners = session.scalar(select(func.count()).select_from(Partner)) or 0
+            if partners and if_empty:
+                typer.echo(
+                    f"seed-demo: skipped, the database already has {partners} "
+                    "partners (--if-empty)"
+                )
+                return
+            summary = seed_demo(session, anchor=anchor)
+            seed_dashboard_demo(session)
+    except DemoAlreadySeeded as exc:
+        raise CommandError(
+            f"{exc}; use a fresh database, or --if-empty to skip seeding"
+        ) from exc
+    except SQLAlchemyError as exc:
+        raise CommandError(
+            f"cannot seed the database ({exc.__class__.__name__}); run "
+            "`csp-desk migrate` first"
+        ) from exc
+    typer.echo(f"seed-demo: wrote the demo data, {summary.describe()}")
+    if verbose:
+        for case in summary.cases.values():
+            where = case.invoice_number or case.subscription_id or ""
+            typer.echo(
+                f"  {case.key}: {case.customer} ({case.domain}) {where} - {case.title}"
+            )
+
+
+@app.command()
+def migrate() -> None:
+    """Upgrade the database to the newest schema."""
+    with reported():
+        do_migrate()
+
+
+@app.command("seed-demo")
+def seed_demo_command(
+    anchor: Annotated[
+        Optional[str],
+        typer.Option(help="the day the demo treats as today (YYYY-MM-DD)"),
+    ] = None,
+    if_empty: Annotated[
+        bool, typer.Option("--if-empty", help="do nothing when partners exist")
+    ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="also list the notable cases")
+    ] = False,
+) -> None:
+    """Write the demo partners, customers, invoices and dashboard data."""
+    with reported():
+        do_seed_demo(_anchor(anchor), if_empty=if_empty, verbose=verbose)
+
+
+@app.command("init-db")
+def init_db(
+    anchor: Annotated[Optional[str], typer.Option(hidden=True)] = None,
+) -> None:
+    """Migrate, then load the demo when the database has no partners."""
+    with reported():
+        do_migrate()
+        do_seed_demo(_anchor(anchor), if_empty=True)
+
+
+# --------------------------------------------------------------------------- chat
+
+
+def customer_by_tenant_or_domain(tenant: str) -> tuple[str, str]:
+    """(tenant id, domain) of the customer named by tenant id or domain."""
+    wanted = tenant.strip().lower()
+    try:
+        with session_scope() as session:
+            customer = session.scalars(
+                select(Customer).where(
+                    or_(Customer.tenant_id == wanted, Customer.domain == wanted)
+                )
+            ).first()
+            if customer is None:
+                raise CommandError(f"no customer with tenant id or domain {wanted!r}")
+            return customer.tenant_id, customer.domain
+    except SQLAlchemyError as exc:
+        raise CommandError(
+            f"cannot read customers ({exc.__class__.__name__}); run "
+            "`csp-desk init-db` first"
+        ) from exc
+
+
+@app.command("mint-token")
+def mint_token(
+    tenant: Annotated[str, typer.Option(help="the customer's tenant GUID or domain")],
+    user: Annotated[str, typer.Option(help="user id (default: admin@<domain>)")] = "",
+    name: Annotated[str, typer.Option(help="display name in the token")] = "",
+    email: Annotated[str, typer.Option(help="email in the token")] = "",
+    ttl: Annotated[
+        Optional[int], typer.Option(help="lifetime in seconds", min=1)
+    ] = None,
+) -> None:
+    """Print a signed chat token for a customer user (alone, on stdout)."""
+    from common.identity import mint_customer_token
+
+    with reported():
+        settings = get_settings()
+        tenant_id, domain = customer_by_tenant_or_domain(tenant)
+        typer.echo(
+            mint_customer_token(
+                settings.chat_token_secret,
+                tenant_id=tenant_id,
+                user_id=user or f"admin@{domain}",
+                name=name,
+                email=email or (user if "@" in user else ""),
+                ttl_seconds=ttl or settings.chat_token_ttl_seconds,
+            )
+        )
+
+
+@app.command()
+def chat(
+    tenant: Annotated[
+        Optional[str],
+        typer.Option(
+            help="chat as this customer (tenant id or domain); default: anonymous"
+        ),
+    ] = None,
+    user: Annotated[str, typer.Option(help="the user id in the token")] = "",
+) -> None:
+    """Talk to the running bot from this terminal, through the whole stack."""
+    from api.ops.chat import run_chat
+
+    with reported():
+        run_chat(tenant, user)
+
+
+PREDICTION_COLUMNS = (
+    "predicted_topic",
+    "predicted_triage",
+    "confidence",
+    "intent",
+    "entities",
+    "low_confidence",
+    "error",
+)
+
+
+@contextmanager
+def _open(path: str, mode: str, std: IO[str]) -> Iterator[IO[str]]:
+    if path == "-":
+        yield std
+        return
+    try:
+        encoding = "utf-8-sig" if "r" in mode else "utf-8"
+        with open(path, mode, encoding=encoding, newline="") as fh:
+            yield fh
+    except OSError as exc:
+        raise CommandError(f"cannot open {path}: {exc.strerror}") from exc
+
+
+@app.command()
+def classify(
+    source: Annotated[str, typer.Argument(help="CSV file (- = stdin)")] = "-",
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="CSV file to write (- = stdout)")
+    ] = "-",
+    column: Annotated[str, typer.Option(help="the column holding the text")] = "text",
+) -> None:
+    """Classify a CSV of utterances through the running Rasa model.
+
+    Every input column is kept and the prediction columns are appended; rows that
+    cannot be classified get an `error`. When the input has `topic` / `triage`
+    columns, their agreement is printed on stderr.
+    """
+    from api.domain.services.nlu import NluClassifier, NluError, NluUnavailable
+
+    with reported():
+        with _open(source, "r", sys.stdin) as fh:
+            try:
+                reader = csv.DictReader(fh)
+                columns = list(reader.fieldnames or [])
+                rows = list(reader)
+            except (csv.Error, UnicodeDecodeError) as exc:
+                raise CommandError(f"{source} is not a UTF-8 CSV file: {exc}") from exc
+        if column not in columns:
+            raise CommandError(
+                f"{source} has no {column!r} column (columns: "
+                f"{', '.join(columns) or 'none'}); name it with --column"
+            )
+        try:
+            with (
+                NluClassifier.from_settings() as classifier,
+                Progress(console=err, transient=True) as progress,
+            ):
+                task = progress.add_task("classifying", total=len(rows))
+                outcomes = []
+                for outcome in classifier.classify_many(
+                    row.get(column) or "" for row in rows
+                ):
+                    outcomes.append(outcome)
+                    progress.advance(task)
+        except NluUnavailable as exc:
+            raise CommandError(str(exc)) from exc
+        agree = {"topic": [0, 0], "triage": [0, 0]}
+        failed = 0
+        out_columns = columns + [c for c in PREDICTION_COLUMNS if c not in columns]
+        with _open(output, "w", sys.stdout) as out:
+            writer = csv.DictWriter(out, fieldnames=out_columns, extrasaction="ignore")
+            writer.writeheader()
+            for row, outcome in zip(rows, outcomes):
+                if isinstance(outcome, NluError):
+                    predicted = dict.fromkeys(PREDICTION_COLUMNS, "") | {
+                        "error": str(outcome)
+                    }
+                else:
+                    entities = [
+                        {
+                            "entity": e.entity,
+                            "value": e.value,
+                            "start": e.start,
+                            "end": e.end,
+                        }
+                        for e in outcome.entities
+                    ]
+                    predicted = {
+                        "predicted_topic": outcome.topic,
+                        "predicted_triage": outcome.triage,
+                        "confidence": f"{outcome.confidence:.4f}",
+                        "intent": outcome.intent,
+                        "entities": json.dumps(entities, ensure_ascii=False)
+                        if entities
+                        else "",
+                        "low_confidence": "yes" if outcome.low_confidence else "",
+                        "error": "",
+                    }
+                writer.writerow({**row, **predicted})
+                if predicted["error"]:
+                    failed += 1
+                    continue
+                for key in agree:
+                    expected = (row.get(key) or "").strip()
+                    if expected:
+                        agree[key][1] += 1
+                        agree[key][0] += expected == predicted[f"predicted_{key}"]
+        summary = f"classify: {len(rows)} rows, {failed} not classified"
+        for key, (hits, total) in agree.items():
+            if total:
+                summary += f"; {key} agrees on {hits}/{total} ({hits / total:.1%})"
+        err.print(summary, markup=False)
+
+
+# --------------------------------------------------------------------------- servers
+
+
+@app.command()
+def run() -> None:
+    """Start Rasa, the action server and the API (the profile APP_MODE names)."""
+    from api.ops.launch import main as launch
+
+    with reported():
+        raise typer.Exit(launch([]))
+
+
+@app.command(hidden=True)
+def ready() -> None:
+    """Wait for the servers and print where to go (the Procfile's last line)."""
+    from api.ops.launch import main as launch
+
+    raise typer.Exit(launch(["ready"]))
+
+
+@app.command()
+def serve() -> None:
+    """Serve the HTTP API alone, on API_HOST:API_PORT."""
+    import uvicorn
+
+    with reported():
+        settings = get_settings()
+        uvicorn.run("api.web.app:app", host=settings.api_host, port=settings.api_port)
+
+
+# --------------------------------------------------------------------------- dashboard
+
+
+@dashboard.command("create-lead")
+def create_lead_command(
+    email: Annotated[str, typer.Argument(help="the lead's e-mail address")],
+    role: Annotated[str, typer.Option(help="lead or admin")] = "lead",
+    name: Annotated[str, typer.Option(help="display name")] = "",
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="read the password from stdin")
+    ] = False,
+) -> None:
+    """Create a dashboard user; the password is asked twice (or read from stdin)."""
+    from api.dashboard.auth import AuthError, create_lead
+
+    with reported():
+        if password_stdin:
+            password = sys.stdin.readline().rstrip("\n")
+        else:
+            password = typer.prompt(
+                "Password (12 characters or more)",
+                hide_input=True,
+                confirmation_prompt=True,
+            )
+        try:
+            with session_scope() as session:
+                user = create_lead(session, email, password, role, name=name)
+                email, role = user.email, user.role.value
+        except AuthError as exc:
+            raise CommandError(str(exc)) from exc
+        typer.echo(f"create-lead: {email} can now sign in at /dashboard ({role})")
+
+
+@dashboard.command()
+def ingest(
+    loop: Annotated[bool, typer.Option("--loop", help="keep reading")] = False,
+    interval: Annotated[float, typer.Option(help="seconds between runs")] = 5.0,
+) -> None:
+    """Read new Rasa events into the review tables."""
+    from api.dashboard.ingest import IngestConflict
+    from api.dashboard.ingest import ingest as run_ingest
+    from api.dashboard.transcripts import transcript_source
+
+    with reported():
+        source = transcript_source()
+        while True:
+            try:
+                with session_scope() as session:
+                    report = run_ingest(session, source)
+                typer.echo(f"ingest: {report.describe()}")
+            except IngestConflict as exc:
+                typer.echo(f"ingest: skipped, {exc}")
+            if not loop:
+                return
+            time.sleep(interval)
+
+
+@dashboard.command()
+def recompute() -> None:
+    """Recompute every conversation summary (after a taxonomy change)."""
+    from api.dashboard.ingest import recompute_all
+
+    with reported(), session_scope() as session:
+        count = recompute_all(session)
+    typer.echo(f"recompute: {count} conversations recomputed")
+
+
+@dashboard.command("seed-demo")
+def dashboard_seed_demo() -> None:
+    """The local demo users and conversations only."""
+    from api.demo.dashboard import seed_dashboard_demo
+
+    with reported():
+        try:
+            with session_scope() as session:
+                summary = seed_dashboard_demo(session)
+        except RuntimeError as exc:
+            raise CommandError(str(exc)) from exc
+        typer.echo(f"seed-demo: {summary.describe()}")
+
+
+@transcripts.command()
+def consume(
+    batch: Annotated[int, typer.Option(help="messages per commit", min=1)] = 500,
+    no_ingest: Annotated[
+        bool, typer.Option("--no-ingest", help="only store the events")
+    ] = False,
+) -> None:
+    """Read Rasa's event broker (RABBITMQ_URL) into the review tables."""
+    from api.dashboard.consumer import main as consume_events
+
+    with reported():
+        if consume_events(batch=batch, run_ingest=not no_ingest) != 0:
+            raise CommandError("RABBITMQ_URL is not set")
+
+
+@privacy.command("delete-conversation")
+def delete_conversation_command(
+    sender_id: Annotated[str, typer.Argument(help="the conversation's sender id")],
+    by: Annotated[str, typer.Option(help="who asked for it (kept for audit)")],
+) -> None:
+    """Delete a conversation from every store that holds it."""
+    from api.dashboard.privacy import delete_conversation
+    from api.dashboard.transcripts import transcript_source
+
+    with reported(), session_scope() as session:
+        report = delete_conversation(
+            session, transcript_source(), sender_id=sender_id, deleted_by=by
+        )
+    typer.echo(
+        f"delete-conversation: {report.tracker_events_deleted} tracker events, "
+        f"{report.review_rows_deleted} review conversations deleted, "
+        f"{report.tickets_scrubbed} tickets scrubbed"
+    )
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """Run the command line; the exit status."""
+    try:
+        app(args=argv, prog_name="csp-desk", standalone_mode=True)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

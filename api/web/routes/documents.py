@@ -1,0 +1,98 @@
+"""`GET /documents/invoices/{id}.pdf`: an invoice's PDF, through a signed link.
+
+No service token here: the chatter's browser follows a link the bot sent, and the
+link itself is the authorisation (`api/documents/links.py`). Being public, the route
+is rate-limited per client address (`PUBLIC_RATE_LIMIT_*`, api/web/deps.py). A link that was
+tampered with or signed with another key gets 403, an expired one 410, and a valid
+link never serves an invoice of a customer other than the one it was minted for.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Optional
+
+from fastapi import APIRouter, HTTPException, Response, status
+
+from api.documents.links import LinkExpired, LinkForged, verify_link
+from api.documents.render import render_invoice_pdf
+from api.domain.models import Invoice
+from api.settings import get_settings
+from api.web.deps import PublicRateLimit, SessionDep, TodayDep
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/documents", tags=["documents"])
+
+DIGITS = re.compile(r"\d{1,18}")
+HEX = re.compile(r"[0-9a-f]{64}")
+NOT_VALID = "This download link is not valid. Ask the assistant for a new one."
+EXPIRED = "This download link has expired. Ask the assistant for a new one."
+
+
+def _forbidden() -> HTTPException:
+    return HTTPException(status_code=status.HTTP_403_FORBIDDEN, detail=NOT_VALID)
+
+
+@router.get(
+    "/invoices/{invoice_id}.pdf",
+    response_class=Response,
+    responses={
+        200: {"content": {"application/pdf": {}}, "description": "The PDF"},
+        403: {"description": "Forged, tampered or malformed link"},
+        404: {"description": "The invoice no longer exists"},
+        410: {"description": "The link has expired"},
+        429: {"description": "Too many requests from this address"},
+    },
+    dependencies=[PublicRateLimit],
+)
+def invoice_pdf(
+    invoice_id: str,
+    session: SessionDep,
+    today: TodayDep,
+    customer: Optional[str] = None,
+    expires: Optional[str] = None,
+    signature: Optional[str] = None,
+) -> Response:
+    """The PDF of an invoice or credit note, for the customer the link names."""
+    if not (
+        DIGITS.fullmatch(invoice_id)
+        and customer
+        and DIGITS.fullmatch(customer)
+        and expires
+        and DIGITS.fullmatch(expires)
+        and signature
+        and HEX.fullmatch(signature)
+    ):
+        raise _forbidden()
+    try:
+        verify_link(
+            get_settings().link_signing_secret,
+            invoice_id=int(invoice_id),
+            customer_id=int(customer),
+            expires=int(expires),
+            given=signature,
+        )
+    except LinkForged:
+        logger.warning("refused a forged PDF link for invoice id %s", invoice_id)
+        raise _forbidden() from None
+    except LinkExpired:
+        raise HTTPException(status_code=status.HTTP_410_GONE, detail=EXPIRED) from None
+    invoice = session.get(Invoice, int(invoice_id))
+    # The signature binds the invoice to the customer; check the row agrees anyway.
+    if invoice is None or invoice.customer_id != int(customer):
+        raise HTTPException(
+            status_code=status.HTTP_404_NOT_FOUND,
+            detail="This invoice is no longer available.",
+        )
+    pdf = render_invoice_pdf(invoice, today=today)
+    return Response(
+        content=pdf,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'inline; filename="{invoice.number}.pdf"',
+            "Cache-Control": "private, no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )

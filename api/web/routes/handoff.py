@@ -1,0 +1,203 @@
+"""`/api/v1/handoff/{conversation_id}`: a person answers a conversation the bot
+handed over, and hands it back.
+
+The bot pauses a conversation when the user asks for a person (actions/handoff.py)
+and records the partner whose desk owns it. Here an agent (a desk tool holding the
+service token, optionally `on_behalf_of` a partner user) can:
+
+* `GET` whether it is waiting for a person;
+* `POST .../messages` to answer: the message is added to the conversation as the
+  agent's (the review dashboard shows it under the agent's name) and sent to the
+  user through the channel they last wrote on, when it can push (the web chat over
+  socket.io). **The REST channel cannot push**: a REST client sees an agent's
+  answer only by reading the conversation from Rasa;
+* `POST .../resume` to hand back: the user is told "You're back with the
+  assistant" and the bot answers again.
+
+With `on_behalf_of`, the partner user must be active, have the `view_tickets`
+capability (api/domain/policies/permissions.yml: the roles that work on support), and work
+for the partner that owns the conversation; another partner's conversation answers
+404 as if it did not exist.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+from fastapi import APIRouter, Depends, HTTPException, Path, status
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
+
+from api.domain.models import PartnerUser
+from api.domain.services.handoff import (
+    ConversationState,
+    NotHandedOff,
+    RasaConversations,
+    RasaUnavailable,
+    deliver_agent_message,
+    resume_conversation,
+)
+from api.web.deps import SessionDep
+from api.web.routes.tickets import OnBehalfOf, acting_user
+
+ANSWER_CHATS = "view_tickets"  # the capability that lets a partner user answer chats
+
+router = APIRouter(prefix="/handoff", tags=["handoff"])
+
+
+def get_rasa() -> RasaConversations:
+    """Rasa's HTTP API (RASA_URL, RASA_AUTH_TOKEN); tests override it."""
+    return RasaConversations.from_settings()
+
+
+RasaDep = Annotated[RasaConversations, Depends(get_rasa)]
+ConversationId = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=200,
+        description="The conversation (Rasa sender) id",
+    ),
+]
+
+
+class AgentMessageIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, max_length=4000)
+    agent: Optional[str] = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="The agent's name as the user sees it; defaults to the "
+        "on_behalf_of partner user's name.",
+    )
+
+
+class HandoffOut(BaseModel):
+    conversation_id: str
+    paused: bool = Field(description="True while a person has the conversation")
+    partner_id: int = Field(description="The partner whose desk took it over")
+    latest_input_channel: Optional[str]
+    agent: Optional[str] = None
+
+
+def _state(rasa: RasaConversations, conversation_id: str) -> ConversationState:
+    try:
+        return rasa.state(conversation_id)
+    except RasaUnavailable as exc:
+        raise HTTPException(
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            detail="The assistant's server is not available; try again shortly.",
+        ) from exc
+
+
+def _handed_off(
+    session: Session,
+    rasa: RasaConversations,
+    conversation_id: str,
+    on_behalf_of: Optional[int],
+) -> tuple[ConversationState, Optional[PartnerUser]]:
+    """The conversation's state, if it was handed off and the caller may see it."""
+    user = acting_user(session, on_behalf_of, ANSWER_CHATS)
+    state = _state(rasa, conversation_id)
+    if state.partner_id is None or (
+        user is not None and user.partner_id != state.partner_id
+    ):
+        raise HTTPException(
+            status_code=status.HTTP_404_NOT_FOUND,
+            detail=f"No handed-off conversation {conversation_id}.",
+        )
+    return state, user
+
+
+def _not_paused(conversation_id: str) -> HTTPException:
+    return HTTPException(
+        status_code=status.HTTP_409_CONFLICT,
+        detail=f"Conversation {conversation_id} is back with the assistant.",
+    )
+
+
+def _out(
+    state: ConversationState, *, paused: bool, agent: Optional[str] = None
+) -> HandoffOut:
+    return HandoffOut(
+        conversation_id=state.conversation_id,
+        paused=paused,
+        partner_id=state.partner_id or 0,
+        latest_input_channel=state.latest_input_channel,
+        agent=agent,
+    )
+
+
+@router.get("/{conversation_id}", response_model=HandoffOut)
+def get_handoff(
+    conversation_id: ConversationId,
+    session: SessionDep,
+    rasa: RasaDep,
+    on_behalf_of: OnBehalfOf = None,
+) -> HandoffOut:
+    """Whether a handed-off conversation is still waiting for (or with) a person."""
+    state, _user = _handed_off(session, rasa, conversation_id, on_behalf_of)
+    return _out(state, paused=state.paused)
+
+
+@router.post(
+    "/{conversation_id}/messages",
+    response_model=HandoffOut,
+    responses={409: {"description": "The conversation is back with the assistant."}},
+)
+def post_agent_message(
+    conversation_id: ConversationId,
+    body: AgentMessageIn,
+    session: SessionDep,
+    rasa: RasaDep,
+    on_behalf_of: OnBehalfOf = None,
+) -> HandoffOut:
+    """Answer the user as a person; the bot stays paused."""
+    state, user = _handed_off(session, rasa, conversation_id, on_behalf_of)
+    if not state.paused:
+        raise _not_paused(conversation_id)
+    agent = body.agent or (user.name if user is not None else None)
+    if not agent:
+        raise HTTPException(
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail="Name the agent: send `agent`, or act on_behalf_of a partner user.",
+        )
+    try:
+        deliver_agent_message(conversation_id, body.text, agent, client=rasa)
+    except NotHandedOff as exc:
+        raise _not_paused(conversation_id) from exc
+    except RasaUnavailable as exc:
+        raise HTTPException(
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            detail="The assistant's server is not available; try again shortly.",
+        ) from exc
+    return _out(state, paused=True, agent=agent)
+
+
+@router.post(
+    "/{conversation_id}/resume",
+    response_model=HandoffOut,
+    responses={409: {"description": "The conversation is not with a person."}},
+)
+def resume(
+    conversation_id: ConversationId,
+    session: SessionDep,
+    rasa: RasaDep,
+    on_behalf_of: OnBehalfOf = None,
+) -> HandoffOut:
+    """Hand the conversation back to the assistant; the user is told."""
+    state, _user = _handed_off(session, rasa, conversation_id, on_behalf_of)
+    if not state.paused:
+        raise _not_paused(conversation_id)
+    try:
+        resume_conversation(conversation_id, client=rasa)
+    except NotHandedOff as exc:
+        raise _not_paused(conversation_id) from exc
+    except RasaUnavailable as exc:
+        raise HTTPException(
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            detail="The assistant's server is not available; try again shortly.",
+        ) from exc
+    return _out(state, paused=False)

@@ -1,0 +1,449 @@
+"""`/api/v1/tickets`: create, list, read, update and assign support tickets.
+
+Every call needs the service token. A service acting for a member of a partner's
+staff names them with `on_behalf_of=<partner user id>`; the call is then also held
+to that person's rights: they must be active, their role must have the capability
+in `api/domain/policies/permissions.yml` (`open_tickets` to create, update and assign,
+`view_tickets` to read), and they see only their own partner's tickets (another
+partner's ticket answers 404, as if it did not exist). A header such as
+`X-Partner-User` alone is never trusted: only a holder of the service token can act
+for anyone.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Optional
+
+from fastapi import APIRouter, Header, HTTPException, Path, Query, Response, status
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
+
+from api.domain.models import (
+    MAX_DB_ID,
+    Customer,
+    Partner,
+    PartnerUser,
+    ProductKind,
+    Severity,
+    Ticket,
+    TicketCategory,
+    TicketStatus,
+    utcnow,
+)
+from api.domain.services.permissions import permission_table
+from api.domain.services.routing import PARTNER_DESK, routing_policy
+from api.domain.services.tickets import (
+    NewTicket,
+    TicketError,
+    TicketFilters,
+    assign_ticket,
+    change_status,
+    create_ticket,
+    list_tickets,
+    ticket_by_idempotency_key,
+    ticket_by_public_id,
+)
+from api.web.deps import SessionDep, TodayDep
+
+OPEN_TICKETS = "open_tickets"
+VIEW_TICKETS = "view_tickets"
+API_KEY_PREFIX = "api:"  # keeps API idempotency keys apart from the chat's
+TICKET_ID_PATTERN = r"^[Cc][Ss][Pp]-?\d{1,8}$"
+
+ON_BEHALF_OF_DESCRIPTION = (
+    "Id of the partner user (staff member) the calling service acts for. The user "
+    "must be active and hold a role with the needed capability in "
+    "api/domain/policies/permissions.yml; only their own partner's tickets are visible."
+)
+OnBehalfOf = Annotated[
+    Optional[int], Query(ge=1, le=MAX_DB_ID, description=ON_BEHALF_OF_DESCRIPTION)
+]
+
+router = APIRouter(prefix="/tickets", tags=["tickets"])
+
+
+# --------------------------------------------------------------------------- schemas
+
+
+class TicketIn(BaseModel):
+    """A ticket filed through the API (the chat files its own, actions/tickets.py)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    partner_id: int = Field(ge=1, le=MAX_DB_ID)
+    customer_id: Optional[int] = Field(default=None, ge=1, le=MAX_DB_ID)
+    category: TicketCategory
+    topic: str = Field(default="", max_length=40)
+    summary: str = Field(min_length=1, max_length=300)
+    description: str = Field(min_length=1, max_length=10_000)
+    product: Optional[str] = Field(default=None, max_length=200)
+    product_kind: Optional[ProductKind] = None
+    severity: Severity = Severity.C
+    customer_24x7: bool = Field(
+        default=False,
+        description="The customer commits to work 24x7 (required for severity A).",
+    )
+    identifiers: dict[str, list[str]] = Field(default_factory=dict)
+    steps_tried: list[str] = Field(default_factory=list)
+    requester: Optional[str] = Field(
+        default=None,
+        max_length=200,
+        description="Who asked; set to `partner_user:<id>` with on_behalf_of.",
+    )
+    conversation_id: Optional[str] = Field(default=None, max_length=200)
+
+
+class TicketOut(BaseModel):
+    id: str = Field(description="The human-friendly id, e.g. CSP-000042")
+    partner_id: int
+    customer_id: Optional[int]
+    requester: str
+    conversation_id: Optional[str]
+    category: TicketCategory
+    topic: str
+    product: Optional[str]
+    severity: Severity
+    status: TicketStatus
+    route: str = Field(description="Where it goes after the partner's desk")
+    route_name: str
+    microsoft_case_number: Optional[str]
+    summary: str
+    assigned_to_id: Optional[int]
+    sla_due_at: Optional[datetime] = Field(
+        description="When the partner desk's first response is due (UTC)"
+    )
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def fields_of(cls, ticket: Ticket) -> dict[str, Any]:
+        policy = routing_policy()
+        route_name = (
+            policy.partner_desk.get("name", PARTNER_DESK)
+            if ticket.route == PARTNER_DESK
+            else policy.targets[ticket.route].name
+            if ticket.route in policy.targets
+            else ticket.route
+        )
+        return {
+            "id": ticket.public_id,
+            "partner_id": ticket.partner_id,
+            "customer_id": ticket.customer_id,
+            "requester": ticket.requester,
+            "conversation_id": ticket.conversation_id,
+            "category": ticket.category,
+            "topic": ticket.topic,
+            "product": ticket.product,
+            "severity": ticket.severity,
+            "status": ticket.status,
+            "route": ticket.route,
+            "route_name": route_name,
+            "microsoft_case_number": ticket.microsoft_case_number,
+            "summary": ticket.summary,
+            "assigned_to_id": ticket.assigned_to_id,
+            "sla_due_at": ticket.sla_due_at,
+            "created_at": ticket.created_at,
+            "updated_at": ticket.updated_at,
+        }
+
+    @classmethod
+    def from_ticket(cls, ticket: Ticket) -> TicketOut:
+        return cls(**cls.fields_of(ticket))
+
+
+class TicketDetailOut(TicketOut):
+    description: str
+    packet: dict[str, Any] = Field(
+        description="The escalation packet: tenant, partner, product, severity, "
+        "24x7 commitment, identifiers, transcript excerpt, steps tried, routing"
+    )
+
+    @classmethod
+    def from_ticket(cls, ticket: Ticket) -> TicketDetailOut:
+        return cls(
+            **cls.fields_of(ticket),
+            description=ticket.description,
+            packet=dict(ticket.packet or {}),
+        )
+
+
+class TicketUpdateIn(BaseModel):
+    """Fields to change; leave out what stays. `assigned_to_id: null` unassigns."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: Optional[TicketStatus] = None
+    microsoft_case_number: Optional[str] = Field(
+        default=None,
+        min_length=1,
+        max_length=40,
+        description="Microsoft's case number; required to set status `escalated`.",
+    )
+    assigned_to_id: Optional[int] = Field(default=None, ge=1, le=MAX_DB_ID)
+
+
+class AssignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    partner_user_id: Optional[int] = Field(
+        ge=1,
+        le=MAX_DB_ID,
+        description="A partner user of the ticket's partner; null unassigns.",
+    )
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def acting_user(
+    session: Session, user_id: Optional[int], capability: str
+) -> Optional[PartnerUser]:
+    """The partner user a call acts for (None: the service itself), or 403."""
+    if user_id is None:
+        return None
+    user = session.get(PartnerUser, user_id)
+    if user is None or not user.active:
+        raise HTTPException(
+            status_code=status.HTTP_403_FORBIDDEN,
+            detail=f"No active partner user with id {user_id}.",
+        )
+    table = permission_table()
+    if not table.can(user.role.value, capability):
+        raise HTTPException(
+            status_code=status.HTTP_403_FORBIDDEN,
+            detail=f"A {table.label(user.role.value)} may not "
+            f"{table.capabilities[capability]}.",
+        )
+    return user
+
+
+def _not_found(ticket_id: str) -> HTTPException:
+    return HTTPException(
+        status_code=status.HTTP_404_NOT_FOUND, detail=f"No ticket {ticket_id}."
+    )
+
+
+def _ticket_or_404(
+    session: Session, ticket_id: str, user: Optional[PartnerUser]
+) -> Ticket:
+    digits = re.sub(r"\D", "", ticket_id)
+    ticket = ticket_by_public_id(session, public_id=f"CSP-{int(digits):06d}")
+    if ticket is None or (user is not None and ticket.partner_id != user.partner_id):
+        raise _not_found(ticket_id)
+    return ticket
+
+
+TicketId = Annotated[
+    str,
+    Path(pattern=TICKET_ID_PATTERN, description="The ticket id, e.g. CSP-000042"),
+]
+
+
+# --------------------------------------------------------------------------- routes
+
+
+@router.post(
+    "",
+    response_model=TicketDetailOut,
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        200: {"description": "This Idempotency-Key already filed a ticket: it."},
+        409: {"description": "The Idempotency-Key was used for another ticket."},
+    },
+)
+def open_ticket(
+    body: TicketIn,
+    session: SessionDep,
+    response: Response,
+    today: TodayDep,
+    on_behalf_of: OnBehalfOf = None,
+    idempotency_key: Annotated[
+        Optional[str],
+        Header(
+            alias="Idempotency-Key",
+            max_length=100,
+            description="Send the same key again (a retry) to get the same ticket "
+            "instead of a second one.",
+        ),
+    ] = None,
+) -> TicketDetailOut:
+    """File a ticket, routed and with its first-response due time (201). A retry
+    with the same `Idempotency-Key` returns the ticket already filed (200)."""
+    user = acting_user(session, on_behalf_of, OPEN_TICKETS)
+    if user is not None and body.partner_id != user.partner_id:
+        raise HTTPException(
+            status_code=status.HTTP_403_FORBIDDEN,
+            detail="A partner user may open tickets for their own partner only.",
+        )
+    if session.get(Partner, body.partner_id) is None:
+        raise HTTPException(
+            status_code=status.HTTP_404_NOT_FOUND,
+            detail=f"No partner with id {body.partner_id}.",
+        )
+    if body.customer_id is not None and session.get(Customer, body.customer_id) is None:
+        raise HTTPException(
+            status_code=status.HTTP_404_NOT_FOUND,
+            detail=f"No customer with id {body.customer_id}.",
+        )
+    key = API_KEY_PREFIX + (idempotency_key or str(uuid.uuid4()))
+    existing = ticket_by_idempotency_key(session, key=key)
+    if existing is not None and existing.partner_id != body.partner_id:
+        raise HTTPException(
+            status_code=status.HTTP_409_CONFLICT,
+            detail="This Idempotency-Key was already used for another ticket.",
+        )
+    requester = (
+        f"partner_user:{user.id}" if user is not None else body.requester or "service"
+    )
+    try:
+        ticket, created = create_ticket(
+            session,
+            new=NewTicket(
+                partner_id=body.partner_id,
+                customer_id=body.customer_id,
+                requester=requester,
+                conversation_id=body.conversation_id,
+                category=body.category,
+                topic=body.topic or body.category.value,
+                summary=body.summary,
+                description=body.description,
+                idempotency_key=key,
+                product=body.product,
+                product_kind=body.product_kind,
+                severity=body.severity,
+                customer_24x7=body.customer_24x7,
+                identifiers={k: list(v) for k, v in body.identifiers.items()},
+                steps_tried=list(body.steps_tried),
+            ),
+            today=today,
+        )
+    except TicketError as exc:
+        session.rollback()
+        raise HTTPException(
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)
+        ) from exc
+    session.commit()
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return TicketDetailOut.from_ticket(ticket)
+
+
+@router.get("", response_model=list[TicketOut])
+def find_tickets(
+    session: SessionDep,
+    on_behalf_of: OnBehalfOf = None,
+    status_: Annotated[Optional[TicketStatus], Query(alias="status")] = None,
+    partner_id: Annotated[Optional[int], Query(ge=1, le=MAX_DB_ID)] = None,
+    customer_id: Annotated[Optional[int], Query(ge=1, le=MAX_DB_ID)] = None,
+    category: Optional[TicketCategory] = None,
+    severity: Optional[Severity] = None,
+    assigned_to_id: Annotated[Optional[int], Query(ge=1, le=MAX_DB_ID)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_DB_ID)] = 0,
+) -> list[TicketOut]:
+    """Tickets, newest first, filtered; a partner user sees their partner's only."""
+    user = acting_user(session, on_behalf_of, VIEW_TICKETS)
+    if user is not None:
+        if partner_id is not None and partner_id != user.partner_id:
+            raise HTTPException(
+                status_code=status.HTTP_403_FORBIDDEN,
+                detail="A partner user may see their own partner's tickets only.",
+            )
+        partner_id = user.partner_id
+    tickets = list_tickets(
+        session,
+        filters=TicketFilters(
+            status=status_,
+            partner_id=partner_id,
+            customer_id=customer_id,
+            category=category,
+            severity=severity,
+            assigned_to_id=assigned_to_id,
+        ),
+        limit=limit,
+        offset=offset,
+    )
+    return [TicketOut.from_ticket(ticket) for ticket in tickets]
+
+
+@router.get("/{ticket_id}", response_model=TicketDetailOut)
+def get_ticket(
+    ticket_id: TicketId, session: SessionDep, on_behalf_of: OnBehalfOf = None
+) -> TicketDetailOut:
+    """One ticket, with its description and escalation packet."""
+    user = acting_user(session, on_behalf_of, VIEW_TICKETS)
+    return TicketDetailOut.from_ticket(_ticket_or_404(session, ticket_id, user))
+
+
+def _assignee(session: Session, user_id: Optional[int]) -> Optional[PartnerUser]:
+    if user_id is None:
+        return None
+    assignee = session.get(PartnerUser, user_id)
+    if assignee is None:
+        raise HTTPException(
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=f"No partner user with id {user_id}.",
+        )
+    return assignee
+
+
+def _assign(session: Session, ticket: Ticket, user_id: Optional[int]) -> None:
+    try:
+        assign_ticket(ticket, _assignee(session, user_id))
+    except TicketError as exc:
+        session.rollback()
+        raise HTTPException(
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)
+        ) from exc
+
+
+@router.patch(
+    "/{ticket_id}",
+    response_model=TicketDetailOut,
+    responses={409: {"description": "The lifecycle does not allow that status."}},
+)
+def update_ticket(
+    ticket_id: TicketId,
+    body: TicketUpdateIn,
+    session: SessionDep,
+    on_behalf_of: OnBehalfOf = None,
+) -> TicketDetailOut:
+    """Change the status (`escalated` needs Microsoft's case number) and/or the
+    assignee (a partner user of the ticket's own partner)."""
+    user = acting_user(session, on_behalf_of, OPEN_TICKETS)
+    ticket = _ticket_or_404(session, ticket_id, user)
+    if "assigned_to_id" in body.model_fields_set:
+        _assign(session, ticket, body.assigned_to_id)
+    if body.status is not None:
+        try:
+            change_status(
+                ticket, body.status, microsoft_case_number=body.microsoft_case_number
+            )
+        except TicketError as exc:
+            session.rollback()
+            raise HTTPException(
+                status_code=status.HTTP_409_CONFLICT, detail=str(exc)
+            ) from exc
+    if body.microsoft_case_number is not None:
+        ticket.microsoft_case_number = body.microsoft_case_number.strip()
+        ticket.updated_at = utcnow()
+    session.commit()
+    return TicketDetailOut.from_ticket(ticket)
+
+
+@router.post("/{ticket_id}/assign", response_model=TicketDetailOut)
+def assign(
+    ticket_id: TicketId,
+    body: AssignIn,
+    session: SessionDep,
+    on_behalf_of: OnBehalfOf = None,
+) -> TicketDetailOut:
+    """Assign the ticket to a partner user of its own partner (null unassigns)."""
+    user = acting_user(session, on_behalf_of, OPEN_TICKETS)
+    ticket = _ticket_or_404(session, ticket_id, user)
+    _assign(session, ticket, body.partner_user_id)
+    session.commit()
+    return TicketDetailOut.from_ticket(ticket)

@@ -1,0 +1,109 @@
+"""Redaction of card and bank account numbers (common/redaction.py)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from common.redaction import (
+    BANK_ACCOUNT,
+    CARD,
+    IBAN,
+    aba_routing_valid,
+    find_redactions,
+    iban_valid,
+    luhn_valid,
+    redact,
+    shift_offset,
+)
+
+REDACTED = [
+    # (text, what it becomes)
+    ("my card is 4111 1111 1111 1111", f"my card is {CARD}"),
+    ("card 4111-1111-1111-1111 was declined", f"card {CARD} was declined"),
+    ("4111111111111111", CARD),
+    ("amex 3782 822463 10005 please", f"amex {CARD} please"),  # 15 digits, 4-6-5
+    ("visa 4012888888881881, exp 12/27", f"visa {CARD}, exp 12/27"),
+    ("order 123 4111111111111111", f"order 123 {CARD}"),  # the card inside a run
+    ("discover 6011 0009 9013 9424 then 123", f"discover {CARD} then 123"),
+    ("pay to IBAN DE89 3704 0044 0532 0130 00 please", f"pay to IBAN {IBAN} please"),
+    ("iban gb82west12345698765432.", f"iban {IBAN}."),
+    ("NL91ABNA0417164300", IBAN),
+    (
+        "routing 021000021 account 1234567890",
+        f"routing {BANK_ACCOUNT} account {BANK_ACCOUNT}",
+    ),
+    (
+        "my routing and account: 021000021 1234567890",
+        f"my routing and account: {BANK_ACCOUNT}",
+    ),
+    ("bank account number is 12345678", f"bank account number is {BANK_ACCOUNT}"),
+    ("acct # 000123456789", f"acct # {BANK_ACCOUNT}"),
+    ("021000021 987654321012", BANK_ACCOUNT),  # routing + account, no keyword
+]
+
+KEPT = [
+    "invoice G000024135 please",
+    "invoice D000007301 is wrong",
+    "tenant 3fa85f64-5717-4562-b3fc-2c963f66afa6",
+    "order 12345678-1234-1234-1234-123456789012",  # a GUID of digits only
+    "subscription 8f2c1d3e-0a4b-4c5d-9e6f-7a8b9c0d1e2f has 25 seats",
+    "my account has 25 seats",
+    "account balance is $1234567.00",
+    "I was charged 1234567 twice",  # no bank word nearby
+    "call 555-123-4567",
+    "reference 4111 1111 1111 1112",  # fails Luhn
+    "the total was 1,284.00 on 2026-11-01",
+    "ticket CSP-000042",
+    "DE89 3704 0044 0532 0130 02",  # fails mod-97 (and Luhn)
+    "",
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), REDACTED)
+def test_redacts(text: str, expected: str) -> None:
+    assert redact(text) == expected
+
+
+@pytest.mark.parametrize("text", KEPT)
+def test_keeps(text: str) -> None:
+    assert redact(text) == text
+
+
+def test_checksums() -> None:
+    assert luhn_valid("4111111111111111")
+    assert not luhn_valid("4111111111111112")
+    assert iban_valid("DE89370400440532013000")
+    assert iban_valid("gb82west12345698765432")
+    assert not iban_valid("DE89370400440532013001")
+    assert not iban_valid("DE8937040044053201300")  # Germany has 22 characters
+    assert aba_routing_valid("021000021")
+    assert not aba_routing_valid("021000022")
+    assert not aba_routing_valid("000000000")
+
+
+def test_offsets_move_with_the_redaction() -> None:
+    text = "card 4111111111111111 and invoice G000024135"
+    found = find_redactions(text)
+    redacted = redact(text)
+    start = text.index("G000024135")
+    moved = shift_offset(start, found)
+    assert redacted[moved : moved + 10] == "G000024135"
+    assert shift_offset(0, found) == 0
+    # An offset inside the card moves to the end of its placeholder.
+    assert redacted[: shift_offset(10, found)] == "card " + CARD
+
+
+def test_redaction_imports_nothing_outside_the_standard_library() -> None:
+    # The Rasa process (.venv-rasa) imports it too.
+    code = (
+        "import sys; import common.redaction; "
+        "bad = [m for m in sys.modules if m.split('.')[0] in "
+        "{'sqlalchemy','pydantic','fastapi','jwt','yaml'}]; print(bad)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
