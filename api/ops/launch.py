@@ -68,6 +68,9 @@ def process_env(settings: Settings) -> dict[str, str]:
         "ACTION_WORKERS": "1",
         "SENTENCE_ENCODER_THREADS": str(settings.sentence_encoder_threads),
         "PYTHONUNBUFFERED": "1",
+        # The code of this checkout, also for the csp-desk command the Procfile runs
+        # (an editable install points at the checkout it was installed from).
+        "PYTHONPATH": str(ROOT),
     }
     if settings.production_profile:
         env.update(production_env(settings))

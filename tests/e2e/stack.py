@@ -97,6 +97,7 @@ def start_stack(
         "CHAT_TOKEN_SECRET": secrets.token_urlsafe(32),
         "LINK_SIGNING_SECRET": secrets.token_urlsafe(32),
         "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
+        "PYTHONPATH": str(ROOT),  # this checkout's code, also for csp-desk
         "TF_CPP_MIN_LOG_LEVEL": "2",
         **(extra_env or {}),
     }

@@ -202,6 +202,7 @@ def production_env(
         "LINK_SIGNING_SECRET": secrets.token_urlsafe(32),
         "DASHBOARD_INGEST_ON_REQUEST": "false",
         "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
+        "PYTHONPATH": str(ROOT),  # this checkout's code, also for csp-desk
         "TF_CPP_MIN_LOG_LEVEL": "2",
     }
 
