@@ -12,7 +12,7 @@ STAMP=models/csp.fingerprint
 
 fingerprint() {
   local inputs=()
-  for path in config.yml domain domain.yml data bot requirements/rasa.txt; do
+  for path in config.yml domain domain.yml data bot common requirements/rasa.txt; do
     [ -e "$path" ] && inputs+=("$path")
   done
   find "${inputs[@]}" -path bot/channels -prune -o -type f \( -name '*.yml' -o -name '*.yaml' -o -name '*.py' -o -name '*.jsonl' \

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Optional
 
-import yaml
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
+
+from common.texts import catalogue
 
 DOMAIN_DIR = Path(__file__).resolve().parents[2] / "domain"
 
@@ -63,20 +63,15 @@ def _entity(name: str, value: str, text: str) -> dict[str, Any]:
     return {"entity": name, "value": value, "start": start, "end": start + len(value)}
 
 
-@lru_cache
 def domain_responses() -> dict[str, list[dict[str, Any]]]:
-    """Every response of the domain directory, by name."""
-    responses: dict[str, list[dict[str, Any]]] = {}
-    for path in sorted(DOMAIN_DIR.rglob("*.yml")):
-        content = yaml.safe_load(path.read_text()) or {}
-        responses.update(content.get("responses") or {})
-    return responses
+    """Every response of the English catalogue (the domain's texts), by name."""
+    return dict(catalogue("en").responses)
 
 
 def render(dispatcher: CollectingDispatcher) -> list[str]:
     """The texts the chatter would see, filled in the way Rasa fills them.
 
-    Fails if an action uses a response the domain lacks, or leaves one of its
+    Fails if an action uses a response the catalogue lacks, or leaves one of its
     variables unfilled.
     """
     texts = []
@@ -86,7 +81,7 @@ def render(dispatcher: CollectingDispatcher) -> list[str]:
             continue
         name = message["response"]
         variations = domain_responses().get(name)
-        assert variations, f"response {name!r} is not in the domain"
+        assert variations, f"response {name!r} is not in the catalogue"
         values = {k: v for k, v in message.items() if v is not None}
         for variation in variations:
             template = variation["text"]
