@@ -1,20 +1,136 @@
-"""Suspended access: why (non-payment: the overdue invoice), what is still billed,
-and how to get access back (pay the overdue balance; the partner reactivates the
-subscription before its term ends)."""
+"""Suspended access: why (non-payment: the overdue invoice), what it means for the
+users and their data, what is still billed, and how to get access back (pay the
+overdue balance; the partner reactivates the subscription before its term ends).
+
+A question about one part of it ("will we lose our data?", "are we still being
+charged?", "how do we get access back?") is answered first and on its own (the
+`aspect` entity); the reason follows in a sentence.
+"""
 
 from __future__ import annotations
 
 from rasa_sdk.events import SlotSet
 
-from actions.common import BillingAction, Context, Reply
-from actions.formatting import format_date, format_money, join_words, plural
-from actions.invoices import CURRENT_INVOICE_SLOT
+from actions.base import CURRENT_INVOICE_SLOT, BillingAction, Context, Reply
 from actions.payments import how_to_pay_values, status_of
+from actions.tracker import entity_values
+from api.domain.models import Commerce, Customer
 from api.domain.services.billing import subscriptions_of
-from api.domain.services.payments import microsoft_suspension_days, suspension_report
+from api.domain.services.payments import (
+    collections_policy,
+    microsoft_suspension_days,
+    suspension_report,
+)
 from api.domain.services.permissions import permission_table
 
 VIEW_PAYMENTS = "view_payments"
+ASPECTS = ("data", "billing_continues", "reactivate", "deadline")
+
+
+def suspension_reply(context: Context, customer: Customer) -> Reply:
+    """Which subscriptions are suspended, why, and what to do: the whole answer,
+    or the part the question asked about first."""
+    partner = customer.partner
+    status = status_of(context, customer)
+    report = suspension_report(
+        subscriptions_of(context.session, customer_id=customer.id), status
+    )
+    reply = Reply()
+    if not report.suspended:
+        reply.say("utter_suspended_none", account=context.account)
+        if report.overdue:
+            oldest = report.overdue[0]
+            reply.say(
+                "utter_suspended_none_but_overdue",
+                invoice_number=oldest.number,
+                days_overdue=context.plural(oldest.days_overdue(context.today), "day"),
+                suspend_after=context.plural(partner.suspend_after_days_overdue, "day"),
+            )
+        return reply
+    asked = [a for a in entity_values(context.tracker, "aspect") if a in ASPECTS]
+    names = context.join(
+        [
+            context.t(
+                "suspension.since",
+                product=s.product_name,
+                since=context.date(s.suspended_on),
+            )
+            if s.suspended_on
+            else s.product_name
+            for s in report.suspended
+        ]
+    )
+    legacy = any(s.commerce is Commerce.LEGACY for s in report.suspended)
+    policy = collections_policy().suspended_subscription
+    reactivate_before = (
+        context.date(report.reactivate_before)
+        if report.reactivate_before
+        else context.t("suspension.term_end")
+    )
+    for aspect in asked:
+        reply.say(
+            f"utter_suspended_aspect_{aspect}",
+            subscriptions=names,
+            days=str(policy.legacy_data_deleted_after_days),
+            reactivate_before=reactivate_before,
+            partner_name=partner.name,
+        )
+        if aspect == "data" and legacy:
+            reply.say(
+                "utter_suspended_aspect_data_legacy",
+                days=str(policy.legacy_data_deleted_after_days),
+            )
+    reply.say("utter_suspended_which", account=context.account, subscriptions=names)
+    may_see_payments = context.chatter.can(VIEW_PAYMENTS)
+    if report.cause is not None and may_see_payments:
+        cause = report.cause
+        reply.events.append(SlotSet(CURRENT_INVOICE_SLOT, cause.number))
+        reply.say(
+            "utter_suspended_cause",
+            invoice_number=cause.number,
+            balance=context.money(cause.balance, cause.currency),
+            due_date=context.date(cause.due_date),
+            days_overdue=context.plural(cause.days_overdue(context.today), "day"),
+            suspend_after=context.plural(partner.suspend_after_days_overdue, "day"),
+            overdue_total=context.money(report.overdue_amount, report.currency),
+            overdue_count=context.plural(len(report.overdue), "overdue_invoice"),
+        )
+        reply.because(
+            context.t(
+                "why.suspended",
+                invoice_number=cause.number,
+                days_overdue=context.plural(cause.days_overdue(context.today), "day"),
+                suspend_after=context.plural(partner.suspend_after_days_overdue, "day"),
+            )
+        )
+    elif report.cause is not None:
+        reply.say(
+            "utter_suspended_cause_hidden",
+            role=context.chatter.role_label,
+            roles=context.join(permission_table().roles_that_can(VIEW_PAYMENTS), "or"),
+        )
+    else:
+        reply.say(
+            "utter_suspended_other_reason",
+            reason=report.suspended[0].suspension_reason
+            or context.t("suspension.no_reason"),
+        )
+    if not asked:
+        reply.say(
+            "utter_suspended_means_legacy" if legacy else "utter_suspended_means",
+            days=str(policy.legacy_data_deleted_after_days),
+        )
+    if "reactivate" not in asked:
+        reply.say(
+            "utter_suspended_restore",
+            reactivate_before=reactivate_before,
+            **how_to_pay_values(partner, context),
+        )
+    if context.is_staff:
+        reply.say(
+            "utter_partner_suspension_note", days=str(microsoft_suspension_days())
+        )
+    return reply
 
 
 class ActionAccessSuspended(BillingAction):
@@ -27,76 +143,5 @@ class ActionAccessSuspended(BillingAction):
         return "action_access_suspended"
 
     def answer(self, context: Context) -> Reply:
-        customer = context.customer
-        assert customer is not None
-        partner = customer.partner
-        status = status_of(context, customer)
-        report = suspension_report(
-            subscriptions_of(context.session, customer_id=customer.id), status
-        )
-        reply = Reply()
-        if not report.suspended:
-            reply.say("utter_suspended_none", account=context.account)
-            if report.overdue:
-                oldest = report.overdue[0]
-                reply.say(
-                    "utter_suspended_none_but_overdue",
-                    invoice_number=oldest.number,
-                    days_overdue=plural(oldest.days_overdue(context.today), "day"),
-                    suspend_after=plural(partner.suspend_after_days_overdue, "day"),
-                )
-            return reply
-        names = join_words(
-            [
-                f"{s.product_name} (since {format_date(s.suspended_on)})"
-                if s.suspended_on
-                else s.product_name
-                for s in report.suspended
-            ]
-        )
-        reply.say("utter_suspended_which", account=context.account, subscriptions=names)
-        may_see_payments = context.chatter.can(VIEW_PAYMENTS)
-        if report.cause is not None and may_see_payments:
-            cause = report.cause
-            reply.events.append(SlotSet(CURRENT_INVOICE_SLOT, cause.number))
-            reply.say(
-                "utter_suspended_cause",
-                invoice_number=cause.number,
-                balance=format_money(cause.balance, cause.currency),
-                due_date=format_date(cause.due_date),
-                days_overdue=plural(cause.days_overdue(context.today), "day"),
-                suspend_after=plural(partner.suspend_after_days_overdue, "day"),
-                overdue_total=format_money(report.overdue_amount, report.currency),
-                overdue_count=plural(len(report.overdue), "overdue invoice"),
-            )
-        elif report.cause is not None:
-            reply.say(
-                "utter_suspended_cause_hidden",
-                role=context.chatter.role_label,
-                roles=" or ".join(permission_table().roles_that_can(VIEW_PAYMENTS)),
-            )
-        else:
-            reply.say(
-                "utter_suspended_other_reason",
-                reason=report.suspended[0].suspension_reason or "no reason recorded",
-            )
-        reply.say(
-            "utter_suspended_still_billed"
-            if report.still_billed
-            else "utter_suspended_legacy",
-            note=report.new_commerce_note
-            if report.still_billed
-            else report.legacy_note,
-        )
-        restore = {
-            **how_to_pay_values(partner),
-            "reactivate_before": format_date(report.reactivate_before)
-            if report.reactivate_before
-            else "the end of its term",
-        }
-        reply.say("utter_suspended_restore", **restore)
-        if context.is_staff:
-            reply.say(
-                "utter_partner_suspension_note", days=str(microsoft_suspension_days())
-            )
-        return reply
+        assert context.customer is not None
+        return suspension_reply(context, context.customer)

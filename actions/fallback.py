@@ -21,7 +21,7 @@ from rasa_sdk.events import EventType, FollowupAction
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.tickets import session_events
+from actions.tracker import session_events
 from common.taxonomy import FALLBACK_INTENT
 
 # What each intent means, as a button title. Intents left out (small talk, out of

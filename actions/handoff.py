@@ -34,8 +34,10 @@ from rasa_sdk.forms import REQUESTED_SLOT
 from rasa_sdk.types import DomainDict
 from sqlalchemy.exc import SQLAlchemyError
 
+from actions.base import language_of, possessive
 from actions.identity import Chatter, identify
-from actions.tickets import contact_of, reset_ticket_slots, session_events
+from actions.tickets import contact_of, reset_ticket_slots
+from actions.tracker import session_events
 from api.domain.db import session_scope
 from api.domain.services.handoff import HANDOFF_PARTNER_SLOT
 from api.domain.services.notify import HandoffNotice, NotifyResult, notify_handoff
@@ -195,6 +197,9 @@ class ActionHandoff(Action):
                     {
                         "response": "utter_handoff",
                         "partner_name": partner.name,
+                        "partner_possessive": possessive(
+                            partner.name, language_of(tracker)
+                        ),
                         "support_hours": partner.support_hours,
                         "contact": contact_of(partner),
                     }

@@ -2,6 +2,10 @@
 when an invoice stays unpaid (the partner's collections policy and the date access
 would be suspended).
 
+"How to pay" questions about one part (a currency, a card, a transfer, a direct
+debit: the `aspect` entity) are answered on their own, with a clear yes or no from
+the partner's profile, before the list of methods.
+
 How to pay and the collections policy come from the partner's profile; dates come
 from `api.domain.services.payments`. Partner staff also hear that Microsoft suspends a
 partner's own CSP account when the partner's invoice is over 60 days overdue
@@ -10,21 +14,15 @@ partner's own CSP account when the partner's invoice is over 60 days overdue
 
 from __future__ import annotations
 
+import re
 from typing import Optional
 
 from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 
-from actions.common import BillingAction, Context, Reply
-from actions.formatting import (
-    bullet_list,
-    format_date,
-    format_money,
-    invoice_status,
-    join_words,
-    plural,
-)
-from actions.invoices import CURRENT_INVOICE_SLOT, checked_invoice_number
+from actions.base import CURRENT_INVOICE_SLOT, BillingAction, Context, Reply
+from actions.invoices import checked_invoice_number, invoice_status
+from actions.tracker import entity_values, latest_text
 from api.domain.models import Customer, DocumentType, Invoice, Partner
 from api.domain.services.billing import invoice_by_number, unpaid_invoices
 from api.domain.services.payments import (
@@ -33,6 +31,32 @@ from api.domain.services.payments import (
     collections_timeline,
     microsoft_suspension_days,
 )
+from common.formatting import bullet_list
+
+# A currency named in a question, by what people write.
+CURRENCY_WORDS = {
+    "USD": r"usd|us ?dollars?|dollars?|\$",
+    "EUR": r"eur|euros?|€",
+    "GBP": r"gbp|pounds?( sterling)?|sterling|£",
+    "JPY": r"jpy|yen|円|¥",
+    "CAD": r"cad|canadian dollars?",
+    "AUD": r"aud|australian dollars?",
+    "CHF": r"chf|swiss francs?",
+}
+# Which payment methods of a partner's profile an aspect asks about.
+METHOD_WORDS = {
+    "card": r"card|visa|mastercard|amex",
+    "bank_transfer": r"transfer|wire|bank",
+    "direct_debit": r"direct debit|debit|ach|sepa|automatic",
+}
+
+
+def currency_named(text: str) -> Optional[str]:
+    lowered = text.lower()
+    for code, words in CURRENCY_WORDS.items():
+        if re.search(rf"(?<![a-z])(?:{words})(?![a-z])", lowered):
+            return code
+    return None
 
 
 def status_of(context: Context, customer: Customer) -> AccountStatus:
@@ -51,18 +75,18 @@ def timeline_reply(invoice: Invoice, partner: Partner, context: Context) -> Repl
         reply.say(
             "utter_collections_suspension_reached",
             invoice_number=invoice.number,
-            days_overdue=plural(timeline.days_overdue, "day"),
-            suspend_after=plural(partner.suspend_after_days_overdue, "day"),
-            suspend_on=format_date(timeline.suspend_on),
+            days_overdue=context.plural(timeline.days_overdue, "day"),
+            suspend_after=context.plural(partner.suspend_after_days_overdue, "day"),
+            suspend_on=context.date(timeline.suspend_on),
         )
     else:
         reply.say(
             "utter_collections_timeline",
             invoice_number=invoice.number,
-            days_overdue=plural(timeline.days_overdue, "day"),
-            reminder_on=format_date(timeline.reminder_on),
-            suspend_on=format_date(timeline.suspend_on),
-            days_left=plural(max(timeline.days_until_suspension, 0), "day"),
+            days_overdue=context.plural(timeline.days_overdue, "day"),
+            reminder_on=context.date(timeline.reminder_on),
+            suspend_on=context.date(timeline.suspend_on),
+            days_left=context.plural(max(timeline.days_until_suspension, 0), "day"),
         )
     reply.say("utter_collections_policy", collections_policy=partner.collections_policy)
     if context.is_staff:
@@ -72,12 +96,16 @@ def timeline_reply(invoice: Invoice, partner: Partner, context: Context) -> Repl
     return reply
 
 
-def payment_lines(invoice: Invoice) -> str:
+def payment_lines(invoice: Invoice, context: Context) -> str:
     payments = sorted(invoice.payments, key=lambda p: p.received_on)
-    return join_words(
+    return context.join(
         [
-            f"{format_money(p.amount, p.currency)} on {format_date(p.received_on)} "
-            f"({p.method})"
+            context.t(
+                "payment.received",
+                amount=context.money(p.amount, p.currency),
+                day=context.date(p.received_on),
+                method=p.method,
+            )
             for p in payments
         ]
     )
@@ -91,42 +119,56 @@ def invoice_payment_reply(invoice: Invoice, context: Context) -> Reply:
     values = {
         "invoice_number": invoice.number,
         "account": context.account,
-        "total": format_money(invoice.total, invoice.currency),
-        "due_date": format_date(invoice.due_date),
-        "payment_status": invoice_status(invoice, context.today),
+        "total": context.money(invoice.total, invoice.currency),
+        "due_date": context.date(invoice.due_date),
+        "payment_status": invoice_status(invoice, context.today, context.lang),
     }
     if invoice.document_type is DocumentType.CREDIT_NOTE:
         return reply.say("utter_payment_credit_note", **values)
     if status == "paid":
         return reply.say(
-            "utter_payment_invoice_paid", payments=payment_lines(invoice), **values
+            "utter_payment_invoice_paid",
+            payments=payment_lines(invoice, context),
+            **values,
         )
     reply.say("utter_payment_invoice_open", **values)
     if invoice.paid_amount > 0:
-        reply.say("utter_payment_received_so_far", payments=payment_lines(invoice))
+        reply.say(
+            "utter_payment_received_so_far", payments=payment_lines(invoice, context)
+        )
     if status == "overdue":
         reply.extend(timeline_reply(invoice, partner, context))
     return reply
 
 
 def open_invoice_line(invoice: Invoice, context: Context) -> str:
-    """`G000024178 (August 2026): 407.48 USD to pay, due 1 October 2026, overdue by
+    """`G000024178 (August 2026): 407.48 USD to pay by 1 October 2026, overdue by
     45 days`."""
     status = invoice.payment_status(context.today)
     if status == "overdue":
-        state = f"overdue by {plural(invoice.days_overdue(context.today), 'day')}"
+        state = context.t(
+            "payment.state.overdue",
+            days=context.plural(invoice.days_overdue(context.today), "day"),
+        )
     elif status == "partially_paid":
-        state = (
-            f"partly paid ({format_money(invoice.paid_amount, invoice.currency)} "
-            "received)"
+        state = context.t(
+            "payment.state.partly_paid",
+            paid=context.money(invoice.paid_amount, invoice.currency),
         )
     else:
         days = (invoice.due_date - context.today).days
-        state = "due today" if days == 0 else f"due in {plural(days, 'day')}"
-    return (
-        f"{invoice.number} ({invoice.billing_period_start:%B %Y}): "
-        f"{format_money(invoice.balance, invoice.currency)} to pay by "
-        f"{format_date(invoice.due_date)}, {state}"
+        state = (
+            context.t("payment.state.due_today")
+            if days == 0
+            else context.t("payment.state.due_in", days=context.plural(days, "day"))
+        )
+    return context.t(
+        "payment.open_line",
+        invoice_number=invoice.number,
+        month=context.t("month", month=invoice.billing_period_start),
+        balance=context.money(invoice.balance, invoice.currency),
+        due_date=context.date(invoice.due_date),
+        state=state,
     )
 
 
@@ -134,14 +176,14 @@ def account_reply(context: Context, customer: Customer) -> Reply:
     """The account's open invoices: overdue first, then what is due next."""
     status = status_of(context, customer)
     reply = Reply()
-    terms = plural(customer.partner.payment_terms_days, "day")
+    terms = context.plural(customer.partner.payment_terms_days, "day")
     if not status.unpaid:
         return reply.say("utter_payment_all_paid", account=context.account, terms=terms)
     lines = [open_invoice_line(invoice, context) for invoice in status.unpaid]
     reply.say(
         "utter_payment_account_status",
         account=context.account,
-        outstanding=format_money(status.outstanding, status.currency),
+        outstanding=context.money(status.outstanding, status.currency),
         invoices=bullet_list(lines),
         terms=terms,
     )
@@ -152,12 +194,56 @@ def account_reply(context: Context, customer: Customer) -> Reply:
     return reply
 
 
-def how_to_pay_values(partner: Partner) -> dict[str, str]:
+def how_to_pay_values(partner: Partner, context: Context) -> dict[str, str]:
     return {
         "partner_name": partner.name,
-        "payment_methods": join_words(list(partner.payment_methods), "or"),
+        "payment_methods": context.join(list(partner.payment_methods), "or"),
         "payment_instructions": partner.payment_instructions,
     }
+
+
+def method_answers(context: Context, customer: Customer) -> Reply:
+    """Yes or no to the one thing a "how to pay" question asks about: a currency,
+    a card, a transfer, a direct debit."""
+    partner = customer.partner
+    reply = Reply()
+    text = latest_text(context.tracker)
+    aspects = entity_values(context.tracker, "aspect")
+    asked_currency = currency_named(text)
+    if "currency" in aspects or asked_currency:
+        billed = customer.currency.upper()
+        if asked_currency is None or asked_currency == billed:
+            reply.say(
+                "utter_payment_currency", currency=billed, partner_name=partner.name
+            )
+        else:
+            reply.say(
+                "utter_payment_currency_not_accepted",
+                asked=asked_currency,
+                currency=billed,
+                partner_name=partner.name,
+            ).because(
+                context.t("why.currency", currency=billed, partner_name=partner.name)
+            )
+    for aspect, words in METHOD_WORDS.items():
+        if aspect not in aspects:
+            continue
+        accepted = [
+            m for m in partner.payment_methods if re.search(words, m, re.IGNORECASE)
+        ]
+        if accepted:
+            reply.say(
+                "utter_payment_method_accepted",
+                method=context.join(accepted, "or"),
+                partner_name=partner.name,
+            )
+        else:
+            reply.say(
+                "utter_payment_method_not_accepted",
+                method=context.t(f"payment.method.{aspect}"),
+                partner_name=partner.name,
+            ).because(context.t("why.method", partner_name=partner.name))
+    return reply
 
 
 class ActionPaymentStatus(BillingAction):
@@ -204,7 +290,8 @@ class ActionPaymentMethods(BillingAction):
         customer = context.customer
         assert customer is not None
         partner = customer.partner
-        reply = Reply().say("utter_payment_methods", **how_to_pay_values(partner))
+        reply = method_answers(context, customer)
+        reply.say("utter_payment_methods", **how_to_pay_values(partner, context))
         status = status_of(context, customer)
         first = status.oldest_overdue or status.next_due
         if first is not None:
@@ -212,9 +299,9 @@ class ActionPaymentMethods(BillingAction):
                 "utter_payment_next_due",
                 account=context.account,
                 invoice_number=first.number,
-                balance=format_money(first.balance, first.currency),
-                due_date=format_date(first.due_date),
-                payment_status=invoice_status(first, context.today),
+                balance=context.money(first.balance, first.currency),
+                due_date=context.date(first.due_date),
+                payment_status=invoice_status(first, context.today, context.lang),
             )
         return reply
 
@@ -238,25 +325,27 @@ class ActionPaymentFailed(BillingAction):
         first = status.oldest_overdue or status.next_due
         if first is None:
             reply.say("utter_payment_failed_nothing_due", account=context.account)
-            return reply.say("utter_payment_methods", **how_to_pay_values(partner))
+            return reply.say(
+                "utter_payment_methods", **how_to_pay_values(partner, context)
+            )
         reply.say(
             "utter_payment_next_due",
             account=context.account,
             invoice_number=first.number,
-            balance=format_money(first.balance, first.currency),
-            due_date=format_date(first.due_date),
-            payment_status=invoice_status(first, context.today),
+            balance=context.money(first.balance, first.currency),
+            due_date=context.date(first.due_date),
+            payment_status=invoice_status(first, context.today, context.lang),
         )
-        reply.say("utter_payment_methods", **how_to_pay_values(partner))
+        reply.say("utter_payment_methods", **how_to_pay_values(partner, context))
         timeline = collections_timeline(first, partner, today=context.today)
         if timeline.stage in ("overdue", "reminded", "suspension_due"):
             reply.extend(timeline_reply(first, partner, context))
         else:
             reply.say(
                 "utter_payment_failed_if_unpaid",
-                due_date=format_date(first.due_date),
-                reminder_on=format_date(timeline.reminder_on),
-                suspend_on=format_date(timeline.suspend_on),
+                due_date=context.date(first.due_date),
+                reminder_on=context.date(timeline.reminder_on),
+                suspend_on=context.date(timeline.suspend_on),
             )
         reply.events.append(SlotSet(CURRENT_INVOICE_SLOT, first.number))
         return reply

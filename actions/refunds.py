@@ -1,60 +1,56 @@
 """Refunds, cancellations and seat reductions under the new-commerce windows.
 
 `action_cancellation_options` tells the chatter what can still be cancelled for a
-refund today and why the rest can't ("you are on day 5 of 7 ..."), and sets
+refund and why the rest can't ("the 7-day window ended on ..."), and sets
 `cancellation_possible`; the rules then start `cancellation_form`, which asks which
-subscription (buttons with the eligible ones), how many seats, why, and for a final
+subscription (buttons with the eligible ones), how many seats (only where seats can
+be reduced: a SaaS or perpetual product is cancelled whole), why, and for a final
 yes. Only then does `action_submit_cancellation` file a COMMERCIAL ticket with
-`api.domain.services.tickets.create_ticket`, idempotent on the sender and the id of the
-confirming message (a retried "yes" never files twice).
+`api.domain.services.tickets.create_ticket`, idempotent on the sender and the id of
+the confirming message (a retried "yes" never files twice).
 
 Every step re-reads who is chatting and re-checks eligibility: the form's slots are
-only ever a subscription id, a number and a text, never trusted on their own.
+only ever a subscription id, a number and a text, never trusted on their own. The
+form base (actions/forms.py) handles "stop", a person, "why?", questions on other
+topics and corrections ("no wait, only 3 seats").
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import logging
 import re
-from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Optional
 
-from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from actions.common import (
+from actions.base import (
     ACT_FOR_CUSTOMERS,
+    CURRENT_SUBSCRIPTION_SLOT,
     BillingAction,
     Context,
     Reply,
+    language_of,
     not_permitted,
-    utc_now,
 )
-from actions.formatting import (
-    bullet_list,
-    format_date,
-    format_money,
-    local_today,
-    plural,
-)
+from actions.forms import FormQuestion, FormValidation, yes_no_buttons
 from actions.identity import Chatter, identify, target_customer
+from actions.runtime import in_session, utc_now
 from actions.subscriptions import eligibilities, eligibility_sentence
-from api.domain.db import session_scope
-from api.domain.models import Customer, Subscription, TicketCategory
+from actions.tracker import entity_values, latest_intent, latest_text
+from api.domain.models import Customer, ProductKind, Subscription, TicketCategory
 from api.domain.services.billing import billed_total
-from api.domain.services.refunds import Eligibility
+from api.domain.services.refunds import Eligibility, commerce_policy
 from api.domain.services.tickets import NewTicket, TicketError, create_ticket
-
-logger = logging.getLogger(__name__)
+from common import formatting
+from common.formatting import bullet_list
 
 FORM = "cancellation_form"
 SUBSCRIPTION_SLOT = "cancellation_subscription"
@@ -65,9 +61,7 @@ FORM_SLOTS = (SUBSCRIPTION_SLOT, SEATS_SLOT, REASON_SLOT, CONFIRM_SLOT)
 POSSIBLE_SLOT = "cancellation_possible"  # featurized: the rules branch on it
 KIND_SLOT = "cancellation_kind"  # refund | cancellation | seat_reduction
 AMOUNT_SLOT = "cancellation_amount"  # an amount the chatter mentioned, as text
-FAILURES_SLOT = "form_failures"  # {slot: consecutive failed answers}
-EXPLAIN_AFTER = 2  # failed answers before the bot explains the field
-STOPPED = "stopped"  # what every slot holds when the chatter stops the form
+SLOTS = (*FORM_SLOTS, KIND_SLOT, AMOUNT_SLOT)
 
 KIND_BY_INTENT = {
     "request_refund": "refund",
@@ -92,15 +86,7 @@ REDUCE_WORDS = re.compile(
     r"cancelling|canceling|lower|downsize|refund)\b",
     re.I,
 )
-STOP_WORDS = re.compile(
-    r"^\s*(stop|cancel that|cancel this|never ?mind|forget it|quit|exit|abort|"
-    r"no thanks|no thank you|don'?t bother)\s*[.!]*\s*$",
-    re.I,
-)
-YES = re.compile(
-    r"^\s*(y|yes|yep|yeah|sure|ok|okay|confirm|correct|go ahead|please do)\b", re.I
-)
-NO = re.compile(r"^\s*(n|no|nope|don'?t|do not|not now)\b", re.I)
+ALL_WORDS = re.compile(r"\b(all|every|whole|entire|everything)\b", re.I)
 NUMBER_WORDS = {
     "one": 1,
     "two": 2,
@@ -132,6 +118,7 @@ COUNT = re.compile(
     r"trillion)\b)?",
     re.I,
 )
+SEAT_WORDS = re.compile(r"\b(seats?|licen[cs]es?|users?|people)\b", re.I)
 AMOUNT_IN_TEXT = re.compile(
     r"(?:(?P<sym>[$€£])|\b(?P<code>usd|eur|gbp)\s*)?"
     r"(?P<number>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
@@ -142,6 +129,7 @@ AMOUNT_IN_TEXT = re.compile(
 MIN_REASON_CHARS = 3
 MAX_REASON_CHARS = 500
 MAX_KEY_CHARS = 128
+MAX_AMOUNT_CHARS = 40
 
 
 # --------------------------------------------------------------------------- parsing
@@ -162,14 +150,7 @@ def parse_count(text: str) -> Optional[int]:
 
 def requested_amount(tracker: Tracker) -> Optional[tuple[Decimal, str]]:
     """An amount of money the latest message mentions, and how it was written."""
-    texts = [
-        value
-        for value in tracker.get_latest_entity_values("amount")
-        if isinstance(value, str)
-    ]
-    latest = (tracker.latest_message or {}).get("text")
-    if isinstance(latest, str):
-        texts.append(latest)
+    texts = [*entity_values(tracker, "amount"), latest_text(tracker)]
     for text in texts:
         for match in AMOUNT_IN_TEXT.finditer(text):
             if not (match.group("sym") or match.group("code") or match.group("word")):
@@ -181,11 +162,6 @@ def requested_amount(tracker: Tracker) -> Optional[tuple[Decimal, str]]:
             multiplier = MULTIPLIERS.get((match.group("mult") or "").lower(), 1)
             return number * multiplier, match.group().strip()
     return None
-
-
-def is_stop(text: Any) -> bool:
-    """ "stop", "never mind", "cancel that": leave the form."""
-    return isinstance(text, str) and bool(STOP_WORDS.match(text))
 
 
 def idempotency_key(tracker: Tracker, parts: list[str]) -> str:
@@ -200,6 +176,12 @@ def idempotency_key(tracker: Tracker, parts: list[str]) -> str:
     return key
 
 
+def reduces_seats(subscription: Subscription) -> bool:
+    """Whether seats can be removed one by one (else: the whole subscription)."""
+    window = commerce_policy().windows[subscription.product_kind]
+    return window.seat_reduction and subscription.seats > 1
+
+
 # --------------------------------------------------------------------------- context
 
 
@@ -209,7 +191,8 @@ class Situation:
 
     chatter: Chatter
     customer: Customer
-    today: Any
+    today: date
+    now: datetime
     options: list[tuple[Subscription, Eligibility]]
 
     @property
@@ -222,11 +205,38 @@ class Situation:
                 return subscription, eligibility
         return None
 
+    def named(self, text: str) -> Optional[tuple[Subscription, Eligibility]]:
+        """The eligible subscription `text` names: its id, its number in the list,
+        or (part of) its product name."""
+        lowered = text.lower().strip().rstrip(".")
+        for option in self.eligible:
+            if option[0].id.lower() in lowered:
+                return option
+        if lowered.isdigit():
+            index = int(lowered)
+            if 1 <= index <= len(self.eligible):
+                return self.eligible[index - 1]
+        if len(lowered) < 3:
+            return None
+        matches = [
+            option
+            for option in self.eligible
+            if lowered in option[0].product_name.lower()
+            or option[0].product_name.lower() in lowered
+            or any(
+                word in option[0].product_name.lower().split()
+                for word in re.findall(r"[a-z0-9]{4,}", lowered)
+                if word not in ("microsoft", "with", "that", "this", "want", "cancel")
+            )
+        ]
+        return matches[0] if len(matches) == 1 else None
+
 
 def situation(
     session: Session, tracker: Tracker, now: datetime
 ) -> tuple[Optional[Situation], Optional[Reply]]:
     """Re-resolve the chatter and customer for a form step; a reply if impossible."""
+    lang = language_of(tracker)
     identification = identify(session, tracker)
     chatter = identification.chatter
     if chatter is None:
@@ -234,25 +244,29 @@ def situation(
     kind = tracker.get_slot(KIND_SLOT) or "refund"
     capability = CAPABILITY_BY_KIND.get(kind, "request_refund")
     if not chatter.can(capability):
-        return None, not_permitted(chatter, capability)
+        return None, not_permitted(chatter, capability, lang)
     if chatter.is_staff and not chatter.can(ACT_FOR_CUSTOMERS):
-        return None, not_permitted(chatter, ACT_FOR_CUSTOMERS)
+        return None, not_permitted(chatter, ACT_FOR_CUSTOMERS, lang)
     if chatter.is_staff:
         # Only the customer remembered by action_cancellation_options, re-checked.
-        target = target_customer(session, chatter, _without_entities(tracker))
+        target = target_customer(session, chatter, without_entities(tracker))
     else:
         target = target_customer(session, chatter, tracker)
     if target.customer is None:
         return None, Reply().say(
             target.problem or "utter_name_the_customer", **target.values
         )
-    today = local_today(now, chatter.partner.timezone)
+    today = formatting.local_today(now, chatter.partner.timezone)
     return Situation(
-        chatter, target.customer, today, eligibilities(session, target.customer, today)
+        chatter,
+        target.customer,
+        today,
+        now,
+        eligibilities(session, target.customer, now),
     ), None
 
 
-def _without_entities(tracker: Tracker) -> Tracker:
+def without_entities(tracker: Tracker) -> Tracker:
     """The tracker with the latest message's entities and text hidden, so that a
     form answer ("Contoso wants to stop") never switches the customer."""
     copy = tracker.copy()
@@ -261,12 +275,26 @@ def _without_entities(tracker: Tracker) -> Tracker:
 
 
 def choice_label(
-    index: int, subscription: Subscription, eligibility: Eligibility
+    context: Context, index: int, subscription: Subscription, eligibility: Eligibility
 ) -> str:
-    return (
-        f"{index}. {subscription.product_name} (up to "
-        f"{plural(eligibility.cancellable_seats, 'seat')}, until "
-        f"{format_date(eligibility.window_end)})"
+    return context.t(
+        "refund.choice" if reduces_seats(subscription) else "refund.choice_whole",
+        index=index,
+        product=subscription.product_name,
+        seats=context.plural(eligibility.cancellable_seats, "seat"),
+        until=context.moment(eligibility.window_end_at),
+    )
+
+
+def form_context(found: Situation, tracker: Tracker, session: Session) -> Context:
+    return Context(
+        session,
+        tracker,
+        found.chatter,
+        found.customer,
+        found.now,
+        found.today,
+        language_of(tracker),
     )
 
 
@@ -284,24 +312,17 @@ class ActionCancellationOptions(BillingAction):
         return "action_cancellation_options"
 
     def kind(self, tracker: Tracker) -> str:
-        intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
-        return KIND_BY_INTENT.get(str(intent), "refund")
+        return KIND_BY_INTENT.get(str(latest_intent(tracker)), "refund")
 
-    async def run(
-        self,
-        dispatcher: CollectingDispatcher,
-        tracker: Tracker,
-        domain: DomainDict,
-    ) -> list[EventType]:
-        events = await super().run(dispatcher, tracker, domain)
+    def finish(self, reply: Reply, tracker: Tracker) -> Reply:
         # The rules branch on `cancellation_possible`: always set it, so that a
         # refusal (not signed in, not permitted, nothing eligible) never starts the
         # form on a value left over from an earlier request.
         if not any(
-            isinstance(e, dict) and e.get("name") == POSSIBLE_SLOT for e in events
+            isinstance(e, dict) and e.get("name") == POSSIBLE_SLOT for e in reply.events
         ):
-            events.append(SlotSet(POSSIBLE_SLOT, False))
-        return events
+            reply.events.append(SlotSet(POSSIBLE_SLOT, False))
+        return reply
 
     def required_capability(self, tracker: Tracker) -> str:
         """A refund needs `request_refund`; a cancellation or seat change needs
@@ -313,9 +334,8 @@ class ActionCancellationOptions(BillingAction):
         assert customer is not None
         tracker = context.tracker
         kind = self.kind(tracker)
-        text = str((tracker.latest_message or {}).get("text") or "")
-        reset: list[EventType] = [SlotSet(slot, None) for slot in FORM_SLOTS]
-        reset += [SlotSet(FAILURES_SLOT, None), SlotSet(AMOUNT_SLOT, None)]
+        text = latest_text(tracker)
+        reset: list[EventType] = [SlotSet(slot, None) for slot in SLOTS]
         reply = Reply(events=[*reset, SlotSet(KIND_SLOT, kind)])
 
         if (
@@ -338,39 +358,54 @@ class ActionCancellationOptions(BillingAction):
             if value <= 0 or value > max(ceiling, Decimal("0")):
                 return reply.say(
                     "utter_refund_amount_impossible",
-                    amount=written[:40],
                     account=context.account,
-                    billed_total=format_money(ceiling, customer.currency),
+                    billed_total=context.money(ceiling, customer.currency),
                 ).with_events(SlotSet(POSSIBLE_SLOT, False))
-            reply.events.append(SlotSet(AMOUNT_SLOT, written[:40]))
+            reply.events.append(SlotSet(AMOUNT_SLOT, written[:MAX_AMOUNT_CHARS]))
 
-        options = eligibilities(context.session, customer, context.today)
+        options = eligibilities(context.session, customer, context.now)
         if not options:
             return reply.say(
                 "utter_cancellation_no_subscriptions", account=context.account
             ).with_events(SlotSet(POSSIBLE_SLOT, False))
+        eligible = [(s, e) for s, e in options if e.eligible]
 
         named = self.named_subscription(tracker, options)
         if named is not None:
             subscription, eligibility = named
+            reply.events.append(SlotSet(CURRENT_SUBSCRIPTION_SLOT, subscription.id))
             reply.say(
                 "utter_cancellation_eligibility_one",
-                sentence=eligibility_sentence(subscription, eligibility),
+                sentence=eligibility_sentence(subscription, eligibility, context),
             )
             if not eligibility.eligible:
+                reply.because(eligibility_sentence(subscription, eligibility, context))
+                others = [(s, e) for s, e in eligible if s.id != subscription.id]
+                if others:
+                    return reply.say(
+                        "utter_cancellation_others_possible",
+                        others=bullet_list(
+                            [eligibility_sentence(s, e, context) for s, e in others]
+                        ),
+                    ).with_events(SlotSet(POSSIBLE_SLOT, False))
                 return reply.say(
                     "utter_cancellation_not_possible", account=context.account
                 ).with_events(SlotSet(POSSIBLE_SLOT, False))
             reply.events.append(SlotSet(SUBSCRIPTION_SLOT, subscription.id))
+            if not reduces_seats(subscription):
+                reply.events.append(
+                    SlotSet(SEATS_SLOT, str(eligibility.cancellable_seats))
+                )
             return reply.with_events(SlotSet(POSSIBLE_SLOT, True))
 
-        sentences = [eligibility_sentence(s, e) for s, e in options]
+        sentences = [eligibility_sentence(s, e, context) for s, e in options]
         reply.say(
             "utter_cancellation_eligibility",
             account=context.account,
             eligibility=bullet_list(sentences),
         )
-        if not any(e.eligible for _, e in options):
+        if not eligible:
+            reply.because(context.join(sentences))
             return reply.say(
                 "utter_cancellation_not_possible", account=context.account
             ).with_events(SlotSet(POSSIBLE_SLOT, False))
@@ -381,19 +416,11 @@ class ActionCancellationOptions(BillingAction):
         tracker: Tracker, options: list[tuple[Subscription, Eligibility]]
     ) -> Optional[tuple[Subscription, Eligibility]]:
         """The one subscription the message names by id or product, if exactly one."""
-        ids = {
-            str(v).lower()
-            for v in tracker.get_latest_entity_values("subscription_id")
-            if isinstance(v, str)
-        }
+        ids = {v.lower() for v in entity_values(tracker, "subscription_id")}
         for option in options:
             if option[0].id.lower() in ids:
                 return option
-        products = [
-            str(v).lower()
-            for v in tracker.get_latest_entity_values("product")
-            if isinstance(v, str) and v.strip()
-        ]
+        products = [v.lower() for v in entity_values(tracker, "product")]
         if not products:
             return None
         matches = [
@@ -411,207 +438,184 @@ class ActionCancellationOptions(BillingAction):
 # --------------------------------------------------------------------------- form
 
 
-class CancellationPrompt(Action, ABC):
+class CancellationQuestion(FormQuestion):
     """A question of the cancellation form, asked from the customer's current
     situation (subscriptions and windows read anew at each question)."""
 
-    asking_for = "the cancellation form"  # what the log says failed
+    form = FORM
 
-    def __init__(self, clock: Any = utc_now) -> None:
-        self._clock = clock
+    async def ask(self, tracker: Tracker) -> Reply:
+        now = self._clock()
+        return await in_session(
+            lambda session: self._ask(session, tracker, now),
+            tracker,
+            failed=Reply().say("utter_billing_unavailable"),
+        )
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> list[EventType]:
-        try:
-            reply = await asyncio.to_thread(self._ask, tracker)
-        except SQLAlchemyError:
-            logger.exception("asking for %s failed", self.asking_for)
-            reply = Reply().say("utter_billing_unavailable")
-        for message in reply.messages:
-            dispatcher.utter_message(**message)
-        return reply.events
-
-    def _ask(self, tracker: Tracker) -> Reply:
-        with session_scope() as session:
-            found, problem = situation(session, tracker, self._clock())
-            if found is None:
-                return problem or Reply()
-            return self.prompt(found, tracker)
-
-    @abstractmethod
-    def prompt(self, found: Situation, tracker: Tracker) -> Reply:
-        """The question, for the customer's situation."""
-
-
-class ChosenSubscriptionPrompt(CancellationPrompt):
-    """A question about the subscription already chosen; if it is no longer
-    eligible, says so instead."""
-
-    def prompt(self, found: Situation, tracker: Tracker) -> Reply:
+    def _ask(self, session: Session, tracker: Tracker, now: datetime) -> Reply:
+        found, problem = situation(session, tracker, now)
+        if found is None:
+            return problem or Reply()
+        context = form_context(found, tracker, session)
+        if self.slot == SUBSCRIPTION_SLOT:
+            return self.prompt(found, context, None, None)
         chosen = found.find(tracker.get_slot(SUBSCRIPTION_SLOT))
         if chosen is None:
             return Reply().say("utter_cancellation_choice_expired")
-        subscription, eligibility = chosen
-        return self.prompt_chosen(found, subscription, eligibility, tracker)
+        return self.prompt(found, context, *chosen)
 
-    @abstractmethod
-    def prompt_chosen(
+    def prompt(
         self,
         found: Situation,
-        subscription: Subscription,
-        eligibility: Eligibility,
-        tracker: Tracker,
+        context: Context,
+        subscription: Optional[Subscription],
+        eligibility: Optional[Eligibility],
     ) -> Reply:
-        """The question about `subscription`."""
+        return Reply().say(f"utter_ask_{self.slot}")
 
 
-class ActionAskCancellationSubscription(CancellationPrompt):
+class ActionAskCancellationSubscription(CancellationQuestion):
     """Which subscription? One button per eligible subscription."""
 
-    asking_for = "the subscription"
+    slot = SUBSCRIPTION_SLOT
 
-    def name(self) -> str:
-        return "action_ask_cancellation_subscription"
-
-    def prompt(self, found: Situation, tracker: Tracker) -> Reply:
-        buttons = [
-            {
-                "title": f"{subscription.product_name} (up to "
-                f"{plural(eligibility.cancellable_seats, 'seat')})",
-                "payload": subscription.id,
-            }
-            for subscription, eligibility in found.eligible
-        ]
-        choices = bullet_list(
-            [choice_label(i, s, e) for i, (s, e) in enumerate(found.eligible, 1)]
-        )
-        return Reply().say(
-            "utter_choose_cancellation_subscription",
-            choices=choices,
-            buttons=buttons,
-        )
-
-
-class ActionAskCancellationSeats(ChosenSubscriptionPrompt):
-    """How many seats? Up to what is still inside the window."""
-
-    asking_for = "the seats"
-
-    def name(self) -> str:
-        return "action_ask_cancellation_seats"
-
-    def prompt_chosen(
+    def prompt(
         self,
         found: Situation,
-        subscription: Subscription,
-        eligibility: Eligibility,
-        tracker: Tracker,
+        context: Context,
+        subscription: Optional[Subscription],
+        eligibility: Optional[Eligibility],
     ) -> Reply:
+        buttons = [
+            {
+                "title": context.t(
+                    "refund.button" if reduces_seats(s) else "refund.button_whole",
+                    product=s.product_name,
+                    seats=context.plural(e.cancellable_seats, "seat"),
+                ),
+                "payload": s.id,
+            }
+            for s, e in found.eligible
+        ]
+        choices = bullet_list(
+            [
+                choice_label(context, i, s, e)
+                for i, (s, e) in enumerate(found.eligible, 1)
+            ]
+        )
+        return Reply().say(
+            "utter_choose_cancellation_subscription", choices=choices, buttons=buttons
+        )
+
+
+class ActionAskCancellationSeats(CancellationQuestion):
+    """How many seats? Up to what is still inside the window."""
+
+    slot = SEATS_SLOT
+
+    def prompt(
+        self,
+        found: Situation,
+        context: Context,
+        subscription: Optional[Subscription],
+        eligibility: Optional[Eligibility],
+    ) -> Reply:
+        assert subscription is not None and eligibility is not None
         return Reply().say(
             "utter_choose_cancellation_seats",
             product=subscription.product_name,
             max_seats=str(eligibility.cancellable_seats),
-            seats=plural(subscription.seats, "seat"),
+            seats=context.plural(subscription.seats, "seat"),
         )
 
 
-class ActionAskCancellationConfirm(ChosenSubscriptionPrompt):
+class ActionAskCancellationReason(CancellationQuestion):
+    slot = REASON_SLOT
+
+
+class ActionAskCancellationConfirm(CancellationQuestion):
     """The summary of the request, and a yes/no before anything is filed."""
 
-    asking_for = "confirmation"
+    slot = CONFIRM_SLOT
 
-    def name(self) -> str:
-        return "action_ask_cancellation_confirm"
-
-    def prompt_chosen(
+    def prompt(
         self,
         found: Situation,
-        subscription: Subscription,
-        eligibility: Eligibility,
-        tracker: Tracker,
+        context: Context,
+        subscription: Optional[Subscription],
+        eligibility: Optional[Eligibility],
     ) -> Reply:
+        assert subscription is not None and eligibility is not None
+        tracker = context.tracker
         seats_text = str(tracker.get_slot(SEATS_SLOT) or "")
         seats = int(seats_text) if seats_text.isdigit() else 0
         kind = tracker.get_slot(KIND_SLOT) or "refund"
-        what = (
-            "cancel the whole subscription"
-            if seats >= subscription.seats
-            else f"cancel {plural(seats, 'seat')}"
-        )
+        whole = seats >= subscription.seats or not reduces_seats(subscription)
         return Reply().say(
             "utter_confirm_cancellation",
-            request={
-                "refund": "a refund request",
-                "cancellation": "a cancellation request",
-            }.get(kind, "a seat reduction request"),
-            what=what,
+            request=context.t(f"refund.request.{kind}"),
+            what=context.t("refund.what_whole")
+            if whole
+            else context.t("refund.what_seats", seats=context.plural(seats, "seat")),
             product=subscription.product_name,
             account=found.customer.name,
-            refund=eligibility.refund,
-            window_end=format_date(eligibility.window_end),
+            refund=context.t(f"refund.kind.{eligibility.refund}"),
+            window_end=context.moment(eligibility.window_end_at),
             reason=str(tracker.get_slot(REASON_SLOT) or ""),
-            buttons=[
-                {"title": "Yes, file it", "payload": "/affirm"},
-                {"title": "No", "payload": "/deny"},
-            ],
+            buttons=yes_no_buttons(tracker, yes="button.file_it", no="button.no"),
         )
 
 
-class ValidateCancellationForm(FormValidationAction):
-    """Check each answer; after 2 bad answers in a row, explain the field; "stop"
-    (or "no" at any question) ends the form without filing anything."""
+class ValidateCancellationForm(FormValidation):
+    """Check each answer against the customer's situation."""
 
-    def __init__(self, clock: Any = utc_now) -> None:
-        self._clock = clock
+    slots = FORM_SLOTS
+    topics = frozenset({"refund", "subscription_change"})
+    yes_no = frozenset({CONFIRM_SLOT})
 
     def name(self) -> str:
         return "validate_cancellation_form"
 
-    async def get_validation_events(
+    def answers(self, slot: str, text: str, tracker: Tracker) -> bool:
+        if slot == SUBSCRIPTION_SLOT:
+            return (
+                bool(entity_values(tracker, "product"))
+                or bool(entity_values(tracker, "subscription_id"))
+                or text.strip().rstrip(".").isdigit()
+            )
+        if slot == SEATS_SLOT:
+            return parse_count(text) is not None or ALL_WORDS.search(text) is not None
+        return False
+
+    def correction_for(self, slot: str, text: str, tracker: Tracker) -> Any:
+        if slot == SEATS_SLOT and SEAT_WORDS.search(text):
+            if ALL_WORDS.search(text):
+                return "all"
+            count = parse_count(text)
+            return str(count) if count is not None else None
+        if slot == SUBSCRIPTION_SLOT:
+            products = entity_values(tracker, "product")
+            return products[0] if products else None
+        return None
+
+    async def _checked(
         self,
-        dispatcher: CollectingDispatcher,
         tracker: Tracker,
-        domain: DomainDict,
-    ) -> list[EventType]:
-        requested = tracker.get_slot("requested_slot")
-        events = await super().get_validation_events(dispatcher, tracker, domain)
-        values = {e["name"]: e["value"] for e in events if e.get("event") == "slot"}
-        if requested not in FORM_SLOTS or requested not in values:
-            return events
-        failures = dict(tracker.get_slot(FAILURES_SLOT) or {})
-        if values[requested] is None:
-            failures[requested] = int(failures.get(requested, 0)) + 1
-            if failures[requested] >= EXPLAIN_AFTER:
-                dispatcher.utter_message(response=f"utter_explain_{requested}")
-        else:
-            failures.pop(requested, None)
-        events.append(SlotSet(FAILURES_SLOT, failures or None))
-        return events
-
-    def _stopped(self) -> dict[str, Any]:
-        return {
-            SUBSCRIPTION_SLOT: STOPPED,
-            SEATS_SLOT: STOPPED,
-            REASON_SLOT: STOPPED,
-            CONFIRM_SLOT: False,
-        }
-
-    async def _with_situation(
-        self, tracker: Tracker, check: Any
+        check: Callable[[Situation, Context], tuple[dict[str, Any], Reply]],
     ) -> tuple[dict[str, Any], Reply]:
-        def work() -> tuple[dict[str, Any], Reply]:
-            with session_scope() as session:
-                found, problem = situation(session, tracker, self._clock())
-                if found is None:
-                    return self._stopped(), problem or Reply()
-                return check(found)
+        now = self._clock()
 
-        try:
-            return await asyncio.to_thread(work)
-        except SQLAlchemyError:
-            logger.exception("form validation failed")
-            return self._stopped(), Reply().say("utter_billing_unavailable")
+        def work(session: Session) -> tuple[dict[str, Any], Reply]:
+            found, problem = situation(session, tracker, now)
+            if found is None:
+                return {}, problem or Reply()
+            return check(found, form_context(found, tracker, session))
+
+        failed: tuple[dict[str, Any], Reply] = (
+            {},
+            Reply().say("utter_billing_unavailable"),
+        )
+        return await in_session(work, tracker, failed=failed)
 
     @staticmethod
     def _send(dispatcher: CollectingDispatcher, reply: Reply) -> None:
@@ -625,47 +629,35 @@ class ValidateCancellationForm(FormValidationAction):
         tracker: Tracker,
         domain: DomainDict,
     ) -> dict[str, Any]:
-        if slot_value == STOPPED:
-            return {SUBSCRIPTION_SLOT: STOPPED}
-        if slot_value is None:
-            return {SUBSCRIPTION_SLOT: None}
-        if is_stop(slot_value) or _is_no(tracker, slot_value):
-            dispatcher.utter_message(response="utter_cancellation_stopped")
-            return self._stopped()
         text = str(slot_value or "").strip()
 
-        def check(found: Situation) -> tuple[dict[str, Any], Reply]:
-            eligible = found.eligible
-            chosen: Optional[tuple[Subscription, Eligibility]] = None
-            lowered = text.lower()
-            for option in eligible:
-                if option[0].id.lower() in lowered:
-                    chosen = option
-            if chosen is None and lowered.rstrip(".").isdigit():
-                index = int(lowered.rstrip("."))
-                if 1 <= index <= len(eligible):
-                    chosen = eligible[index - 1]
-            if chosen is None and len(lowered) >= 3:
-                named = [
-                    option
-                    for option in eligible
-                    if lowered in option[0].product_name.lower()
-                    or option[0].product_name.lower() in lowered
-                ]
-                chosen = named[0] if len(named) == 1 else None
+        def check(found: Situation, context: Context) -> tuple[dict[str, Any], Reply]:
+            chosen = found.find(text) or found.named(text)
             if chosen is None:
                 return {SUBSCRIPTION_SLOT: None}, Reply().say(
                     "utter_invalid_cancellation_subscription",
-                    given=text[:40],
                     choices=bullet_list(
-                        [choice_label(i, s, e) for i, (s, e) in enumerate(eligible, 1)]
+                        [
+                            choice_label(context, i, s, e)
+                            for i, (s, e) in enumerate(found.eligible, 1)
+                        ]
                     ),
                 )
-            return {SUBSCRIPTION_SLOT: chosen[0].id}, Reply()
+            subscription, eligibility = chosen
+            slots: dict[str, Any] = {SUBSCRIPTION_SLOT: subscription.id}
+            if not reduces_seats(subscription):
+                slots[SEATS_SLOT] = str(eligibility.cancellable_seats)
+            elif (
+                tracker.get_slot(SEATS_SLOT) not in (None, "all")
+                and str(tracker.get_slot(SEATS_SLOT)).isdigit()
+                and int(tracker.get_slot(SEATS_SLOT)) > eligibility.cancellable_seats
+            ):
+                slots[SEATS_SLOT] = None
+            return slots, Reply()
 
-        slots, reply = await self._with_situation(tracker, check)
+        slots, reply = await self._checked(tracker, check)
         self._send(dispatcher, reply)
-        return slots
+        return slots or {SUBSCRIPTION_SLOT: None}
 
     async def validate_cancellation_seats(
         self,
@@ -674,16 +666,9 @@ class ValidateCancellationForm(FormValidationAction):
         tracker: Tracker,
         domain: DomainDict,
     ) -> dict[str, Any]:
-        if slot_value == STOPPED:
-            return {SEATS_SLOT: STOPPED}
-        if slot_value is None:
-            return {SEATS_SLOT: None}
-        if is_stop(slot_value) or _is_no(tracker, slot_value):
-            dispatcher.utter_message(response="utter_cancellation_stopped")
-            return self._stopped()
         text = str(slot_value or "").strip()
 
-        def check(found: Situation) -> tuple[dict[str, Any], Reply]:
+        def check(found: Situation, context: Context) -> tuple[dict[str, Any], Reply]:
             chosen = found.find(tracker.get_slot(SUBSCRIPTION_SLOT))
             if chosen is None:
                 return {SUBSCRIPTION_SLOT: None, SEATS_SLOT: None}, Reply().say(
@@ -691,22 +676,26 @@ class ValidateCancellationForm(FormValidationAction):
                 )
             subscription, eligibility = chosen
             most = eligibility.cancellable_seats
-            if re.search(r"\b(all|every|whole|entire)\b", text, re.I):
+            if text == "all" or ALL_WORDS.search(text):
                 return {SEATS_SLOT: str(most)}, Reply()
             count = parse_count(text)
             if count is None or count < 1 or count > most:
-                given = f"{count:,}" if count is not None else text[:30]
                 return {SEATS_SLOT: None}, Reply().say(
                     "utter_invalid_cancellation_seats",
-                    given=given,
                     max_seats=str(most),
                     product=subscription.product_name,
+                ).because(
+                    context.t(
+                        "why.seats_limit",
+                        max_seats=context.plural(most, "seat"),
+                        product=subscription.product_name,
+                    )
                 )
             return {SEATS_SLOT: str(count)}, Reply()
 
-        slots, reply = await self._with_situation(tracker, check)
+        slots, reply = await self._checked(tracker, check)
         self._send(dispatcher, reply)
-        return slots
+        return slots or {SEATS_SLOT: None}
 
     async def validate_cancellation_reason(
         self,
@@ -715,13 +704,6 @@ class ValidateCancellationForm(FormValidationAction):
         tracker: Tracker,
         domain: DomainDict,
     ) -> dict[str, Any]:
-        if slot_value == STOPPED:
-            return {REASON_SLOT: STOPPED}
-        if slot_value is None:
-            return {REASON_SLOT: None}
-        if is_stop(slot_value):
-            dispatcher.utter_message(response="utter_cancellation_stopped")
-            return self._stopped()
         text = " ".join(str(slot_value or "").split())
         if len(re.sub(r"[^\w]", "", text)) < MIN_REASON_CHARS:
             dispatcher.utter_message(response="utter_invalid_cancellation_reason_short")
@@ -743,22 +725,7 @@ class ValidateCancellationForm(FormValidationAction):
     ) -> dict[str, Any]:
         if slot_value is True or slot_value is False:
             return {CONFIRM_SLOT: slot_value}
-        if slot_value is None:
-            # Reset by action_cancellation_options, not answered: nothing to check.
-            return {CONFIRM_SLOT: None}
-        intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
-        text = str(slot_value or "")
-        if intent == "affirm" or YES.match(text):
-            return {CONFIRM_SLOT: True}
-        if intent == "deny" or NO.match(text) or is_stop(text):
-            return {CONFIRM_SLOT: False}
-        dispatcher.utter_message(response="utter_invalid_cancellation_confirm")
         return {CONFIRM_SLOT: None}
-
-
-def _is_no(tracker: Tracker, value: Any) -> bool:
-    intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
-    return intent == "deny" and isinstance(value, str) and bool(NO.match(value))
 
 
 # --------------------------------------------------------------------------- submit
@@ -768,7 +735,7 @@ class ActionSubmitCancellation(Action):
     """File the confirmed request as a COMMERCIAL ticket (idempotent), or say that
     nothing was filed."""
 
-    def __init__(self, clock: Any = utc_now) -> None:
+    def __init__(self, clock: Callable[[], datetime] = utc_now) -> None:
         self._clock = clock
 
     def name(self) -> str:
@@ -778,97 +745,113 @@ class ActionSubmitCancellation(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         reset: list[EventType] = [SlotSet(slot, None) for slot in FORM_SLOTS]
-        reset += [SlotSet(FAILURES_SLOT, None), SlotSet(POSSIBLE_SLOT, False)]
+        reset += [SlotSet(POSSIBLE_SLOT, False)]
         if tracker.get_slot(CONFIRM_SLOT) is not True:
-            if tracker.get_slot(SUBSCRIPTION_SLOT) != STOPPED:
-                dispatcher.utter_message(response="utter_cancellation_not_filed")
+            dispatcher.utter_message(response="utter_cancellation_not_filed")
             return reset
-        try:
-            reply = await asyncio.to_thread(self._file, tracker)
-        except SQLAlchemyError:
-            logger.exception("filing a cancellation request failed")
-            reply = Reply().say("utter_billing_unavailable")
+        now = self._clock()
+        reply = await in_session(
+            lambda session: self._file(session, tracker, now),
+            tracker,
+            failed=Reply().say("utter_billing_unavailable"),
+        )
         for message in reply.messages:
             dispatcher.utter_message(**message)
         return reply.events + reset
 
-    def _file(self, tracker: Tracker) -> Reply:
-        with session_scope() as session:
-            found, problem = situation(session, tracker, self._clock())
-            if found is None:
-                return problem or Reply()
-            chosen = found.find(tracker.get_slot(SUBSCRIPTION_SLOT))
-            seats_text = str(tracker.get_slot(SEATS_SLOT) or "")
-            seats = int(seats_text) if seats_text.isdigit() else 0
-            if chosen is None or not 1 <= seats <= chosen[1].cancellable_seats:
-                return Reply().say("utter_cancellation_choice_expired")
-            subscription, eligibility = chosen
-            kind = tracker.get_slot(KIND_SLOT) or "refund"
-            reason = str(tracker.get_slot(REASON_SLOT) or "")
-            amount = tracker.get_slot(AMOUNT_SLOT)
-            customer = found.customer
-            whole = seats >= subscription.seats
-            what = (
-                f"cancel {subscription.product_name}"
-                if whole
-                else f"remove {seats} of {subscription.seats} seats of "
-                f"{subscription.product_name}"
+    def _file(self, session: Session, tracker: Tracker, now: datetime) -> Reply:
+        found, problem = situation(session, tracker, now)
+        if found is None:
+            return problem or Reply()
+        context = form_context(found, tracker, session)
+        chosen = found.find(tracker.get_slot(SUBSCRIPTION_SLOT))
+        seats_text = str(tracker.get_slot(SEATS_SLOT) or "")
+        seats = int(seats_text) if seats_text.isdigit() else 0
+        if chosen is None or not 1 <= seats <= chosen[1].cancellable_seats:
+            return Reply().say("utter_cancellation_choice_expired")
+        subscription, eligibility = chosen
+        kind = tracker.get_slot(KIND_SLOT) or "refund"
+        reason = str(tracker.get_slot(REASON_SLOT) or "")
+        amount = tracker.get_slot(AMOUNT_SLOT)
+        customer = found.customer
+        whole = seats >= subscription.seats or not reduces_seats(subscription)
+        what = (
+            context.t("refund.ticket.whole", product=subscription.product_name)
+            if whole
+            else context.t(
+                "refund.ticket.seats",
+                seats=seats,
+                total=subscription.seats,
+                product=subscription.product_name,
             )
-            label = "Refund" if kind == "refund" else "Cancellation"
-            summary = f"{label} request: {what} ({customer.name})"
-            description = "\n".join(
-                line
-                for line in (
-                    summary,
-                    f"Eligibility on {found.today.isoformat()}: "
-                    + eligibility_sentence(subscription, eligibility),
-                    f"Refund under the policy: {eligibility.refund}.",
-                    f"Reason given: {reason}",
-                    f"Amount mentioned by the requester: {amount}" if amount else "",
-                    f"Requested in chat by {found.chatter.identity.requester}"
-                    + (
-                        f" ({found.chatter.role_label}, {found.chatter.partner_user.name})"
-                        if found.chatter.partner_user
-                        else ""
-                    ),
-                )
-                if line
-            )
-            new = NewTicket(
-                partner_id=customer.partner_id,
-                requester=found.chatter.identity.requester,
-                category=TicketCategory.COMMERCIAL,
-                topic=TICKET_TOPIC_BY_KIND.get(kind, "refund"),
-                summary=summary,
-                description=description,
-                idempotency_key=idempotency_key(
-                    tracker, [subscription.id, str(seats), reason, kind]
+        )
+        summary = context.t(
+            f"refund.ticket.summary.{kind}", what=what, customer=customer.name
+        )
+        staff = found.chatter.partner_user
+        description = "\n".join(
+            line
+            for line in (
+                summary,
+                context.t(
+                    "refund.ticket.eligibility",
+                    day=found.today.isoformat(),
+                    sentence=eligibility_sentence(subscription, eligibility, context),
                 ),
-                customer_id=customer.id,
-                conversation_id=tracker.sender_id,
-                product=subscription.product_name,
-                product_kind=subscription.product_kind,
-                identifiers={
-                    "subscription_id": subscription.id,
-                    "order_id": subscription.order_id,
-                    "seats": seats,
-                    "kind": kind,
-                    "window_end": eligibility.window_end.isoformat(),
-                    "refund": eligibility.refund,
-                },
+                context.t(
+                    "refund.ticket.refund",
+                    refund=context.t(f"refund.kind.{eligibility.refund}"),
+                ),
+                context.t("refund.ticket.reason", reason=reason),
+                context.t("refund.ticket.amount", amount=amount) if amount else "",
+                context.t(
+                    "refund.ticket.requested_by",
+                    requester=found.chatter.identity.requester,
+                    staff=f" ({found.chatter.role_label}, {staff.name})"
+                    if staff
+                    else "",
+                ),
             )
-            try:
-                ticket, created = create_ticket(session, new=new, today=found.today)
-            except TicketError:
-                logger.exception("the cancellation ticket was refused")
-                return Reply().say("utter_billing_unavailable")
-            return Reply().say(
-                "utter_cancellation_filed"
-                if created
-                else "utter_cancellation_already_filed",
-                ticket_id=ticket.public_id,
-                product=subscription.product_name,
-                seats=plural(seats, "seat"),
-                window_end=format_date(eligibility.window_end),
-                partner_name=customer.partner.name,
-            )
+            if line
+        )
+        new = NewTicket(
+            partner_id=customer.partner_id,
+            requester=found.chatter.identity.requester,
+            category=TicketCategory.COMMERCIAL,
+            topic=TICKET_TOPIC_BY_KIND.get(kind, "refund"),
+            summary=summary,
+            description=description,
+            idempotency_key=idempotency_key(
+                tracker, [subscription.id, str(seats), reason, kind]
+            ),
+            customer_id=customer.id,
+            conversation_id=tracker.sender_id,
+            product=subscription.product_name,
+            product_kind=subscription.product_kind,
+            identifiers={
+                "subscription_id": subscription.id,
+                "order_id": subscription.order_id,
+                "seats": seats,
+                "kind": kind,
+                "window_end": eligibility.window_end_at.isoformat(),
+                "refund": eligibility.refund,
+            },
+        )
+        try:
+            ticket, created = create_ticket(session, new=new, today=found.today)
+        except TicketError:
+            return Reply().say("utter_billing_unavailable")
+        return Reply().say(
+            "utter_cancellation_filed"
+            if created
+            else "utter_cancellation_already_filed",
+            ticket_id=ticket.public_id,
+            product=subscription.product_name,
+            seats=context.plural(seats, "seat"),
+            window_end=context.moment(eligibility.window_end_at),
+            partner_name=customer.partner.name,
+        )
+
+
+def is_perpetual(subscription: Subscription) -> bool:
+    return subscription.product_kind is ProductKind.PERPETUAL_SOFTWARE

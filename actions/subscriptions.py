@@ -1,31 +1,32 @@
 """Subscriptions: what a customer has, with seats, status, renewal and whether it can
-still be cancelled for a refund today (the new-commerce windows)."""
+still be cancelled for a refund (the new-commerce windows, to the hour)."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from actions.common import BillingAction, Context, Reply
-from actions.formatting import bullet_list, format_date, plural
+from actions.base import BillingAction, Context, Reply
 from api.domain.models import Customer, ProductKind, Subscription, SubscriptionStatus
 from api.domain.services.billing import seat_additions, subscriptions_of
 from api.domain.services.refunds import Eligibility, cancellation_eligibility
+from common.formatting import bullet_list
 
 OPEN_STATUSES = (SubscriptionStatus.ACTIVE, SubscriptionStatus.SUSPENDED)
 
 
 def eligibilities(
-    session: Session, customer: Customer, today: date
+    session: Session, customer: Customer, now: datetime
 ) -> list[tuple[Subscription, Eligibility]]:
-    """Every subscription that is active or suspended, with its eligibility today."""
+    """Every subscription that is active or suspended, with its eligibility now."""
     return [
         (
             subscription,
             cancellation_eligibility(
                 subscription,
-                today=today,
+                now=now,
+                tz_name=customer.partner.timezone,
                 seat_additions=seat_additions(session, subscription_id=subscription.id),
             ),
         )
@@ -34,77 +35,113 @@ def eligibilities(
     ]
 
 
-def eligibility_sentence(subscription: Subscription, eligibility: Eligibility) -> str:
-    """ "Microsoft 365 Copilot (5 seats): you are on day 4 of 7 since purchase ..."."""
-    name = (
-        subscription.product_name
-        if subscription.product_kind is ProductKind.AZURE_PLAN
-        else f"{subscription.product_name} ({plural(subscription.seats, 'seat')})"
+def subscription_name(subscription: Subscription, context: Context) -> str:
+    if subscription.product_kind is ProductKind.AZURE_PLAN:
+        return subscription.product_name
+    return context.t(
+        "subscription.name_seats",
+        product=subscription.product_name,
+        seats=context.plural(subscription.seats, "seat"),
     )
-    window = eligibility.window_days
-    refund = {"prorated": "a prorated", "full": "a full"}.get(eligibility.refund, "no")
+
+
+def eligibility_sentence(
+    subscription: Subscription, eligibility: Eligibility, context: Context
+) -> str:
+    """ "Microsoft 365 Copilot (5 seats): bought on ..., you can still cancel it for a
+    prorated refund until Monday 7 December 2026 at 14:32 PST."."""
+    from actions.refunds import reduces_seats
+
+    name = subscription_name(subscription, context)
+    values = {
+        "name": name,
+        "since": context.t(
+            "refund.since.renewal" if eligibility.renewal else "refund.since.purchase",
+            day=context.date(eligibility.window_start),
+        ),
+        "refund": context.t(f"refund.kind.{eligibility.refund}"),
+        "until": context.moment(eligibility.window_end_at),
+        "seats": context.plural(eligibility.cancellable_seats, "seat"),
+        "window": context.t(
+            "refund.window", hours=context.plural(eligibility.window_days * 24, "hour")
+        )
+        if eligibility.window_days < 7
+        else context.t(
+            "refund.window_days", days=context.plural(eligibility.window_days, "day")
+        ),
+    }
     if eligibility.eligible and not eligibility.seat_windows:
-        since = (
-            "renewal"
-            if eligibility.window_start == subscription.renewal_date
-            else "purchase"
+        key = (
+            "refund.sentence.open_seats"
+            if reduces_seats(subscription)
+            else "refund.sentence.open_whole"
         )
-        return (
-            f"{name}: you are on day {eligibility.day_of_window} of {window} since "
-            f"{since} on {format_date(eligibility.window_start)}, so you can still "
-            f"cancel up to {plural(eligibility.cancellable_seats, 'seat')} for "
-            f"{refund} refund, until {format_date(eligibility.window_end)}."
-        )
+        return context.t(key, **values)
     if eligibility.eligible:
-        added = ", ".join(
-            f"{plural(seats, 'seat')} added on {format_date(day)}"
-            for day, seats in eligibility.seat_windows
+        values["added"] = context.join(
+            [
+                context.t(
+                    "refund.added_on",
+                    seats=context.plural(seats, "seat"),
+                    day=context.date(day),
+                )
+                for day, seats in eligibility.seat_windows
+            ]
         )
+        return context.t("refund.sentence.added_seats_open", **values)
+    if eligibility.window_days == 0:
         return (
-            f"{name}: its {window}-day window ended on "
-            f"{format_date(eligibility.window_end)}, but {added} are still inside "
-            f"their own {window}-day window: you can cancel "
-            f"{plural(eligibility.cancellable_seats, 'seat')} for {refund} refund."
+            context.t(
+                f"refund.sentence.none.{subscription.product_kind.value}",
+                **values,
+            )
+            if f"refund.sentence.none.{subscription.product_kind.value}"
+            in context.texts.texts
+            else context.t("refund.sentence.none", **values)
         )
-    if window == 0:
-        return f"{name}: no cancellation refund. {eligibility.reason}"
-    if eligibility.day_of_window < 1:
-        return f"{name}: the order date is in the future."
-    renews = (
-        f" It renews on {format_date(subscription.term_end_date)}; you can turn off "
-        "auto-renewal before then."
-        if subscription.term_end_date and subscription.auto_renew
-        else ""
-    )
-    return (
-        f"{name}: the {window}-day window ended on "
-        f"{format_date(eligibility.window_end)} (today is day "
-        f"{eligibility.day_of_window}), so it can't be cancelled for a refund now."
-        f"{renews}"
-    )
+    if context.now < eligibility.window_start_at:
+        return context.t("refund.sentence.future", **values)
+    sentence = context.t("refund.sentence.closed", **values)
+    if (
+        subscription.term_end_date
+        and subscription.auto_renew
+        and subscription.product_kind is not ProductKind.PERPETUAL_SOFTWARE
+    ):
+        sentence += " " + context.t(
+            "refund.turn_off_auto_renew", day=context.date(subscription.term_end_date)
+        )
+    return sentence
 
 
-def subscription_line(subscription: Subscription) -> str:
-    status = subscription.status.value
+def subscription_line(subscription: Subscription, context: Context) -> str:
+    status = context.t(f"subscription.status.{subscription.status.value}")
     if (
         subscription.status is SubscriptionStatus.SUSPENDED
         and subscription.suspended_on
     ):
-        status = f"suspended since {format_date(subscription.suspended_on)}"
+        status = context.t(
+            "subscription.suspended_since", day=context.date(subscription.suspended_on)
+        )
     seats = (
-        "pay as you go"
+        context.t("subscription.pay_as_you_go")
         if subscription.product_kind is ProductKind.AZURE_PLAN
-        else plural(subscription.seats, "seat")
+        else context.plural(subscription.seats, "seat")
     )
     parts = [
-        f"{subscription.product_name}: {seats}",
+        context.t(
+            "subscription.product_seats", product=subscription.product_name, seats=seats
+        ),
         status,
-        f"{subscription.billing_frequency.value.replace('_', '-')} billing",
+        context.t(f"subscription.billing.{subscription.billing_frequency.value}"),
     ]
-    if subscription.term_end_date and subscription.status in OPEN_STATUSES:
-        renew = "renews" if subscription.auto_renew else "ends"
-        parts.append(f"{renew} {format_date(subscription.term_end_date)}")
-    return ", ".join(parts)
+    if (
+        subscription.term_end_date
+        and subscription.status in OPEN_STATUSES
+        and subscription.product_kind is not ProductKind.PERPETUAL_SOFTWARE
+    ):
+        key = "subscription.renews" if subscription.auto_renew else "subscription.ends"
+        parts.append(context.t(key, day=context.date(subscription.term_end_date)))
+    return context.t("list.separator").join(parts)
 
 
 class ActionSubscriptions(BillingAction):
@@ -125,12 +162,14 @@ class ActionSubscriptions(BillingAction):
         reply = Reply().say(
             "utter_subscriptions",
             account=context.account,
-            subscriptions=bullet_list([subscription_line(s) for s in subscriptions]),
+            subscriptions=bullet_list(
+                [subscription_line(s, context) for s in subscriptions]
+            ),
         )
         open_windows = [
-            eligibility_sentence(sub, eligibility)
+            eligibility_sentence(sub, eligibility, context)
             for sub, eligibility in eligibilities(
-                context.session, customer, context.today
+                context.session, customer, context.now
             )
             if eligibility.eligible
         ]

@@ -1,22 +1,22 @@
 """Escalation tickets: the technical self-help answer, the ticket form, filing the
-ticket routed to the right support tier, and the status of the chatter's tickets.
+ticket routed to the right support tier, the status of the chatter's tickets, and
+where an escalation goes (the partner's route to Microsoft, or that it has none).
 
 The conversation (rules in data/rules/tickets.yml):
 
-1. `report_technical_issue` -> `action_technical_self_help`: a quick check for the
-   product, then "did that solve it?". Any other flow can offer a ticket by running
-   `action_offer_ticket` (rules answer its yes / no).
-2. "No" -> `action_start_escalation` checks that the chatter may open tickets,
-   proposes commercial or technical from the intent that started it
-   (common/taxonomy.yml) and pre-fills what is known (the product named) ->
-   `escalation_form` asks for a description, the product, confirms the category,
-   impact and urgency (-> a proposed severity, api/domain/policies/escalation.yml; Sev A only
-   after the customer commits to 24x7 work), the steps already tried, and a final
-   confirmation. `validate_escalation_form` explains a field after two failures.
-3. `action_file_ticket` files it (idempotent on sender id + the id of the message
-   that started the escalation, so a retried message, a re-run action or a
-   confirmation repeated after the action server failed never makes a second
-   ticket), and says the ticket id, where it goes and when the first response is due.
+1. `report_technical_issue` -> `action_technical_self_help`: if a suspended
+   subscription explains the problem (users lose access while it is suspended),
+   that is the answer; otherwise a quick check for the product, then "did that
+   solve it?". "No" (or the problem again) -> `action_offer_ticket`.
+2. Yes to the offer -> `action_start_escalation` checks that the chatter may open
+   tickets, pre-fills what the conversation already said (the problem, the product,
+   commercial or technical from the topic, the customer staff talk about) ->
+   `escalation_form` asks only what is missing (validate_escalation_form, built on
+   actions/forms.py: stop, a person, "why?" and other questions are never taken as
+   answers).
+3. `action_file_ticket` files it, idempotent on the message that started the
+   escalation, and says the ticket id, where it goes and when the first response
+   is due in the partner's own business hours.
 
 Who is chatting comes from `actions.identity.identify` (the signed chat token);
 entities and text never identify anyone.
@@ -24,35 +24,56 @@ entities and text never identify anyone.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
-from abc import abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import datetime
 from typing import Any, Optional
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
-from rasa_sdk.forms import REQUESTED_SLOT, FormValidationAction
+from rasa_sdk.forms import REQUESTED_SLOT
 from rasa_sdk.types import DomainDict
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from actions.base import (
+    ACTING_FOR_SLOT,
+    BillingAction,
+    Context,
+    Reply,
+    language_of,
+    possessive,
+    texts_for,
+)
+from actions.forms import FormQuestion, FormValidation
 from actions.identity import Chatter, identify, target_customer
-from api.domain.db import session_scope
+from actions.runtime import in_session, utc_now
+from actions.tracker import (
+    entity_values,
+    event_entities,
+    event_intent,
+    first_entity,
+    latest_intent,
+    latest_text,
+    latest_user_message_id,
+    message_id,
+    session_events,
+    topic_of,
+    user_events,
+)
 from api.domain.models import (
     Customer,
     Partner,
     Severity,
+    Subscription,
     SubscriptionStatus,
     Ticket,
     TicketCategory,
     TicketStatus,
 )
+from api.domain.services.billing import subscriptions_of
 from api.domain.services.permissions import permission_table
 from api.domain.services.routing import (
     PARTNER_DESK,
@@ -71,8 +92,10 @@ from api.domain.services.tickets import (
     ticket_by_public_id,
     tickets_of_requester,
 )
+from common import formatting
 from common.redaction import redact
 from common.taxonomy import TaxonomyError, load_taxonomy
+from common.texts import catalogue
 
 logger = logging.getLogger(__name__)
 
@@ -98,15 +121,15 @@ FORM_SLOTS = (
     STEPS_TRIED,
     CONFIRMED,
 )
-# Set by actions: the proposed category, the topic that started it, failure counts.
+# Set by actions: the proposed category, the topic that started it, whether a
+# Microsoft technical route exists (the 24x7 question is Microsoft's).
 TRIAGE = "ticket_triage"
 TOPIC = "ticket_topic"
-FAILURES = "ticket_validation_failures"
-TICKET_SLOTS = (*FORM_SLOTS, TRIAGE, TOPIC, FAILURES)
+MICROSOFT_ROUTE = "ticket_microsoft_route"
+TICKET_SLOTS = (*FORM_SLOTS, TRIAGE, TOPIC, MICROSOFT_ROUTE)
 
 OPEN_TICKETS = "open_tickets"
 VIEW_TICKETS = "view_tickets"
-MAX_VALIDATION_FAILURES = 2  # then the field is explained
 YES, NO = "yes", "no"
 NOT_SPECIFIED = "not specified"
 NOTHING_TRIED = "nothing yet"
@@ -114,7 +137,7 @@ NOTHING_TRIED = "nothing yet"
 PRODUCT_ENTITY = "product"
 TICKET_ID_ENTITY = "ticket_id"
 IDENTIFIER_ENTITIES = ("invoice_number", "subscription_id", "order_id", "tenant_id")
-CURRENT_INVOICE_SLOT = "current_invoice_number"  # set by actions/invoices.py
+CURRENT_INVOICE_SLOT = "current_invoice_number"
 
 MIN_DESCRIPTION_WORDS = 3
 MIN_DESCRIPTION_CHARS = 12
@@ -122,41 +145,13 @@ MAX_DESCRIPTION_CHARS = 2000
 MAX_PRODUCT_CHARS = 100
 MAX_STEPS_CHARS = 1000
 MAX_SUMMARY_CHARS = 120
-MAX_ECHOED_CHARS = 30
 MAX_PRODUCT_BUTTONS = 6
 MAX_LISTED_TICKETS = 5
-
-CATEGORY_LABELS = {
-    TicketCategory.TECHNICAL.value: (
-        "technical: a product or service that doesn't work"
-    ),
-    TicketCategory.COMMERCIAL.value: (
-        "commercial: billing, payments, subscriptions or licensing"
-    ),
-}
-IMPACT_LABELS = {
-    "critical": "critical: work has stopped",
-    "moderate": "moderate: some people or features are affected",
-    "minimal": "minimal: an inconvenience",
-}
-URGENCY_LABELS = {
-    "now": "it can't wait",
-    "today": "it must be fixed today",
-    "later": "it can wait a few days",
-}
-STATUS_WORDS = {
-    TicketStatus.NEW: "received, not picked up yet",
-    TicketStatus.TRIAGED: "being worked on by the support desk",
-    TicketStatus.ESCALATED: "escalated to Microsoft",
-    TicketStatus.WAITING_ON_CUSTOMER: "waiting for your reply",
-    TicketStatus.RESOLVED: "resolved",
-    TicketStatus.CLOSED: "closed",
-}
 
 # Words that answer the form's multiple-choice questions when typed, not tapped.
 _WORDS = {
     "technical": r"technical|tech|technique|not working|doesn'?t work|broken|"
-    r"outage|error|crash|down|bug",
+    r"outage|error|crash\w*|down|bug",
     "commercial": r"commercial|billing|bill|invoice|payment|pay|charge|refund|"
     r"subscription|licen[cs]e|price|pricing|credit",
     "critical": r"critical|stopped|down|outage|nobody can|no one can|everyone|"
@@ -168,52 +163,24 @@ _WORDS = {
     "today": r"today|this afternoon|this morning|by tonight|end of (?:the )?day",
     "later": r"later|wait|this week|next week|few days|no rush|not urgent|whenever"
     r"|tomorrow",
-    YES: r"yes|yeah|yep|sure|ok|okay|correct|right|confirm\w*|file it|go ahead|"
-    r"of course|definitely|that'?s right",
-    NO: r"no|nope|nah|not really|cancel|stop|don'?t|do not|wrong|never ?mind",
     "unknown": r"don'?t know|not sure|no idea|unknown|unsure|dunno",
     "nothing": r"nothing|none|not yet|no|haven'?t|have not|nope",
 }
-AFFIRM_INTENT, DENY_INTENT = "affirm", "deny"
+SIGN_IN_WORDS = re.compile(
+    r"password|sign[ -]?in|log[ -]?in|logon|locked out|account is locked|mfa|"
+    r"can'?t (?:get|log) in|access",
+    re.IGNORECASE,
+)
 
 
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def _matches(kind: str, text: str) -> bool:
+def matches(kind: str, text: str) -> bool:
     return re.search(rf"(?<!\w)(?:{_WORDS[kind]})(?!\w)", text.lower()) is not None
 
 
-def _only(kinds: Iterable[str], text: str) -> Optional[str]:
+def only(kinds: Iterable[str], text: str) -> Optional[str]:
     """The one kind whose words occur in `text`, or None if none or several do."""
-    found = [kind for kind in kinds if _matches(kind, text)]
+    found = [kind for kind in kinds if matches(kind, text)]
     return found[0] if len(found) == 1 else None
-
-
-def latest_intent(tracker: Tracker) -> Optional[str]:
-    return ((tracker.latest_message or {}).get("intent") or {}).get("name")
-
-
-def latest_text(tracker: Tracker) -> str:
-    text = (tracker.latest_message or {}).get("text")
-    return text if isinstance(text, str) else ""
-
-
-# --------------------------------------------------------------------------- parsing
-
-
-def parse_yes_no(value: Any, intent: Optional[str]) -> Optional[str]:
-    """`yes`, `no` or None, from a mapped value, the intent or the words."""
-    if value in (YES, NO):
-        return str(value)
-    if intent == AFFIRM_INTENT:
-        return YES
-    if intent == DENY_INTENT:
-        return NO
-    if isinstance(value, str):
-        return _only((YES, NO), value)
-    return None
 
 
 def parse_category(
@@ -221,18 +188,18 @@ def parse_category(
 ) -> Optional[str]:
     """`commercial` or `technical`: named, or a yes / no to the proposal."""
     if isinstance(value, str):
-        named = _only(("technical", "commercial"), value)
+        named = only(("technical", "commercial"), value)
         if named is not None:
             return named
-    answer = parse_yes_no(value, intent)
-    if proposal in CATEGORY_LABELS and answer is not None:
-        if answer == YES:
+    if proposal in (TicketCategory.TECHNICAL.value, TicketCategory.COMMERCIAL.value):
+        if intent == "affirm":
             return proposal
-        return (
-            TicketCategory.COMMERCIAL.value
-            if proposal == TicketCategory.TECHNICAL.value
-            else TicketCategory.TECHNICAL.value
-        )
+        if intent == "deny":
+            return (
+                TicketCategory.COMMERCIAL.value
+                if proposal == TicketCategory.TECHNICAL.value
+                else TicketCategory.TECHNICAL.value
+            )
     return None
 
 
@@ -244,7 +211,7 @@ def parse_choice(value: Any, choices: Iterable[str]) -> Optional[str]:
     options = tuple(choices)
     if text in options:
         return text
-    return _only(options, text)
+    return only(options, text)
 
 
 def proposed_severity(
@@ -254,19 +221,20 @@ def proposed_severity(
     if impact not in IMPACTS or urgency not in URGENCIES:
         return None
     return escalation_policy().proposed_severity(
-        impact,
-        urgency,
-        committed_24x7=committed_24x7 == YES,
+        impact, urgency, committed_24x7=committed_24x7 == YES
     )
 
 
-def needs_24x7_answer(impact: Optional[str], urgency: Optional[str]) -> bool:
+def needs_24x7_answer(
+    impact: Optional[str], urgency: Optional[str], microsoft_route: Any
+) -> bool:
+    """Only a ticket that can reach Microsoft's technical support asks whether the
+    customer can work 24x7 (Microsoft's condition for Severity A)."""
+    if microsoft_route is not True:
+        return False
     if impact not in IMPACTS or urgency not in URGENCIES:
         return False
-    return escalation_policy().needs_24x7_answer(
-        impact,
-        urgency,
-    )
+    return escalation_policy().needs_24x7_answer(impact, urgency)
 
 
 def normalise_ticket_id(raw: str) -> Optional[str]:
@@ -280,20 +248,6 @@ def normalise_ticket_id(raw: str) -> Optional[str]:
 # --------------------------------------------------------------------------- tracker
 
 
-def session_events(tracker: Tracker) -> list[dict[str, Any]]:
-    """The events of the current conversation session (after a restart or start)."""
-    events = list(tracker.events or [])
-    start = 0
-    for index, event in enumerate(events):
-        if event.get("event") in ("session_started", "restart"):
-            start = index + 1
-    return events[start:]
-
-
-def _user_events(tracker: Tracker) -> list[dict[str, Any]]:
-    return [e for e in session_events(tracker) if e.get("event") == "user"]
-
-
 @dataclass(frozen=True)
 class Trigger:
     """The user message that started the escalation, as NLU read it."""
@@ -301,43 +255,44 @@ class Trigger:
     intent: Optional[str]
     topic: Optional[str]
     triage: Optional[str]  # "commercial", "technical" or None (not known)
+    text: str = ""
 
 
 def escalation_trigger(tracker: Tracker) -> Trigger:
     """The latest user message of this session whose topic is commercial or
-    technical (common/taxonomy.yml); for an `nlu_fallback`, its best-ranked real
-    intent decides. Yes / no and small talk are skipped."""
+    technical (common/taxonomy.yml). Yes / no and small talk are skipped."""
     taxonomy = load_taxonomy()
-    for event in reversed(_user_events(tracker)):
-        parse = event.get("parse_data") or {}
+    for event in reversed(user_events(tracker)):
+        topic = topic_of(event)
         try:
-            topic = taxonomy.topic_for_parse(parse, use_runner_up=True)
-            triage = taxonomy.triage_for_topic(topic)
+            triage = taxonomy.triage_for_topic(topic) if topic else None
         except TaxonomyError:
             continue
         if triage in (TicketCategory.COMMERCIAL.value, TicketCategory.TECHNICAL.value):
-            intent = (parse.get("intent") or {}).get("name")
-            return Trigger(intent=intent, topic=topic, triage=triage)
-    return Trigger(intent=None, topic=None, triage=None)
+            text = event.get("text") if isinstance(event.get("text"), str) else ""
+            return Trigger(event_intent(event), topic, triage, text)
+    return Trigger(None, None, None)
 
 
-def _entities(event: dict[str, Any]) -> list[dict[str, Any]]:
-    parse = event.get("parse_data") or {}
-    entities = parse.get("entities") or []
-    return [e for e in entities if isinstance(e, dict)]
+def problem_description(tracker: Tracker, trigger: Trigger) -> Optional[str]:
+    """What the user already said about the problem, when it says enough."""
+    text = " ".join(trigger.text.split())
+    if (
+        len(text) >= MIN_DESCRIPTION_CHARS
+        and len(text.split()) >= MIN_DESCRIPTION_WORDS
+    ):
+        return text[:MAX_DESCRIPTION_CHARS]
+    return None
 
 
 def latest_product(tracker: Tracker) -> Optional[str]:
     """The product named most recently in this session (NLU's `product` entity)."""
-    for event in reversed(_user_events(tracker)):
-        for entity in reversed(_entities(event)):
+    for event in reversed(user_events(tracker)):
+        for entity in reversed(event_entities(event)):
             value = entity.get("value")
-            if (
-                entity.get("entity") == PRODUCT_ENTITY
-                and isinstance(value, str)
-                and value.strip()
-            ):
-                return value.strip()[:MAX_PRODUCT_CHARS]
+            named = isinstance(value, str) and value.strip()
+            if entity.get("entity") == PRODUCT_ENTITY and named:
+                return str(value).strip()[:MAX_PRODUCT_CHARS]
     return None
 
 
@@ -358,8 +313,8 @@ def known_identifiers(tracker: Tracker) -> dict[str, list[str]]:
         if cleaned not in values:
             values.append(cleaned)
 
-    for event in _user_events(tracker):
-        for entity in _entities(event):
+    for event in user_events(tracker):
+        for entity in event_entities(event):
             if entity.get("entity") in IDENTIFIER_ENTITIES:
                 add(str(entity["entity"]), entity.get("value"))
     add("invoice_number", tracker.get_slot(CURRENT_INVOICE_SLOT))
@@ -383,38 +338,17 @@ def transcript_excerpt(tracker: Tracker, turns: int) -> list[dict[str, str]]:
     return excerpt[-turns:]
 
 
-def _message_id(event: dict[str, Any]) -> Optional[str]:
-    message_id = event.get("message_id")
-    if message_id:
-        return str(message_id)
-    timestamp = event.get("timestamp")
-    return f"t{timestamp}" if timestamp is not None else None
-
-
-def latest_user_message_id(tracker: Tracker) -> Optional[str]:
-    """The message id Rasa gave the latest user message (what a redelivery keeps)."""
-    for event in reversed(list(tracker.events or [])):
-        if event.get("event") == "user":
-            return _message_id(event)
-    return None
-
-
 def escalation_message_id(tracker: Tracker) -> Optional[str]:
     """The message id of the user message that started this escalation (the one
     `action_start_escalation` answered, in this session); without one, the latest
-    user message's.
-
-    The same for every attempt to file the same form: a confirmation answered
-    again after the action server was down or slow (bot/action_guard.py reopens the
-    form) finds the ticket a slow first attempt may have filed after all.
-    """
+    user message's. The same for every attempt to file the same form."""
     events = session_events(tracker)
     for index in range(len(events) - 1, -1, -1):
         event = events[index]
         if event.get("event") == "action" and event.get("name") == START_ACTION:
             for earlier in reversed(events[:index]):
                 if earlier.get("event") == "user":
-                    return _message_id(earlier)
+                    return message_id(earlier)
             break
     return latest_user_message_id(tracker)
 
@@ -431,25 +365,19 @@ def reset_ticket_slots() -> list[EventType]:
 # --------------------------------------------------------------------------- wording
 
 
-def format_due(moment: datetime, tz_name: str) -> str:
-    """`Monday 16 November 2026 at 10:00 PST` in the partner's time zone."""
-    try:
-        zone = ZoneInfo(tz_name)
-    except (ZoneInfoNotFoundError, ValueError):
-        zone = ZoneInfo("UTC")
-    local = moment.astimezone(zone)
-    return f"{local:%A} {local.day} {local:%B %Y} at {local:%H:%M} {local.tzname()}"
-
-
-def format_response_target(target: str, severity: Severity) -> str:
+def format_response_target(target: str, severity: Severity, lang: str) -> str:
     """`1 hour, around the clock` or `4 business hours` (routing.yml)."""
     response = routing_policy().response_targets[target][severity]
-    hours = response.hours
-    amount = f"{int(hours)}" if float(hours).is_integer() else f"{hours:g}"
-    unit = "hour" if hours == 1 else "hours"
+    hours = (
+        int(response.hours) if float(response.hours).is_integer() else response.hours
+    )
+    texts = catalogue(lang)
     if response.business:
-        return f"{amount} business {unit}"
-    return f"{amount} {unit}, around the clock"
+        return formatting.plural(hours, "business_hour", lang)  # type: ignore[arg-type]
+    return texts.text(
+        "ticket.response_around_the_clock",
+        hours=formatting.plural(hours, "hour", lang),  # type: ignore[arg-type]
+    )
 
 
 def contact_of(partner: Partner) -> str:
@@ -466,6 +394,10 @@ def summary_of(product: Optional[str], description: str) -> str:
     return first_line
 
 
+def category_label(category: str, lang: str) -> str:
+    return catalogue(lang).text(f"ticket.category.{category}")
+
+
 # --------------------------------------------------------------------------- routing
 
 
@@ -476,29 +408,33 @@ class RoutePreview:
     decision: RouteDecision
     held_programs: int
 
-    def messages(self, partner: Partner, severity: Severity) -> list[dict[str, Any]]:
+    def messages(
+        self, partner: Partner, severity: Optional[Severity], lang: str
+    ) -> list[dict[str, Any]]:
         """The responses that say where the ticket goes after the partner's desk."""
         decision = self.decision
         if decision.escalate_to is not None:
-            return [
-                {
-                    "response": "utter_ticket_route_microsoft",
-                    "target_name": decision.escalate_to_name,
-                    "target_response": format_response_target(
-                        decision.escalate_to, severity
+            values: dict[str, Any] = {
+                "response": "utter_ticket_route_microsoft",
+                "target_name": decision.escalate_to_name,
+                "partner_name": partner.name,
+            }
+            if severity is not None:
+                values.update(
+                    response="utter_ticket_route_microsoft_target",
+                    target_response=format_response_target(
+                        decision.escalate_to, severity, lang
                     ),
-                    "severity": severity.value,
-                }
-            ]
-        name = (
-            "utter_ticket_route_not_covered"
-            if self.held_programs
-            else "utter_ticket_route_none"
-        )
+                    severity=severity.value,
+                )
+            return [values]
         return [
             {
-                "response": name,
+                "response": "utter_ticket_route_not_covered"
+                if self.held_programs
+                else "utter_ticket_route_none",
                 "partner_name": partner.name,
+                "partner_possessive": possessive(partner.name, lang),
                 "product_class": decision.product_class.replace("_", "-"),
             }
         ]
@@ -528,58 +464,101 @@ def route_preview(
 # --------------------------------------------------------------------------- who
 
 
-@dataclass(frozen=True)
-class Refusal:
-    """Why this chatter cannot use a ticket feature: responses to send."""
-
-    messages: list[dict[str, Any]]
-
-
 def refusal_for(
     session: Session, tracker: Tracker, capability: str
-) -> tuple[Optional[Chatter], Optional[Refusal]]:
+) -> tuple[Optional[Chatter], Optional[Reply]]:
     """The chatter, or why they may not use `capability` (open or view tickets)."""
     identification = identify(session, tracker)
     chatter = identification.chatter
+    lang = language_of(tracker)
     if chatter is None:
         if identification.problem == "utter_sign_in_needed":
-            return None, Refusal([{"response": "utter_ticket_sign_in_needed"}])
-        return None, Refusal([{"response": "utter_ticket_account_unknown"}])
+            return None, Reply().say("utter_ticket_sign_in_needed")
+        return None, Reply().say("utter_ticket_account_unknown")
     if not chatter.can(capability):
         roles = permission_table().roles_that_can(capability)
-        return chatter, Refusal(
-            [
-                {
-                    "response": "utter_ticket_not_allowed",
-                    "role": chatter.role_label,
-                    "roles": ", ".join(roles),
-                }
-            ]
+        return chatter, Reply().say(
+            "utter_ticket_not_allowed",
+            role=chatter.role_label,
+            roles=formatting.join_words(roles, "or", lang),
+        ).because(
+            texts_for(tracker).text(
+                "why.not_permitted",
+                role=chatter.role_label,
+                capability=permission_table().capabilities[capability],
+            )
         )
     return chatter, None
+
+
+def customer_named_in_session(
+    session: Session, chatter: Chatter, tracker: Tracker
+) -> Optional[Customer]:
+    """For partner staff: the customer named in this message, or remembered from
+    earlier in the conversation, or named in an earlier message of this session."""
+    found = target_customer(session, chatter, tracker).customer
+    if found is not None:
+        return found
+    for event in reversed(user_events(tracker)):
+        copy = tracker.copy()
+        copy.latest_message = {
+            "text": event.get("text") or "",
+            "entities": event_entities(event),
+        }
+        copy.slots[ACTING_FOR_SLOT] = None
+        named = target_customer(session, chatter, copy)
+        if named.customer is not None:
+            return named.customer
+    return None
 
 
 def ticket_customer(
     session: Session, chatter: Chatter, tracker: Tracker
 ) -> Optional[Customer]:
     """The customer a ticket is about: a customer's own organisation; for partner
-    staff, the customer they named or were talking about, if any (else the ticket
-    is the partner's own)."""
+    staff, the customer they named or are talking about, if any (else the ticket is
+    the partner's own)."""
     if not chatter.is_staff:
         return chatter.customer
-    return target_customer(session, chatter, tracker).customer
+    return customer_named_in_session(session, chatter, tracker)
 
 
-def _send(dispatcher: CollectingDispatcher, messages: Iterable[dict[str, Any]]) -> None:
+def send(dispatcher: CollectingDispatcher, messages: Iterable[dict[str, Any]]) -> None:
     for message in messages:
         dispatcher.utter_message(**message)
 
 
-# --------------------------------------------------------------------------- actions
+# --------------------------------------------------------------------------- self-help
+
+
+def suspension_explains(
+    subscriptions: list[Subscription], product: Optional[str], text: str
+) -> list[Subscription]:
+    """The suspended subscriptions that explain a "can't use X" problem: users
+    lose access to every service of a suspended subscription."""
+    suspended = [s for s in subscriptions if s.status is SubscriptionStatus.SUSPENDED]
+    if not suspended:
+        return []
+    if product is None:
+        return suspended  # "none of our staff can get in": the suspension, surely
+    policy = escalation_policy()
+    family = policy.product_family(product)
+    explaining = []
+    for subscription in suspended:
+        own = policy.product_family(subscription.product_name)
+        if product.lower() in subscription.product_name.lower() or (
+            family is not None and own is not None and family[0] == own[0]
+        ):
+            explaining.append(subscription)
+    return explaining
 
 
 class ActionTechnicalSelfHelp(Action):
-    """A quick self-help answer for a technical problem, then "did that solve it?"."""
+    """A quick self-help answer for a technical problem, then "did that solve it?";
+    but when a suspended subscription explains the problem, that is the answer."""
+
+    def __init__(self, clock: Callable[[], datetime] = utc_now) -> None:
+        self._clock = clock
 
     def name(self) -> str:
         return "action_technical_self_help"
@@ -587,25 +566,61 @@ class ActionTechnicalSelfHelp(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        product = None
-        for value in tracker.get_latest_entity_values(PRODUCT_ENTITY):
-            if isinstance(value, str) and value.strip():
-                product = value.strip()[:MAX_PRODUCT_CHARS]
-                break
-        text = latest_text(tracker).lower()
-        family = escalation_policy().product_family(product) if product else None
-        if re.search(
-            r"password|sign[ -]?in|log[ -]?in|logon|locked out|account is locked|mfa",
-            text,
-        ):
-            response = "utter_self_help_sign_in"
-        elif family is not None:
-            response = f"utter_self_help_{family[0]}"
-        else:
-            response = "utter_self_help_generic"
-        dispatcher.utter_message(response=response, product=product or "the service")
-        dispatcher.utter_message(response="utter_ask_self_help_worked")
-        return []
+        product = first_entity(tracker, PRODUCT_ENTITY)
+        suspended = await in_session(
+            lambda session: self._suspension(session, tracker, product),
+            tracker,
+            failed=None,
+        )
+        reply = suspended if suspended is not None else self_help(tracker, product)
+        return reply.send(dispatcher, tracker)
+
+    def _suspension(
+        self, session: Session, tracker: Tracker, product: Optional[str]
+    ) -> Optional[Reply]:
+        """The suspension explanation, if a suspended subscription of the
+        customer's explains the problem (customers only: staff name a customer)."""
+        from actions.access import suspension_reply
+
+        chatter = identify(session, tracker).chatter
+        if chatter is None or chatter.customer is None:
+            return None
+        customer = chatter.customer
+        explaining = suspension_explains(
+            subscriptions_of(session, customer_id=customer.id),
+            product,
+            latest_text(tracker),
+        )
+        if not explaining:
+            return None
+        now = self._clock()
+        context = Context(
+            session,
+            tracker,
+            chatter,
+            customer,
+            now,
+            formatting.local_today(now, chatter.partner.timezone),
+            language_of(tracker),
+        )
+        return suspension_reply(context, customer)
+
+
+def self_help(tracker: Tracker, product: Optional[str]) -> Reply:
+    """Quick checks for the product's family (or for signing in), then "did that
+    solve it?"."""
+    text = latest_text(tracker)
+    family = escalation_policy().product_family(product) if product else None
+    if SIGN_IN_WORDS.search(text) and not product:
+        response = "utter_self_help_sign_in"
+    elif family is not None:
+        response = f"utter_self_help_{family[0]}"
+    else:
+        response = "utter_self_help_generic"
+    product_name = (product or texts_for(tracker).text("ticket.the_service"))[
+        :MAX_PRODUCT_CHARS
+    ]
+    return Reply().say(response, product=product_name).say("utter_ask_self_help_worked")
 
 
 class ActionOfferTicket(Action):
@@ -618,12 +633,19 @@ class ActionOfferTicket(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        helped = latest_intent(tracker) in ("deny", "report_technical_issue")
+        if helped:
+            dispatcher.utter_message(response="utter_self_help_did_not_help")
         dispatcher.utter_message(response="utter_offer_ticket")
         return []
 
 
 class ActionStartEscalation(Action):
-    """Check that the chatter may open tickets, and prepare the ticket form."""
+    """Check that the chatter may open tickets, and pre-fill the ticket form from
+    what the conversation already said."""
+
+    def __init__(self, clock: Callable[[], datetime] = utc_now) -> None:
+        self._clock = clock
 
     def name(self) -> str:
         return START_ACTION
@@ -631,79 +653,58 @@ class ActionStartEscalation(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        try:
-            refusal = await asyncio.to_thread(self._refusal, tracker)
-        except SQLAlchemyError:
-            logger.exception("Ticket check failed in %s", tracker.sender_id)
-            refusal = Refusal([{"response": "utter_ticket_unavailable"}])
-        events = reset_ticket_slots()
-        if refusal is not None:
-            _send(dispatcher, refusal.messages)
+        reply = await in_session(
+            lambda session: self._prepare(session, tracker),
+            tracker,
+            failed=Reply()
+            .say("utter_ticket_unavailable")
+            .with_events(FollowupAction("action_listen")),
+        )
+        send(dispatcher, reply.messages)
+        return [*reset_ticket_slots(), *reply.events]
+
+    def _prepare(self, session: Session, tracker: Tracker) -> Reply:
+        chatter, refusal = refusal_for(session, tracker, OPEN_TICKETS)
+        if refusal is not None or chatter is None:
+            reply = refusal or Reply()
             # Do not open the form: wait for the user's next message instead.
-            return [*events, FollowupAction("action_listen")]
+            return reply.with_events(FollowupAction("action_listen"))
         trigger = escalation_trigger(tracker)
-        dispatcher.utter_message(response="utter_ticket_intro")
-        events += [
+        product = latest_product(tracker)
+        customer = ticket_customer(session, chatter, tracker)
+        microsoft_route = False
+        if trigger.triage is not None:
+            preview = route_preview(
+                session,
+                chatter.partner,
+                category=TicketCategory(trigger.triage),
+                product=product,
+                customer_id=customer.id if customer else None,
+                now=self._clock(),
+            )
+            microsoft_route = (
+                preview.decision.escalate_to is not None
+                and trigger.triage == TicketCategory.TECHNICAL.value
+            )
+        events: list[EventType] = [
             SlotSet(TRIAGE, trigger.triage),
             SlotSet(TOPIC, trigger.topic),
-            SlotSet(PRODUCT, latest_product(tracker)),
+            SlotSet(PRODUCT, product),
+            SlotSet(DESCRIPTION, problem_description(tracker, trigger)),
+            SlotSet(CATEGORY, trigger.triage),
+            SlotSet(MICROSOFT_ROUTE, microsoft_route),
         ]
-        return events
-
-    @staticmethod
-    def _refusal(tracker: Tracker) -> Optional[Refusal]:
-        with session_scope() as session:
-            _chatter, refusal = refusal_for(session, tracker, OPEN_TICKETS)
-            return refusal
+        if chatter.is_staff and customer is not None:
+            events.append(SlotSet(ACTING_FOR_SLOT, str(customer.id)))
+        return Reply().say("utter_ticket_intro").with_events(*events)
 
 
-class RepeatedFailuresFormValidation(FormValidationAction):
-    """A form validation that counts failed answers per slot and, after
-    `MAX_VALIDATION_FAILURES` in a row, explains the field (`explain_<slot>`, by
-    default the response `utter_explain_<slot>`). The count lives in the
-    `ticket_validation_failures` slot. `name()` stays abstract, so the SDK does not
-    register this class as an action (financial-demo's pattern)."""
-
-    failures_slot = FAILURES
-
-    @abstractmethod
-    def name(self) -> str:
-        raise NotImplementedError
-
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> list[EventType]:
-        requested = tracker.get_slot(REQUESTED_SLOT)
-        answered = requested is not None and requested in tracker.slots_to_validate()
-        failures = dict(tracker.get_slot(self.failures_slot) or {})
-        events = await super().run(dispatcher, tracker, domain)
-        if not answered:
-            return events
-        failed = any(
-            event.get("event") == "slot"
-            and event.get("name") == requested
-            and event.get("value") is None
-            for event in events
-        )
-        count = int(failures.get(requested, 0)) + 1 if failed else 0
-        if count >= MAX_VALIDATION_FAILURES:
-            self.explain(requested, dispatcher, tracker)
-            count = 0
-        failures[requested] = count
-        return [*events, SlotSet(self.failures_slot, failures)]
-
-    def explain(
-        self, slot: str, dispatcher: CollectingDispatcher, tracker: Tracker
-    ) -> None:
-        explain = getattr(self, f"explain_{slot}", None)
-        if callable(explain):
-            explain(dispatcher, tracker)
-        else:
-            dispatcher.utter_message(response=f"utter_explain_{slot}")
-
-
-class ValidateEscalationForm(RepeatedFailuresFormValidation):
+class ValidateEscalationForm(FormValidation):
     """Validates the answers of `escalation_form`."""
+
+    slots = FORM_SLOTS
+    topics = frozenset({"technical_issue", "ticket_status"})
+    yes_no = frozenset({COMMITTED_24X7, CONFIRMED})
 
     def name(self) -> str:
         return "validate_escalation_form"
@@ -715,13 +716,50 @@ class ValidateEscalationForm(RepeatedFailuresFormValidation):
         tracker: Tracker,
         domain: DomainDict,
     ) -> list[str]:
-        """Every field but the 24x7 question, which only Sev A needs."""
+        """Every field but the 24x7 question, which only a Severity A ticket that
+        can reach Microsoft's technical support needs."""
         impact, urgency = tracker.get_slot(IMPACT), tracker.get_slot(URGENCY)
+        route = tracker.get_slot(MICROSOFT_ROUTE)
         return [
             slot
             for slot in FORM_SLOTS
-            if slot != COMMITTED_24X7 or needs_24x7_answer(impact, urgency)
+            if slot != COMMITTED_24X7 or needs_24x7_answer(impact, urgency, route)
         ]
+
+    def answers(self, slot: str, text: str, tracker: Tracker) -> bool:
+        if slot == PRODUCT:
+            return bool(entity_values(tracker, PRODUCT_ENTITY)) or matches(
+                "unknown", text
+            )
+        if slot == CATEGORY:
+            return only(("technical", "commercial"), text) is not None
+        if slot == IMPACT:
+            return parse_choice(text, IMPACTS) is not None
+        if slot == URGENCY:
+            return parse_choice(text, URGENCIES) is not None
+        if slot == STEPS_TRIED:
+            return latest_intent(tracker) == "deny" or matches("nothing", text)
+        return False
+
+    def extract(self, slot: str, tracker: Tracker) -> Any:
+        if slot == PRODUCT:
+            named = first_entity(tracker, PRODUCT_ENTITY)
+            if named:
+                return named[:MAX_PRODUCT_CHARS]
+        if slot == CATEGORY:
+            return parse_category(
+                latest_text(tracker), latest_intent(tracker), tracker.get_slot(TRIAGE)
+            ) or super().extract(slot, tracker)
+        return super().extract(slot, tracker)
+
+    def correction_for(self, slot: str, text: str, tracker: Tracker) -> Any:
+        if slot == PRODUCT:
+            return first_entity(tracker, PRODUCT_ENTITY)
+        if slot == IMPACT:
+            return parse_choice(text, IMPACTS)
+        if slot == URGENCY:
+            return parse_choice(text, URGENCIES)
+        return None
 
     def validate_ticket_description(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, _: Any
@@ -739,7 +777,7 @@ class ValidateEscalationForm(RepeatedFailuresFormValidation):
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, _: Any
     ) -> dict[str, Any]:
         text = " ".join(str(value or "").split())
-        if text and _matches("unknown", text):
+        if text and matches("unknown", text):
             return {PRODUCT: NOT_SPECIFIED}
         if len(text) < 2 or len(text) > MAX_PRODUCT_CHARS:
             dispatcher.utter_message(response="utter_ticket_product_unclear")
@@ -749,8 +787,8 @@ class ValidateEscalationForm(RepeatedFailuresFormValidation):
     def validate_ticket_category(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, _: Any
     ) -> dict[str, Any]:
-        category = parse_category(
-            value, latest_intent(tracker), tracker.get_slot(TRIAGE)
+        category = parse_category(value, None, None) or (
+            value if value in ("technical", "commercial") else None
         )
         if category is None:
             dispatcher.utter_message(response="utter_ticket_category_unclear")
@@ -775,19 +813,14 @@ class ValidateEscalationForm(RepeatedFailuresFormValidation):
     def validate_ticket_24x7(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, _: Any
     ) -> dict[str, Any]:
-        answer = parse_yes_no(value, latest_intent(tracker))
-        if answer is None:
-            dispatcher.utter_message(response="utter_ticket_yes_no_unclear")
-        return {COMMITTED_24X7: answer}
+        return {COMMITTED_24X7: value if value in (YES, NO) else None}
 
     def validate_ticket_steps_tried(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, _: Any
     ) -> dict[str, Any]:
         text = " ".join(str(value or "").split())
         short = len(text.split()) <= 3
-        if short and (
-            latest_intent(tracker) == DENY_INTENT or _matches("nothing", text)
-        ):
+        if short and (latest_intent(tracker) == "deny" or matches("nothing", text)):
             return {STEPS_TRIED: NOTHING_TRIED}
         if len(text) < 2:
             dispatcher.utter_message(response="utter_ticket_steps_unclear")
@@ -797,145 +830,153 @@ class ValidateEscalationForm(RepeatedFailuresFormValidation):
     def validate_ticket_confirmed(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, _: Any
     ) -> dict[str, Any]:
-        answer = parse_yes_no(value, latest_intent(tracker))
-        if answer is None:
-            dispatcher.utter_message(response="utter_ticket_yes_no_unclear")
-        return {CONFIRMED: answer}
+        return {CONFIRMED: value if value in (YES, NO) else None}
 
 
-class ActionAskTicketProduct(Action):
-    """Ask which product: the customer's own subscriptions as buttons."""
+class ActionAskTicketProduct(FormQuestion):
+    """Which product: the customer's own subscriptions as buttons."""
 
-    def name(self) -> str:
-        return "action_ask_ticket_product"
+    form = FORM
+    slot = PRODUCT
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> list[EventType]:
-        try:
-            products = await asyncio.to_thread(self._products, tracker)
-        except SQLAlchemyError:
-            logger.exception("Product lookup failed in %s", tracker.sender_id)
-            products = []
+    async def ask(self, tracker: Tracker) -> Reply:
+        none: list[str] = []
+        products = await in_session(
+            lambda session: self._products(session, tracker), tracker, failed=none
+        )
         buttons = [{"title": name, "payload": name} for name in products]
-        buttons.append({"title": "I'm not sure", "payload": "I don't know"})
-        dispatcher.utter_message(response="utter_ask_ticket_product", buttons=buttons)
-        return []
+        buttons.append(
+            {
+                "title": texts_for(tracker).text("button.not_sure"),
+                "payload": "I don't know",
+            }
+        )
+        return Reply().say("utter_ask_ticket_product", buttons=buttons)
 
     @staticmethod
-    def _products(tracker: Tracker) -> list[str]:
-        with session_scope() as session:
-            identification = identify(session, tracker)
-            chatter = identification.chatter
-            customer = chatter.customer if chatter is not None else None
-            if customer is None:
-                return []
-            names: list[str] = []
-            for subscription in customer.subscriptions:
-                if subscription.status is SubscriptionStatus.CANCELLED:
-                    continue
-                if subscription.product_name not in names:
-                    names.append(subscription.product_name)
-            return names[:MAX_PRODUCT_BUTTONS]
+    def _products(session: Session, tracker: Tracker) -> list[str]:
+        chatter = identify(session, tracker).chatter
+        customer = chatter.customer if chatter is not None else None
+        if customer is None:
+            return []
+        names: list[str] = []
+        for subscription in customer.subscriptions:
+            if subscription.status is SubscriptionStatus.CANCELLED:
+                continue
+            if subscription.product_name not in names:
+                names.append(subscription.product_name)
+        return names[:MAX_PRODUCT_BUTTONS]
 
 
-class ActionAskTicketCategory(Action):
+class ActionAskTicketDescription(FormQuestion):
+    form = FORM
+    slot = DESCRIPTION
+
+
+class ActionAskTicketImpact(FormQuestion):
+    form = FORM
+    slot = IMPACT
+
+
+class ActionAskTicketUrgency(FormQuestion):
+    form = FORM
+    slot = URGENCY
+
+
+class ActionAskTicket24x7(FormQuestion):
+    form = FORM
+    slot = COMMITTED_24X7
+
+
+class ActionAskTicketStepsTried(FormQuestion):
+    form = FORM
+    slot = STEPS_TRIED
+
+
+class ActionAskTicketCategory(FormQuestion):
     """Show how the issue was classified, and let the user correct it."""
 
-    def name(self) -> str:
-        return "action_ask_ticket_category"
+    form = FORM
+    slot = CATEGORY
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> list[EventType]:
+    def question(self, tracker: Tracker) -> Reply:
         proposal = tracker.get_slot(TRIAGE)
-        if proposal in CATEGORY_LABELS:
-            dispatcher.utter_message(
-                response="utter_ask_ticket_category_proposed",
-                category_label=CATEGORY_LABELS[proposal],
+        if proposal in ("technical", "commercial"):
+            return Reply().say(
+                "utter_ask_ticket_category_proposed",
+                category_label=category_label(proposal, language_of(tracker)),
             )
-        else:
-            dispatcher.utter_message(response="utter_ask_ticket_category_open")
-        return []
+        return Reply().say("utter_ask_ticket_category_open")
 
 
-class ActionAskTicketConfirmed(Action):
+class ActionAskTicketConfirmed(FormQuestion):
     """Summarise the ticket, say where it would go, and ask to file it."""
 
-    def __init__(self, clock: Callable[[], datetime] = utc_now) -> None:
-        self._clock = clock
+    form = FORM
+    slot = CONFIRMED
 
-    def name(self) -> str:
-        return "action_ask_ticket_confirmed"
-
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> list[EventType]:
+    async def ask(self, tracker: Tracker) -> Reply:
+        lang = language_of(tracker)
         severity = proposed_severity(
             tracker.get_slot(IMPACT),
             tracker.get_slot(URGENCY),
             tracker.get_slot(COMMITTED_24X7),
         )
         category = tracker.get_slot(CATEGORY)
-        if severity is None or category not in CATEGORY_LABELS:
-            dispatcher.utter_message(response="utter_ask_ticket_confirmed_plain")
-            return []
-        try:
-            route_messages = await asyncio.to_thread(
-                self._route_messages, tracker, TicketCategory(category), severity
-            )
-        except SQLAlchemyError:
-            logger.exception("Route preview failed in %s", tracker.sender_id)
-            route_messages = []
-        dispatcher.utter_message(
-            response="utter_ticket_summary",
+        if severity is None or category not in ("technical", "commercial"):
+            return Reply().say("utter_ask_ticket_confirmed_plain")
+        texts = texts_for(tracker)
+        reply = Reply().say(
+            "utter_ticket_summary",
             ticket_description=tracker.get_slot(DESCRIPTION),
             ticket_product=tracker.get_slot(PRODUCT),
-            category_label=CATEGORY_LABELS[category],
-            impact_label=IMPACT_LABELS.get(str(tracker.get_slot(IMPACT)), ""),
-            urgency_label=URGENCY_LABELS.get(str(tracker.get_slot(URGENCY)), ""),
+            category_label=category_label(category, lang),
+            impact_label=texts.text(f"ticket.impact.{tracker.get_slot(IMPACT)}"),
+            urgency_label=texts.text(f"ticket.urgency.{tracker.get_slot(URGENCY)}"),
             severity=severity.value,
+            severity_label=texts.text(f"ticket.severity.{severity.value}"),
             ticket_steps_tried=tracker.get_slot(STEPS_TRIED),
         )
-        _send(dispatcher, route_messages)
-        dispatcher.utter_message(response="utter_ask_ticket_confirmed")
-        return []
+        reply.messages += await in_session(
+            lambda session: self._route(
+                session, tracker, TicketCategory(category), severity
+            ),
+            tracker,
+            failed=[],
+        )
+        return reply.say("utter_ask_ticket_confirmed")
 
-    def _route_messages(
-        self, tracker: Tracker, category: TicketCategory, severity: Severity
+    def _route(
+        self,
+        session: Session,
+        tracker: Tracker,
+        category: TicketCategory,
+        severity: Severity,
     ) -> list[dict[str, Any]]:
-        with session_scope() as session:
-            chatter = identify(session, tracker).chatter
-            if chatter is None:
-                return []
-            customer = ticket_customer(session, chatter, tracker)
-            preview = route_preview(
-                session,
-                chatter.partner,
-                category=category,
-                product=tracker.get_slot(PRODUCT),
-                customer_id=customer.id if customer else None,
-                now=self._clock(),
-            )
-            return [
-                {
-                    "response": "utter_ticket_first_stop_preview",
-                    "partner_name": chatter.partner.name,
-                },
-                *preview.messages(chatter.partner, severity),
-            ]
-
-
-@dataclass
-class Filing:
-    """What filing said: responses to send."""
-
-    messages: list[dict[str, Any]]
-    public_id: Optional[str] = None
+        lang = language_of(tracker)
+        chatter = identify(session, tracker).chatter
+        if chatter is None:
+            return []
+        customer = ticket_customer(session, chatter, tracker)
+        preview = route_preview(
+            session,
+            chatter.partner,
+            category=category,
+            product=tracker.get_slot(PRODUCT),
+            customer_id=customer.id if customer else None,
+            now=self._clock(),
+        )
+        return [
+            {
+                "response": "utter_ticket_first_stop_preview",
+                "partner_possessive": possessive(chatter.partner.name, lang),
+            },
+            *preview.messages(chatter.partner, severity, lang),
+        ]
 
 
 class ActionFileTicket(Action):
-    """File the ticket the form collected (or say it was cancelled)."""
+    """File the ticket the form collected (or say it was not filed)."""
 
     def __init__(self, clock: Callable[[], datetime] = utc_now) -> None:
         self._clock = clock
@@ -951,14 +992,19 @@ class ActionFileTicket(Action):
             dispatcher.utter_message(response="utter_ticket_cancelled")
             return events
         try:
-            filing = await asyncio.to_thread(self._file, tracker)
-        except (SQLAlchemyError, TicketError):
+            reply = await in_session(
+                lambda session: self._file(session, tracker),
+                tracker,
+                failed=Reply().say("utter_ticket_unavailable"),
+            )
+        except TicketError:
             logger.exception("Filing a ticket failed in %s", tracker.sender_id)
-            filing = Filing([{"response": "utter_ticket_unavailable"}])
-        _send(dispatcher, filing.messages)
+            reply = Reply().say("utter_ticket_unavailable")
+        send(dispatcher, reply.messages)
         return events
 
-    def _file(self, tracker: Tracker) -> Filing:
+    def _file(self, session: Session, tracker: Tracker) -> Reply:
+        lang = language_of(tracker)
         severity = proposed_severity(
             tracker.get_slot(IMPACT),
             tracker.get_slot(URGENCY),
@@ -968,68 +1014,63 @@ class ActionFileTicket(Action):
         description = tracker.get_slot(DESCRIPTION)
         if (
             severity is None
-            or category_value not in CATEGORY_LABELS
+            or category_value not in ("technical", "commercial")
             or not isinstance(description, str)
         ):
             logger.warning("Ticket form incomplete in %s", tracker.sender_id)
-            return Filing([{"response": "utter_ticket_unavailable"}])
+            return Reply().say("utter_ticket_unavailable")
         category = TicketCategory(category_value)
         now = self._clock()
-        with session_scope() as session:
-            chatter, refusal = refusal_for(session, tracker, OPEN_TICKETS)
-            if refusal is not None or chatter is None:
-                return Filing(refusal.messages if refusal else [])
-            customer = ticket_customer(session, chatter, tracker)
-            product = tracker.get_slot(PRODUCT)
-            product_name = (
-                product
-                if isinstance(product, str) and product != NOT_SPECIFIED
-                else None
-            )
-            topic = tracker.get_slot(TOPIC)
-            steps = tracker.get_slot(STEPS_TRIED)
-            ticket, created = create_ticket(
-                session,
-                new=NewTicket(
-                    partner_id=chatter.partner.id,
-                    customer_id=customer.id if customer else None,
-                    requester=chatter.identity.requester,
-                    conversation_id=tracker.sender_id,
-                    category=category,
-                    topic=topic if _topic_fits(topic, category) else category.value,
-                    summary=summary_of(product_name, description),
-                    description=redact(description),
-                    idempotency_key=idempotency_key(tracker),
+        chatter, refusal = refusal_for(session, tracker, OPEN_TICKETS)
+        if refusal is not None or chatter is None:
+            return refusal or Reply()
+        customer = ticket_customer(session, chatter, tracker)
+        product = tracker.get_slot(PRODUCT)
+        product_name = (
+            product if isinstance(product, str) and product != NOT_SPECIFIED else None
+        )
+        topic = tracker.get_slot(TOPIC)
+        steps = tracker.get_slot(STEPS_TRIED)
+        ticket, created = create_ticket(
+            session,
+            new=NewTicket(
+                partner_id=chatter.partner.id,
+                customer_id=customer.id if customer else None,
+                requester=chatter.identity.requester,
+                conversation_id=tracker.sender_id,
+                category=category,
+                topic=topic if topic_fits(topic, category) else category.value,
+                summary=summary_of(product_name, description),
+                description=redact(description),
+                idempotency_key=idempotency_key(tracker),
+                product=product_name,
+                product_kind=product_kind_for(
+                    session,
                     product=product_name,
-                    product_kind=product_kind_for(
-                        session,
-                        product=product_name,
-                        customer_id=customer.id if customer else None,
-                    ),
-                    severity=severity,
-                    customer_24x7=tracker.get_slot(COMMITTED_24X7) == YES,
-                    identifiers=known_identifiers(tracker),
-                    transcript_excerpt=transcript_excerpt(
-                        tracker, escalation_policy().transcript_turns
-                    ),
-                    steps_tried=[redact(steps)]
-                    if isinstance(steps, str) and steps != NOTHING_TRIED
-                    else [],
+                    customer_id=customer.id if customer else None,
                 ),
-                today=now.date(),
+                severity=severity,
+                customer_24x7=tracker.get_slot(COMMITTED_24X7) == YES,
+                identifiers=known_identifiers(tracker),
+                transcript_excerpt=transcript_excerpt(
+                    tracker, escalation_policy().transcript_turns
+                ),
+                steps_tried=[redact(steps)]
+                if isinstance(steps, str) and steps != NOTHING_TRIED
+                else [],
+            ),
+            today=now.date(),
+        )
+        if not created:
+            logger.info(
+                "Ticket %s already filed for this message in %s",
+                ticket.public_id,
+                tracker.sender_id,
             )
-            if not created:
-                logger.info(
-                    "Ticket %s already filed for this message in %s",
-                    ticket.public_id,
-                    tracker.sender_id,
-                )
-            return Filing(
-                filed_messages(ticket, chatter.partner, now.date()), ticket.public_id
-            )
+        return Reply(messages=filed_messages(ticket, chatter.partner, now, lang))
 
 
-def _topic_fits(topic: Any, category: TicketCategory) -> bool:
+def topic_fits(topic: Any, category: TicketCategory) -> bool:
     """Whether the topic that started it belongs to the (possibly corrected)
     category."""
     if not isinstance(topic, str):
@@ -1041,45 +1082,50 @@ def _topic_fits(topic: Any, category: TicketCategory) -> bool:
 
 
 def filed_messages(
-    ticket: Ticket, partner: Partner, today: date
+    ticket: Ticket, partner: Partner, now: datetime, lang: str
 ) -> list[dict[str, Any]]:
     """What the bot says about a filed ticket: its id, where it goes, when."""
+    texts = catalogue(lang)
     messages: list[dict[str, Any]] = [
         {
             "response": "utter_ticket_filed",
             "ticket_id": ticket.public_id,
             "severity": ticket.severity.value,
-            "category": ticket.category.value,
+            "category": category_label(ticket.category.value, lang),
         },
         {
             "response": "utter_ticket_first_stop",
-            "partner_name": partner.name,
-            "sla_due": format_due(ticket.sla_due_at, partner.timezone)
+            "partner_possessive": possessive(partner.name, lang),
+            "sla_due": formatting.format_moment(
+                ticket.sla_due_at, partner.timezone, lang
+            )
             if ticket.sla_due_at
-            else "as soon as possible",
+            else texts.text("ticket.asap"),
         },
     ]
     routing = ticket.packet.get("routing") or {}
     if ticket.route != PARTNER_DESK:
         messages.append(
             {
-                "response": "utter_ticket_route_microsoft",
+                "response": "utter_ticket_route_microsoft_target",
+                "partner_name": partner.name,
                 "target_name": routing.get("escalate_to_name") or ticket.route,
                 "target_response": format_response_target(
-                    ticket.route, ticket.severity
+                    ticket.route, ticket.severity, lang
                 ),
                 "severity": ticket.severity.value,
             }
         )
-    else:
-        held = partner.active_programs(today)
+    elif ticket.category is TicketCategory.TECHNICAL:
+        held = partner.active_programs(now.date())
         messages.append(
             {
                 "response": "utter_ticket_route_not_covered"
                 if held
                 else "utter_ticket_route_none",
                 "partner_name": partner.name,
-                "product_class": _product_class(ticket),
+                "partner_possessive": possessive(partner.name, lang),
+                "product_class": product_class(ticket),
             }
         )
     messages.append(
@@ -1088,13 +1134,16 @@ def filed_messages(
     return messages
 
 
-def _product_class(ticket: Ticket) -> str:
+def product_class(ticket: Ticket) -> str:
     kind = ticket.packet.get("product_kind")
     policy = routing_policy()
-    for product_kind, product_class in policy.product_kinds.items():
+    for product_kind, cls in policy.product_kinds.items():
         if product_kind.value == kind:
-            return product_class.replace("_", "-")
+            return cls.replace("_", "-")
     return "cloud"
+
+
+# --------------------------------------------------------------------------- status
 
 
 class ActionTicketStatus(Action):
@@ -1109,76 +1158,140 @@ class ActionTicketStatus(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        raw = None
-        for value in tracker.get_latest_entity_values(TICKET_ID_ENTITY):
-            if isinstance(value, str) and value.strip():
-                raw = value.strip()
-                break
+        raw = first_entity(tracker, TICKET_ID_ENTITY)
         if raw is None:
             match = re.search(
                 r"(?<!\w)csp[\s-]?\d{1,8}(?!\w)", latest_text(tracker), re.I
             )
             raw = match.group() if match else None
-        try:
-            messages = await asyncio.to_thread(self._status, tracker, raw)
-        except SQLAlchemyError:
-            logger.exception("Ticket status failed in %s", tracker.sender_id)
-            messages = [{"response": "utter_ticket_unavailable"}]
-        _send(dispatcher, messages)
-        return []
+        reply = await in_session(
+            lambda session: self._status(session, tracker, raw),
+            tracker,
+            failed=Reply().say("utter_ticket_unavailable"),
+        )
+        return reply.send(dispatcher, tracker)
 
-    def _status(self, tracker: Tracker, raw: Optional[str]) -> list[dict[str, Any]]:
-        with session_scope() as session:
-            chatter, refusal = refusal_for(session, tracker, VIEW_TICKETS)
-            if refusal is not None or chatter is None:
-                return refusal.messages if refusal else []
-            requester = chatter.identity.requester
-            timezone_name = chatter.partner.timezone
-            if raw is not None:
-                public_id = normalise_ticket_id(raw)
-                ticket = (
-                    ticket_by_public_id(session, public_id=public_id)
-                    if public_id
-                    else None
-                )
-                # Someone else's ticket and no ticket get the same answer.
-                if ticket is None or ticket.requester != requester:
-                    return [
-                        {
-                            "response": "utter_ticket_not_found",
-                            "ticket_id": raw[:MAX_ECHOED_CHARS],
-                        }
-                    ]
-                return [
-                    {
-                        "response": "utter_ticket_status_one",
-                        "ticket_lines": status_line(ticket, timezone_name),
-                    }
-                ]
-            tickets = tickets_of_requester(
-                session, requester=requester, limit=MAX_LISTED_TICKETS
+    def _status(self, session: Session, tracker: Tracker, raw: Optional[str]) -> Reply:
+        lang = language_of(tracker)
+        chatter, refusal = refusal_for(session, tracker, VIEW_TICKETS)
+        if refusal is not None or chatter is None:
+            return refusal or Reply()
+        requester = chatter.identity.requester
+        tz_name = chatter.partner.timezone
+        if raw is not None:
+            public_id = normalise_ticket_id(raw)
+            ticket = (
+                ticket_by_public_id(session, public_id=public_id) if public_id else None
             )
-            if not tickets:
-                return [{"response": "utter_no_tickets"}]
-            return [
-                {
-                    "response": "utter_ticket_status_list",
-                    "ticket_lines": "\n".join(
-                        status_line(t, timezone_name) for t in tickets
-                    ),
-                }
-            ]
+            # Someone else's ticket and no ticket get the same answer.
+            if ticket is None or ticket.requester != requester:
+                return Reply().say(
+                    "utter_ticket_not_found", ticket_id=public_id or raw[:20]
+                )
+            return Reply().say(
+                "utter_ticket_status_one",
+                ticket_lines=status_line(ticket, tz_name, lang),
+            )
+        tickets = tickets_of_requester(
+            session, requester=requester, limit=MAX_LISTED_TICKETS
+        )
+        if not tickets:
+            return Reply().say("utter_no_tickets")
+        return Reply().say(
+            "utter_ticket_status_list",
+            ticket_lines=formatting.bullet_list(
+                [status_line(t, tz_name, lang) for t in tickets]
+            ),
+        )
 
 
-def status_line(ticket: Ticket, tz_name: str) -> str:
-    """`- CSP-000007 (Severity B, technical): Outlook: ... Status: ...`."""
-    status = STATUS_WORDS.get(ticket.status, ticket.status.value)
+def status_line(ticket: Ticket, tz_name: str, lang: str) -> str:
+    """`CSP-000007 (Severity B, technical): Outlook: ... Status: ...`."""
+    texts = catalogue(lang)
+    status = texts.text(f"ticket.status.{ticket.status.value}")
     if ticket.status is TicketStatus.ESCALATED and ticket.microsoft_case_number:
-        status += f" (Microsoft case {ticket.microsoft_case_number})"
-    line = (
-        f"- {ticket.public_id} (Severity {ticket.severity.value}, "
-        f"{ticket.category.value}): {ticket.summary}. Status: {status}."
+        status = texts.text(
+            "ticket.status.escalated_case", case=ticket.microsoft_case_number
+        )
+    line = texts.text(
+        "ticket.status_line",
+        ticket_id=ticket.public_id,
+        severity=ticket.severity.value,
+        category=category_label(ticket.category.value, lang),
+        summary=ticket.summary,
+        status=status,
     )
     if ticket.status in (TicketStatus.NEW, TicketStatus.TRIAGED) and ticket.sla_due_at:
-        line += f" First response due by {format_due(ticket.sla_due_at, tz_name)}."
+        line += " " + texts.text(
+            "ticket.response_due",
+            due=formatting.format_moment(ticket.sla_due_at, tz_name, lang),
+        )
     return line
+
+
+# --------------------------------------------------------------------------- Microsoft
+
+
+class ActionEscalationRoute(BillingAction):
+    """ "Can you escalate this to Microsoft?": this partner's route, or that it has
+    none, and what happens with the chatter's request."""
+
+    capability = "view_support_info"
+    general_response = "utter_escalation_route_general"
+    needs_customer = False
+
+    def name(self) -> str:
+        return "action_escalation_route"
+
+    def answer(self, context: Context) -> Reply:
+        partner = context.chatter.partner
+        lang = context.lang
+        programs = partner.active_programs(context.today)
+        policy = routing_policy()
+        technical = [
+            policy.targets[name].name
+            for name in policy.routes[TicketCategory.TECHNICAL]
+            if policy.targets[name].program in programs
+        ]
+        values = {
+            "partner_name": partner.name,
+            "partner_possessive": possessive(partner.name, lang),
+            "commercial_target": policy.targets[
+                policy.routes[TicketCategory.COMMERCIAL][0]
+            ].name,
+        }
+        reply = Reply()
+        if context.is_staff:
+            reply.say("utter_escalation_route_staff", **values)
+        else:
+            reply.say("utter_escalation_route_first_stop", **values)
+        if technical:
+            reply.say(
+                "utter_escalation_route_technical",
+                programs=context.join(technical),
+                **values,
+            )
+        else:
+            reply.say("utter_escalation_route_no_technical", **values).because(
+                context.t("why.no_microsoft_route", partner_name=partner.name)
+            )
+        reply.say("utter_escalation_route_commercial", **values)
+        return reply.say("utter_offer_ticket_short")
+
+
+__all__ = [
+    "ActionAskTicketCategory",
+    "ActionAskTicketConfirmed",
+    "ActionAskTicketProduct",
+    "ActionEscalationRoute",
+    "ActionFileTicket",
+    "ActionOfferTicket",
+    "ActionStartEscalation",
+    "ActionTechnicalSelfHelp",
+    "ActionTicketStatus",
+    "ValidateEscalationForm",
+    "customer_named_in_session",
+    "idempotency_key",
+    "reset_ticket_slots",
+    "session_events",
+]

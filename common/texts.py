@@ -4,7 +4,7 @@
 
     english = catalogue("en")
     english.response("utter_greet")            # the bot's answer, Rasa's format
-    english.text("refund.window_open", day=3)  # a phrase an action puts together
+    english.text("invoice.status.due_in", days="3 days")  # a phrase actions use
     english.widget()                           # the chat widget's strings
 
 `common/texts/<language>.yml` holds four sections keyed by id: `responses` (the bot's
@@ -43,7 +43,7 @@ def languages() -> tuple[str, ...]:
     return tuple(sorted(found, key=lambda code: code != DEFAULT_LANGUAGE))
 
 
-class _Blank(dict):  # type: ignore[type-arg]
+class _Blank(dict[str, Any]):
     """Formatting values in which a missing name is left as `{name}`."""
 
     def __missing__(self, key: str) -> str:

@@ -353,6 +353,11 @@ class Subscription(Base):
     status: Mapped[SubscriptionStatus] = mapped_column(_enum(SubscriptionStatus))
     order_date: Mapped[date] = mapped_column(Date)
     renewal_date: Mapped[Optional[date]] = mapped_column(Date)  # last renewal
+    # The moments the cancellation windows run from (Partner Center's order
+    # creationDate, the renewal's time). Without them, the start of the day in the
+    # partner's time zone.
+    ordered_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime())
+    renewed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime())
     term_end_date: Mapped[Optional[date]] = mapped_column(Date)
     auto_renew: Mapped[bool] = mapped_column(default=True)
     suspended_on: Mapped[Optional[date]] = mapped_column(Date)

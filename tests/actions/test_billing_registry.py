@@ -23,16 +23,22 @@ BILLING_DOMAIN = [
     "support.yml",
     "subscriptions.yml",
     "refunds.yml",
+    "disputes.yml",
+    "tickets.yml",
+    "conversation.yml",
 ]
 BILLING_MODULES = [
     "access",
+    "base",
     "charges",
-    "common",
+    "conversation",
+    "disputes",
     "invoices",
     "payments",
     "refunds",
     "subscriptions",
     "support",
+    "tickets",
 ]
 
 
@@ -57,5 +63,6 @@ def test_every_response_an_action_names_exists(module: str) -> None:
     named = set(re.findall(r"\"(utter_[a-z0-9_]+)\"", source))
     if module == "refunds":  # sent as f"utter_explain_{slot}"
         named |= {f"utter_explain_{slot}" for slot in FORM_SLOTS}
+        named |= {f"utter_why_{slot}" for slot in FORM_SLOTS}
     missing = sorted(name for name in named if name not in domain_responses())
     assert named and missing == []

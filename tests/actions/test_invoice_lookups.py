@@ -196,7 +196,8 @@ async def test_roles_without_invoice_access_are_told_who_can(
     )
     assert names == ["utter_not_permitted"]
     assert "Helpdesk agent" in said and "Global admin or Billing admin" in said
-    assert slots == {}
+    assert set(slots) == {"last_reason"}  # for a following "why?"
+    assert "Helpdesk agent" in slots["last_reason"]
 
 
 async def test_inactive_staff_get_general_answers_only(seeded_db: DemoSummary) -> None:
@@ -287,10 +288,25 @@ async def test_a_legacy_number_is_read_with_d_series_semantics(
     assert d(legacy.available_on) == "19 October 2026"
 
 
+async def test_this_months_bill_is_the_newest_invoice(seeded_db: DemoSummary) -> None:
+    """The month is invoiced once it is over: "this month's bill" is the newest
+    invoice, with a word on when this month's will come."""
+    case = seeded_db.case("usage_invoice")
+    newest = case.invoice_number
+    said, slots, names = await ask(
+        seeded_db,
+        customer_token(case.tenant_id),
+        "show me this month's bill",
+        entities={"billing_period": "this month"},
+    )
+    assert names == ["utter_period_is_current", "utter_invoice_found"]
+    assert "by 8 December 2026" in said and f"invoice {newest}" in said
+    assert slots == {CURRENT_INVOICE_SLOT: newest}
+
+
 @pytest.mark.parametrize(
     ("period", "response", "expected"),
     [
-        ("this month", "utter_period_not_invoiced_yet", "expect it by 8 December 2026"),
         ("next month", "utter_period_future", "December 2026 hasn't started yet"),
         ("Q1 2031", "utter_period_future", "Q1 2031"),
         ("FY26", "utter_period_not_understood", '"FY26"'),
@@ -339,7 +355,7 @@ async def test_the_pdf_link_is_signed_for_this_invoice_and_customer(
         f"invoice {overdue.number}",
         entities={"invoice_number": overdue.number},
     )
-    url = re.search(r"https?://\S+", said)
+    url = re.search(r"https?://[^\s)]+", said)
     assert url is not None
     parts = urlsplit(url.group())
     assert url.group().startswith(get_settings().base_url)

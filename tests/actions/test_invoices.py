@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from actions import common as common_module
+from actions import runtime as runtime_module
 from actions.invoices import (
     CURRENT_INVOICE_SLOT,
     ActionInvoiceLookup,
@@ -186,7 +186,7 @@ async def test_a_credit_note_by_number_names_the_invoice_it_corrects(
 
     assert "credit note" in texts[0]
     assert money(note) in texts[0]
-    assert texts[1] == f"It corrects invoice {case.related_invoice_number}."
+    assert texts[1].startswith(f"It corrects invoice {case.related_invoice_number} (")
     assert events == [SlotSet(CURRENT_INVOICE_SLOT, note.number)]
 
 
@@ -241,7 +241,7 @@ async def test_a_malformed_number_gets_a_format_hint(
     assert [m["response"] for m in dispatcher.messages] == [
         "utter_invoice_number_malformed"
     ]
-    assert f'"{typed}"' in texts[0]
+    assert typed == "invoice" or typed not in texts[0]  # never echoed
     assert "D or a G followed by 9 digits" in texts[0]
     assert events == []
 
@@ -368,7 +368,7 @@ async def test_a_database_failure_gets_a_clear_answer(
         raise OperationalError("SELECT 1", {}, Exception("database is locked"))
         yield  # pragma: no cover
 
-    monkeypatch.setattr(common_module, "session_scope", broken_session)
+    monkeypatch.setattr(runtime_module, "session_scope", broken_session)
     case = seeded_db.case("usage_invoice")
 
     texts, events, dispatcher = await ask(
@@ -424,5 +424,5 @@ async def test_a_near_miss_that_nlu_did_not_extract_gets_the_hint(
     assert [m["response"] for m in dispatcher.messages] == [
         "utter_invoice_number_malformed"
     ]
-    assert '"G12345"' in render(dispatcher)[0]
+    assert "D or a G followed by 9 digits" in render(dispatcher)[0]
     assert events == []

@@ -45,10 +45,10 @@ from typing import Any, Optional
 import httpx
 import jinja2
 import yaml
+from actions.formatting import format_date, format_money, local_today
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from actions.formatting import format_date, format_money, local_today
 from actions.subscriptions import eligibilities
 from api.domain.models import (
     Customer,
@@ -220,20 +220,22 @@ def facts(session: Session, who: str, now: datetime) -> Facts:
         today = local_today(now, partner.timezone)
         values.update(partner=partner, today=today, customers=partner.customers)
         values["customer_named"] = {
-            c.domain: customer_facts(session, c, today) for c in partner.customers
+            c.domain: customer_facts(session, c, today, now) for c in partner.customers
         }
     if customer is not None:
-        values.update(customer_facts(session, customer, values["today"]))
+        values.update(customer_facts(session, customer, values["today"], now))
     return Facts(values)
 
 
-def customer_facts(session: Session, customer: Customer, today: Any) -> dict[str, Any]:
+def customer_facts(
+    session: Session, customer: Customer, today: Any, now: datetime
+) -> dict[str, Any]:
     invoices = sorted(
         (i for i in customer.invoices if i.document_type is DocumentType.INVOICE),
         key=lambda i: (i.invoice_date, i.number),
     )
     subscriptions = subscriptions_of(session, customer_id=customer.id)
-    windows = eligibilities(session, customer, today)
+    windows = eligibilities(session, customer, now)
     return {
         "customer": customer,
         "invoices": invoices,

@@ -461,3 +461,43 @@ def _usage(
             meters=tuple(change for change in changes if change.amount),
         )
     ]
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """A charge that appears more than once on one invoice."""
+
+    product: str
+    times: int
+    amount: Decimal  # one occurrence's subtotal
+    start: date
+    end: date
+
+
+def duplicate_charges(invoice: Invoice) -> list[Duplicate]:
+    """The charges billed twice (or more) on `invoice`: the same subscription (or
+    product), charge type and service period on several lines."""
+    seen: dict[tuple[object, ...], list[InvoiceLine]] = {}
+    for line in invoice.lines:
+        if line.charge_type is ChargeType.USAGE:
+            continue  # one line per meter and day is how usage is billed
+        key = (
+            line.subscription_id or line.product_name,
+            line.charge_type,
+            line.charge_start,
+            line.charge_end,
+            line.quantity,
+            line.unit_price,
+        )
+        seen.setdefault(key, []).append(line)
+    return [
+        Duplicate(
+            product=lines[0].product_name,
+            times=len(lines),
+            amount=lines[0].subtotal,
+            start=lines[0].charge_start,
+            end=lines[0].charge_end,
+        )
+        for lines in seen.values()
+        if len(lines) > 1
+    ]

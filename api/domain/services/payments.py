@@ -35,8 +35,11 @@ INVOICE_NUMBER_IN_TEXT = re.compile(r"\b[DG]\d{9}\b")
 class SuspendedSubscriptionPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    new_commerce: str
-    legacy: str
+    # New commerce: users lose access, admins keep the data, and it is still
+    # billed; it can be reactivated before its term ends (the texts say so).
+    new_commerce_still_billed: bool
+    # Legacy: the data is deleted unless it is reactivated within this many days.
+    legacy_data_deleted_after_days: int = Field(ge=1, le=365)
 
 
 class CollectionsPolicy(BaseModel):
@@ -166,8 +169,6 @@ class SuspensionReport:
     overdue_amount: Decimal
     currency: str
     still_billed: bool  # any suspended new-commerce subscription keeps being billed
-    new_commerce_note: str
-    legacy_note: str
     reactivate_before: Optional[date]  # the earliest term end among them
 
 
@@ -196,9 +197,8 @@ def suspension_report(
         overdue=status.overdue,
         overdue_amount=status.overdue_amount,
         currency=status.currency,
-        still_billed=any(s.commerce is Commerce.NEW for s in suspended),
-        new_commerce_note=policy.new_commerce,
-        legacy_note=policy.legacy,
+        still_billed=policy.new_commerce_still_billed
+        and any(s.commerce is Commerce.NEW for s in suspended),
         reactivate_before=min(term_ends) if term_ends else None,
     )
 

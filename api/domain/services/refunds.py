@@ -1,16 +1,20 @@
 """Cancellation and refund eligibility under the new-commerce windows.
 
-The windows are data (`api/domain/policies/commerce.yml`). Eligibility is computed from the
-subscription's order or last renewal date, and, for seat reductions, from the dates
-seats were added, since each added seat has its own window.
+The windows are data (`api/domain/policies/commerce.yml`), in hours: 7 days is 168
+hours from the moment of purchase or renewal, SaaS 72 hours. Eligibility is computed
+from the subscription's purchase or last renewal time (`ordered_at`, `renewed_at`;
+without one, the start of that day in the partner's time zone), and, for seat
+reductions, from the days seats were added, since each added seat has its own window
+(an added seat's time is taken as that of the subscription's purchase on its day).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from functools import lru_cache
-from typing import Literal
+from typing import Literal, Optional
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -21,10 +25,15 @@ from api.domain.policies import load_policy_file
 class Window(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    days: int = Field(ge=0, le=365)
+    hours: int = Field(ge=0, le=365 * 24)
     refund: Literal["prorated", "full", "none"]
     seat_reduction: bool
     source: str
+
+    @property
+    def days(self) -> int:
+        """The window in whole days, as the policy states it (72 h: 3 days)."""
+        return self.hours // 24
 
 
 class CommercePolicy(BaseModel):
@@ -47,7 +56,7 @@ def commerce_policy() -> CommercePolicy:
 
 @dataclass(frozen=True)
 class Eligibility:
-    """What a customer may still cancel on `today`, and why."""
+    """What a customer may still cancel at `now`, and why."""
 
     subscription_id: str
     product_name: str
@@ -55,8 +64,11 @@ class Eligibility:
     refund: str  # prorated | full | none
     window_days: int
     day_of_window: int  # 1 = the day of purchase or renewal
-    window_start: date
-    window_end: date  # last day inside the window
+    window_start: date  # the day of purchase or renewal, in the partner's zone
+    window_end: date  # the day the window ends, in the partner's zone
+    window_start_at: datetime  # the moment of purchase or renewal
+    window_end_at: datetime  # the moment the window closes
+    renewal: bool  # the window runs from a renewal, not a purchase
     cancellable_seats: int
     reason: str
     seat_windows: list[tuple[date, int]] = field(default_factory=list)
@@ -66,28 +78,53 @@ class Eligibility:
         return max(0, self.window_days - self.day_of_window + 1) if self.eligible else 0
 
 
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def _moment(day: date, at: Optional[datetime], zone: ZoneInfo) -> datetime:
+    """`at` if it falls on `day` in `zone`, else the start of `day` there."""
+    if at is not None and at.astimezone(zone).date() == day:
+        return at
+    return datetime.combine(day, time.min, tzinfo=zone)
+
+
 def cancellation_eligibility(
     subscription: Subscription,
     *,
-    today: date,
+    now: datetime,
+    tz_name: str = "UTC",
     seat_additions: list[tuple[date, int]] | None = None,
 ) -> Eligibility:
-    """Whether `subscription` can be cancelled (or seats removed) for a refund.
-
-    `seat_additions` are (date added, seats) of seats added after the order or
-    renewal; each has its own window.
-    """
+    """Whether `subscription` can be cancelled (or seats removed) for a refund at
+    `now`. `seat_additions` are (day added, seats) of seats added after the order
+    or renewal; each has its own window."""
     window = commerce_policy().windows[subscription.product_kind]
-    start = max(d for d in (subscription.order_date, subscription.renewal_date) if d)
-    day = (today - start).days + 1
-    end = start + timedelta(days=max(window.days - 1, 0))
+    zone = _zone(tz_name)
+    today = now.astimezone(zone).date()
+    renewal = bool(
+        subscription.renewal_date
+        and subscription.renewal_date >= subscription.order_date
+    )
+    start_day = subscription.renewal_date if renewal else subscription.order_date
+    assert start_day is not None
+    start_at = _moment(
+        start_day, subscription.renewed_at if renewal else subscription.ordered_at, zone
+    )
+    end_at = start_at + timedelta(hours=window.hours)
+    day = (today - start_day).days + 1
 
     def result(
         eligible: bool,
         seats: int,
         reason: str,
         open_seats: list[tuple[date, int]] | None = None,
+        closes: Optional[datetime] = None,
     ) -> Eligibility:
+        closing = closes or end_at
         return Eligibility(
             subscription_id=subscription.id,
             product_name=subscription.product_name,
@@ -95,8 +132,11 @@ def cancellation_eligibility(
             refund=window.refund if eligible else "none",
             window_days=window.days,
             day_of_window=day,
-            window_start=start,
-            window_end=end,
+            window_start=start_day,
+            window_end=closing.astimezone(zone).date(),
+            window_start_at=start_at,
+            window_end_at=closing,
+            renewal=renewal,
             cancellable_seats=seats,
             reason=reason,
             seat_windows=open_seats or [],
@@ -109,38 +149,45 @@ def cancellation_eligibility(
         return result(
             False, 0, f"the subscription is already {subscription.status.value}"
         )
-    if day < 1:
+    if now < start_at:
         return result(False, 0, "the order date is in the future")
-    if window.days == 0:
+    if window.hours == 0:
         return result(False, 0, window.source)
-    if day <= window.days:
+    if now < end_at:
         return result(
             True,
             subscription.seats,
-            f"you are on day {day} of {window.days} since "
-            f"{'renewal' if start == subscription.renewal_date else 'purchase'} "
-            f"on {start.isoformat()}",
+            f"the {window.hours}-hour window since "
+            f"{'renewal' if renewal else 'purchase'} on {start_at.isoformat()} "
+            f"closes at {end_at.isoformat()}",
         )
     # Outside the subscription's own window: seats added recently keep theirs.
-    open_seats = [
-        (added, seats)
-        for added, seats in (seat_additions or [])
-        if window.seat_reduction and 1 <= (today - added).days + 1 <= window.days
-    ]
+    open_seats: list[tuple[date, int]] = []
+    closes: Optional[datetime] = None
+    for added, seats in seat_additions or []:
+        if not window.seat_reduction:
+            continue
+        added_at = datetime.combine(
+            added, start_at.astimezone(zone).timetz().replace(tzinfo=None), tzinfo=zone
+        )
+        if added_at <= now < added_at + timedelta(hours=window.hours):
+            open_seats.append((added, seats))
+            closing = added_at + timedelta(hours=window.hours)
+            closes = closing if closes is None else min(closes, closing)
     if open_seats:
         seats = sum(s for _, s in open_seats)
         first = min(a for a, _ in open_seats)
         return result(
             True,
             seats,
-            f"the {window.days}-day window of the subscription ended on "
-            f"{end.isoformat()}, but {seats} seat(s) added since {first.isoformat()} "
-            "are still inside their own window",
+            f"the window of the subscription closed at {end_at.isoformat()}, but "
+            f"{seats} seat(s) added since {first.isoformat()} are still inside "
+            "their own window",
             open_seats,
+            closes,
         )
     return result(
         False,
         0,
-        f"the {window.days}-day window ended on {end.isoformat()} "
-        f"(today is day {day}); the subscription can be set not to renew instead",
+        f"the {window.hours}-hour window closed at {end_at.isoformat()}",
     )

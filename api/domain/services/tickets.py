@@ -312,6 +312,7 @@ class EscalationPolicy(BaseModel):
 
     severity: dict[Impact, dict[Urgency, Severity]]
     without_24x7: Severity
+    dispute_severity: Severity = Severity.C
     product_families: dict[str, ProductFamily]
     transcript_turns: int = Field(ge=1, le=100)
 

@@ -1,50 +1,14 @@
-"""How amounts, dates and invoice states are written."""
+"""How an invoice's payment state is written (actions/invoices.py)."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date
 from decimal import Decimal
 
 import pytest
 
-from actions.formatting import (
-    format_date,
-    format_money,
-    format_period,
-    invoice_status,
-    local_today,
-)
+from actions.invoices import invoice_status
 from api.domain.models import DocumentType, Invoice
-
-
-@pytest.mark.parametrize(
-    ("amount", "currency", "expected"),
-    [
-        (Decimal("1234.5"), "eur", "1,234.50 EUR"),
-        (Decimal("0"), "USD", "0.00 USD"),
-        (Decimal("-50.005"), "GBP", "-50.01 GBP"),
-        (Decimal("1000000"), "JPY", "1,000,000.00 JPY"),
-    ],
-)
-def test_money_keeps_the_currency_code(
-    amount: Decimal, currency: str, expected: str
-) -> None:
-    assert format_money(amount, currency) == expected
-
-
-def test_dates_name_the_month() -> None:
-    assert format_date(date(2025, 3, 4)) == "4 March 2025"
-    assert (
-        format_period(date(2025, 3, 1), date(2025, 3, 31))
-        == "1 March 2025 to 31 March 2025"
-    )
-
-
-def test_today_is_the_partners_date() -> None:
-    late_evening_utc = datetime(2025, 3, 31, 23, 30, tzinfo=timezone.utc)
-    assert local_today(late_evening_utc, "Europe/Berlin") == date(2025, 4, 1)
-    assert local_today(late_evening_utc, "America/New_York") == date(2025, 3, 31)
-    assert local_today(late_evening_utc, "Not/AZone") == date(2025, 3, 31)
 
 
 def _invoice(total: str, paid: str, due: date, credit: bool = False) -> Invoice:

@@ -1,0 +1,114 @@
+"""The conversation itself: leaving a request ("stop"), "why?", what the bot can do,
+and a chatter who is unhappy with it.
+
+- `action_stop` leaves the form in progress (nothing is filed) or, outside a form,
+  just acknowledges.
+- `action_explain_why` answers "why?": inside a form, why it asks its question; after
+  an answer that refused or could not help, the reason that answer gave
+  (`last_reason`, set by `Reply.because()`).
+- `action_capabilities` says what the desk can do, for customers or for staff.
+- `action_complaint` apologises and offers a person.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import ActiveLoop, EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.forms import REQUESTED_SLOT
+from rasa_sdk.types import DomainDict
+
+from actions.base import LAST_REASON_SLOT, texts_for
+from actions.disputes import DISPUTE_SLOTS
+from actions.forms import FAILURES_SLOT
+from actions.identity import chat_identity
+from actions.refunds import POSSIBLE_SLOT
+from actions.refunds import SLOTS as CANCELLATION_SLOTS
+from actions.tickets import TICKET_SLOTS
+
+# What each form forgets when it is left.
+FORM_SLOTS: dict[str, tuple[str, ...]] = {
+    "cancellation_form": (*CANCELLATION_SLOTS, POSSIBLE_SLOT),
+    "escalation_form": TICKET_SLOTS,
+    "dispute_form": DISPUTE_SLOTS,
+}
+
+
+class ActionStop(Action):
+    """ "Stop", "never mind", "cancel that": leave the form; nothing is filed."""
+
+    def name(self) -> str:
+        return "action_stop"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        form = tracker.active_loop_name
+        if not form:
+            dispatcher.utter_message(response="utter_stopped_nothing")
+            return []
+        dispatcher.utter_message(response=f"utter_stopped_{form}")
+        slots: Any = FORM_SLOTS.get(form, ())
+        return [
+            ActiveLoop(None),
+            SlotSet(REQUESTED_SLOT, None),
+            SlotSet(FAILURES_SLOT, None),
+            *(SlotSet(slot, None) for slot in slots),
+        ]
+
+
+class ActionExplainWhy(Action):
+    """ "Why?" / "why not?": the reason of the last answer, or why a form asks."""
+
+    def name(self) -> str:
+        return "action_explain_why"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        requested = tracker.get_slot(REQUESTED_SLOT)
+        if tracker.active_loop_name and requested:
+            key = f"utter_why_{requested}"
+            texts = texts_for(tracker)
+            if key not in texts.responses:
+                key = f"utter_explain_{requested}"
+            dispatcher.utter_message(response=key)
+            return []
+        reason = tracker.get_slot(LAST_REASON_SLOT)
+        if isinstance(reason, str) and reason:
+            dispatcher.utter_message(response="utter_because", reason=reason)
+            return [SlotSet(LAST_REASON_SLOT, reason)]  # "why?" again: the same
+        dispatcher.utter_message(response="utter_why_unclear")
+        return []
+
+
+class ActionCapabilities(Action):
+    """ "What can you do?": the desk's topics, for this chatter."""
+
+    def name(self) -> str:
+        return "action_capabilities"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        identity = chat_identity(tracker)
+        staff = identity is not None and identity.kind == "staff"
+        dispatcher.utter_message(
+            response="utter_capabilities_staff" if staff else "utter_capabilities"
+        )
+        return []
+
+
+class ActionComplaint(Action):
+    """ "You're useless": an apology, and a person."""
+
+    def name(self) -> str:
+        return "action_complaint"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        dispatcher.utter_message(response="utter_complaint")
+        return []
