@@ -17,7 +17,9 @@ A conversation file (YAML) holds scripted conversations of one class:
 Per turn, every text is a Jinja template rendered against the facts of the
 conversation's customer (read from the stack's database with the product's own
 services, `facts()`), then looked for in the bot's replies, normalised (case,
-spacing, thousands separators):
+spacing, thousands separators). `user` is a template too, so a user can name an
+invoice whose number moves with the demo's anchor (`show me {{ latest.number }}`);
+write literal braces inside `{% raw %}...{% endraw %}`.
 
 - `expect`: each must appear; `expect_any`: at least one must;
 - `never`: none may appear;
@@ -33,14 +35,16 @@ error of the conversation file, reported as such.
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Optional
+from zoneinfo import ZoneInfo
 
 import httpx
 import jinja2
@@ -186,9 +190,10 @@ class Facts:
 
     values: dict[str, Any]
 
-    def render(self, template: str) -> str:
+    def render(self, template: str, *, strip: bool = True) -> str:
         try:
-            return ENV.from_string(template).render(**self.values).strip()
+            text = ENV.from_string(template).render(**self.values)
+            return text.strip() if strip else text
         except (
             jinja2.TemplateError,
             AttributeError,
@@ -219,6 +224,9 @@ def facts(session: Session, who: str, now: datetime) -> Facts:
     if partner is not None:
         today = local_today(now, partner.timezone)
         values.update(partner=partner, today=today, customers=partner.customers)
+        # The abbreviation of the partner's time zone today (PST, GMT, CST...): a
+        # time the bot states (a refund window's end) should carry it.
+        values["zone"] = now.astimezone(ZoneInfo(partner.timezone)).tzname()
         values["customer_named"] = {
             c.domain: customer_facts(session, c, today, now) for c in partner.customers
         }
@@ -262,6 +270,14 @@ def customer_facts(
         ],
         "refundable": [(s, e) for s, e in windows if e.eligible],
         "not_refundable": [(s, e) for s, e in windows if not e.eligible],
+        # The day each refund window closes: the window runs whole days (7 x 24 h,
+        # SaaS 72 h) from the time of purchase or renewal, so it closes on the day
+        # `window_days` after it, at the hour of the purchase.
+        "window_closes": {
+            s.product_name: e.window_start + timedelta(days=e.window_days)
+            for s, e in windows
+            if e.window_days > 0
+        },
     }
 
 
@@ -356,7 +372,18 @@ def _ticket_problems(
             actual = getattr(actual, "value", actual)
             if str(actual) != str(want[key]):
                 problems.append(f"ticket {key} is {actual!r}, not {want[key]!r}")
-    blob = normalise(f"{ticket.summary}\n{ticket.description}\n{ticket.identifiers}")
+    # What the ticket carries for the desk: its text, and from its packet the
+    # identifiers and tenant (not the transcript, which repeats what the user typed).
+    packet = ticket.packet or {}
+    carried = json.dumps(
+        {
+            "identifiers": packet.get("identifiers"),
+            "tenant_id": packet.get("tenant_id"),
+            "product": ticket.product,
+        },
+        default=str,
+    )
+    blob = normalise(f"{ticket.summary}\n{ticket.description}\n{carried}")
     for template in _strings(want.get("mentions"), "ticket.mentions"):
         fact = facts_.render(template)
         if normalise(fact) not in blob:
@@ -427,7 +454,10 @@ class Runner:
             with Session(self.engine) as session:
                 token = self.token(session, script.who)
                 known = facts(session, script.who, now)
-                for turn in script.turns:
+                for scripted in script.turns:
+                    turn = replace(
+                        scripted, user=known.render(scripted.user, strip=False)
+                    )
                     before = self._ticket_ids(session, sender)
                     messages = self.say(sender, turn.user, token)
                     replies = [_shown(m) for m in messages]
@@ -477,6 +507,10 @@ def check_facts(session: Session, script: Script, now: datetime) -> list[str]:
     except Exception as exc:
         return [f"{script.id}: `as: {script.who}`: {exc}"]
     for number, turn in enumerate(script.turns, 1):
+        try:
+            known.render(turn.user, strip=False)  # may be empty (bad input)
+        except ConversationFileError as exc:
+            problems.append(f"{script.id} turn {number}: {exc}")
         templates = [*turn.expect, *turn.expect_any, *turn.should, *turn.never]
         if turn.ticket:
             templates += list(_strings(turn.ticket.get("mentions"), "mentions"))
