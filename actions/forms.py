@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, ClassVar, Optional
 
-from rasa_sdk import Action, Tracker
+from rasa_sdk import Action, Tracker, utils
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import REQUESTED_SLOT, FormValidationAction
@@ -154,6 +154,34 @@ class FormValidation(FormValidationAction, ABC):
             return []
         value = self.extract(requested, tracker)
         return [] if value is None else [SlotSet(requested, value)]
+
+    async def get_validation_events(
+        self,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> list[EventType]:
+        """rasa-sdk's validation, minus the slots set to None since the message: a
+        form's start action empties its slots, and an empty slot is no answer to
+        complain about."""
+        wanted = await self.required_slots(
+            self.domain_slots(domain), dispatcher, tracker, domain
+        )
+        slots = {
+            name: value
+            for name, value in tracker.slots_to_validate().items()
+            if name in wanted and value is not None
+        }
+        for name, value in list(slots.items()):
+            validate = getattr(self, f"validate_{name}", None)
+            if validate is None:
+                continue
+            checked = await utils.call_potential_coroutine(
+                validate(value, dispatcher, tracker, domain)
+            )
+            slots.update(checked)
+            tracker.slots.update(checked)
+        return [SlotSet(name, value) for name, value in slots.items()]
 
     def extract(self, slot: str, tracker: Tracker) -> Any:
         """The value of `slot` in the latest message: its text, by default (the

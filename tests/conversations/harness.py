@@ -49,7 +49,6 @@ from zoneinfo import ZoneInfo
 import httpx
 import jinja2
 import yaml
-from actions.formatting import format_date, format_money, local_today
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
@@ -63,6 +62,7 @@ from api.domain.models import (
     Ticket,
 )
 from api.domain.services.billing import subscriptions_of, unpaid_invoices
+from common.formatting import format_date, format_money, local_today
 from common.identity import mint_customer_token, mint_staff_token
 
 RIGHT, WEAK, WRONG = "right", "weak", "wrong"
