@@ -17,7 +17,9 @@ A conversation file (YAML) holds scripted conversations of one class:
 Per turn, every text is a Jinja template rendered against the facts of the
 conversation's customer (read from the stack's database with the product's own
 services, `facts()`), then looked for in the bot's replies, normalised (case,
-spacing, thousands separators):
+spacing, thousands separators). A `user:` text holding `{{ ... }}` is rendered too,
+so a user can type a number the data gives ("{{ latest.number }}") rather than one
+written into the file:
 
 - `expect`: each must appear; `expect_any`: at least one must;
 - `never`: none may appear;
@@ -37,10 +39,11 @@ import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Optional
+from zoneinfo import ZoneInfo
 
 import httpx
 import jinja2
@@ -176,8 +179,13 @@ def _month(value: Any) -> str:
     return f"{value:%B %Y}"
 
 
+def _add_days(value: Any, days: int) -> Any:
+    """`order_date | add_days(7)`: the day a 7-day (168-hour) window closes."""
+    return value + timedelta(days=days)
+
+
 ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
-ENV.filters.update(money=_money, date=_date, month=_month)
+ENV.filters.update(money=_money, date=_date, month=_month, add_days=_add_days)
 
 
 @dataclass
@@ -219,6 +227,8 @@ def facts(session: Session, who: str, now: datetime) -> Facts:
     if partner is not None:
         today = local_today(now, partner.timezone)
         values.update(partner=partner, today=today, customers=partner.customers)
+        # The partner's zone as the bot writes it after a time ("PST", "GMT").
+        values["zone"] = now.astimezone(ZoneInfo(partner.timezone)).tzname()
         values["customer_named"] = {
             c.domain: customer_facts(session, c, today) for c in partner.customers
         }
@@ -354,7 +364,9 @@ def _ticket_problems(
             actual = getattr(actual, "value", actual)
             if str(actual) != str(want[key]):
                 problems.append(f"ticket {key} is {actual!r}, not {want[key]!r}")
-    blob = normalise(f"{ticket.summary}\n{ticket.description}\n{ticket.identifiers}")
+    # The packet holds what the desk receives beyond the text: the tenant id and
+    # the identifiers (invoice numbers, subscription ids) the chat collected.
+    blob = normalise(f"{ticket.summary}\n{ticket.description}\n{ticket.packet}")
     for template in _strings(want.get("mentions"), "ticket.mentions"):
         fact = facts_.render(template)
         if normalise(fact) not in blob:
@@ -426,14 +438,17 @@ class Runner:
                 token = self.token(session, script.who)
                 known = facts(session, script.who, now)
                 for turn in script.turns:
+                    said = said_by_user(turn, known)
                     before = self._ticket_ids(session, sender)
-                    messages = self.say(sender, turn.user, token)
+                    messages = self.say(sender, said, token)
                     replies = [_shown(m) for m in messages]
                     session.expire_all()
                     new = [
                         t for t in self._tickets(session, sender) if t.id not in before
                     ]
-                    results.append(judge(turn, replies, known, new))
+                    result = judge(turn, replies, known, new)
+                    result.user = said
+                    results.append(result)
         except ConversationFileError as exc:
             return Result(script, results, error=str(exc))
         except httpx.HTTPError as exc:
@@ -452,6 +467,14 @@ class Runner:
 
     def _ticket_ids(self, session: Session, sender: str) -> set[int]:
         return {t.id for t in self._tickets(session, sender)}
+
+
+def said_by_user(turn: Turn, facts_: Facts) -> str:
+    """What the user sends: the `user:` text, rendered when it names a fact (other
+    texts are sent exactly as written, spaces and braces included)."""
+    if "{{" in turn.user or "{%" in turn.user:
+        return facts_.render(turn.user)
+    return turn.user
 
 
 def _shown(message: dict[str, Any]) -> str:
@@ -475,6 +498,10 @@ def check_facts(session: Session, script: Script, now: datetime) -> list[str]:
     except Exception as exc:
         return [f"{script.id}: `as: {script.who}`: {exc}"]
     for number, turn in enumerate(script.turns, 1):
+        try:
+            said_by_user(turn, known)
+        except ConversationFileError as exc:
+            problems.append(f"{script.id} turn {number}: {exc}")
         templates = [*turn.expect, *turn.expect_any, *turn.should, *turn.never]
         if turn.ticket:
             templates += list(_strings(turn.ticket.get("mentions"), "mentions"))
