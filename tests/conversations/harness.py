@@ -17,9 +17,9 @@ A conversation file (YAML) holds scripted conversations of one class:
 Per turn, every text is a Jinja template rendered against the facts of the
 conversation's customer (read from the stack's database with the product's own
 services, `facts()`), then looked for in the bot's replies, normalised (case,
-spacing, thousands separators). `user` is a template too, so a user can name an
-invoice whose number moves with the demo's anchor (`show me {{ latest.number }}`);
-write literal braces inside `{% raw %}...{% endraw %}`.
+spacing, thousands separators). A `user:` text holding `{{ ... }}` is rendered too,
+so a user can type a number the data gives ("{{ latest.number }}") rather than one
+written into the file:
 
 - `expect`: each must appear; `expect_any`: at least one must;
 - `never`: none may appear;
@@ -39,7 +39,7 @@ import json
 import re
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -180,8 +180,13 @@ def _month(value: Any) -> str:
     return f"{value:%B %Y}"
 
 
+def _add_days(value: Any, days: int) -> Any:
+    """`order_date | add_days(7)`: the day a 7-day (168-hour) window closes."""
+    return value + timedelta(days=days)
+
+
 ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
-ENV.filters.update(money=_money, date=_date, month=_month)
+ENV.filters.update(money=_money, date=_date, month=_month, add_days=_add_days)
 
 
 @dataclass
@@ -454,18 +459,18 @@ class Runner:
             with Session(self.engine) as session:
                 token = self.token(session, script.who)
                 known = facts(session, script.who, now)
-                for scripted in script.turns:
-                    turn = replace(
-                        scripted, user=known.render(scripted.user, strip=False)
-                    )
+                for turn in script.turns:
+                    said = said_by_user(turn, known)
                     before = self._ticket_ids(session, sender)
-                    messages = self.say(sender, turn.user, token)
+                    messages = self.say(sender, said, token)
                     replies = [_shown(m) for m in messages]
                     session.expire_all()
                     new = [
                         t for t in self._tickets(session, sender) if t.id not in before
                     ]
-                    results.append(judge(turn, replies, known, new))
+                    result = judge(turn, replies, known, new)
+                    result.user = said
+                    results.append(result)
         except ConversationFileError as exc:
             return Result(script, results, error=str(exc))
         except httpx.HTTPError as exc:
@@ -484,6 +489,14 @@ class Runner:
 
     def _ticket_ids(self, session: Session, sender: str) -> set[int]:
         return {t.id for t in self._tickets(session, sender)}
+
+
+def said_by_user(turn: Turn, facts_: Facts) -> str:
+    """What the user sends: the `user:` text, rendered when it names a fact (other
+    texts are sent exactly as written, spaces and braces included)."""
+    if "{{" in turn.user or "{%" in turn.user:
+        return facts_.render(turn.user, strip=False)
+    return turn.user
 
 
 def _shown(message: dict[str, Any]) -> str:
@@ -508,7 +521,7 @@ def check_facts(session: Session, script: Script, now: datetime) -> list[str]:
         return [f"{script.id}: `as: {script.who}`: {exc}"]
     for number, turn in enumerate(script.turns, 1):
         try:
-            known.render(turn.user, strip=False)  # may be empty (bad input)
+            said_by_user(turn, known)
         except ConversationFileError as exc:
             problems.append(f"{script.id} turn {number}: {exc}")
         templates = [*turn.expect, *turn.expect_any, *turn.should, *turn.never]
