@@ -63,8 +63,8 @@ def test_upgrade_uses_database_url_from_settings(database_url: str) -> None:
     assert current_revision() == head_revision()
 
 
-def test_there_is_one_head_and_it_is_the_initial_revision() -> None:
-    assert head_revision() == "0003"
+def test_there_is_one_head_and_it_is_the_newest_revision() -> None:
+    assert head_revision() == "0005"
 
 
 def test_postgresql_upgrade_head_and_downgrade_base(postgres_url: str) -> None:

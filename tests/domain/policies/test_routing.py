@@ -106,3 +106,13 @@ def test_every_target_has_every_severity() -> None:
     policy = routing_policy()
     for name in ["partner_desk", *policy.targets]:
         assert set(policy.response_targets[name]) == set(Severity)
+
+
+def test_only_severity_a_is_worked_around_the_clock() -> None:
+    """Severity B and C are worked in business hours, whoever works them."""
+    from api.domain.models import Severity
+    from api.domain.services.routing import routing_policy
+
+    for target, by_severity in routing_policy().response_targets.items():
+        for severity in (Severity.B, Severity.C):
+            assert by_severity[severity].business, (target, severity)

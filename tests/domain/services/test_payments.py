@@ -30,7 +30,9 @@ def numbered(session: Session, number: str) -> Invoice:
 
 def test_the_policy_table_loads() -> None:
     assert microsoft_suspension_days() == 60
-    assert "still billed" in collections_policy().suspended_subscription.new_commerce
+    policy = collections_policy().suspended_subscription
+    assert policy.new_commerce_still_billed  # a suspended subscription is billed
+    assert policy.legacy_data_deleted_after_days == 90
 
 
 def test_timeline_stages_follow_the_partners_policy(
