@@ -269,11 +269,29 @@ class FormValidation(FormValidationAction, ABC):
         return [SlotSet(slot, None) for slot in (*self.slots, FAILURES_SLOT)]
 
 
+# Actions Rasa runs on every turn, which answer nothing.
+BOOKKEEPING_ACTIONS = frozenset(
+    {"action_extract_slots", "action_session_start", "action_listen"}
+)
+
+
 def form_was_interrupted(tracker: Tracker, form: str) -> bool:
-    """Whether the form asks again after answering something else in this turn."""
+    """Whether the form asks again after answering something else in this turn:
+    it was active when the user spoke, and another action answered since."""
+    events = list(tracker.events or [])
+    spoke = [i for i, e in enumerate(events) if e.get("event") == "user"]
+    if not spoke:
+        return False
+    active = None
+    for event in events[: spoke[-1]]:
+        if event.get("event") == "active_loop":
+            active = event.get("name")
+    if active != form:
+        return False  # the form is starting: its first question
     ran = actions_since_user(tracker)
     return any(
-        name not in (form, f"validate_{form}") and not name.startswith("action_ask_")
+        name not in (form, f"validate_{form}", *BOOKKEEPING_ACTIONS)
+        and not name.startswith("action_ask_")
         for name in ran
     )
 
