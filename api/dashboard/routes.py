@@ -26,7 +26,6 @@ import jinja2
 from fastapi import APIRouter, Form, HTTPException, Request, status
 from fastapi import Path as PathParam
 from fastapi.responses import (
-    FileResponse,
     HTMLResponse,
     PlainTextResponse,
     RedirectResponse,
@@ -81,7 +80,8 @@ from api.dashboard.models import (
 from api.dashboard.privacy import delete_conversation
 from api.domain.db import get_sessionmaker
 from api.domain.models import MAX_DB_ID, Customer, Partner, utcnow
-from api.settings import ROOT, Settings, get_settings
+from api.frontend import BUILD_COMMAND, CHART_JS, static_file
+from api.settings import Settings, get_settings
 from api.web.deps import PublicRateLimit, SessionDep
 from common.taxonomy import load_taxonomy
 
@@ -89,8 +89,7 @@ HERE = Path(__file__).resolve().parent
 STATIC_FILES: dict[str, Path] = {
     "dashboard.css": HERE / "static" / "dashboard.css",
     "dashboard.js": HERE / "static" / "dashboard.js",
-    # Built by scripts/build_dashboard.sh from dashboard/package-lock.json.
-    "vendor/chart.umd.js": ROOT / "build" / "static" / "chart.umd.js",
+    "vendor/chart.umd.js": CHART_JS,
 }
 INGEST_PER_REQUEST = 5000
 SECURITY_HEADERS = {
@@ -698,13 +697,9 @@ def static(name: str) -> Response:
         raise HTTPException(
             status_code=status.HTTP_404_NOT_FOUND,
             detail=(
-                "Chart.js is not built; run scripts/build_dashboard.sh"
+                f"Chart.js is not built; run {BUILD_COMMAND}"
                 if name.startswith("vendor/")
                 else f"No static file {name!r}."
             ),
         )
-    media = "text/css" if name.endswith(".css") else "text/javascript"
-    response = FileResponse(path, media_type=media)
-    response.headers["Cache-Control"] = "public, max-age=3600"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
+    return static_file(path)
