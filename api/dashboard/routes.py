@@ -16,6 +16,7 @@ Wire it into the API with ``app.include_router(dashboard.router)``.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from datetime import datetime
 from pathlib import Path
@@ -32,6 +33,7 @@ from fastapi.responses import (
     Response,
 )
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup, escape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -125,7 +127,34 @@ def _environment() -> jinja2.Environment:
     env.filters["when"] = _when
     env.filters["pct"] = lambda value: f"{float(value) * 100:.1f}%"
     env.filters["duration"] = _duration
+    env.filters["bidi_safe"] = bidi_safe
     return env
+
+
+# Unicode's invisible text-direction controls: embeddings and overrides (U+202A-E),
+# isolates (U+2066-9) and the marks (U+200E/F, U+061C). Shown raw, an override in a
+# chatter's message reverses what follows it on the page ("Trojan Source"): a
+# reviewer would read text that is not what was sent.
+BIDI_CONTROLS = re.compile("([\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069])")
+BIDI_MARKER = Markup(
+    '<span class="bidi-control" title="A hidden text-direction character, shown '
+    'here instead of applied">[{code}]</span>'
+)
+
+
+def bidi_safe(value: object) -> object:
+    """Text with every bidi control character replaced by a visible `[U+202E]`
+    marker (the rest escaped as usual); anything but a string is left as it is.
+    For every user-supplied text the dashboard shows: ``{{ turn.text|bidi_safe }}``.
+    """
+    if not isinstance(value, str) or not BIDI_CONTROLS.search(value):
+        return value
+    # split() with a group: the controls at the odd places, the text around them.
+    pieces = BIDI_CONTROLS.split(value)
+    return Markup("").join(
+        BIDI_MARKER.format(code=f"U+{ord(piece):04X}") if odd % 2 else escape(piece)
+        for odd, piece in enumerate(pieces)
+    )
 
 
 def _when(value: Optional[datetime]) -> str:
