@@ -113,9 +113,9 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-# argon2id at OWASP's recommended minimum (19 MiB, 2 passes, 1 lane), a little
-# costlier than the scrypt it replaces; argon2-cffi's default (64 MiB, 3 passes, 4
-# lanes) took ten times longer per sign-in on a 2-core host. A hash made at another
+# argon2id at OWASP's recommended minimum (19 MiB, 2 passes, 1 lane): argon2-cffi's
+# default (64 MiB, 3 passes, 4 lanes) cost about ten times as much per sign-in on a
+# 2-core host, and every test that creates a user pays it. A hash made at another
 # cost is rewritten at this one on the next sign-in.
 ARGON2 = Argon2Hasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 # The first hasher makes every new hash; the others only verify old ones.
