@@ -1,5 +1,6 @@
 """The app served for a real browser: uvicorn on a free port in a thread, and
-Debian's headless Chromium for Playwright (it never downloads a browser)."""
+Debian's headless Chromium for Playwright (tests/channels/browser.py; it never
+downloads a browser)."""
 
 from __future__ import annotations
 
@@ -16,22 +17,16 @@ from fastapi import FastAPI
 
 from api.frontend import BUILD_COMMAND, FRONTEND_BUILD
 from api.settings import ROOT
+from tests.channels.browser import CHROMIUM, CHROMIUM_ARGS, needs_chromium
 from tests.e2e.stack import free_port
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
+__all__ = [
+    "CHROMIUM",
+    "CHROMIUM_ARGS",
+    "ensure_frontend_built",
+    "live_server",
+    "needs_chromium",
 ]
-needs_chromium = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="needs Debian's chromium (scripts/install_browser.sh)"
-)
 
 
 def ensure_frontend_built(*assets: Path) -> None:
