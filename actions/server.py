@@ -42,10 +42,20 @@ def build_app(token: str) -> Sanic:
         return None
 
     async def quiet_errors(request: Request, exception: Exception) -> HTTPResponse:
-        logger.error("action server error on %s", request.path, exc_info=exception)
         status = getattr(exception, "status_code", 500)
         if status >= 500:
+            logger.error("action server error on %s", request.path, exc_info=exception)
             return json({"error": "internal error in the action server"}, status=500)
+        # A bad request (wrong method, unknown path, malformed body) is the
+        # caller's mistake, and anyone can send one: a line each, no traceback, so
+        # a loop of them cannot flood the log. %r keeps a crafted path on one line.
+        logger.warning(
+            "action server refused %s %r: %s %s",
+            request.method,
+            request.path[:200],
+            status,
+            type(exception).__name__,
+        )
         return json({"error": str(exception)}, status=status)
 
     app.error_handler.add(Exception, quiet_errors)

@@ -82,7 +82,6 @@ fi
 # The pretrained sentence encoder the intent classifier reads (bot/sentence_encoder.py).
 bash scripts/fetch_encoder.sh
 
-# Front-end assets the API serves (installed from the npm registry by lockfile,
-# never fetched from a CDN at run time).
-bash scripts/build_dashboard.sh
-bash scripts/build_widget.sh
+# The browser libraries the API serves (frontend/package-lock.json, installed from the
+# npm registry by lockfile, never fetched from a CDN at run time).
+bash scripts/build_frontend.sh

@@ -1,8 +1,10 @@
-"""Sign-in for support leads: scrypt passwords, server-side sessions, CSRF tokens.
+"""Sign-in for support leads: argon2 passwords, server-side sessions, CSRF tokens.
 
-* Passwords: ``hashlib.scrypt`` (N=2**14, r=8, p=1, 16-byte salt), stored as
-  ``scrypt$N$r$p$salt$hash`` so the cost can be raised later; verification is
-  constant-time and re-hashes nothing.
+* Passwords: pwdlib's Argon2 hasher (argon2id, OWASP's minimum cost), stored
+  in argon2's own encoded format with its parameters. Hashes from before, scrypt as
+  ``scrypt$N$r$p$salt$hash``, still verify, and are rewritten as argon2 at that
+  user's next successful sign-in (pwdlib's ``verify_and_update``); the same happens
+  when the argon2 cost is raised.
 * Sessions: the cookie holds 32 random bytes; ``dashboard_sessions`` keeps only
   their SHA-256, a CSRF token and an expiry. Signing in replaces any session the
   browser had; signing out deletes the row.
@@ -22,6 +24,10 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Optional
 
+from pwdlib import PasswordHash
+from pwdlib.exceptions import UnknownHashError
+from pwdlib.hashers.argon2 import Argon2Hasher
+from pwdlib.hashers.base import ensure_bytes, ensure_str
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
@@ -29,8 +35,8 @@ from api.dashboard.models import DashboardRole, DashboardSession, DashboardUser
 from api.domain.models import utcnow
 from api.settings import Settings
 
+# The legacy scrypt format's cost (new hashes are argon2).
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
-SCRYPT_DKLEN = 32
 SCRYPT_MAXMEM = 64 * 1024 * 1024
 MIN_PASSWORD_LENGTH = 12
 MAX_FAILED_LOGINS = 10
@@ -53,6 +59,52 @@ class AuthError(ValueError):
     """Sign-in refused or a user that cannot be created."""
 
 
+class LegacyScryptHasher:
+    """pwdlib hasher for the ``scrypt$N$r$p$salt$hash`` hashes this dashboard stored
+    before it used pwdlib, so that those users can still sign in (and be moved to
+    argon2 there). pwdlib ships no scrypt hasher; hashlib's scrypt with the stored
+    parameters is the whole of it. `hash` makes the old format, for tests only."""
+
+    PREFIX = "scrypt$"
+
+    @classmethod
+    def identify(cls, hash: str | bytes) -> bool:
+        return ensure_str(hash).startswith(cls.PREFIX)
+
+    def hash(self, password: str | bytes, *, salt: Optional[bytes] = None) -> str:
+        salt = salt or secrets.token_bytes(16)
+        digest = self._scrypt(password, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P, 32)
+        return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${_b64(salt)}${_b64(digest)}"
+
+    def verify(self, password: str | bytes, hash: str | bytes) -> bool:
+        try:
+            _scheme, n, r, p, salt, digest = ensure_str(hash).split("$")
+            expected = _unb64(digest)
+            actual = self._scrypt(
+                password, _unb64(salt), int(n), int(r), int(p), len(expected)
+            )
+        except (ValueError, TypeError):
+            return False
+        return hmac.compare_digest(actual, expected)
+
+    def check_needs_rehash(self, hash: str | bytes) -> bool:
+        return True  # always: argon2 replaces it
+
+    @staticmethod
+    def _scrypt(
+        password: str | bytes, salt: bytes, n: int, r: int, p: int, length: int
+    ) -> bytes:
+        return hashlib.scrypt(
+            ensure_bytes(password),
+            salt=salt,
+            n=n,
+            r=r,
+            p=p,
+            maxmem=SCRYPT_MAXMEM,
+            dklen=length,
+        )
+
+
 def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
 
@@ -61,40 +113,32 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def hash_password(password: str, *, salt: Optional[bytes] = None) -> str:
-    """An scrypt hash of ``password`` in the ``scrypt$N$r$p$salt$hash`` format."""
-    salt = salt or secrets.token_bytes(16)
-    digest = hashlib.scrypt(
-        password.encode("utf-8"),
-        salt=salt,
-        n=SCRYPT_N,
-        r=SCRYPT_R,
-        p=SCRYPT_P,
-        maxmem=SCRYPT_MAXMEM,
-        dklen=SCRYPT_DKLEN,
-    )
-    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${_b64(salt)}${_b64(digest)}"
+# argon2id at OWASP's recommended minimum (19 MiB, 2 passes, 1 lane): argon2-cffi's
+# default (64 MiB, 3 passes, 4 lanes) cost about ten times as much per sign-in on a
+# 2-core host, and every test that creates a user pays it. A hash made at another
+# cost is rewritten at this one on the next sign-in.
+ARGON2 = Argon2Hasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+# The first hasher makes every new hash; the others only verify old ones.
+PASSWORDS = PasswordHash((ARGON2, LegacyScryptHasher()))
+
+
+def hash_password(password: str) -> str:
+    """An argon2 hash of ``password``, with its salt and parameters."""
+    return PASSWORDS.hash(password)
 
 
 def verify_password(password: str, stored: str) -> bool:
-    """Whether ``password`` matches ``stored`` (constant-time comparison)."""
+    """Whether ``password`` matches ``stored`` (argon2, or a legacy scrypt hash)."""
+    return check_password(password, stored)[0]
+
+
+def check_password(password: str, stored: str) -> tuple[bool, Optional[str]]:
+    """Whether ``password`` matches ``stored``, and the hash to store instead when
+    ``stored`` is legacy scrypt or argon2 with an old cost (else None)."""
     try:
-        scheme, n, r, p, salt, digest = stored.split("$")
-        if scheme != "scrypt":
-            return False
-        expected = _unb64(digest)
-        actual = hashlib.scrypt(
-            password.encode("utf-8"),
-            salt=_unb64(salt),
-            n=int(n),
-            r=int(r),
-            p=int(p),
-            maxmem=SCRYPT_MAXMEM,
-            dklen=len(expected),
-        )
-    except (ValueError, TypeError):
-        return False
-    return hmac.compare_digest(actual, expected)
+        return PASSWORDS.verify_and_update(password, stored)
+    except UnknownHashError:
+        return False, None
 
 
 @lru_cache(maxsize=1)
@@ -176,12 +220,15 @@ def authenticate(
     if user.locked_until is not None and user.locked_until > now:
         verify_password(password, _dummy_hash())
         raise refused
-    if not verify_password(password, user.password_hash) or not user.active:
+    matches, upgraded = check_password(password, user.password_hash)
+    if not matches or not user.active:
         user.failed_logins = (user.failed_logins or 0) + 1
         if user.failed_logins >= MAX_FAILED_LOGINS:
             user.locked_until = now + LOCKOUT
             user.failed_logins = 0
         raise refused
+    if upgraded is not None:
+        user.password_hash = upgraded
     user.failed_logins = 0
     user.locked_until = None
     user.last_login_at = now

@@ -22,6 +22,7 @@ delay replies (measured in docs/production.md).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -34,6 +35,14 @@ import pika
 from pika.adapters.blocking_connection import BlockingChannel
 from pika.exceptions import AMQPError
 from sqlalchemy.exc import SQLAlchemyError
+from tenacity import (
+    RetryCallState,
+    RetryError,
+    Retrying,
+    retry_if_exception_type,
+    retry_if_result,
+    wait_fixed,
+)
 
 from api.dashboard.ingest import IngestConflict, ingest
 from api.dashboard.reconcile import reconcile
@@ -157,32 +166,49 @@ class TranscriptConsumer:
                 break
         channel.cancel()
 
+    def connect_and_consume(self, params: pika.URLParameters) -> None:
+        """One connection to the broker, consumed until it drops (AMQPError) or
+        the consumer is stopped."""
+        if self.stopping:
+            return
+        connection = pika.BlockingConnection(params)
+        try:
+            channel = connection.channel()
+            self.declare(channel)
+            logger.info(
+                "consuming %s (exchange %s)",
+                self.settings.rabbitmq_queue,
+                self.settings.rabbitmq_exchange,
+            )
+            self.consume(channel)
+        finally:
+            if connection.is_open:
+                connection.close()
+
     def run(self) -> None:
-        """Consume until SIGTERM/SIGINT, reconnecting when the broker goes away."""
+        """Consume until SIGTERM/SIGINT, reconnecting when the broker goes away
+        (or was not there yet) and when it cancels the consumer."""
         params = pika.URLParameters(self.settings.rabbitmq_url)
         params.heartbeat = 30
-        while not self.stopping:
-            try:
-                connection = pika.BlockingConnection(params)
-            except AMQPError as exc:
-                logger.warning("RabbitMQ not reachable (%s); retrying", exc)
-                time.sleep(RECONNECT_SECONDS)
-                continue
-            try:
-                channel = connection.channel()
-                self.declare(channel)
-                logger.info(
-                    "consuming %s (exchange %s)",
-                    self.settings.rabbitmq_queue,
-                    self.settings.rabbitmq_exchange,
-                )
-                self.consume(channel)
-            except AMQPError as exc:
-                logger.warning("RabbitMQ connection lost (%s); reconnecting", exc)
-                time.sleep(RECONNECT_SECONDS)
-            finally:
-                if connection.is_open:
-                    connection.close()
+        reconnecting = Retrying(
+            retry=retry_if_exception_type(AMQPError)
+            | retry_if_result(lambda _: not self.stopping),
+            wait=wait_fixed(RECONNECT_SECONDS),
+            stop=lambda _: self.stopping,
+            before_sleep=_log_reconnect,
+            reraise=False,
+        )
+        with contextlib.suppress(RetryError):  # stopped while the broker was away
+            reconnecting(self.connect_and_consume, params)
+
+
+def _log_reconnect(state: RetryCallState) -> None:
+    failure = state.outcome.exception() if state.outcome else None
+    logger.warning(
+        "RabbitMQ %s; reconnecting in %.0f s",
+        f"not reachable or connection lost ({failure})" if failure else "cancelled us",
+        RECONNECT_SECONDS,
+    )
 
 
 def main(*, batch: int = DEFAULT_BATCH, run_ingest: bool = True) -> int:

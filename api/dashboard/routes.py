@@ -16,6 +16,7 @@ Wire it into the API with ``app.include_router(dashboard.router)``.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from datetime import datetime
 from pathlib import Path
@@ -26,13 +27,13 @@ import jinja2
 from fastapi import APIRouter, Form, HTTPException, Request, status
 from fastapi import Path as PathParam
 from fastapi.responses import (
-    FileResponse,
     HTMLResponse,
     PlainTextResponse,
     RedirectResponse,
     Response,
 )
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup, escape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -81,7 +82,8 @@ from api.dashboard.models import (
 from api.dashboard.privacy import delete_conversation
 from api.domain.db import get_sessionmaker
 from api.domain.models import MAX_DB_ID, Customer, Partner, utcnow
-from api.settings import ROOT, Settings, get_settings
+from api.frontend import BUILD_COMMAND, CHART_JS, static_file
+from api.settings import Settings, get_settings
 from api.web.deps import PublicRateLimit, SessionDep
 from common.taxonomy import load_taxonomy
 
@@ -89,8 +91,7 @@ HERE = Path(__file__).resolve().parent
 STATIC_FILES: dict[str, Path] = {
     "dashboard.css": HERE / "static" / "dashboard.css",
     "dashboard.js": HERE / "static" / "dashboard.js",
-    # Built by scripts/build_dashboard.sh from dashboard/package-lock.json.
-    "vendor/chart.umd.js": ROOT / "build" / "static" / "chart.umd.js",
+    "vendor/chart.umd.js": CHART_JS,
 }
 INGEST_PER_REQUEST = 5000
 SECURITY_HEADERS = {
@@ -126,7 +127,34 @@ def _environment() -> jinja2.Environment:
     env.filters["when"] = _when
     env.filters["pct"] = lambda value: f"{float(value) * 100:.1f}%"
     env.filters["duration"] = _duration
+    env.filters["bidi_safe"] = bidi_safe
     return env
+
+
+# Unicode's invisible text-direction controls: embeddings and overrides (U+202A-E),
+# isolates (U+2066-9) and the marks (U+200E/F, U+061C). Shown raw, an override in a
+# chatter's message reverses what follows it on the page ("Trojan Source"): a
+# reviewer would read text that is not what was sent.
+BIDI_CONTROLS = re.compile("([\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069])")
+BIDI_MARKER = Markup(
+    '<span class="bidi-control" title="A hidden text-direction character, shown '
+    'here instead of applied">[{code}]</span>'
+)
+
+
+def bidi_safe(value: object) -> object:
+    """Text with every bidi control character replaced by a visible `[U+202E]`
+    marker (the rest escaped as usual); anything but a string is left as it is.
+    For every user-supplied text the dashboard shows: ``{{ turn.text|bidi_safe }}``.
+    """
+    if not isinstance(value, str) or not BIDI_CONTROLS.search(value):
+        return value
+    # split() with a group: the controls at the odd places, the text around them.
+    pieces = BIDI_CONTROLS.split(value)
+    return Markup("").join(
+        BIDI_MARKER.format(code=f"U+{ord(piece):04X}") if odd % 2 else escape(piece)
+        for odd, piece in enumerate(pieces)
+    )
 
 
 def _when(value: Optional[datetime]) -> str:
@@ -698,13 +726,9 @@ def static(name: str) -> Response:
         raise HTTPException(
             status_code=status.HTTP_404_NOT_FOUND,
             detail=(
-                "Chart.js is not built; run scripts/build_dashboard.sh"
+                f"Chart.js is not built; run {BUILD_COMMAND}"
                 if name.startswith("vendor/")
                 else f"No static file {name!r}."
             ),
         )
-    media = "text/css" if name.endswith(".css") else "text/javascript"
-    response = FileResponse(path, media_type=media)
-    response.headers["Cache-Control"] = "public, max-age=3600"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
+    return static_file(path)

@@ -22,7 +22,6 @@ import shlex
 import shutil
 import signal
 import sys
-import time
 from pathlib import Path
 from typing import Optional
 from urllib.parse import unquote, urlsplit
@@ -31,6 +30,7 @@ import httpx
 import jinja2
 from dotenv import dotenv_values
 from sqlalchemy.engine import make_url
+from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from api.settings import ROOT, Settings, get_settings
 from bot.channels.config import channel_status
@@ -195,11 +195,12 @@ def health_checks(settings: Settings) -> dict[str, str]:
 def wait_until_ready(
     checks: dict[str, str], timeout: float = READY_TIMEOUT_SECONDS
 ) -> list[str]:
-    """Poll every check until all answer 200; return those still failing."""
+    """Poll every check, a round a second, until all answer 200 or `timeout` is
+    up; return those still failing."""
     pending = dict(checks)
-    deadline = time.monotonic() + timeout
     with httpx.Client(timeout=5.0) as client:
-        while pending and time.monotonic() < deadline:
+
+        def poll() -> dict[str, str]:
             for name, url in list(pending.items()):
                 try:
                     if client.get(url).status_code == 200:
@@ -207,8 +208,14 @@ def wait_until_ready(
                         del pending[name]
                 except httpx.HTTPError:
                     pass
-            if pending:
-                time.sleep(1.0)
+            return pending
+
+        Retrying(
+            retry=retry_if_result(bool),  # some still pending
+            wait=wait_fixed(1.0),
+            stop=stop_after_delay(timeout),
+            retry_error_callback=lambda _state: None,  # the caller reports them
+        )(poll)
     return sorted(pending)
 
 

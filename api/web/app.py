@@ -2,102 +2,39 @@
 
     .venv/bin/python -m api        # serves it on API_HOST:API_PORT
 
-Every error is JSON, `{"error": "<code>", "detail": ...}`: 401 without the service
-token, 400 for a NUL character anywhere in the request, 404 for an unknown id, 413
-for a body over `MAX_BODY_BYTES`, 422 for a malformed one, 429 over a public route's rate limit, 500 (logged, never a traceback)
-for anything unexpected.
+Every error is JSON, `{"error": "<code>", "detail": ...}` (api/web/errors.py): 401
+without the service token, 400 for a NUL character anywhere in the request, 404 for
+an unknown id, 413 for a body over `MAX_BODY_BYTES`, 422 for a malformed one (its
+`detail` lists each problem), 429 over a public route's rate limit, 500 (logged,
+never a traceback) for anything unexpected. Each route documents the statuses it
+may answer in the OpenAPI schema, and tests/web/test_schema_fuzz.py holds it to it.
 """
 
 from __future__ import annotations
 
-import logging
 import re
-from http import HTTPStatus
-from typing import Optional
+from typing import Any, Optional
 
-from fastapi import FastAPI, Request, status
-from fastapi.exceptions import RequestValidationError
+from fastapi import FastAPI, status
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.dashboard import router as dashboard_router
 from api.demo import portal
+from api.settings import get_settings
 from api.web import router as api_v1
-from api.web.routes import documents, health
+from api.web.errors import (
+    MAX_BODY_BYTES,
+    NUL_REFUSED,
+    TOO_LARGE,
+    error_body,
+    error_responses,
+    install_error_handlers,
+)
+from api.web.router import API_PREFIX
+from api.web.routes import docs, documents, health, invoices
 from api.widget import routes as widget_routes
-
-logger = logging.getLogger(__name__)
-
-ERROR_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    410: "gone",
-    413: "too_large",
-    422: "validation_error",
-    429: "rate_limited",
-    503: "unavailable",
-}
-
-# No request of ours needs more: the largest is a ticket (10 000 characters of
-# description) or a dashboard correction form.
-MAX_BODY_BYTES = 1024 * 1024
-TOO_LARGE = f"The request body is larger than {MAX_BODY_BYTES // 1024} kB."
-
-
-def error_body(status_code: int, detail: object) -> dict[str, object]:
-    """The JSON body of every error response."""
-    return {
-        "error": ERROR_CODES.get(status_code, f"http_{status_code}"),
-        "detail": detail,
-    }
-
-
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StarletteHTTPException)
-    detail = exc.detail
-    if detail is None or detail == HTTPStatus(exc.status_code).phrase:
-        detail = {
-            404: f"Nothing at {request.url.path}.",
-            405: f"{request.method} is not allowed on {request.url.path}.",
-        }.get(exc.status_code, HTTPStatus(exc.status_code).phrase)
-    return JSONResponse(
-        status_code=exc.status_code,
-        content=error_body(exc.status_code, detail),
-        headers=getattr(exc, "headers", None),
-    )
-
-
-async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
-    fields = [
-        {
-            "where": ".".join(str(part) for part in error.get("loc", ())),
-            "problem": error.get("msg", "invalid"),
-        }
-        for error in exc.errors()
-    ]
-    return JSONResponse(
-        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
-        content=error_body(422, fields),
-    )
-
-
-async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    logger.error(
-        "unhandled error on %s %s", request.method, request.url.path, exc_info=exc
-    )
-    return JSONResponse(
-        status_code=status.HTTP_500_INTERNAL_SERVER_ERROR,
-        content={
-            "error": "internal_error",
-            "detail": "An unexpected error occurred; it has been logged.",
-        },
-    )
 
 
 class BodyTooLarge(StarletteHTTPException):
@@ -113,7 +50,6 @@ class NulCharacter(StarletteHTTPException):
 # A NUL character, raw, URL-encoded or as a JSON escape. No input of ours needs one,
 # and PostgreSQL refuses it in text, so it never gets past the door.
 _NUL = re.compile(rb"\x00|%00|\\u0000", re.IGNORECASE)
-NUL_REFUSED = "The request contains a NUL character, which no field accepts."
 
 
 class GuardRequests:
@@ -164,6 +100,24 @@ class GuardRequests:
         await self.app(scope, checked, send)
 
 
+def _document_setting_patterns(app: FastAPI) -> None:
+    """Show in the OpenAPI schema the patterns that come from the settings (read
+    when the schema is first asked for, like every setting): the invoice number's."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        operation = schema["paths"][f"{API_PREFIX}/invoices/{{number}}"]["get"]
+        for parameter in operation["parameters"]:
+            if parameter["name"] == "number":
+                parameter["schema"]["pattern"] = invoices.number_pattern(get_settings())
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented hook
+
+
 def create_app() -> FastAPI:
     """Build the API. Reads no settings and opens no connection until a request."""
     app = FastAPI(
@@ -171,13 +125,20 @@ def create_app() -> FastAPI:
         version="0.1.0",
         description=(
             "Partners, customers and invoices of the CSP billing desk. Everything "
-            "under /api/v1 needs `Authorization: Bearer <API_SERVICE_TOKEN>`."
+            "under /api/v1 needs `Authorization: Bearer <API_SERVICE_TOKEN>`. Every "
+            'error is `{"error": <code>, "detail": <sentence>}`; a 422\'s '
+            '`detail` is the list of problems, `[{"where", "problem"}]`.'
         ),
+        # Served from local files by api/web/routes/docs.py, never from a CDN.
+        docs_url=None,
+        redoc_url=None,
+        # GuardRequests (below) may refuse any request so.
+        responses=error_responses(400, 413),
     )
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(Exception, _unexpected_error)
+    install_error_handlers(app)
     app.add_middleware(GuardRequests)
+    _document_setting_patterns(app)
+    app.include_router(docs.router)
     app.include_router(health.router)
     app.include_router(documents.router)
     app.include_router(api_v1.router)

@@ -10,10 +10,13 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.web.deps import ServiceToken
+from api.web.errors import error_responses
 from api.web.routes import customers, handoff, invoices, nlu, partners, tickets
 
 API_PREFIX = "/api/v1"
 
-router = APIRouter(prefix=API_PREFIX, dependencies=[ServiceToken])
+router = APIRouter(
+    prefix=API_PREFIX, dependencies=[ServiceToken], responses=error_responses(401)
+)
 for module in (partners, customers, invoices, tickets, handoff, nlu):
     router.include_router(module.router)

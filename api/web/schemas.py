@@ -1,4 +1,5 @@
-"""Response schemas of the HTTP API (pydantic v2).
+"""Schemas of the HTTP API (pydantic v2): responses, the error envelope, and the
+text fields requests share.
 
 Money is a string with exactly two decimals ("1234.50"), never a float; dates are
 ISO 8601 (`2026-11-15`). Schemas are built from the ORM rows with
@@ -8,11 +9,22 @@ passed in by the route.
 
 from __future__ import annotations
 
+import unicodedata
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Optional
+from typing import Annotated, Generic, Optional, TypeVar
 
-from pydantic import BaseModel, ConfigDict, PlainSerializer
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+)
+from pydantic_core import PydanticCustomError
 
 from api.domain.models import (
     BillingFrequency,
@@ -38,11 +50,92 @@ class _FromRows(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
-class ErrorOut(BaseModel):
-    """Every error the API returns."""
+# --------------------------------------------------------------------------- errors
 
-    error: str  # a stable code: unauthorized, not_found, validation_error, ...
-    detail: object  # a sentence, or the list of invalid fields for a 422
+
+class FieldProblem(BaseModel):
+    """One reason a request was refused with 422."""
+
+    where: str = Field(
+        description="Where in the request: `path.<name>`, `query.<name>`, "
+        "`body.<field>` (`.<index>` into lists), or `body` for the body as a whole.",
+        examples=["body.summary"],
+    )
+    problem: str = Field(
+        description="What is wrong with it, in a sentence.",
+        examples=["String should have at least 5 characters"],
+    )
+
+
+DetailT = TypeVar("DetailT")
+
+
+class _Envelope(BaseModel, Generic[DetailT]):
+    """The body of every error response (api/web/errors.py)."""
+
+    error: str = Field(
+        description="A stable code: bad_request, unauthorized, forbidden, "
+        "not_found, conflict, gone, too_large, validation_error, rate_limited, "
+        "unavailable, internal_error.",
+        examples=["not_found"],
+    )
+    detail: DetailT
+
+
+class ErrorOut(_Envelope[str]):
+    """An error: its code, and a sentence saying what went wrong."""
+
+
+class ValidationErrorOut(_Envelope[list[FieldProblem]]):
+    """A 422: `error` is `validation_error`, `detail` lists every problem found."""
+
+    detail: list[FieldProblem] = Field(min_length=1)
+
+
+# --------------------------------------------------------------------------- input text
+
+
+def _no_controls(allowed: str) -> Callable[[str], str]:
+    """A check that a text holds no control character (C0, DEL, C1) but those
+    `allowed`. (Unpaired surrogates never get this far: pydantic's JSON parser
+    refuses them.)"""
+
+    def check(value: str) -> str:
+        for position, char in enumerate(value):
+            if unicodedata.category(char) == "Cc" and char not in allowed:
+                raise PydanticCustomError(
+                    "control_character",
+                    "Control characters are not allowed "
+                    "(found {code} at position {position})",
+                    {"code": f"U+{ord(char):04X}", "position": position},
+                )
+        return value
+
+    return check
+
+
+def _normalise_newlines(value: object) -> object:
+    """CRLF and lone CR (a Windows client's text area) become LF."""
+    if isinstance(value, str):
+        return value.replace("\r\n", "\n").replace("\r", "\n")
+    return value
+
+
+# Bounds go on each field (`Field(min_length=..., max_length=...)`); pydantic checks
+# them after the trim, so "   q   " is one character.
+OneLine = Annotated[
+    str, StringConstraints(strip_whitespace=True), AfterValidator(_no_controls(""))
+]
+"""A one-line text: trimmed; no control character at all (no newline, no tab)."""
+
+Text = Annotated[
+    str,
+    BeforeValidator(_normalise_newlines),
+    StringConstraints(strip_whitespace=True),
+    AfterValidator(_no_controls("\n\t")),
+]
+"""A free text: line breaks made LF, trimmed; newline and tab are the only control
+characters it may hold."""
 
 
 class HealthOut(BaseModel):

@@ -3,8 +3,8 @@
     GET  /widget/widget.js        the widget: one script tag embeds it on any page
 
 `widget.js` is built per request from two files and cached while they are
-unchanged: the official Socket.IO browser client, which `scripts/build_widget.sh`
-installs from npm into build/widget/ (the widget never loads anything from a CDN),
+unchanged: the official Socket.IO browser client, which `scripts/build_frontend.sh`
+installs from npm into build/frontend/ (api/frontend.py; never from a CDN),
 wrapped so that it defines no global, and api/widget/static/widget.js.
 
 A page that embeds it, for the demo, is api/demo/portal.py.
@@ -21,12 +21,11 @@ from fastapi import APIRouter, Header, status
 from fastapi.responses import Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from api.settings import ROOT
+from api.frontend import BUILD_COMMAND, SOCKET_IO_CLIENT
 
 HERE = Path(__file__).resolve().parent
 WIDGET_SOURCE = HERE / "static" / "widget.js"
 PORTAL_CSS = HERE / "static" / "portal.css"
-SOCKET_IO_CLIENT = ROOT / "build" / "widget" / "socket.io.min.js"
 DEMO_COOKIE = "contoso_portal"
 DEMO_USER_NAME = "Demo user"
 JAVASCRIPT = "application/javascript; charset=utf-8"  # whatever the host page's charset
@@ -92,7 +91,7 @@ def widget_bundle() -> _Bundle:
 
 MISSING_CLIENT_JS = (
     'console.error("chat widget: the socket.io client is not built; '
-    'run scripts/build_widget.sh on the server");\n'
+    f'run {BUILD_COMMAND} on the server");\n'
 )
 
 

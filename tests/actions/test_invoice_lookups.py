@@ -10,13 +10,14 @@ from typing import Any, Optional
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from actions.identity import ACTING_FOR_SLOT
 from actions.invoices import CURRENT_INVOICE_SLOT, ActionInvoiceLookup
 from api.demo.seed import DemoSummary
-from api.documents.links import verify_link
+from api.documents.links import SALT, verify_link
 from api.domain.models import Invoice
 from api.domain.services.billing import latest_invoice
 from api.settings import get_settings
@@ -362,14 +363,21 @@ async def test_the_pdf_link_is_signed_for_this_invoice_and_customer(
     assert parts.path == f"/documents/invoices/{overdue.id}.pdf"
     query = {k: v[0] for k, v in parse_qs(parts.query).items()}
     assert query["customer"] == str(overdue.customer_id)
-    expires = int(query["expires"])
-    verify_link(
+    secret, ttl = (
         get_settings().link_signing_secret,
+        get_settings().pdf_link_ttl_seconds,
+    )
+    # Minted at the conversation's clock, which is the demo's day, not today.
+    _, minted = URLSafeTimedSerializer(secret, salt=SALT).loads(
+        query["token"], return_timestamp=True
+    )
+    verify_link(
+        secret,
         invoice_id=overdue.id,
         customer_id=overdue.customer_id,
-        expires=expires,
-        given=query["signature"],
-        now=expires - 60,
+        token=query["token"],
+        max_age_seconds=ttl,
+        now=minted.timestamp() + ttl - 60,
     )
     assert "link valid for 30 minutes" in said
     assert "Status: overdue by 45 days" in said

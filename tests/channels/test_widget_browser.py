@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from api.domain.db import make_engine
 from api.domain.models import Customer
 from api.domain.services.billing import latest_invoice
+from api.frontend import BUILD_COMMAND, SOCKET_IO_CLIENT
 from tests.channels.browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -28,7 +29,6 @@ from tests.channels.browser import (
     screenshot_path,
 )
 from tests.channels.fakes import ChannelStack, wait_until
-from tests.e2e.stack import ROOT
 
 pytestmark = [pytest.mark.e2e, needs_chromium]
 
@@ -69,10 +69,8 @@ def customers_with_invoices(channels: ChannelStack) -> list[DemoCustomer]:
 
 @pytest.fixture(scope="module")
 def browser(channel_stack: ChannelStack) -> Iterator[Any]:
-    if not (ROOT / "build" / "widget" / "socket.io.min.js").exists():
-        pytest.fail(
-            "the widget's socket.io client is not built: run scripts/build_widget.sh"
-        )
+    if not SOCKET_IO_CLIENT.exists():
+        pytest.fail(f"the widget's socket.io client is not built: run {BUILD_COMMAND}")
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(
             executable_path=str(CHROMIUM), args=CHROMIUM_ARGS

@@ -8,14 +8,9 @@ in a thread, on a copy of the demo database with the dashboard's demo seeded.
 from __future__ import annotations
 
 import re
-import subprocess
-import threading
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-import uvicorn
 from sqlalchemy import func, select
 
 from api.dashboard import seed_dashboard_demo
@@ -23,57 +18,29 @@ from api.dashboard.models import Conversation, Correction
 from api.dashboard.routes import STATIC_FILES
 from api.demo.dashboard import DEMO_LEAD_EMAIL, DEMO_LEAD_PASSWORD
 from api.domain.db import get_sessionmaker
+from api.settings import ROOT
 from tests.dashboard.conftest import Tracker, dashboard_app
-from tests.e2e.stack import free_port
-
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = ROOT / "test-artifacts" / "dashboard"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="needs Debian's chromium (scripts/install_browser.sh)"
+from tests.web.live import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    ensure_frontend_built,
+    live_server,
+    needs_chromium,
 )
+
+ARTIFACTS = ROOT / "test-artifacts" / "dashboard"
+
+pytestmark = needs_chromium
 
 
 @pytest.fixture
 def server(seeded_db: object, tracker: Tracker) -> Iterator[str]:
-    chart = STATIC_FILES["vendor/chart.umd.js"]
-    if not chart.is_file():
-        build = subprocess.run(
-            ["bash", str(ROOT / "scripts" / "build_dashboard.sh")],
-            capture_output=True,
-            text=True,
-        )
-        if build.returncode != 0 or not chart.is_file():
-            pytest.fail(f"cannot build Chart.js: {build.stderr or build.stdout}")
+    ensure_frontend_built(STATIC_FILES["vendor/chart.umd.js"])
     with get_sessionmaker()() as session:
         seed_dashboard_demo(session)
         session.commit()
-    port = free_port()
-    config = uvicorn.Config(
-        dashboard_app(), host="127.0.0.1", port=port, log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline:
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with live_server(dashboard_app()) as url:
+        yield url
 
 
 def test_lead_reviews_in_a_real_browser(server: str) -> None:

@@ -7,12 +7,16 @@ tests/production/test_production_profile.py."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from datetime import datetime, timezone
 
+import pika
 import pytest
+from pika.exceptions import AMQPConnectionError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from tenacity import RetryCallState
 
 from api.dashboard import rasa_events as ev
 from api.dashboard.consumer import TranscriptConsumer
@@ -290,3 +294,102 @@ def test_a_backlog_is_read_over_several_runs(
         runs += 1
         assert runs < 10
     assert runs == 3
+
+
+# --------------------------------------------------------------------------- reconnects
+
+
+class ScriptedBroker:
+    """Stands in for one connect-and-consume round of the consumer: each call takes
+    the next outcome ("down", "cancelled", "stop" or an exception to raise)."""
+
+    def __init__(self, consumer: TranscriptConsumer, outcomes: list[object]) -> None:
+        self.consumer = consumer
+        self.outcomes = list(outcomes)
+        self.calls = 0
+
+    def __call__(self, params: pika.URLParameters) -> None:
+        self.calls += 1
+        outcome = self.outcomes.pop(0)
+        if outcome == "down":
+            raise AMQPConnectionError("connection refused")
+        if outcome == "stop":  # SIGTERM while consuming
+            self.consumer.stopping = True
+        elif outcome == "stop, down":  # SIGTERM while the broker is away
+            self.consumer.stopping = True
+            raise AMQPConnectionError("connection refused")
+        elif isinstance(outcome, Exception):
+            raise outcome
+
+
+@pytest.fixture
+def consumer(monkeypatch: pytest.MonkeyPatch) -> TranscriptConsumer:
+    monkeypatch.setattr("api.dashboard.consumer.RECONNECT_SECONDS", 0.0)
+    return TranscriptConsumer(
+        Settings(rabbitmq_url="amqp://guest:guest@127.0.0.1:1/"), run_ingest=False
+    )
+
+
+def run_against(
+    consumer: TranscriptConsumer,
+    outcomes: list[object],
+    monkeypatch: pytest.MonkeyPatch,
+) -> ScriptedBroker:
+    broker = ScriptedBroker(consumer, outcomes)
+    monkeypatch.setattr(consumer, "connect_and_consume", broker)
+    consumer.run()
+    return broker
+
+
+def test_the_consumer_reconnects_until_the_broker_is_back(
+    consumer: TranscriptConsumer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="api.dashboard.consumer"):
+        broker = run_against(consumer, ["down", "down", "down", "stop"], monkeypatch)
+    assert broker.calls == 4
+    assert [r.getMessage() for r in caplog.records] == [
+        "RabbitMQ not reachable or connection lost (connection refused); "
+        "reconnecting in 0 s"
+    ] * 3
+
+
+def test_a_cancelled_consumer_reconnects(
+    consumer: TranscriptConsumer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broker = run_against(consumer, ["cancelled", "down", "stop"], monkeypatch)
+    assert broker.calls == 3
+
+
+def test_stopping_while_the_broker_is_away_ends_quietly(
+    consumer: TranscriptConsumer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broker = run_against(consumer, ["down", "stop, down"], monkeypatch)
+    assert broker.calls == 2
+
+
+def test_a_failure_that_is_not_the_brokers_is_not_retried(
+    consumer: TranscriptConsumer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(RuntimeError, match="database"):
+        run_against(consumer, [RuntimeError("database"), "stop"], monkeypatch)
+    assert consumer.stopping is False
+
+
+def test_a_real_connection_attempt_fails_over_to_a_retry(
+    consumer: TranscriptConsumer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Nothing listens on port 1: pika's own error each time; SIGTERM comes during
+    # the second wait.
+    failures: list[BaseException | None] = []
+
+    def note(state: RetryCallState) -> None:
+        failures.append(state.outcome.exception() if state.outcome else None)
+        if len(failures) == 2:
+            consumer.stopping = True
+
+    monkeypatch.setattr("api.dashboard.consumer._log_reconnect", note)
+    consumer.run()
+    assert len(failures) == 2
+    assert all(isinstance(failure, AMQPConnectionError) for failure in failures)

@@ -4,6 +4,7 @@ Starting it for real is tests/production/test_production_profile.py."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from api.ops.launch import (
     process_env,
     production_procfile,
     render_nginx,
+    wait_until_ready,
 )
 from api.settings import Settings
 
@@ -136,3 +138,23 @@ def test_the_procfile_has_a_line_per_replica(tmp_path: Path) -> None:
     ]
     assert "--port 7008 " in procfile.read_text()
     assert '--workers "$ACTION_WORKERS"' in procfile.read_text()
+
+
+def test_wait_until_ready_polls_until_up_or_out_of_time(
+    seeded_db: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from api.web.app import create_app
+    from tests.e2e.stack import free_port
+    from tests.web.live import live_server
+
+    nobody = f"http://127.0.0.1:{free_port()}/health"
+    with live_server(create_app()) as api:
+        started = time.monotonic()
+        failing = wait_until_ready(
+            {"API": f"{api}/health", "Rasa": nobody}, timeout=2.5
+        )
+        waited = time.monotonic() - started
+        assert wait_until_ready({"API": f"{api}/health"}, timeout=30) == []
+    assert failing == ["Rasa"]
+    assert 2.5 <= waited < 6  # rounds a second apart until the timeout
+    assert capsys.readouterr().out.count("ready: API is up") == 2

@@ -79,11 +79,7 @@ QUERY_PARAMS: dict[tuple[str, str], list[str]] = {
     ],
     ("GET", "/dashboard/metrics"): ["date_from", "date_to", "granularity", "topic"],
     ("GET", "/dashboard/metrics.csv"): ["date_from", "partner_id"],
-    ("GET", "/documents/invoices/{invoice_id}.pdf"): [
-        "customer",
-        "expires",
-        "signature",
-    ],
+    ("GET", "/documents/invoices/{invoice_id}.pdf"): ["customer", "token"],
 }
 INJECTION = "'; DROP TABLE tickets; -- <script>alert(1)</script> ../../etc/passwd"
 DEEP = "[" * 100_000 + "]" * 100_000

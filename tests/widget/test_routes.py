@@ -32,7 +32,7 @@ def client(seeded_db: DemoSummary) -> Iterator[TestClient]:
 
 @pytest.fixture
 def socket_io_client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A stand-in for build/widget/socket.io.min.js, with its UMD header."""
+    """A stand-in for build/frontend/socket.io.min.js, with its UMD header."""
     fake = tmp_path / "socket.io.min.js"
     fake.write_text(
         '!function(t,n){"object"==typeof exports&&"undefined"!=typeof module?'
@@ -71,7 +71,7 @@ def test_widget_js_bundles_the_client_without_a_global(
 
 @pytest.mark.skipif(
     not (shutil.which("node") and routes.SOCKET_IO_CLIENT.exists()),
-    reason="needs node and the built socket.io client (scripts/build_widget.sh)",
+    reason="needs node and the built socket.io client (scripts/build_frontend.sh)",
 )
 def test_the_real_bundle_runs_and_defines_no_globals_but_its_api() -> None:
     script = """
@@ -102,7 +102,7 @@ def test_widget_js_says_when_the_client_is_not_built(
     monkeypatch.setattr(routes, "SOCKET_IO_CLIENT", tmp_path / "missing.js")
     reply = client.get("/widget/widget.js")
     assert reply.status_code == 503
-    assert "scripts/build_widget.sh" in reply.text
+    assert "scripts/build_frontend.sh" in reply.text
 
 
 def test_the_portal_lists_demo_customers_until_sign_in(client: TestClient) -> None:

@@ -1,5 +1,5 @@
 // Metrics charts of the review dashboard, drawn with Chart.js (served locally from
-// /dashboard/static/vendor/chart.umd.js, built by scripts/build_dashboard.sh).
+// /dashboard/static/vendor/chart.umd.js, built by scripts/build_frontend.sh).
 // The numbers come from the page itself (<script type="application/json" id="metrics-data">).
 (function () {
   "use strict";

@@ -9,9 +9,11 @@ from sqlalchemy import select
 
 from api.domain.models import MAX_DB_ID, Customer, Invoice, Partner
 from api.web.deps import SessionDep, TodayDep
+from api.web.errors import error_responses
 from api.web.schemas import CustomerDetailOut, CustomerOut, InvoiceOut
 
 router = APIRouter(prefix="/customers", tags=["customers"])
+NO_CUSTOMER = "No customer has that id."
 
 
 def _customer_or_404(session: SessionDep, customer_id: int) -> Customer:
@@ -24,7 +26,11 @@ def _customer_or_404(session: SessionDep, customer_id: int) -> Customer:
     return customer
 
 
-@router.get("", response_model=list[CustomerOut])
+@router.get(
+    "",
+    response_model=list[CustomerOut],
+    responses=error_responses(422, described={404: "No partner has that id."}),
+)
 def list_customers(
     session: SessionDep,
     partner_id: Optional[int] = Query(
@@ -43,7 +49,11 @@ def list_customers(
     return [CustomerOut.model_validate(c) for c in session.scalars(query)]
 
 
-@router.get("/{customer_id}", response_model=CustomerDetailOut)
+@router.get(
+    "/{customer_id}",
+    response_model=CustomerDetailOut,
+    responses=error_responses(422, described={404: NO_CUSTOMER}),
+)
 def get_customer(
     session: SessionDep, customer_id: int = Path(ge=1, le=MAX_DB_ID)
 ) -> CustomerDetailOut:
@@ -51,7 +61,11 @@ def get_customer(
     return CustomerDetailOut.model_validate(_customer_or_404(session, customer_id))
 
 
-@router.get("/{customer_id}/invoices", response_model=list[InvoiceOut])
+@router.get(
+    "/{customer_id}/invoices",
+    response_model=list[InvoiceOut],
+    responses=error_responses(422, described={404: NO_CUSTOMER}),
+)
 def list_customer_invoices(
     session: SessionDep, today: TodayDep, customer_id: int = Path(ge=1, le=MAX_DB_ID)
 ) -> list[InvoiceOut]:

@@ -20,13 +20,17 @@ from api.documents.render import render_invoice_pdf
 from api.domain.models import Invoice
 from api.settings import get_settings
 from api.web.deps import PublicRateLimit, SessionDep, TodayDep
+from api.web.errors import error_responses
 
 logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/documents", tags=["documents"])
 
-DIGITS = re.compile(r"\d{1,18}")
-HEX = re.compile(r"[0-9a-f]{64}")
+DIGITS = re.compile(r"[0-9]{1,18}")
+# itsdangerous' URL-safe tokens: base64url payload, time stamp and signature.
+TOKEN = re.compile(
+    r"[A-Za-z0-9_\-]{1,200}\.[A-Za-z0-9_\-]{1,20}\.[A-Za-z0-9_\-]{1,100}"
+)
 NOT_VALID = "This download link is not valid. Ask the assistant for a new one."
 EXPIRED = "This download link has expired. Ask the assistant for a new one."
 
@@ -40,10 +44,17 @@ def _forbidden() -> HTTPException:
     response_class=Response,
     responses={
         200: {"content": {"application/pdf": {}}, "description": "The PDF"},
-        403: {"description": "Forged, tampered or malformed link"},
-        404: {"description": "The invoice no longer exists"},
-        410: {"description": "The link has expired"},
-        429: {"description": "Too many requests from this address"},
+        **error_responses(
+            429,
+            described={
+                403: "Forged, tampered or malformed link.",
+                404: "The invoice no longer exists.",
+                410: "The link has expired.",
+                # The parameters are strings and checked by the route (403), so
+                # FastAPI never refuses them; documented for the envelope's sake.
+                422: "Never sent: a malformed link is a 403.",
+            },
+        ),
     },
     dependencies=[PublicRateLimit],
 )
@@ -52,27 +63,25 @@ def invoice_pdf(
     session: SessionDep,
     today: TodayDep,
     customer: Optional[str] = None,
-    expires: Optional[str] = None,
-    signature: Optional[str] = None,
+    token: Optional[str] = None,
 ) -> Response:
     """The PDF of an invoice or credit note, for the customer the link names."""
     if not (
         DIGITS.fullmatch(invoice_id)
         and customer
         and DIGITS.fullmatch(customer)
-        and expires
-        and DIGITS.fullmatch(expires)
-        and signature
-        and HEX.fullmatch(signature)
+        and token
+        and TOKEN.fullmatch(token)
     ):
         raise _forbidden()
+    settings = get_settings()
     try:
         verify_link(
-            get_settings().link_signing_secret,
+            settings.link_signing_secret,
             invoice_id=int(invoice_id),
             customer_id=int(customer),
-            expires=int(expires),
-            given=signature,
+            token=token,
+            max_age_seconds=settings.pdf_link_ttl_seconds,
         )
     except LinkForged:
         logger.warning("refused a forged PDF link for invoice id %s", invoice_id)

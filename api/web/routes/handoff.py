@@ -38,9 +38,13 @@ from api.domain.services.handoff import (
     resume_conversation,
 )
 from api.web.deps import SessionDep
+from api.web.errors import error_responses, unprocessable
 from api.web.routes.tickets import OnBehalfOf, acting_user
+from api.web.schemas import OneLine, Text
 
 ANSWER_CHATS = "view_tickets"  # the capability that lets a partner user answer chats
+NOT_HANDED_OFF = "No conversation with that id was handed to the partner's desk."
+NO_RASA = "The assistant's server is not available; try again shortly."
 
 router = APIRouter(prefix="/handoff", tags=["handoff"])
 
@@ -64,8 +68,8 @@ ConversationId = Annotated[
 class AgentMessageIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    text: str = Field(min_length=1, max_length=4000)
-    agent: Optional[str] = Field(
+    text: Text = Field(min_length=1, max_length=4000)
+    agent: Optional[OneLine] = Field(
         default=None,
         min_length=1,
         max_length=100,
@@ -88,7 +92,7 @@ def _state(rasa: RasaConversations, conversation_id: str) -> ConversationState:
     except RasaUnavailable as exc:
         raise HTTPException(
             status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
-            detail="The assistant's server is not available; try again shortly.",
+            detail=NO_RASA,
         ) from exc
 
 
@@ -130,7 +134,11 @@ def _out(
     )
 
 
-@router.get("/{conversation_id}", response_model=HandoffOut)
+@router.get(
+    "/{conversation_id}",
+    response_model=HandoffOut,
+    responses=error_responses(403, 422, described={404: NOT_HANDED_OFF, 503: NO_RASA}),
+)
 def get_handoff(
     conversation_id: ConversationId,
     session: SessionDep,
@@ -145,7 +153,16 @@ def get_handoff(
 @router.post(
     "/{conversation_id}/messages",
     response_model=HandoffOut,
-    responses={409: {"description": "The conversation is back with the assistant."}},
+    responses=error_responses(
+        403,
+        described={
+            404: NOT_HANDED_OFF,
+            409: "The conversation is back with the assistant.",
+            422: "The body is not valid, or no agent is named "
+            "(send `agent`, or act on_behalf_of a partner user).",
+            503: NO_RASA,
+        },
+    ),
 )
 def post_agent_message(
     conversation_id: ConversationId,
@@ -160,9 +177,9 @@ def post_agent_message(
         raise _not_paused(conversation_id)
     agent = body.agent or (user.name if user is not None else None)
     if not agent:
-        raise HTTPException(
-            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail="Name the agent: send `agent`, or act on_behalf_of a partner user.",
+        raise unprocessable(
+            "body.agent",
+            "Name the agent: send `agent`, or act on_behalf_of a partner user.",
         )
     try:
         deliver_agent_message(conversation_id, body.text, agent, client=rasa)
@@ -171,7 +188,7 @@ def post_agent_message(
     except RasaUnavailable as exc:
         raise HTTPException(
             status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
-            detail="The assistant's server is not available; try again shortly.",
+            detail=NO_RASA,
         ) from exc
     return _out(state, paused=True, agent=agent)
 
@@ -179,7 +196,15 @@ def post_agent_message(
 @router.post(
     "/{conversation_id}/resume",
     response_model=HandoffOut,
-    responses={409: {"description": "The conversation is not with a person."}},
+    responses=error_responses(
+        403,
+        422,
+        described={
+            404: NOT_HANDED_OFF,
+            409: "The conversation is not with a person.",
+            503: NO_RASA,
+        },
+    ),
 )
 def resume(
     conversation_id: ConversationId,
@@ -198,6 +223,6 @@ def resume(
     except RasaUnavailable as exc:
         raise HTTPException(
             status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
-            detail="The assistant's server is not available; try again shortly.",
+            detail=NO_RASA,
         ) from exc
     return _out(state, paused=False)

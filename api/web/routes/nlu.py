@@ -20,6 +20,7 @@ from api.domain.services.nlu import (
     NluClassifier,
     NluUnavailable,
 )
+from api.web.errors import error_responses, unprocessable
 from common.taxonomy import load_taxonomy
 
 router = APIRouter(prefix="/nlu", tags=["nlu"])
@@ -88,11 +89,12 @@ ClassifierDep = Annotated[NluClassifier, Depends(get_classifier)]
 @router.post(
     "/classify",
     response_model=ClassifyOut,
-    responses={
-        401: {"description": "Missing or wrong service token"},
-        422: {"description": "Empty, too long or not valid text"},
-        503: {"description": "Rasa is not running or has no model"},
-    },
+    responses=error_responses(
+        described={
+            422: "Empty, too long or not valid text.",
+            503: "Rasa is not running or has no model.",
+        }
+    ),
 )
 def classify(body: ClassifyIn, classifier: ClassifierDep) -> ClassifyOut:
     """Topic, triage (`commercial` | `technical` | `none`), confidence, intent and
@@ -100,10 +102,7 @@ def classify(body: ClassifyIn, classifier: ClassifierDep) -> ClassifyOut:
     try:
         result = classifier.classify(body.text)
     except InvalidUtterance as exc:
-        raise HTTPException(
-            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail=[{"where": "body.text", "problem": str(exc)}],
-        ) from exc
+        raise unprocessable("body.text", str(exc)) from exc
     except NluUnavailable as exc:
         raise HTTPException(
             status_code=status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(exc)

@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from api.domain.models import MAX_DB_ID, Partner
 from api.web.deps import SessionDep, TodayDep
+from api.web.errors import error_responses
 from api.web.schemas import PartnerOut, PartnerSummaryOut
 
 router = APIRouter(prefix="/partners", tags=["partners"])
@@ -19,7 +20,11 @@ def list_partners(session: SessionDep) -> list[PartnerSummaryOut]:
     return [PartnerSummaryOut.model_validate(partner) for partner in partners]
 
 
-@router.get("/{partner_id}", response_model=PartnerOut)
+@router.get(
+    "/{partner_id}",
+    response_model=PartnerOut,
+    responses=error_responses(422, described={404: "No partner has that id."}),
+)
 def get_partner(
     session: SessionDep, today: TodayDep, partner_id: int = Path(ge=1, le=MAX_DB_ID)
 ) -> PartnerOut:

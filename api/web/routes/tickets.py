@@ -47,11 +47,20 @@ from api.domain.services.tickets import (
     ticket_by_public_id,
 )
 from api.web.deps import SessionDep, TodayDep
+from api.web.errors import error_responses, unprocessable
+from api.web.schemas import OneLine, Text
 
 OPEN_TICKETS = "open_tickets"
 VIEW_TICKETS = "view_tickets"
 API_KEY_PREFIX = "api:"  # keeps API idempotency keys apart from the chat's
 TICKET_ID_PATTERN = r"^[Cc][Ss][Pp]-?\d{1,8}$"
+NO_TICKET = "No ticket has that id (or it is another partner's)."
+ASSIGN_REFUSED = (
+    "The body is not valid, or the assignee is unknown, of another partner, or may "
+    "not work on tickets."
+)
+SUMMARY_MIN = 5  # "q", "help", "?" say nothing a desk can act on
+DESCRIPTION_MIN = 10
 
 ON_BEHALF_OF_DESCRIPTION = (
     "Id of the partner user (staff member) the calling service acts for. The user "
@@ -76,24 +85,39 @@ class TicketIn(BaseModel):
     partner_id: int = Field(ge=1, le=MAX_DB_ID)
     customer_id: Optional[int] = Field(default=None, ge=1, le=MAX_DB_ID)
     category: TicketCategory
-    topic: str = Field(default="", max_length=40)
-    summary: str = Field(min_length=1, max_length=300)
-    description: str = Field(min_length=1, max_length=10_000)
-    product: Optional[str] = Field(default=None, max_length=200)
+    topic: OneLine = Field(default="", max_length=40)
+    summary: OneLine = Field(
+        min_length=SUMMARY_MIN,
+        max_length=300,
+        description=f"The ticket's title: one line, {SUMMARY_MIN} to 300 characters "
+        "once trimmed, no control characters.",
+    )
+    description: Text = Field(
+        min_length=DESCRIPTION_MIN,
+        max_length=10_000,
+        description=f"What happened: {DESCRIPTION_MIN} to 10 000 characters once "
+        "trimmed; newline and tab are the only control characters allowed.",
+    )
+    product: Optional[OneLine] = Field(default=None, max_length=200)
     product_kind: Optional[ProductKind] = None
     severity: Severity = Severity.C
     customer_24x7: bool = Field(
         default=False,
         description="The customer commits to work 24x7 (required for severity A).",
     )
-    identifiers: dict[str, list[str]] = Field(default_factory=dict)
-    steps_tried: list[str] = Field(default_factory=list)
-    requester: Optional[str] = Field(
+    identifiers: dict[
+        Annotated[OneLine, Field(min_length=1, max_length=60)],
+        list[Annotated[OneLine, Field(min_length=1, max_length=200)]],
+    ] = Field(default_factory=dict)
+    steps_tried: list[Annotated[Text, Field(min_length=1, max_length=1000)]] = Field(
+        default_factory=list
+    )
+    requester: Optional[OneLine] = Field(
         default=None,
         max_length=200,
         description="Who asked; set to `partner_user:<id>` with on_behalf_of.",
     )
-    conversation_id: Optional[str] = Field(default=None, max_length=200)
+    conversation_id: Optional[OneLine] = Field(default=None, max_length=200)
 
 
 class TicketOut(BaseModel):
@@ -176,7 +200,7 @@ class TicketUpdateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     status: Optional[TicketStatus] = None
-    microsoft_case_number: Optional[str] = Field(
+    microsoft_case_number: Optional[OneLine] = Field(
         default=None,
         min_length=1,
         max_length=40,
@@ -250,8 +274,19 @@ TicketId = Annotated[
     response_model=TicketDetailOut,
     status_code=status.HTTP_201_CREATED,
     responses={
-        200: {"description": "This Idempotency-Key already filed a ticket: it."},
-        409: {"description": "The Idempotency-Key was used for another ticket."},
+        200: {
+            "model": TicketDetailOut,
+            "description": "This Idempotency-Key already filed a ticket: it.",
+        },
+        **error_responses(
+            described={
+                403: "The partner user may not open tickets, or not for this partner.",
+                404: "No partner or customer has that id.",
+                409: "The Idempotency-Key was used for another partner's ticket.",
+                422: "The body is not valid, or the routing rules refuse the ticket "
+                "(e.g. severity A without the customer's 24x7 commitment).",
+            }
+        ),
     },
 )
 def open_ticket(
@@ -322,16 +357,21 @@ def open_ticket(
         )
     except TicketError as exc:
         session.rollback()
-        raise HTTPException(
-            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)
-        ) from exc
+        raise unprocessable("body", str(exc)) from exc
     session.commit()
     if not created:
         response.status_code = status.HTTP_200_OK
     return TicketDetailOut.from_ticket(ticket)
 
 
-@router.get("", response_model=list[TicketOut])
+@router.get(
+    "",
+    response_model=list[TicketOut],
+    responses=error_responses(
+        422,
+        described={403: "The partner user may not see tickets, or not this partner's."},
+    ),
+)
 def find_tickets(
     session: SessionDep,
     on_behalf_of: OnBehalfOf = None,
@@ -369,7 +409,11 @@ def find_tickets(
     return [TicketOut.from_ticket(ticket) for ticket in tickets]
 
 
-@router.get("/{ticket_id}", response_model=TicketDetailOut)
+@router.get(
+    "/{ticket_id}",
+    response_model=TicketDetailOut,
+    responses=error_responses(403, 422, described={404: NO_TICKET}),
+)
 def get_ticket(
     ticket_id: TicketId, session: SessionDep, on_behalf_of: OnBehalfOf = None
 ) -> TicketDetailOut:
@@ -378,32 +422,38 @@ def get_ticket(
     return TicketDetailOut.from_ticket(_ticket_or_404(session, ticket_id, user))
 
 
-def _assignee(session: Session, user_id: Optional[int]) -> Optional[PartnerUser]:
+def _assignee(
+    session: Session, user_id: Optional[int], *, where: str
+) -> Optional[PartnerUser]:
     if user_id is None:
         return None
     assignee = session.get(PartnerUser, user_id)
     if assignee is None:
-        raise HTTPException(
-            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail=f"No partner user with id {user_id}.",
-        )
+        raise unprocessable(where, f"No partner user with id {user_id}.")
     return assignee
 
 
-def _assign(session: Session, ticket: Ticket, user_id: Optional[int]) -> None:
+def _assign(
+    session: Session, ticket: Ticket, user_id: Optional[int], *, where: str
+) -> None:
     try:
-        assign_ticket(ticket, _assignee(session, user_id))
+        assign_ticket(ticket, _assignee(session, user_id, where=where))
     except TicketError as exc:
         session.rollback()
-        raise HTTPException(
-            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)
-        ) from exc
+        raise unprocessable(where, str(exc)) from exc
 
 
 @router.patch(
     "/{ticket_id}",
     response_model=TicketDetailOut,
-    responses={409: {"description": "The lifecycle does not allow that status."}},
+    responses=error_responses(
+        403,
+        described={
+            404: NO_TICKET,
+            409: "The lifecycle does not allow that status.",
+            422: ASSIGN_REFUSED,
+        },
+    ),
 )
 def update_ticket(
     ticket_id: TicketId,
@@ -416,7 +466,7 @@ def update_ticket(
     user = acting_user(session, on_behalf_of, OPEN_TICKETS)
     ticket = _ticket_or_404(session, ticket_id, user)
     if "assigned_to_id" in body.model_fields_set:
-        _assign(session, ticket, body.assigned_to_id)
+        _assign(session, ticket, body.assigned_to_id, where="body.assigned_to_id")
     if body.status is not None:
         try:
             change_status(
@@ -434,7 +484,11 @@ def update_ticket(
     return TicketDetailOut.from_ticket(ticket)
 
 
-@router.post("/{ticket_id}/assign", response_model=TicketDetailOut)
+@router.post(
+    "/{ticket_id}/assign",
+    response_model=TicketDetailOut,
+    responses=error_responses(403, described={404: NO_TICKET, 422: ASSIGN_REFUSED}),
+)
 def assign(
     ticket_id: TicketId,
     body: AssignIn,
@@ -444,6 +498,6 @@ def assign(
     """Assign the ticket to a partner user of its own partner (null unassigns)."""
     user = acting_user(session, on_behalf_of, OPEN_TICKETS)
     ticket = _ticket_or_404(session, ticket_id, user)
-    _assign(session, ticket, body.partner_user_id)
+    _assign(session, ticket, body.partner_user_id, where="body.partner_user_id")
     session.commit()
     return TicketDetailOut.from_ticket(ticket)

@@ -70,9 +70,19 @@ def test_unknown_invoice_is_404(client: TestClient) -> None:
 
 
 def test_malformed_invoice_number_is_422(client: TestClient) -> None:
-    for bad in ("12345", "G12", "X000024101", "G0000241011", "G00002410A"):
+    arabic_indic_digits = "G" + "\u0660" * 9  # \d is 0-9 here, as in the schema
+    for bad in (
+        "12345",
+        "G12",
+        "X000024101",
+        "G0000241011",
+        "G00002410A",
+        arabic_indic_digits,
+    ):
         response = client.get(f"/api/v1/invoices/{bad}")
         assert response.status_code == 422, bad
         body = response.json()
         assert body["error"] == "validation_error"
-        assert "is not an invoice number" in body["detail"]
+        (problem,) = body["detail"]
+        assert problem["where"] == "path.number"
+        assert "is not an invoice number" in problem["problem"]

@@ -113,7 +113,8 @@ def test_create_refuses_what_the_rules_refuse(client: TestClient) -> None:
     known = ids()
     sev_a = client.post("/api/v1/tickets", json=body(known, severity="A"))
     assert sev_a.status_code == 422
-    assert "24x7" in sev_a.json()["detail"]
+    assert sev_a.json()["detail"][0]["where"] == "body"
+    assert "24x7" in sev_a.json()["detail"][0]["problem"]
     ok = client.post(
         "/api/v1/tickets", json=body(known, severity="A", customer_24x7=True)
     )
@@ -211,7 +212,13 @@ def test_assignment_is_to_the_same_partners_staff(client: TestClient) -> None:
     ok = client.post(assign, json={"partner_user_id": known[DIEGO]})
     assert ok.status_code == 200 and ok.json()["assigned_to_id"] == known[DIEGO]
     other = client.post(assign, json={"partner_user_id": known[ADELE]})
-    assert other.status_code == 422 and "another partner" in other.json()["detail"]
+    assert other.status_code == 422
+    assert other.json()["detail"] == [
+        {
+            "where": "body.partner_user_id",
+            "problem": "the assignee works for another partner",
+        }
+    ]
     sales = client.post(assign, json={"partner_user_id": known[LYNNE]})
     assert sales.status_code == 422
     missing = client.post(assign, json={"partner_user_id": 9999})
