@@ -12,6 +12,8 @@ dialect: `on`, `no` and `07:00` are strings, not booleans or sexagesimal numbers
 
 from __future__ import annotations
 
+import difflib
+import typing
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -155,8 +157,6 @@ def _kind(value: Any) -> str:
 def _message(error: ErrorDetails) -> str:
     kind = error["type"]
     context = error.get("ctx") or {}
-    if kind == "extra_forbidden":
-        return "unknown field"
     if kind == "missing":
         return "required field is missing"
     if kind in ("model_type", "model_attributes_type", "dict_type"):
@@ -174,10 +174,58 @@ def _message(error: ErrorDetails) -> str:
     return str(error["msg"])
 
 
+def _model_in(annotation: Any) -> tuple[Optional[type[BaseModel]], bool]:
+    """The model an annotation holds (in a list, an Optional, a dict's values), and
+    whether a dict key comes before it in an error's location."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation, False
+    keyed = typing.get_origin(annotation) is dict
+    for argument in typing.get_args(annotation)[1 if keyed else 0 :]:
+        model, _ = _model_in(argument)
+        if model is not None:
+            return model, keyed
+    return None, False
+
+
+def fields_at(model: type[BaseModel], loc: Location) -> Optional[list[str]]:
+    """The field names of the section that `loc` (ending in a field) is in."""
+    current: Optional[type[BaseModel]] = model
+    skip_key = False
+    for part in loc[:-1]:
+        if current is None:
+            return None
+        if skip_key and isinstance(part, str):
+            skip_key = False  # a dict key, e.g. a product's name
+            continue
+        if isinstance(part, int):
+            continue  # a list item
+        field = current.model_fields.get(part)
+        if field is None:
+            return None
+        current, skip_key = _model_in(field.annotation)
+    return list(current.model_fields) if current is not None else None
+
+
+def _unknown_field(model: Optional[type[BaseModel]], loc: Location) -> str:
+    known = fields_at(model, loc) if model is not None and loc else None
+    if not known:
+        return "unknown field"
+    close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+    if close:
+        return f"unknown field (did you mean {close[0]!r}?)"
+    return f"unknown field; the fields here are {', '.join(known)}"
+
+
 def problems_from(
-    exc: ValidationError, data: Any, name: str, *, skip: Iterable[Location] = ()
+    exc: ValidationError,
+    data: Any,
+    name: str,
+    *,
+    model: Optional[type[BaseModel]] = None,
+    skip: Iterable[Location] = (),
 ) -> list[Problem]:
-    """The errors of a pydantic validation of `data`, each at its line."""
+    """The errors of a pydantic validation of `data` (by `model`, which names the
+    fields an unknown one could have meant), each at its line."""
     skipped = set(skip)
     problems = []
     for error in exc.errors(include_url=False):
@@ -185,7 +233,10 @@ def problems_from(
         if loc in skipped:
             continue
         where = dotted(loc)
-        message = _message(error)
+        if error["type"] == "extra_forbidden":
+            message = _unknown_field(model, loc)
+        else:
+            message = _message(error)
         problems.append(
             Problem(
                 name, line_of(data, loc), f"{where}: {message}" if where else message
@@ -211,7 +262,7 @@ def validate(model: type[ModelT], data: Any, name: str) -> ModelT:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise DataFileError(problems_from(exc, data, name)) from None
+        raise DataFileError(problems_from(exc, data, name, model=model)) from None
 
 
 __all__ = [

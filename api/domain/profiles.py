@@ -489,7 +489,7 @@ def profile_from_data(data: Any, name: str) -> PartnerProfile:
     try:
         profile = PartnerProfile.model_validate(data)
     except ValidationError as exc:
-        problems += problems_from(exc, data, name, skip=secrets)
+        problems += problems_from(exc, data, name, model=PartnerProfile, skip=secrets)
         raise ProfileError(problems) from None
     problems += [
         problem_at(data, name, loc, message) for loc, message in profile.cross_checks()

@@ -190,7 +190,8 @@ def test_an_unknown_field_in_the_catalogue_and_a_partner_without_a_file(
         "    sku: CFQ7TTC0LFLZ:0002\n    colour: red\n",
     )
     assert problems(data) == [
-        f"{catalogue}:{line + 1}: products.m365-e5.colour: unknown field"
+        f"{catalogue}:{line + 1}: products.m365-e5.colour: unknown field; the "
+        "fields here are name, sku, kind, commerce, term, billing, prices, meters"
     ]
     edit(catalogue, "    colour: red\n", "")
     line = edit(

@@ -230,7 +230,8 @@ WRONG_FIELDS = {
         "  terms_days: 30",
         "  terms_days: 30\n  colour: blue",
         "colour: blue",
-        "payments.colour: unknown field",
+        "payments.colour: unknown field; the fields here are terms_days, methods, "
+        "instructions, accepted_currencies",
     ),
     "bad time zone": (
         "timezone: America/Los_Angeles",
@@ -288,6 +289,20 @@ def test_a_wrong_field_is_reported_at_its_line(tmp_path: Path, case: str) -> Non
     old, new, at, message = WRONG_FIELDS[case]
     path, _ = broken(tmp_path, old, new)
     assert problems(path) == [f"{path}:{line_with(path, at)}: {message}"]
+
+
+def test_a_misspelt_field_is_unknown_and_the_right_one_missing(tmp_path: Path) -> None:
+    path, line = broken(
+        tmp_path,
+        "    timezone: America/Los_Angeles",
+        "    time_zone: America/Los_Angeles",
+    )
+    assert problems(path) == [
+        f"{path}:{line_with(path, 'hours:')}: support.hours.timezone: required field "
+        "is missing",
+        f"{path}:{line}: support.hours.time_zone: unknown field (did you mean "
+        "'timezone'?)",
+    ]
 
 
 @pytest.mark.parametrize(
