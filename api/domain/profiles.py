@@ -44,7 +44,7 @@ from pydantic import (
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString, FoldedScalarString
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.domain.datafiles import (
@@ -605,20 +605,25 @@ def _conflicts(
             f"mpn_id {profile.mpn_id} already belongs to partner {other.slug!r}"
         )
     for member in profile.staff:
+        # Profiles keep e-mails and GUIDs in lower case; rows made otherwise may not.
         for column, value, label in (
-            (PartnerUser.email, member.email, "e-mail"),
+            (func.lower(PartnerUser.email), member.email, "e-mail"),
             (PartnerUser.slack_user_id, member.slack_user_id, "Slack user id"),
-            (PartnerUser.aad_object_id, member.entra_object_id, "Entra object id"),
+            (
+                func.lower(PartnerUser.aad_object_id),
+                member.entra_object_id,
+                "Entra object id",
+            ),
         ):
             if value is None:
                 continue
-            user = session.scalar(select(PartnerUser).where(column == value))
+            user = session.scalars(select(PartnerUser).where(column == value)).first()
             if user is not None and user.partner_id != partner_id:
                 raise ProfileConflict(
                     f"staff {member.email}: {label} {value} belongs to a member of "
                     f"partner {user.partner.slug!r}"
                 )
-            if user is not None and user.email != member.email:
+            if user is not None and user.email.lower() != member.email:
                 raise ProfileConflict(
                     f"staff {member.email}: {label} {value} belongs to {user.email}"
                 )
@@ -726,7 +731,7 @@ def _apply_entitlements(partner: Partner, wanted: Sequence[Entitlement]) -> None
 def _apply_staff(
     partner: Partner, wanted: Sequence[StaffMember], report: ApplyReport
 ) -> None:
-    by_email = {user.email: user for user in partner.users}
+    by_email = {user.email.lower(): user for user in partner.users}
     listed = set()
     for member in wanted:
         listed.add(member.email)
