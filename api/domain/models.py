@@ -27,6 +27,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -243,6 +244,25 @@ class Partner(Base):
     # Where a handoff is announced (optional).
     teams_channel_webhook: Mapped[Optional[str]] = mapped_column(String(500))
     slack_channel_id: Mapped[Optional[str]] = mapped_column(String(40))
+
+    # The support hours as data (api/domain/profiles.py, `SupportHours`): weekly
+    # opening times and holidays in `timezone`; `support_hours` is their wording.
+    # None for a partner whose profile gave only the wording.
+    support_schedule: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
+    # Currencies the partner takes payment in (ISO 4217); `currency` is among them.
+    accepted_currencies: Mapped[list[str]] = mapped_column(
+        JSON, default=list, server_default=text("'[]'")
+    )
+    # The partner's Partner Center app registration. The client secret is never
+    # stored: only the name of the environment variable that holds it.
+    partner_center_tenant_id: Mapped[Optional[str]] = mapped_column(String(36))
+    partner_center_client_id: Mapped[Optional[str]] = mapped_column(String(36))
+    partner_center_secret_env: Mapped[Optional[str]] = mapped_column(String(100))
+    # How the partner numbers its own invoices to its customers: a prefix, a
+    # regular expression every number matches in full, and an example number.
+    invoice_number_prefix: Mapped[Optional[str]] = mapped_column(String(20))
+    invoice_number_pattern: Mapped[Optional[str]] = mapped_column(String(200))
+    invoice_number_example: Mapped[Optional[str]] = mapped_column(String(40))
 
     entitlements: Mapped[list[SupportEntitlement]] = relationship(
         back_populates="partner", cascade="all, delete-orphan"
@@ -461,6 +481,15 @@ class InvoiceLine(Base):
     total: Mapped[Decimal] = mapped_column(Money())
     charge_start: Mapped[date] = mapped_column(Date)
     charge_end: Mapped[date] = mapped_column(Date)
+    # The billing cycle the line belongs to (the reconciliation files' billing
+    # frequency); None when unknown.
+    billing_cycle: Mapped[Optional[BillingFrequency]] = mapped_column(
+        _enum(BillingFrequency)
+    )
+    # Prorated lines (seats added or removed, cancellations) charge `prorated_days`
+    # of the `cycle_days` in their billing cycle; None on lines that are not.
+    prorated_days: Mapped[Optional[int]] = mapped_column(Integer)
+    cycle_days: Mapped[Optional[int]] = mapped_column(Integer)
 
     invoice: Mapped[Invoice] = relationship(back_populates="lines")
 

@@ -8,6 +8,8 @@
     csp-desk dashboard create-lead lead@partner.example
     csp-desk transcripts consume    the production profile's transcript consumer
     csp-desk privacy delete-conversation SENDER_ID --by dpo@partner.example
+    csp-desk partner apply northwind.yml    create or update a partner from its profile
+    csp-desk partner export northwind -o northwind.yml
 
 Installed into `.venv` by `make setup` (`[project.scripts]` in pyproject.toml);
 `python -m api` runs the same program. The databases are the ones the settings name
@@ -21,7 +23,7 @@ import csv
 import json
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
 from typing import IO, Annotated, Optional
@@ -53,9 +55,14 @@ transcripts = typer.Typer(
     help="Transcripts: what feeds the review dashboard.", no_args_is_help=True
 )
 privacy = typer.Typer(help="Privacy requests.", no_args_is_help=True)
+partner = typer.Typer(
+    help="Partner profiles: apply a profile file, export one (docs/onboarding.md).",
+    no_args_is_help=True,
+)
 app.add_typer(dashboard, name="dashboard")
 app.add_typer(transcripts, name="transcripts")
 app.add_typer(privacy, name="privacy")
+app.add_typer(partner, name="partner")
 
 err = Console(stderr=True, highlight=False)
 
@@ -507,6 +514,133 @@ def delete_conversation_command(
         f"{report.review_rows_deleted} review conversations deleted, "
         f"{report.tickets_scrubbed} tickets scrubbed"
     )
+
+
+# --------------------------------------------------------------------------- partners
+
+
+def _profile_problems(problems: Sequence[object]) -> typer.Exit:
+    """Each problem of a profile file on its own line (`file:line: problem`)."""
+    for problem in problems:
+        err.print(str(problem), markup=False, soft_wrap=True)
+    return typer.Exit(1)
+
+
+def _partner_error(message: str) -> typer.Exit:
+    """`fail`, never wrapped: file paths make these lines long."""
+    err.print(f"error: {message}", markup=False, soft_wrap=True)
+    return typer.Exit(1)
+
+
+@partner.command("apply")
+def partner_apply(
+    path: Annotated[str, typer.Argument(help="the partner's profile (YAML)")],
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="check and report, change nothing"),
+    ] = False,
+) -> None:
+    """Create a partner from its profile file, or update it to match the file.
+
+    Applying the same file again changes nothing; staff missing from the file are
+    made inactive. Problems in the file are listed as `file:line: problem`.
+    """
+    from api.domain.profiles import (
+        ProfileConflict,
+        ProfileError,
+        apply_profile,
+        load_profile,
+    )
+
+    with reported():
+        try:
+            profile = load_profile(path)
+        except ProfileError as exc:
+            raise _profile_problems(exc.problems) from None
+        try:
+            with session_scope() as session:
+                report = apply_profile(session, profile)
+                if dry_run:
+                    session.rollback()
+        except ProfileConflict as exc:
+            raise _partner_error(f"{path}: {exc}") from None
+        except SQLAlchemyError as exc:
+            raise _partner_error(
+                f"cannot write the partner ({exc.__class__.__name__}); run "
+                "`csp-desk migrate` first"
+            ) from None
+        prefix = (
+            "partner apply (dry run, nothing written)" if dry_run else "partner apply"
+        )
+        typer.echo(f"{prefix}: {report.describe()}")
+
+
+@partner.command("export")
+def partner_export(
+    slug: Annotated[str, typer.Argument(help="the partner's slug, e.g. northwind")],
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="YAML file to write (- = stdout)")
+    ] = "-",
+) -> None:
+    """Write a partner's profile as a file that `partner apply` takes back.
+
+    A partner created before profiles existed may lack fields a profile requires
+    (structured support hours); they are written empty and listed on stderr.
+    """
+    from api.domain.profiles import (
+        ProfileError,
+        dump_profile,
+        export_profile_data,
+        parse_profile,
+    )
+
+    with reported():
+        try:
+            with session_scope() as session:
+                row = session.scalar(select(Partner).where(Partner.slug == slug))
+                if row is None:
+                    slugs = session.scalars(select(Partner.slug).order_by(Partner.slug))
+                    raise _partner_error(
+                        f"no partner with slug {slug!r} (partners: "
+                        f"{', '.join(slugs) or 'none'})"
+                    )
+                text = dump_profile(export_profile_data(row))
+        except SQLAlchemyError as exc:
+            raise _partner_error(
+                f"cannot read partners ({exc.__class__.__name__}); run "
+                "`csp-desk migrate` first"
+            ) from None
+        try:
+            parse_profile(text, "<stdout>" if output == "-" else output)
+        except ProfileError as exc:
+            for problem in exc.problems:
+                err.print(f"warning: {problem}", markup=False, soft_wrap=True)
+            err.print(
+                "warning: fill these in before `csp-desk partner apply`", markup=False
+            )
+        with _open(output, "w", sys.stdout) as out:
+            out.write(text)
+        if output != "-":
+            err.print(
+                f"partner export: wrote {slug} to {output}",
+                markup=False,
+                soft_wrap=True,
+            )
+
+
+@partner.command("schema")
+def partner_schema(
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="JSON file to write (- = stdout)")
+    ] = "-",
+) -> None:
+    """Print the JSON Schema of profile files (docs/partner-profile.schema.json)."""
+    from api.domain.profiles import profile_json_schema
+
+    with reported(), _open(output, "w", sys.stdout) as out:
+        out.write(
+            json.dumps(profile_json_schema(), indent=2, ensure_ascii=False) + "\n"
+        )
 
 
 def main(argv: Optional[list[str]] = None) -> int:

@@ -16,14 +16,14 @@ product and SKU):
   product or a product not billed this time;
 - prorated charges (add/remove quantity, cancel), one-time charges and credits are
   one-offs: each line on the current invoice adds its amount, each line on the
-  previous invoice takes its amount away (it does not recur);
+  previous invoice takes its amount away (it does not recur); the days charged and
+  the days in the cycle come from the line's `prorated_days` and `cycle_days`;
 - usage: the change of the usage total, with the meters that moved;
 - tax: the change of the invoice's tax total.
 """
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -38,7 +38,6 @@ RECURRING = frozenset({ChargeType.NEW, ChargeType.RENEW, ChargeType.CYCLE_CHARGE
 PRORATED = frozenset(
     {ChargeType.ADD_QUANTITY, ChargeType.REMOVE_QUANTITY, ChargeType.CANCEL}
 )
-PRORATION = re.compile(r"prorated (\d+)/(\d+) days")
 
 ChangeKind = Literal[
     "new_product",
@@ -144,12 +143,11 @@ def _group_key(line: InvoiceLine) -> str:
 
 
 def _proration(line: InvoiceLine) -> tuple[Optional[int], Optional[int]]:
-    """(days charged, days in the cycle), read from the line's dates and description."""
-    days = (line.charge_end - line.charge_start).days + 1
-    match = PRORATION.search(line.description or "")
-    if match:
-        return int(match.group(1)), int(match.group(2))
-    return days, None
+    """(days charged, days in the cycle) of a prorated line: its proration columns,
+    or, when it has none, the days its dates span and an unknown cycle."""
+    if line.prorated_days is not None:
+        return line.prorated_days, line.cycle_days
+    return (line.charge_end - line.charge_start).days + 1, None
 
 
 def _product(lines: Sequence[InvoiceLine]) -> str:
