@@ -23,13 +23,15 @@ Billing rules the simulator follows (DOMAIN.md):
 
 from __future__ import annotations
 
+import hashlib
 import random
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Optional
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -74,6 +76,17 @@ class DemoAlreadySeeded(RuntimeError):
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def purchase_time(day: date, key: str, tz_name: str) -> datetime:
+    """When on `day` the demo's subscription `key` was bought (or renewed): a time
+    between 08:00 and 18:00 in the partner's zone, the same for every anchor."""
+    digest = int(hashlib.sha256(key.encode()).hexdigest(), 16)
+    minutes = 8 * 60 + digest % (10 * 60)
+    local = datetime.combine(
+        day, time(minutes // 60, minutes % 60), tzinfo=ZoneInfo(tz_name)
+    )
+    return local.astimezone(timezone.utc)
 
 
 def guid(*parts: str) -> str:
@@ -608,6 +621,8 @@ class _Seeder:
         status = SubscriptionStatus.ACTIVE
         if sub.cancelled_on:
             status, term_end = SubscriptionStatus.CANCELLED, sub.cancelled_on
+        zone = self.partners[spec.partner].timezone
+        ordered_at = purchase_time(sub.order_date, f"{spec.domain}/{sub.key}", zone)
         return Subscription(
             id=guid("subscription", spec.domain, sub.key),
             order_id=guid("order", spec.domain, sub.key),
@@ -622,7 +637,11 @@ class _Seeder:
             billing_frequency=product.billing,
             status=status,
             order_date=sub.order_date,
+            ordered_at=ordered_at,
             renewal_date=renewal_date,
+            renewed_at=purchase_time(renewal_date, f"{spec.domain}/{sub.key}", zone)
+            if renewal_date
+            else None,
             term_end_date=term_end,
             auto_renew=bool(term_months) and not sub.cancelled_on,
         )

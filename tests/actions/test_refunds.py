@@ -2,13 +2,13 @@
 
 Demo (DEMO_ANCHOR = 2026-11-15): Trey Research's Microsoft 365 Copilot was bought 3
 days ago (inside its 7 days = 168 hours: refundable); its Business Central Essentials
-20 days ago (not). Contoso has nothing inside a window. The demo records no time of
-purchase, so windows run from the start of that day in the partner's zone (Litware:
-America/Chicago).
+20 days ago (not). Contoso has nothing inside a window. Each demo subscription was
+bought at its own time of day, in the partner's zone (Litware: America/Chicago).
 """
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any, Optional
@@ -113,15 +113,17 @@ async def test_a_customer_inside_the_window_is_told_the_day_and_the_seats(
 ) -> None:
     said, slots, names = await options(seeded_db, trey_token(), "I want a refund")
     assert names == ["utter_cancellation_eligibility"]
-    assert (
-        "Microsoft 365 Copilot (5 seats): bought on 12 November 2026, so you can still "
-        "cancel up to 5 seats for a prorated refund, until Thursday 19 November 2026 "
-        "at 00:00 CST." in said
+    assert re.search(
+        r"Microsoft 365 Copilot \(5 seats\): bought on 12 November 2026, so you can "
+        r"still cancel up to 5 seats for a prorated refund, until Thursday 19 "
+        r"November 2026 at \d\d:\d\d CST\.",
+        said,
     )
-    assert (
-        "Dynamics 365 Business Central Essentials (4 seats): bought on 26 October "
-        "2026; its 7 days cancellation window closed on Monday 2 November 2026 at "
-        "00:00 CST" in said
+    assert re.search(
+        r"Dynamics 365 Business Central Essentials \(4 seats\): bought on 26 October "
+        r"2026; its 7 days cancellation window closed on Monday 2 November 2026 at "
+        r"\d\d:\d\d CST",
+        said,
     )
     assert slots[POSSIBLE_SLOT] is True and slots[KIND_SLOT] == "refund"
     assert all(slots[s] is None for s in (SUBSCRIPTION_SLOT, SEATS_SLOT, REASON_SLOT))
@@ -138,7 +140,10 @@ async def test_nothing_eligible_says_why_and_does_not_start_the_form(
         "utter_cancellation_not_possible",
     ]
     assert "Azure plan: Azure is billed for what was used" in said
-    assert "cancellation window closed on Tuesday 10 November 2026 at 00:00 PST" in said
+    assert re.search(
+        r"cancellation window closed on Tuesday 10 November 2026 at \d\d:\d\d PST",
+        said,
+    )
     assert slots[POSSIBLE_SLOT] is False
 
 
@@ -154,7 +159,7 @@ async def test_a_named_product_is_checked_and_preselected(
         entities={"product": "Copilot"},
     )
     assert names == ["utter_cancellation_eligibility_one"]
-    assert "until Thursday 19 November 2026 at 00:00 CST" in said
+    assert re.search(r"until Thursday 19 November 2026 at \d\d:\d\d CST", said)
     assert slots[SUBSCRIPTION_SLOT] == copilot.id
     assert slots[POSSIBLE_SLOT] is True and slots[KIND_SLOT] == "cancellation"
 
@@ -170,7 +175,7 @@ async def test_a_named_product_is_checked_and_preselected(
         "utter_cancellation_eligibility_one",
         "utter_cancellation_others_possible",
     ]
-    assert "window closed on Monday 2 November 2026 at 00:00 CST" in said
+    assert re.search(r"window closed on Monday 2 November 2026 at \d\d:\d\d CST", said)
     assert "Microsoft 365 Copilot (5 seats): bought on 12 November 2026" in said
     assert "nothing on your account can be cancelled" not in said.lower()
     assert slots[POSSIBLE_SLOT] is False
@@ -346,9 +351,10 @@ async def test_bad_subscription_answers_are_explained_after_two_failures(
     )
     assert slots[SUBSCRIPTION_SLOT] is None
     assert names == ["utter_invalid_cancellation_subscription"]
-    assert (
-        "1. Microsoft 365 Copilot (up to 5 seats, until Thursday 19 November 2026 at "
-        "00:00 CST)" in texts[0]
+    assert re.search(
+        r"1\. Microsoft 365 Copilot \(up to 5 seats, until Thursday 19 November 2026 "
+        r"at \d\d:\d\d CST\)",
+        texts[0],
     )
     assert slots[FAILURES_SLOT] == {SUBSCRIPTION_SLOT: 1}
 

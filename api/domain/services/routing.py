@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from functools import lru_cache
-from typing import Literal, Optional
+from typing import Any, Literal, Optional
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -158,31 +158,87 @@ def route(
     )
 
 
+@dataclass(frozen=True)
+class Opening:
+    """Business hours as spans per weekday, in a zone, with closed days."""
+
+    timezone: str
+    spans: dict[str, tuple[tuple[time, time], ...]]  # weekday -> (opens, closes)
+    closed: frozenset[str] = frozenset()  # ISO dates
+
+    @classmethod
+    def from_policy(cls, hours: BusinessHours, timezone: str) -> Opening:
+        return cls(timezone, {day: ((hours.start, hours.end),) for day in hours.days})
+
+    @classmethod
+    def from_schedule(cls, schedule: dict[str, Any]) -> Opening:
+        """A partner's `support_schedule` (api/domain/profiles.py, SupportHours)."""
+        spans: dict[str, list[tuple[time, time]]] = {}
+        for block in schedule.get("weekly") or []:
+            opens = time.fromisoformat(block["opens"])
+            closes = (
+                time.max
+                if block["closes"] == "24:00"
+                else time.fromisoformat(block["closes"])
+            )
+            for day in block["days"]:
+                spans.setdefault(day, []).append((opens, closes))
+        return cls(
+            schedule["timezone"],
+            {day: tuple(sorted(found)) for day, found in spans.items()},
+            frozenset(str(h["date"]) for h in schedule.get("holidays") or []),
+        )
+
+
 def sla_due(
-    target: str, severity: Severity, *, opened_at: datetime, timezone: str = "UTC"
+    target: str,
+    severity: Severity,
+    *,
+    opened_at: datetime,
+    timezone: str = "UTC",
+    schedule: Optional[dict[str, Any]] = None,
 ) -> datetime:
-    """When the first response is due, in UTC, for a ticket opened at `opened_at`."""
+    """When the first response is due, in UTC, for a ticket opened at `opened_at`.
+
+    Business-hour targets count the hours the responder is open: the partner's own
+    opening hours (`schedule`, its profile's) for its desk, the policy's business
+    hours in the partner's zone otherwise."""
     policy = routing_policy()
     response = policy.response_targets[target][severity]
     if not response.business:
         return opened_at + timedelta(hours=response.hours)
-    hours = policy.business_hours
-    zone = ZoneInfo(timezone)
-    cursor = opened_at.astimezone(zone)
-    remaining = timedelta(hours=response.hours)
-    while remaining > timedelta(0):
-        day_open = cursor.replace(
-            hour=hours.start.hour, minute=hours.start.minute, second=0, microsecond=0
-        )
-        day_close = cursor.replace(
-            hour=hours.end.hour, minute=hours.end.minute, second=0, microsecond=0
-        )
-        if WEEKDAYS[cursor.weekday()] not in hours.days or cursor >= day_close:
-            cursor = day_open + timedelta(days=1)
-            continue
-        if cursor < day_open:
-            cursor = day_open
-        step = min(remaining, day_close - cursor)
-        cursor += step
-        remaining -= step
-    return cursor.astimezone(opened_at.tzinfo)
+    if target == PARTNER_DESK and schedule:
+        opening = Opening.from_schedule(schedule)
+    else:
+        opening = Opening.from_policy(policy.business_hours, timezone)
+    return business_time_after(opening, opened_at, timedelta(hours=response.hours))
+
+
+def business_time_after(
+    opening: Opening, start: datetime, duration: timedelta
+) -> datetime:
+    """The moment `duration` of open time has passed after `start`."""
+    zone = ZoneInfo(opening.timezone)
+    cursor = start.astimezone(zone)
+    remaining = duration
+    for _ in range(366 * 4):  # a year of days at most: a schedule that never opens
+        day = WEEKDAYS[cursor.weekday()]
+        midnight = cursor.replace(hour=0, minute=0, second=0, microsecond=0)
+        if cursor.date().isoformat() not in opening.closed:
+            for opens, closes in opening.spans.get(day, ()):
+                span_open = midnight.replace(hour=opens.hour, minute=opens.minute)
+                span_close = (
+                    midnight + timedelta(days=1)
+                    if closes == time.max
+                    else midnight.replace(hour=closes.hour, minute=closes.minute)
+                )
+                if cursor >= span_close:
+                    continue
+                cursor = max(cursor, span_open)
+                step = min(remaining, span_close - cursor)
+                cursor += step
+                remaining -= step
+                if remaining <= timedelta(0):
+                    return cursor.astimezone(start.tzinfo)
+        cursor = (midnight + timedelta(days=1)).replace(tzinfo=zone)
+    raise ValueError("the business hours never open")

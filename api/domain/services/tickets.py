@@ -145,7 +145,11 @@ def create_ticket(
         description=new.description,
         packet=packet,
         sla_due_at=sla_due(
-            PARTNER_DESK, new.severity, opened_at=opened, timezone=partner.timezone
+            PARTNER_DESK,
+            new.severity,
+            opened_at=opened,
+            timezone=partner.timezone,
+            schedule=partner.support_schedule,
         ),
         created_at=opened,
         updated_at=opened,
