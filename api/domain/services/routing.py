@@ -171,8 +171,9 @@ class Opening:
         return cls(timezone, {day: ((hours.start, hours.end),) for day in hours.days})
 
     @classmethod
-    def from_schedule(cls, schedule: dict[str, Any]) -> Opening:
-        """A partner's `support_schedule` (api/domain/profiles.py, SupportHours)."""
+    def from_schedule(cls, schedule: dict[str, Any], timezone: str) -> Opening:
+        """A partner's `support_schedule` (api/domain/profiles.py, SupportHours),
+        whose times are in the partner's zone."""
         spans: dict[str, list[tuple[time, time]]] = {}
         for block in schedule.get("weekly") or []:
             opens = time.fromisoformat(block["opens"])
@@ -184,7 +185,7 @@ class Opening:
             for day in block["days"]:
                 spans.setdefault(day, []).append((opens, closes))
         return cls(
-            schedule["timezone"],
+            schedule.get("timezone") or timezone,
             {day: tuple(sorted(found)) for day, found in spans.items()},
             frozenset(str(h["date"]) for h in schedule.get("holidays") or []),
         )
@@ -208,7 +209,7 @@ def sla_due(
     if not response.business:
         return opened_at + timedelta(hours=response.hours)
     if target == PARTNER_DESK and schedule:
-        opening = Opening.from_schedule(schedule)
+        opening = Opening.from_schedule(schedule, timezone)
     else:
         opening = Opening.from_policy(policy.business_hours, timezone)
     return business_time_after(opening, opened_at, timedelta(hours=response.hours))
