@@ -20,7 +20,6 @@ from bot.channels.socketio import (
     issue_session_id,
     resume_or_issue,
     session_id_is_bound,
-    session_key,
     subject_of,
     transcript,
 )
@@ -34,7 +33,7 @@ from common.identity import (
 from tests.bot.channels.harness import channel_server
 
 SECRET = "socket-test-secret-0123456789abcdef"
-KEY = session_key(SECRET)
+KEY = SECRET  # session ids are signed with the chat token secret (itsdangerous)
 ALICE = ChatIdentity(kind="customer", subject="alice", tenant_id="tenant-a")
 BOB = ChatIdentity(kind="customer", subject="bob", tenant_id="tenant-b")
 
@@ -52,7 +51,7 @@ def test_an_issued_session_id_is_bound_to_its_subject_only() -> None:
     assert not session_id_is_bound(KEY, subject_of(BOB), session_id)
     assert not session_id_is_bound(KEY, ANONYMOUS, session_id)
     assert not session_id_is_bound(
-        session_key("another-secret"), subject_of(ALICE), session_id
+        "another-secret-0123456789abcdef", subject_of(ALICE), session_id
     )
 
 
@@ -63,7 +62,16 @@ def test_same_user_in_another_tenant_is_another_subject() -> None:
 
 @pytest.mark.parametrize(
     "requested",
-    [None, "", 42, "abc", "0" * 64, "g" * 64, "0" * 63, {"id": "x"}],
+    [
+        None,
+        "",
+        42,
+        "abc",
+        "0" * 64,
+        "0" * 32 + "." + "A" * 43,  # the shape of an id, not our signature
+        "0" * 32 + "." + "A" * 42,
+        {"id": "x"},
+    ],
 )
 def test_made_up_session_ids_are_replaced(requested: Any) -> None:
     session_id, resumed = resume_or_issue(KEY, subject_of(ALICE), requested)
@@ -138,6 +146,7 @@ def test_production_refuses_the_default_chat_token_secret(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("APP_MODE", "production")
+    monkeypatch.setenv("WIDGET_ALLOWED_ORIGINS", "https://www.partner.example")
     monkeypatch.delenv("CHAT_TOKEN_SECRET", raising=False)
     with pytest.raises(config.ChannelConfigError):
         SecureSocketIOInput.from_credentials(None)
@@ -243,8 +252,10 @@ def test_conversations_are_bound_to_the_token_over_socketio() -> None:
             ]
             # The message went into the server's session, not the one it named.
             assert received[-1].sender_id == alice_session
+            # Exactly the verified token and whose conversation it is.
             assert received[-1].metadata == {
-                "chat_token": received[-1].metadata["chat_token"]
+                "chat_token": received[-1].metadata["chat_token"],
+                "chatter": channel.fingerprint(ALICE),
             }
             await alice.close()
 
@@ -344,4 +355,4 @@ def test_anonymous_messages_carry_no_token() -> None:
             await chatter.close()
 
     asyncio.run(scenario())
-    assert received and received[0].metadata == {}
+    assert received and set(received[0].metadata) == {"chatter"}
