@@ -162,9 +162,11 @@ class Settings(BaseSettings):
 
     def trusted_proxy_list(self) -> list[str]:
         """TRUSTED_PROXIES as a list of addresses and networks (checked when the
-        settings are read)."""
+        settings are read), networks written without host bits."""
         return [
-            part.strip() for part in self.trusted_proxies.split(",") if part.strip()
+            str(ipaddress.ip_network(part, strict=False)) if "/" in part else part
+            for part in (p.strip() for p in self.trusted_proxies.split(","))
+            if part
         ]
 
     def production_services_missing(self) -> list[str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Any, Optional
 
 import aiohttp
@@ -356,3 +357,67 @@ def test_anonymous_messages_carry_no_token() -> None:
 
     asyncio.run(scenario())
     assert received and set(received[0].metadata) == {"chatter"}
+
+
+def test_only_the_listed_sites_may_open_the_socket() -> None:
+    async def bot(message: UserMessage) -> None:
+        pass
+
+    async def handshake(url: str, origin: str) -> int:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(
+                f"{url}/socket.io/",
+                params={"EIO": "4", "transport": "polling"},
+                headers={"Origin": origin},
+            ) as reply,
+        ):
+            return reply.status
+
+    async def scenario() -> tuple[int, int]:
+        channel = SecureSocketIOInput(
+            chat_token_secret=SECRET,
+            cors_allowed_origins=["https://www.partner.example"],
+        )
+        async with channel_server(channel, bot) as url:
+            return (
+                await handshake(url, "https://www.partner.example"),
+                await handshake(url, "https://evil.example"),
+            )
+
+    assert asyncio.run(scenario()) == (200, 400)
+
+
+@pytest.mark.parametrize(
+    "packet",
+    ['42["user_uttered",', "4{{{", "47", '451-["user_uttered",{"_placeholder":true}]'],
+)
+def test_a_broken_packet_is_one_log_line_not_a_traceback(
+    packet: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Anyone, signed in or not, can send packets that do not decode; each one
+    logged a full traceback (easy log flooding)."""
+
+    async def bot(message: UserMessage) -> None:
+        pass
+
+    async def scenario() -> None:
+        channel = SecureSocketIOInput(chat_token_secret=SECRET)
+        async with channel_server(channel, bot) as url:
+            async with aiohttp.ClientSession() as http:
+                query = {"EIO": "4", "transport": "polling"}
+                async with http.get(f"{url}/socket.io/", params=query) as reply:
+                    opened = await reply.text()
+                sid = json.loads(opened[1:])["sid"]
+                for _ in range(3):
+                    async with http.post(
+                        f"{url}/socket.io/", params={**query, "sid": sid}, data=packet
+                    ) as reply:
+                        assert reply.status == 200
+            await asyncio.sleep(0.2)
+
+    with caplog.at_level(logging.INFO):
+        asyncio.run(scenario())
+    assert not [r for r in caplog.records if r.exc_info], caplog.text
+    dropped = [r for r in caplog.records if "packet from" in r.getMessage()]
+    assert len(dropped) == 3 and all(r.levelno == logging.WARNING for r in dropped)
