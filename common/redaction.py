@@ -35,7 +35,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from stdnum import iban as stdnum_iban
-from stdnum import luhn
+from stdnum import luhn, numdb
 from stdnum.us import rtn
 
 CARD = "[redacted card number]"
@@ -98,10 +98,11 @@ def find_redactions(text: str) -> list[Redaction]:
     if not text:
         return []
     protected = [(m.start(), m.end()) for m in _GUID.finditer(text)]
+    checks = _Checks()
     found: list[Redaction] = []
-    found.extend(_ibans(text, protected))
+    found.extend(_ibans(text, protected, checks))
     taken = protected + [(r.start, r.end) for r in found]
-    found.extend(_cards(text, taken))
+    found.extend(_cards(text, taken, checks))
     taken = protected + [(r.start, r.end) for r in found]
     found.extend(_bank_accounts(text, taken))
     found.sort(key=lambda r: r.start)
@@ -145,6 +146,36 @@ def shift_offset(offset: int, redactions: Iterable[Redaction]) -> int:
 # --------------------------------------------------------------------------- finders
 
 
+class _Checks:
+    """stdnum's checks, each candidate asked once per text: a message of the same
+    few digits repeated thousands of times costs a handful of checks, not one per
+    position. Kept per call, so no number outlives its message in memory."""
+
+    def __init__(self) -> None:
+        self._luhn: dict[str, bool] = {}
+        self._iban: dict[str, bool] = {}
+
+    def card(self, digits: str) -> bool:
+        known = self._luhn.get(digits)
+        if known is None:
+            known = self._luhn[digits] = luhn.is_valid(digits)
+        return known
+
+    def iban(self, candidate: str) -> bool:
+        known = self._iban.get(candidate)
+        if known is None:
+            known = self._iban[candidate] = stdnum_iban.is_valid(candidate)
+        return known
+
+
+def _iban_country(code: str) -> bool:
+    """Whether the IBAN registry (stdnum's) has this country code."""
+    return bool(_IBAN_REGISTRY.info(code.upper())[0][1])
+
+
+_IBAN_REGISTRY = numdb.get("iban")
+
+
 def _ascii_digits(text: str) -> str:
     """The digits of ``text`` as ASCII (a full-width ４ is a 4 to a card reader)."""
     return "".join(str(unicodedata.digit(char)) for char in text if char.isdigit())
@@ -162,12 +193,14 @@ def _groups(match: re.Match[str]) -> list[tuple[int, int, str]]:
     ]
 
 
-def _cards(text: str, taken: list[tuple[int, int]]) -> Iterator[Redaction]:
+def _cards(
+    text: str, taken: list[tuple[int, int]], checks: _Checks
+) -> Iterator[Redaction]:
     for run in _DIGIT_RUN.finditer(text):
         groups = _groups(run)
         i = 0
         while i < len(groups):
-            hit = _card_from(groups, i)
+            hit = _card_from(groups, i, checks)
             if hit is None or _overlaps(groups[i][0], groups[hit - 1][1], taken):
                 i += 1
                 continue
@@ -175,7 +208,9 @@ def _cards(text: str, taken: list[tuple[int, int]]) -> Iterator[Redaction]:
             i = hit
 
 
-def _card_from(groups: list[tuple[int, int, str]], i: int) -> int | None:
+def _card_from(
+    groups: list[tuple[int, int, str]], i: int, checks: _Checks
+) -> int | None:
     """The end (exclusive group index) of the longest run of whole groups from
     ``i`` that is a card number, or None. Windows stop at 19 digits, so a text of
     thousands of spaced digits costs a few checks per group, not a check per pair."""
@@ -188,18 +223,23 @@ def _card_from(groups: list[tuple[int, int, str]], i: int) -> int | None:
         if len(digits) >= CARD_MIN_DIGITS:
             windows.append((j + 1, digits))
     for end, candidate in reversed(windows):
-        if luhn.is_valid(candidate):
+        if checks.card(candidate):
             return end
     return None
 
 
-def _ibans(text: str, taken: list[tuple[int, int]]) -> Iterator[Redaction]:
+def _ibans(
+    text: str, taken: list[tuple[int, int]], checks: _Checks
+) -> Iterator[Redaction]:
     position = 0
     while True:
         match = _IBAN_START.search(text, position)
         if match is None:
             return
-        end = _iban_at(text, match.start())
+        if not _iban_country(match.group()[:2]):
+            position = match.start() + 1
+            continue
+        end = _iban_at(text, match.start(), checks)
         if end is not None and not _overlaps(match.start(), end, taken):
             yield Redaction(match.start(), end, "iban")
             position = end
@@ -207,7 +247,7 @@ def _ibans(text: str, taken: list[tuple[int, int]]) -> Iterator[Redaction]:
             position = match.start() + 1
 
 
-def _iban_at(text: str, start: int) -> int | None:
+def _iban_at(text: str, start: int, checks: _Checks) -> int | None:
     """End of a valid IBAN starting at ``start`` (separators allowed), or None."""
     chars: list[str] = []
     ends: list[int] = []  # text position after each collected character
@@ -224,7 +264,7 @@ def _iban_at(text: str, start: int) -> int | None:
         # The IBAN must not stop inside a longer word or number.
         if end < len(text) and text[end].isalnum():
             continue
-        if stdnum_iban.is_valid("".join(chars[:length])):
+        if checks.iban("".join(chars[:length])):
             return end
     return None
 

@@ -106,12 +106,25 @@ def test_numbers_are_checked_by_stdnum_not_by_shape() -> None:
     assert redact("000000000 12345") == "000000000 12345"
 
 
-def test_a_long_run_of_spaced_digits_is_linear() -> None:
-    # Thousands of digit groups: each is tried against at most 19 digits.
-    text = " ".join(["1234"] * 1000)
+@pytest.mark.parametrize(
+    "text",
+    [
+        " ".join(["1234"] * 1000),
+        "1 " * 2000,
+        " ".join(str(i * 7919 % 10) for i in range(2000)),  # varied spaced digits
+        "GB82 " * 800,  # IBAN starts everywhere
+        "AB12 " * 800,  # a country the registry does not know
+        "GB82WEST12345698765432 " * 170,
+    ],
+    ids=["groups", "digits", "varied", "iban-starts", "no-country", "ibans"],
+)
+def test_a_hostile_message_costs_little(text: str) -> None:
+    # Every channel redacts on Rasa's event loop: a maximal message built to make
+    # the most candidates must stay cheap (each window stops at 19 digits, each
+    # candidate is checked once).
     started = time.perf_counter()
     redact(text)
-    assert time.perf_counter() - started < 1.0
+    assert time.perf_counter() - started < 0.5
 
 
 def test_offsets_move_with_the_redaction() -> None:
