@@ -200,6 +200,10 @@ def production_env(
         "WIDGET_ALLOWED_ORIGINS": (
             f"https://www.partner.example,http://127.0.0.1:{api_port}"
         ),
+        # The chat limit counts per signed-in customer, and these tests are all
+        # Contoso: out of their way (the limit has its own tests).
+        "CHAT_RATE_LIMIT_MESSAGES": "1000",
+        "CHAT_RATE_LIMIT_BURST": "1000",
         # A leading "-" must reach `rasa run` as the value (see tests/e2e/stack.py).
         "RASA_AUTH_TOKEN": "-" + secrets.token_urlsafe(32),
         "ACTION_SERVER_TOKEN": secrets.token_urlsafe(32),

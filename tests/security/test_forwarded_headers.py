@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from api.ops.cli import forwarded_headers
+from api.ops.launch import process_env, production_procfile
 from api.settings import Settings
 from tests.e2e.stack import CSP_DESK, ROOT, free_port
 
@@ -129,3 +130,24 @@ def test_serve_trusts_nobody_unless_told() -> None:
     }
     with pytest.raises(ValueError, match="TRUSTED_PROXIES"):
         Settings(trusted_proxies="nginx")
+
+
+def test_the_production_profile_names_nginx_for_the_replicas_only(
+    tmp_path: Path,
+) -> None:
+    """Behind the profile's nginx the replicas believe its X-Forwarded-For (and
+    whatever TRUSTED_PROXIES adds); the API, not behind it, keeps the setting."""
+    from tests.ops.test_launch import production
+
+    settings = production(tmp_path, trusted_proxies="10.9.0.0/16")
+    lines = production_procfile(settings, tmp_path, "/usr/sbin/nginx").read_text()
+    rasa = [line for line in lines.splitlines() if line.startswith("rasa")]
+    assert rasa and all(
+        "env TRUSTED_PROXIES=10.9.0.0/16,127.0.0.1 " in line for line in rasa
+    )
+    assert "TRUSTED_PROXIES" not in next(
+        line for line in lines.splitlines() if line.startswith("api:")
+    )
+    assert process_env(settings)["TRUSTED_PROXIES"] == "10.9.0.0/16"
+    plain = production(tmp_path)
+    assert process_env(plain)["TRUSTED_PROXIES"] == ""
