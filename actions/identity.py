@@ -2,10 +2,13 @@
 answer is about.
 
 A chatter is identified only by the signed chat token that the channel puts in the
-message metadata (`{"chat_token": "<jwt>"}`). Rasa copies the metadata of a session's
-first message into the built-in `session_started_metadata` slot; the token there is
-checked first, then the one on the latest message (a fresh token, for example after
-the first one expired in a long session). Entities and text never identify anyone.
+metadata of the message being handled (`{"chat_token": "<jwt>"}`). Never from an
+earlier message: not from the `session_started_metadata` slot (Rasa's copy of the
+session's first message's metadata), nor from anything else a previous message left
+in the conversation, so a message without a token, or with another tenant's, posted
+under someone's sender id is answered as nobody, or as that other tenant. Every
+channel sends the token with every message (the widget from the session it bound to
+the token). Entities and text never identify anyone.
 
 `resolve_chatter(session, tracker)` is the one resolver every action uses: it maps
 the token to our data (a customer's tenant, or a partner's staff member by Slack
@@ -38,17 +41,13 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 CHAT_TOKEN_KEY = "chat_token"  # noqa: S105 (a metadata key, not a secret)
-SESSION_STARTED_METADATA_SLOT = "session_started_metadata"
 
 
 def _candidate_tokens(tracker: Tracker) -> Iterator[Any]:
-    """The chat tokens on the tracker, session start first, then latest message."""
-    for metadata in (
-        tracker.get_slot(SESSION_STARTED_METADATA_SLOT),
-        (tracker.latest_message or {}).get("metadata"),
-    ):
-        if isinstance(metadata, dict) and metadata.get(CHAT_TOKEN_KEY):
-            yield metadata[CHAT_TOKEN_KEY]
+    """The chat token of the message being handled, if it has one."""
+    metadata = (tracker.latest_message or {}).get("metadata")
+    if isinstance(metadata, dict) and metadata.get(CHAT_TOKEN_KEY):
+        yield metadata[CHAT_TOKEN_KEY]
 
 
 def chat_identity(tracker: Tracker) -> Optional[ChatIdentity]:
@@ -155,8 +154,8 @@ def identify(session: Session, tracker: Tracker) -> Identification:
 def resolve_chatter(session: Session, tracker: Tracker) -> Optional[Chatter]:
     """The chatter as (identity, role, partner, customer, partner user), or None.
 
-    Identity comes only from the signed chat token in the session metadata (or the
-    latest message's), never from what the user typed. Inactive or unknown staff and
+    Identity comes only from the signed chat token on the message being handled,
+    never from an earlier message or from what the user typed. Inactive or unknown staff and
     tenants we do not bill count as unidentified (see `identify` for the reason).
     """
     return identify(session, tracker).chatter

@@ -7,12 +7,13 @@ those defaults and any secret shorter than 32 characters.
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal, Optional
 from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from common import settings as S
@@ -110,6 +111,9 @@ class Settings(BaseSettings):
     public_rate_limit_burst: int = Field(
         default=S.PUBLIC_RATE_LIMIT_BURST.default, ge=1
     )
+    # Proxies in front of the API (and Rasa) whose X-Forwarded-For is believed:
+    # `csp-desk serve` hands them to uvicorn; nobody by default.
+    trusted_proxies: str = S.TRUSTED_PROXIES.default
 
     # Review dashboard (api/dashboard/, docs/dashboard.md).
     dashboard_low_confidence_threshold: float = (
@@ -156,6 +160,15 @@ class Settings(BaseSettings):
         public = urlsplit(self.rasa_url).port or 5005
         return [public + 1 + i for i in range(max(1, self.rasa_replicas))]
 
+    def trusted_proxy_list(self) -> list[str]:
+        """TRUSTED_PROXIES as a list of addresses and networks (checked when the
+        settings are read), networks written without host bits."""
+        return [
+            str(ipaddress.ip_network(part, strict=False)) if "/" in part else part
+            for part in (p.strip() for p in self.trusted_proxies.split(","))
+            if part
+        ]
+
     def production_services_missing(self) -> list[str]:
         """What the production profile needs and the settings do not name."""
         missing = []
@@ -169,6 +182,20 @@ class Settings(BaseSettings):
             missing.append("REDIS_KEY_PREFIX (letters and digits only)")
         return missing
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses_or_networks(cls, value: str) -> str:
+        for part in value.split(","):
+            if part.strip():
+                try:
+                    ipaddress.ip_network(part.strip(), strict=False)
+                except ValueError:
+                    raise ValueError(
+                        f"TRUSTED_PROXIES: {part.strip()!r} is not an address or "
+                        "network (e.g. 10.0.0.5 or 10.0.0.0/8)"
+                    ) from None
+        return value
+
     @model_validator(mode="after")
     def _refuse_defaults_in_production(self) -> Settings:
         if self.app_mode != "production":
@@ -179,6 +206,7 @@ class Settings(BaseSettings):
                 problems.append(secret.env)
         if self.database_url.startswith("sqlite"):
             problems.append("DATABASE_URL (SQLite is for local mode)")
+
         if problems:
             raise ValueError(
                 "production mode needs real values for: " + ", ".join(problems)

@@ -49,6 +49,15 @@ conversations).
 
 SQLite (the embedded profile) runs in WAL mode: a commit is one fsync, not three,
 and the dashboard can read transcripts while Rasa writes.
+
+No chat token is stored, published or kept: a token is a credential for an hour,
+and the tracker store, the broker's queue and the dashboard keep conversations for
+much longer. Before a save writes anything, the chat token in each new event's
+metadata (the user's message, its parse data, the `session_started_metadata` slot
+and its `SlotSet`) is swapped for its receipt (`common.identity.scrub_metadata`: the
+same claims, expired when the message arrived; the review dashboard still sees who
+chatted), in the kept tracker too. Actions are unaffected: they run before the save,
+on the message's own token (actions/identity.py).
 """
 
 from __future__ import annotations
@@ -70,6 +79,7 @@ import sqlalchemy as sa
 from rasa.core.lock import TicketLock
 from rasa.core.lock_store import LOCK_LIFETIME, LockError, RedisLockStore
 from rasa.core.tracker_store import SQLTrackerStore, create_engine_kwargs
+from rasa.shared.core.constants import SESSION_START_METADATA_SLOT
 from rasa.shared.core.events import (
     ActionExecuted,
     ActionReverted,
@@ -77,7 +87,9 @@ from rasa.shared.core.events import (
     Event,
     Restarted,
     SessionStarted,
+    SlotSet,
     UserUtteranceReverted,
+    UserUttered,
 )
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
@@ -85,6 +97,7 @@ from rasa.utils.endpoints import EndpointConfig
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from common import settings as S
+from common.identity import CHAT_TOKEN_KEY, scrub_metadata
 
 logger = logging.getLogger(__name__)
 
@@ -226,6 +239,33 @@ class KeptTracker(DialogueStateTracker):
         return duplicate
 
 
+def _has_token(value: Any) -> bool:
+    return isinstance(value, dict) and CHAT_TOKEN_KEY in value
+
+
+def scrub_tokens(tracker: DialogueStateTracker, start: int, secret: str) -> None:
+    """Swap the chat tokens of the tracker's events from `start` on, and of its
+    `session_started_metadata` slot, for their receipts (module docstring). New
+    dicts replace the old ones: the message's own metadata dict is left as it was."""
+    for event in itertools.islice(tracker.events, start, None):
+        at = float(getattr(event, "timestamp", None) or time.time())
+        if _has_token(event.metadata):
+            event.metadata = scrub_metadata(event.metadata, secret, at)
+        if isinstance(event, UserUttered) and _has_token(
+            event.parse_data.get("metadata")
+        ):
+            event.parse_data["metadata"] = event.metadata
+        if (
+            isinstance(event, SlotSet)
+            and event.key == SESSION_START_METADATA_SLOT
+            and _has_token(event.value)
+        ):
+            event.value = scrub_metadata(event.value, secret, at)
+    slot = tracker.slots.get(SESSION_START_METADATA_SLOT)
+    if slot is not None and _has_token(slot.value):
+        slot.value = scrub_metadata(slot.value, secret, time.time())
+
+
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor = connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -279,6 +319,7 @@ class ResilientSQLTrackerStore(SQLTrackerStore):
             cache_size = S.RASA_TRACKER_CACHE_SIZE.get()
         self.cache_size = max(0, int(cache_size))
         self._kept: OrderedDict[str, DialogueStateTracker] = OrderedDict()
+        self._chat_token_secret = S.CHAT_TOKEN_SECRET.get()
         table = self.SQLEvent.__table__
         self._footprint_query = sa.select(
             sa.func.count(table.c.id), sa.func.max(table.c.id)
@@ -385,6 +426,10 @@ class ResilientSQLTrackerStore(SQLTrackerStore):
         broker: once, even when the write was retried, and only once stored (Rasa
         publishes first, so a failed write left published events that were never
         stored)."""
+        mark = stored(tracker)
+        # Events up to the mark were saved (and scrubbed) before, or read from the
+        # database, which holds none with a token.
+        scrub_tokens(tracker, mark.events if mark else 0, self._chat_token_secret)
         adding: list[list[Event]] = []  # the new events, as the first attempt saw them
         footprint = await self._retrying(
             "write", lambda: self._in_thread(self._write, tracker, adding)

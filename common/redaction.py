@@ -1,21 +1,26 @@
 """Remove payment card and bank account numbers from chat text before it is stored.
 
-Standard library only, so that the Rasa process (``.venv-rasa``) can import it as well
-as the API and the dashboard's ingester::
+Imported by the Rasa process (``.venv-rasa``: every channel redacts a message before
+Rasa sees it) as well as the API and the dashboard's ingester; it needs only the
+standard library and ``python-stdnum`` (installed in both environments)::
 
     from common.redaction import redact
 
     redact("my card is 4111 1111 1111 1111")  # "my card is [redacted card number]"
 
-What is removed (and what is deliberately kept) is listed in ``docs/dashboard.md``:
+Finding a candidate is ours (what people type between the digits); deciding whether
+it is a number is ``python-stdnum``'s (``luhn``, ``iban``, ``us.rtn``). What is
+removed (and what is deliberately kept) is listed in ``docs/dashboard.md`` and
+``docs/security.md``:
 
-* **Card numbers**: 13 to 19 digits, alone or in groups separated by single spaces or
-  dashes, that pass the Luhn check.
-* **IBANs**: a country code, two check digits and the country's number of letters
-  and digits (spaces allowed), that pass the ISO 13616 mod-97 check.
+* **Card numbers**: 13 to 19 digits that pass the Luhn check, alone or in groups
+  separated by any run of spaces (the non-breaking and thin ones included, as
+  phones and word processors insert them), dots or dashes.
+* **IBANs**: a country code, two check digits and the country's letters and digits,
+  separated the same way, that pass ``stdnum.iban`` (registry format and mod-97).
 * **US bank accounts**: near a word such as "account", "acct", "routing", "ABA" or
-  "bank", a 9-digit number that passes the ABA routing checksum, or any run of 6 to
-  17 digits (an account number).
+  "bank", a 9-digit routing number (``stdnum.us.rtn``), or any run of 6 to 17 digits
+  (an account number).
 
 Never touched: GUIDs (tenant, subscription and order ids), numbers glued to letters
 (invoice numbers such as ``G000024135``), amounts (``$1,234.56``), dates and short
@@ -25,8 +30,13 @@ numbers (seat counts, quantities).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+import unicodedata
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+
+from stdnum import iban as stdnum_iban
+from stdnum import luhn, numdb
+from stdnum.us import rtn
 
 CARD = "[redacted card number]"
 IBAN = "[redacted IBAN]"
@@ -38,36 +48,36 @@ PLACEHOLDERS: dict[str, str] = {
     "bank_account": BANK_ACCOUNT,
 }
 
-# IBAN lengths by country (SWIFT IBAN registry). Unknown countries are still checked
-# with mod-97, at the longest length that passes.
-IBAN_LENGTHS: dict[str, int] = {
-    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22,
-    "BH": 22, "BI": 27, "BR": 29, "BY": 28, "CH": 21, "CR": 22, "CY": 28, "CZ": 24,
-    "DE": 22, "DJ": 27, "DK": 18, "DO": 28, "EE": 20, "EG": 29, "ES": 24, "FI": 18,
-    "FK": 18, "FO": 18, "FR": 27, "GB": 22, "GE": 22, "GI": 23, "GL": 18, "GR": 27,
-    "GT": 28, "HN": 28, "HR": 21, "HU": 28, "IE": 22, "IL": 23, "IQ": 23, "IS": 26,
-    "IT": 27, "JO": 30, "KW": 30, "KZ": 20, "LB": 28, "LC": 32, "LI": 21, "LT": 20,
-    "LU": 20, "LV": 21, "LY": 25, "MC": 27, "MD": 24, "ME": 22, "MK": 19, "MN": 20,
-    "MR": 27, "MT": 31, "MU": 30, "NI": 28, "NL": 18, "NO": 15, "OM": 23, "PK": 24,
-    "PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22, "RU": 33, "SA": 24,
-    "SC": 31, "SD": 18, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "SO": 23, "ST": 25,
-    "SV": 28, "TL": 23, "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20,
-    "YE": 30,
-}  # fmt: skip
+CARD_MIN_DIGITS, CARD_MAX_DIGITS = 13, 19
 IBAN_MIN, IBAN_MAX = 15, 34
+ACCOUNT_MIN_DIGITS, ACCOUNT_MAX_DIGITS = 6, 17
+BANK_WORD_WINDOW = 40  # characters between the keyword and the number
+
+# What people put between the digits of a card number or an IBAN: any whitespace
+# (`\s` covers the no-break, thin and ideographic spaces), the zero-width ones that
+# `\s` does not, dots, and every kind of dash; repeated or mixed.
+_SPACES = r"\s\u200b\u2060\ufeff"
+_DASHES = r"\-\u2010-\u2015\u2212\ufe58\ufe63\uff0d"
+_DOTS = r".\u2024\uff0e"
+_SEP = f"[{_SPACES}{_DASHES}{_DOTS}]"
+# Bank account numbers: no dots, so that an amount such as 1234567.89 stays one.
+_ACCOUNT_SEP = f"[{_SPACES}{_DASHES}]"
 
 _GUID = re.compile(
     r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE
 )
-# Digits in groups separated by one space or dash, not glued to letters or digits.
-_DIGIT_RUN = re.compile(r"(?<![0-9A-Za-z])\d+(?:[ -]\d+)*(?![0-9A-Za-z])")
-_IBAN_START = re.compile(r"(?<![0-9A-Za-z])[A-Za-z]{2}\d{2}(?=[ ]?[0-9A-Za-z])")
+# Digits in groups joined by separators, not glued to a letter or digit. Each
+# repetition takes at least one digit and the classes do not overlap, so the match
+# is linear in the length of the text.
+_DIGIT_RUN = re.compile(rf"(?<!\w)\d+(?:{_SEP}+\d+)*(?!\w)")
+_ACCOUNT_RUN = re.compile(rf"(?<!\w)\d+(?:{_ACCOUNT_SEP}+\d+)*(?!\w)")
+_IBAN_START = re.compile(rf"(?<!\w)[A-Za-z]{{2}}{_SEP}*\d{{2}}")
+_IBAN_PART = re.compile(rf"{_SEP}*([0-9A-Za-z])")
+_DIGITS = re.compile(r"\d+")
 _BANK_WORDS = re.compile(
     r"\b(?:account|acct|a/c|routing|aba|rtn|bank|checking|savings|wire|ach)\w*",
     re.IGNORECASE,
 )
-BANK_WORD_WINDOW = 40  # characters between the keyword and the number
-ACCOUNT_MIN_DIGITS, ACCOUNT_MAX_DIGITS = 6, 17
 
 
 @dataclass(frozen=True)
@@ -83,54 +93,16 @@ class Redaction:
         return PLACEHOLDERS[self.kind]
 
 
-def luhn_valid(digits: str) -> bool:
-    """The Luhn (mod 10) check of a payment card number."""
-    if not digits.isdigit():
-        return False
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = int(char)
-        if index % 2 == 1:
-            value *= 2
-            if value > 9:
-                value -= 9
-        total += value
-    return total % 10 == 0
-
-
-def iban_valid(iban: str) -> bool:
-    """The ISO 13616 mod-97 check of an IBAN (no spaces, any case)."""
-    iban = iban.upper()
-    if not (IBAN_MIN <= len(iban) <= IBAN_MAX) or not iban.isalnum():
-        return False
-    if not (iban[:2].isalpha() and iban[2:4].isdigit()):
-        return False
-    expected = IBAN_LENGTHS.get(iban[:2])
-    if expected is not None and len(iban) != expected:
-        return False
-    rearranged = iban[4:] + iban[:4]
-    number = "".join(str(int(char, 36)) for char in rearranged)
-    return int(number) % 97 == 1
-
-
-def aba_routing_valid(digits: str) -> bool:
-    """The ABA checksum of a 9-digit US bank routing number."""
-    if len(digits) != 9 or not digits.isdigit() or digits == "0" * 9:
-        return False
-    d = [int(c) for c in digits]
-    total = 3 * (d[0] + d[3] + d[6]) + 7 * (d[1] + d[4] + d[7]) + (d[2] + d[5] + d[8])
-    return total % 10 == 0
-
-
 def find_redactions(text: str) -> list[Redaction]:
     """Every span of ``text`` that ``redact`` removes, in order, not overlapping."""
     if not text:
         return []
     protected = [(m.start(), m.end()) for m in _GUID.finditer(text)]
+    checks = _Checks()
     found: list[Redaction] = []
-    found.extend(_ibans(text, protected))
+    found.extend(_ibans(text, protected, checks))
     taken = protected + [(r.start, r.end) for r in found]
-    found.extend(_cards(text, taken))
+    found.extend(_cards(text, taken, checks))
     taken = protected + [(r.start, r.end) for r in found]
     found.extend(_bank_accounts(text, taken))
     found.sort(key=lambda r: r.start)
@@ -174,82 +146,131 @@ def shift_offset(offset: int, redactions: Iterable[Redaction]) -> int:
 # --------------------------------------------------------------------------- finders
 
 
+class _Checks:
+    """stdnum's checks, each candidate asked once per text: a message of the same
+    few digits repeated thousands of times costs a handful of checks, not one per
+    position. Kept per call, so no number outlives its message in memory."""
+
+    def __init__(self) -> None:
+        self._luhn: dict[str, bool] = {}
+        self._iban: dict[str, bool] = {}
+
+    def card(self, digits: str) -> bool:
+        known = self._luhn.get(digits)
+        if known is None:
+            known = self._luhn[digits] = luhn.is_valid(digits)
+        return known
+
+    def iban(self, candidate: str) -> bool:
+        known = self._iban.get(candidate)
+        if known is None:
+            known = self._iban[candidate] = stdnum_iban.is_valid(candidate)
+        return known
+
+
+def _iban_country(code: str) -> bool:
+    """Whether the IBAN registry (stdnum's) has this country code."""
+    return bool(_IBAN_REGISTRY.info(code.upper())[0][1])
+
+
+_IBAN_REGISTRY = numdb.get("iban")
+
+
+def _ascii_digits(text: str) -> str:
+    """The digits of ``text`` as ASCII (a full-width ４ is a 4 to a card reader)."""
+    return "".join(str(unicodedata.digit(char)) for char in text if char.isdigit())
+
+
 def _overlaps(start: int, end: int, spans: Iterable[tuple[int, int]]) -> bool:
     return any(start < s_end and s_start < end for s_start, s_end in spans)
 
 
-def _groups(match: re.Match[str]) -> list[tuple[int, int]]:
-    """(start, end) of each digit group inside a digit run match."""
+def _groups(match: re.Match[str]) -> list[tuple[int, int, str]]:
+    """(start, end, ASCII digits) of each digit group inside a run."""
     return [
-        (match.start() + m.start(), match.start() + m.end())
-        for m in re.finditer(r"\d+", match.group())
+        (match.start() + m.start(), match.start() + m.end(), _ascii_digits(m.group()))
+        for m in _DIGITS.finditer(match.group())
     ]
 
 
-def _cards(text: str, taken: list[tuple[int, int]]) -> Iterable[Redaction]:
+def _cards(
+    text: str, taken: list[tuple[int, int]], checks: _Checks
+) -> Iterator[Redaction]:
     for run in _DIGIT_RUN.finditer(text):
         groups = _groups(run)
         i = 0
         while i < len(groups):
-            hit = None
-            # The longest window of whole groups that is a valid card number.
-            for j in range(len(groups), i, -1):
-                start, end = groups[i][0], groups[j - 1][1]
-                digits = re.sub(r"\D", "", text[start:end])
-                if 13 <= len(digits) <= 19 and luhn_valid(digits):
-                    if not _overlaps(start, end, taken):
-                        hit = (start, end, j)
-                    break
-            if hit is None:
+            hit = _card_from(groups, i, checks)
+            if hit is None or _overlaps(groups[i][0], groups[hit - 1][1], taken):
                 i += 1
                 continue
-            yield Redaction(hit[0], hit[1], "card")
-            i = hit[2]
+            yield Redaction(groups[i][0], groups[hit - 1][1], "card")
+            i = hit
 
 
-def _ibans(text: str, taken: list[tuple[int, int]]) -> Iterable[Redaction]:
+def _card_from(
+    groups: list[tuple[int, int, str]], i: int, checks: _Checks
+) -> int | None:
+    """The end (exclusive group index) of the longest run of whole groups from
+    ``i`` that is a card number, or None. Windows stop at 19 digits, so a text of
+    thousands of spaced digits costs a few checks per group, not a check per pair."""
+    windows: list[tuple[int, str]] = []
+    digits = ""
+    for j in range(i, len(groups)):
+        digits += groups[j][2]
+        if len(digits) > CARD_MAX_DIGITS:
+            break
+        if len(digits) >= CARD_MIN_DIGITS:
+            windows.append((j + 1, digits))
+    for end, candidate in reversed(windows):
+        if checks.card(candidate):
+            return end
+    return None
+
+
+def _ibans(
+    text: str, taken: list[tuple[int, int]], checks: _Checks
+) -> Iterator[Redaction]:
     position = 0
     while True:
         match = _IBAN_START.search(text, position)
         if match is None:
             return
-        hit = _iban_at(text, match.start())
-        if hit is not None and not _overlaps(match.start(), hit, taken):
-            yield Redaction(match.start(), hit, "iban")
-            position = hit
+        if not _iban_country(match.group()[:2]):
+            position = match.start() + 1
+            continue
+        end = _iban_at(text, match.start(), checks)
+        if end is not None and not _overlaps(match.start(), end, taken):
+            yield Redaction(match.start(), end, "iban")
+            position = end
         else:
-            position = match.end()
+            position = match.start() + 1
 
 
-def _iban_at(text: str, start: int) -> int | None:
-    """End of a valid IBAN starting at ``start`` (spaces allowed), or None."""
+def _iban_at(text: str, start: int, checks: _Checks) -> int | None:
+    """End of a valid IBAN starting at ``start`` (separators allowed), or None."""
     chars: list[str] = []
     ends: list[int] = []  # text position after each collected character
-    index = start
-    while index < len(text) and len(chars) < IBAN_MAX:
-        char = text[index]
-        if char.isalnum() and char.isascii():
-            chars.append(char)
-            ends.append(index + 1)
-        elif not (char == " " and index + 1 < len(text) and text[index + 1].isalnum()):
+    position = start
+    while len(chars) < IBAN_MAX:
+        part = _IBAN_PART.match(text, position)
+        if part is None:
             break
-        index += 1
-    country = "".join(chars[:2]).upper()
-    lengths = (
-        [IBAN_LENGTHS[country]]
-        if country in IBAN_LENGTHS
-        else list(range(len(chars), IBAN_MIN - 1, -1))
-    )
-    for length in lengths:
-        if length > len(chars):
-            continue
+        chars.append(part.group(1).upper())
+        ends.append(part.end())
+        position = part.end()
+    for length in range(len(chars), IBAN_MIN - 1, -1):
         end = ends[length - 1]
-        # The IBAN must not continue into a longer word or number.
+        # The IBAN must not stop inside a longer word or number.
         if end < len(text) and text[end].isalnum():
             continue
-        if iban_valid("".join(chars[:length])):
+        if checks.iban("".join(chars[:length])):
             return end
     return None
+
+
+def _routing_number(digits: str) -> bool:
+    return rtn.is_valid(digits) and digits.strip("0") != ""
 
 
 def _near_bank_word(text: str, start: int, end: int) -> bool:
@@ -263,13 +284,13 @@ def _looks_like_amount(text: str, start: int, end: int) -> bool:
     return before in {"$", "€", "£", "¥"} or bool(re.fullmatch(r"[.,]\d", after))
 
 
-def _bank_accounts(text: str, taken: list[tuple[int, int]]) -> Iterable[Redaction]:
-    for run in _DIGIT_RUN.finditer(text):
+def _bank_accounts(text: str, taken: list[tuple[int, int]]) -> Iterator[Redaction]:
+    for run in _ACCOUNT_RUN.finditer(text):
         groups = _groups(run)
-        digits = [text[s:e] for s, e in groups]
+        digits = [group[2] for group in groups]
         if (
             len(groups) >= 2
-            and aba_routing_valid(digits[0])
+            and _routing_number(digits[0])
             and all(4 <= len(d) <= ACCOUNT_MAX_DIGITS for d in digits[1:])
             and not _overlaps(run.start(), run.end(), taken)
         ):
@@ -278,13 +299,12 @@ def _bank_accounts(text: str, taken: list[tuple[int, int]]) -> Iterable[Redactio
             continue
         whole = "".join(digits)
         spans = (
-            [(run.start(), run.end())]
+            [(run.start(), run.end(), whole)]
             if ACCOUNT_MIN_DIGITS <= len(whole) <= ACCOUNT_MAX_DIGITS
             else groups
         )
-        for start, end in spans:
-            count = len(re.sub(r"\D", "", text[start:end]))
-            if not (ACCOUNT_MIN_DIGITS <= count <= ACCOUNT_MAX_DIGITS):
+        for start, end, number in spans:
+            if not (ACCOUNT_MIN_DIGITS <= len(number) <= ACCOUNT_MAX_DIGITS):
                 continue
             if _overlaps(start, end, taken) or _looks_like_amount(text, start, end):
                 continue

@@ -228,6 +228,12 @@ PUBLIC_RATE_LIMIT_PERIOD_SECONDS = Setting(
 PUBLIC_RATE_LIMIT_BURST = Setting(
     "PUBLIC_RATE_LIMIT_BURST", 10, "requests a client may send at once"
 )
+TRUSTED_PROXIES = Setting(
+    "TRUSTED_PROXIES",
+    "",
+    "addresses or networks of the proxies whose X-Forwarded-For is believed "
+    "(comma-separated; none by default)",
+)
 
 # --------------------------------------------------------------------------- dashboard
 
@@ -251,7 +257,8 @@ DASHBOARD_PAGE_SIZE = Setting(
 WIDGET_ALLOWED_ORIGINS = Setting(
     "WIDGET_ALLOWED_ORIGINS",
     "*",
-    "the partner's site origins allowed to open the chat (production refuses *)",
+    "the partner's site origins allowed to open the chat, comma-separated "
+    "(production refuses *)",
 )
 WIDGET_ALLOW_ANONYMOUS = Setting(
     "WIDGET_ALLOW_ANONYMOUS", True, "whether the chat answers chatters not signed in"

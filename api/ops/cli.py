@@ -26,7 +26,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
-from typing import IO, Annotated, Optional
+from typing import IO, Annotated, Any, Optional
 
 import typer
 from pydantic import ValidationError
@@ -39,7 +39,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from api.domain import migrate as migrations
 from api.domain.db import session_scope
 from api.domain.models import Customer, Partner
-from api.settings import get_settings
+from api.settings import Settings, get_settings
 
 app = typer.Typer(
     name="csp-desk",
@@ -397,7 +397,24 @@ def serve() -> None:
 
     with reported():
         settings = get_settings()
-        uvicorn.run("api.web.app:app", host=settings.api_host, port=settings.api_port)
+        uvicorn.run(
+            "api.web.app:app",
+            host=settings.api_host,
+            port=settings.api_port,
+            **forwarded_headers(settings),
+        )
+
+
+def forwarded_headers(settings: Settings) -> dict[str, Any]:
+    """uvicorn's options for X-Forwarded-For/-Proto: believed only from the proxies
+    named in TRUSTED_PROXIES, and from nobody when it is empty. (uvicorn's own
+    default trusts 127.0.0.1, so a client on the same host, or any client of a
+    local proxy that passes the header on, could choose its address and walk
+    past the per-address limit of the public routes.)"""
+    proxies = settings.trusted_proxy_list()
+    if not proxies:
+        return {"proxy_headers": False, "forwarded_allow_ips": []}
+    return {"proxy_headers": True, "forwarded_allow_ips": proxies}
 
 
 # --------------------------------------------------------------------------- dashboard

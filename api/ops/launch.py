@@ -17,6 +17,7 @@ output and stops them all on Ctrl-C. The Procfile's `ready` process
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shlex
 import shutil
@@ -66,6 +67,7 @@ def process_env(settings: Settings) -> dict[str, str]:
         "ACTION_PORT": str(actions.port or 5055),
         "ACTION_SERVER_TOKEN": settings.action_server_token,
         "ACTION_WORKERS": "1",
+        "TRUSTED_PROXIES": ",".join(settings.trusted_proxy_list()),
         "SENTENCE_ENCODER_THREADS": str(settings.sentence_encoder_threads),
         "PYTHONUNBUFFERED": "1",
         # The code of this checkout, also for the csp-desk command the Procfile runs
@@ -148,10 +150,37 @@ def render_nginx(settings: Settings, run_dir: Path) -> Path:
     return conf
 
 
+def nginx_addresses(settings: Settings) -> list[str]:
+    """Where nginx's connections to the replicas come from: the replicas' host
+    (nginx and the replicas share the machine), the loopback for `localhost` or a
+    wildcard address."""
+    host = urlsplit(settings.rasa_url).hostname or "127.0.0.1"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return ["127.0.0.1", "::1"] if host == "localhost" else [host]
+    if address.is_unspecified:
+        return ["127.0.0.1", "::1"]
+    return [str(address)]
+
+
+def replica_trusted_proxies(settings: Settings) -> str:
+    """TRUSTED_PROXIES of the Rasa replicas: nginx in front of them, named here,
+    plus whatever the settings name (a load balancer in front of nginx). The API
+    is not behind this nginx and keeps the settings' own list."""
+    proxies = [*settings.trusted_proxy_list()]
+    proxies += [a for a in nginx_addresses(settings) if a not in proxies]
+    return ",".join(proxies)
+
+
 def production_procfile(settings: Settings, run_dir: Path, nginx: str) -> Path:
     """The Procfile of the production profile: one line per Rasa replica, then the
     action server, the API, the transcript consumer, nginx and `ready`."""
+    # The replicas believe the client address nginx forwards (anonymous chatters'
+    # rate limits count per address); nothing else does.
+    trusted = shlex.quote(replica_trusted_proxies(settings))
     rasa = (
+        f"env TRUSTED_PROXIES={trusted} "
         '.venv-rasa/bin/rasa run --enable-api --auth-token="$RASA_AUTH_TOKEN" '
         '--interface "$RASA_HOST" --port {port} --model "$RASA_MODEL" '
         '--endpoints "$RASA_ENDPOINTS" --credentials "$RASA_CREDENTIALS"'

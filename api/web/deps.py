@@ -72,7 +72,9 @@ RATE_LIMITED = "Too many requests from your address; wait a few seconds and try 
 
 
 def _public_limiter(request: Request) -> RateLimiter:
-    """The app's limiter of public routes, made on first use from the settings."""
+    """The app's limiter of public routes, made on first use from the settings:
+    in this process's memory, or in Redis when REDIS_URL is set (shared by the
+    API's workers and replicas; `limits` library, common/ratelimit.py)."""
     limiter: Optional[RateLimiter] = getattr(request.app.state, "public_limiter", None)
     if limiter is None:
         settings = get_settings()
@@ -81,7 +83,10 @@ def _public_limiter(request: Request) -> RateLimiter:
                 messages=settings.public_rate_limit_requests,
                 period_seconds=settings.public_rate_limit_period_seconds,
                 burst=settings.public_rate_limit_burst,
-            )
+            ),
+            storage_url=settings.redis_url,
+            prefix=settings.redis_key_prefix,
+            namespace="public",
         )
         request.app.state.public_limiter = limiter
     return limiter
@@ -90,9 +95,9 @@ def _public_limiter(request: Request) -> RateLimiter:
 def public_rate_limit(request: Request) -> None:
     """429 when the client's address is over the limit of the public routes.
 
-    For routes that answer without a token or session; the address is uvicorn's
-    view of the client (the proxy's X-Forwarded-For when FORWARDED_ALLOW_IPS
-    trusts it).
+    For routes that answer without a token or session. The address is uvicorn's
+    view of the client: the connection's peer, or the X-Forwarded-For of a proxy
+    named in TRUSTED_PROXIES (`csp-desk serve`), never a header any client can set.
     """
     limiter = _public_limiter(request)
     client = request.client.host if request.client else "unknown"

@@ -11,9 +11,10 @@ credentials are missing is off, and says so in the start-up output.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from common import settings as S
 from common.ratelimit import RateLimit
@@ -110,6 +111,53 @@ def platform_url(
     return value
 
 
+def widget_origins(
+    credentials: Optional[Mapping[str, Any]] = None,
+    env: Optional[Mapping[str, str]] = None,
+) -> list[str]:
+    """The partner sites allowed to open the chat socket (WIDGET_ALLOWED_ORIGINS,
+    or `cors_allowed_origins` in credentials.yml), comma-separated.
+
+    Local mode takes `*` (any site: the demo portal and tests run on changing
+    ports). Production mode refuses `*` and an empty list: the socket carries the
+    customer's chat token, so only the partner's own pages may open it.
+    """
+    origins = csv(
+        setting(credentials, "cors_allowed_origins", S.WIDGET_ALLOWED_ORIGINS, env)
+    )
+    if is_production(env):
+        if not origins or "*" in origins:
+            raise ChannelConfigError(
+                "production mode needs WIDGET_ALLOWED_ORIGINS set to the partner's "
+                "site origins (e.g. https://www.partner.example), not "
+                f"{','.join(origins) or 'nothing'!r}: any site could open the chat"
+            )
+        for origin in origins:
+            if not origin.lower().startswith(("https://", "http://")):
+                raise ChannelConfigError(
+                    f"WIDGET_ALLOWED_ORIGINS: {origin!r} is not an origin "
+                    "(scheme://host[:port])"
+                )
+    return origins or ["*"]
+
+
+Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
+
+
+def trusted_proxies(env: Optional[Mapping[str, str]] = None) -> list[Network]:
+    """TRUSTED_PROXIES: the addresses (or networks) of the proxies in front of this
+    server whose X-Forwarded-For is believed; none by default."""
+    try:
+        return parse_networks(S.TRUSTED_PROXIES.get(env))
+    except ValueError as exc:
+        raise ChannelConfigError(f"TRUSTED_PROXIES: {exc}") from None
+
+
+def parse_networks(value: str) -> list[Network]:
+    """`"127.0.0.1, 10.0.0.0/8"` -> networks; raises ValueError on anything else."""
+    return [ipaddress.ip_network(part, strict=False) for part in csv(value)]
+
+
 def _positive(name: S.Setting[Any], env: Optional[Mapping[str, str]]) -> Any:
     value = read(name, env)
     if not 0 < value < float("inf"):
@@ -131,7 +179,9 @@ def chat_rate_limit(env: Optional[Mapping[str, str]] = None) -> RateLimit:
 
 
 def max_message_chars(env: Optional[Mapping[str, str]] = None) -> int:
-    """MAX_MESSAGE_CHARS: every channel cuts a message to this length."""
+    """MAX_MESSAGE_CHARS (default 4000): every channel, REST included, cuts a
+    message to this many characters before anything else reads it (redaction,
+    Rasa's NLU, the tracker store)."""
     return int(_positive(S.MAX_MESSAGE_CHARS, env))
 
 
@@ -188,7 +238,10 @@ def teams_status(env: Optional[Mapping[str, str]] = None) -> ChannelStatus:
 
 
 def widget_status(env: Optional[Mapping[str, str]] = None) -> ChannelStatus:
-    origins = S.WIDGET_ALLOWED_ORIGINS.get(env)
+    try:
+        origins = ", ".join(widget_origins(None, env))
+    except ChannelConfigError as exc:
+        return ChannelStatus("Web chat", False, str(exc))
     return ChannelStatus(
         "Web chat", True, f"socket.io at /socket.io, origins {origins}"
     )

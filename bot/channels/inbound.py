@@ -1,30 +1,36 @@
-"""What every channel does to an inbound message before Rasa sees it: clean the
-text, hold back chatters who send faster than the bot can answer, and let Rasa work
-on a few messages at a time, in the order they came.
+"""What every channel does to an inbound message before Rasa sees it: cut and
+clean the text, redact card and bank numbers, hold back chatters who send faster
+than the bot can answer, and let Rasa work on a few messages at a time, in the
+order they came.
 
-Standard library only (imported by the channels inside Rasa, and by tests).
+Imported by the channels inside Rasa, and by tests; nothing of Rasa's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
+import ipaddress
+import logging
 import re
-import time
+import traceback
 import weakref
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Optional, TypeVar
+from typing import Any, Optional, TypeVar
 
 from bot.channels import config
+from common import settings as S
+from common.identity import ChatIdentity, identity_key
 from common.ratelimit import RateLimit, RateLimiter
+from common.redaction import redact
 
 T = TypeVar("T")
 
-MAX_MESSAGE_CHARS = 4000
+MAX_MESSAGE_CHARS = S.MAX_MESSAGE_CHARS.default  # the setting's default
 MAX_BODY_BYTES = 256 * 1024  # a Slack event or Teams activity is a few kB
 NOTICE_INTERVAL_SECONDS = 10.0  # at most one "slow down" reply per chatter per 10 s
 
@@ -36,33 +42,121 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def clean_text(text: str, max_chars: int = MAX_MESSAGE_CHARS) -> str:
-    """`text` safe to store: lone surrogates (malformed UTF-16 sent as JSON
-    escapes) replaced with U+FFFD, control characters dropped, `\\r\\n` as `\\n`,
-    at most `max_chars` characters."""
+logger = logging.getLogger(__name__)
+
+
+def clean_text(text: str, max_chars: Optional[int] = None) -> str:
+    """`text` safe to store: at most `max_chars` characters (MAX_MESSAGE_CHARS when
+    not given), lone surrogates (malformed UTF-16 sent as JSON escapes) replaced
+    with U+FFFD, control characters dropped, `\\r\\n` as `\\n`.
+
+    Cut first, so that what follows (and Rasa's NLU) never reads more than
+    `max_chars` of a message, however long it was.
+    """
+    limit = config.max_message_chars() if max_chars is None else max_chars
+    text = text[: limit * 2]  # room for the CRLFs and controls dropped below
     text = _SURROGATE.sub("\ufffd", text)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return _CONTROL.sub("", text)[:max_chars]
+    return _CONTROL.sub("", text)[:limit]
+
+
+def inbound_text(text: str, max_chars: Optional[int] = None) -> str:
+    """What a channel hands Rasa of a message: `clean_text`, then card and bank
+    numbers redacted (so they never reach the tracker store, the broker or a log)."""
+    return redact(clean_text(text, max_chars))
+
+
+def chatter_key(identity: Optional[ChatIdentity], address: Optional[str] = None) -> str:
+    """Whose message this is, for the rate limit: the verified identity (the same
+    customer or staff member on every channel and socket), else the client address
+    of an anonymous chatter."""
+    if identity is not None:
+        return f"id:{identity_key(identity)}"
+    return f"address:{address or 'unknown'}"
+
+
+def client_address(
+    peer: Optional[str],
+    forwarded_for: Optional[str],
+    trusted: Iterable[config.Network],
+) -> str:
+    """The address of the client behind `peer` (the connection's own address).
+
+    X-Forwarded-For is believed only when `peer` is a trusted proxy
+    (TRUSTED_PROXIES), and then read from the right, skipping the trusted proxies
+    it went through: the first untrusted address is the client. Anything to its
+    left was written by the client itself and is ignored.
+    """
+    networks = list(trusted)
+
+    def is_trusted(address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in networks)
+
+    address = (peer or "").strip()
+    if not address or not networks or not is_trusted(address):
+        return address or "unknown"
+    hops = [hop.strip() for hop in (forwarded_for or "").split(",") if hop.strip()]
+    for hop in reversed(hops):
+        if not is_trusted(hop):
+            try:
+                return str(ipaddress.ip_address(hop))
+            except ValueError:
+                return address  # a malformed hop: the proxy is all we know
+        address = hop
+    return address
+
+
+def header(headers: Mapping[str, Any], name: str) -> Optional[str]:
+    value = headers.get(name)
+    return value if isinstance(value, str) else None
+
+
+def log_failure(log: logging.Logger, what: str, exc: BaseException) -> None:
+    """Log a failure while handling a message without the message: the exception's
+    type and where it was raised, not its text (which may quote the message)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = " <- ".join(
+        f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno} {frame.name}"
+        for frame in reversed(frames[-6:])
+    )
+    log.error("%s: %s at %s", what, type(exc).__name__, where or "?")
 
 
 class ChatterLimiter:
-    """Token buckets per chatter (`RateLimiter`), and when to tell them to slow down.
+    """The chat rate limit (`RateLimiter`, in Redis when REDIS_URL is set, so every
+    Rasa replica counts the same messages), and when to tell a chatter to slow down.
 
     `admit(key)` says whether a message goes on to Rasa; for one that does not,
     `should_notify(key)` says whether to answer it with `config.RATE_LIMITED_TEXT`
     (the first time, then at most every `NOTICE_INTERVAL_SECONDS`, so a flood does
-    not become a flood of replies).
+    not become a flood of replies). Keys come from `chatter_key`.
     """
 
     def __init__(
         self,
         limit: Optional[RateLimit] = None,
-        clock: Callable[[], float] = time.monotonic,
+        *,
+        storage_url: Optional[str] = None,
+        prefix: Optional[str] = None,
     ) -> None:
-        self.limiter = RateLimiter(limit or config.chat_rate_limit(), clock=clock)
+        url, shared_prefix = config.shared_redis()
+        storage = url if storage_url is None else storage_url
+        prefix = shared_prefix if prefix is None else prefix
+        self.limiter = RateLimiter(
+            limit or config.chat_rate_limit(),
+            storage_url=storage,
+            prefix=prefix,
+            namespace="chat",
+        )
         self._notified = RateLimiter(
             RateLimit(messages=1, period_seconds=NOTICE_INTERVAL_SECONDS, burst=1),
-            clock=clock,
+            storage_url=storage,
+            prefix=prefix,
+            namespace="chat-notice",
         )
 
     def admit(self, key: str) -> bool:

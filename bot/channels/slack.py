@@ -50,12 +50,19 @@ from bot.channels.inbound import (
     MAX_BODY_BYTES,
     ChatterLimiter,
     MessageGate,
+    chatter_key,
     clean_text,
+    inbound_text,
+    log_failure,
     message_gate,
 )
 from common import settings as S
-from common.identity import mint_staff_token
-from common.redaction import redact
+from common.identity import (
+    CHATTER_KEY,
+    ChatIdentity,
+    chatter_fingerprint,
+    mint_staff_token,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +83,12 @@ def error(status: HTTPStatus, detail: str) -> HTTPResponse:
     """A refusal as JSON: `{"error": "<code>", "detail": "<readable>"}`."""
     code = status.phrase.lower().replace(" ", "_")
     return response.json({"error": code, "detail": detail}, status=status)
+
+
+def staff_identity(user_id: str) -> ChatIdentity:
+    """The staff identity the channel's token names (for the rate limit's key and
+    the `chatter` fingerprint)."""
+    return ChatIdentity(kind="staff", subject=user_id, platform="slack")
 
 
 # --------------------------------------------------------------- signatures
@@ -297,7 +310,13 @@ class SecureSlackInput(InputChannel):
         token = mint_staff_token(
             self.chat_token_secret, platform="slack", platform_user_id=user_id
         )
-        return {CHAT_TOKEN_KEY: token, "slack": slack}
+        return {
+            CHAT_TOKEN_KEY: token,
+            CHATTER_KEY: chatter_fingerprint(
+                self.chat_token_secret, staff_identity(user_id).key
+            ),
+            "slack": slack,
+        }
 
     @staticmethod
     def conversation_id(team: str, channel: str, thread_ts: str, user: str) -> str:
@@ -412,7 +431,9 @@ class SecureSlackInput(InputChannel):
         metadata: dict[str, Any],
     ) -> None:
         slack = metadata["slack"]
-        chatter = f"slack:{slack['team']}:{slack['user']}"
+        # The staff member's identity: one count across threads, and across the
+        # Rasa replicas when REDIS_URL is set.
+        chatter = chatter_key(staff_identity(slack["user"]))
         if not self.limiter.admit(chatter):
             # Not passed to Rasa; told at most every few seconds (each notice is a
             # Web API call, which Slack rate-limits too).
@@ -426,7 +447,9 @@ class SecureSlackInput(InputChannel):
                 )
             return
         message = UserMessage(
-            redact(text),  # card and bank numbers never reach the tracker store
+            # cut to MAX_MESSAGE_CHARS; card and bank numbers never reach the
+            # tracker store
+            inbound_text(text),
             SlackOutput(self.client(), slack["channel"], slack["thread_ts"] or None),
             sender_id,
             input_channel=self.name(),
@@ -434,7 +457,17 @@ class SecureSlackInput(InputChannel):
         )
         # Answer Slack at once (it retries after 3 s); the bot replies through the
         # Web API.
-        self._background(self.gate.run(message.sender_id, on_new_message(message)))
+        self._background(self._handle(message, on_new_message))
+
+    async def _handle(
+        self,
+        message: UserMessage,
+        on_new_message: Callable[[UserMessage], Awaitable[Any]],
+    ) -> None:
+        try:
+            await self.gate.run(message.sender_id, on_new_message(message))
+        except Exception as exc:
+            log_failure(logger, "Slack message failed", exc)
 
     def _background(self, work: Awaitable[Any]) -> None:
         """Run `work` after the response; keep a reference so the task is not

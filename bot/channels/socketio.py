@@ -1,6 +1,6 @@
 """The web chat widget's channel: Rasa's socket.io protocol, bound to a signed token.
 
-Rasa 3.6.21's `SocketIOInput` has two faults this channel fixes (see
+Rasa 3.6.21's `SocketIOInput` has faults this channel fixes (see
 docs/channels.md):
 
 - rasa#13027: `enter_room` is not awaited, so with python-socketio 5.x the socket never
@@ -8,14 +8,22 @@ docs/channels.md):
 - The client chooses its session id, and a `jwt_key` token is checked and thrown
   away, so anyone who knows a session id can join or post into that conversation.
   Here the customer's chat token (common/identity.py) is verified on `connect`, the
-  session id is issued by the server and bound to the token's subject with an HMAC,
-  the id a client sends is accepted only when it is bound to that same subject, and
-  messages go into the session the server recorded for the socket, never one named
-  in the message. Every message carries `{"chat_token": token}` in its metadata.
+  session id is issued by the server and signed for the token's subject with
+  itsdangerous, the id a client sends is accepted only when it is signed for that
+  same subject, and messages go into the session the server recorded for the
+  socket, never one named in the message. Every message carries
+  `{"chat_token": token, "chatter": fingerprint}` in its metadata.
+- It takes any origin; production mode here refuses `*` (WIDGET_ALLOWED_ORIGINS must
+  name the partner's sites).
 
 A connection without a token is anonymous (general answers only, when allowed): it
 gets a random, server-signed session id that it can resume after a dropped connection
 but cannot choose.
+
+Rate limits count per chatter, not per socket or session: a signed-in customer's
+messages on every socket (and over REST) share one limit, anonymous chatters one per
+client address (behind a trusted proxy, TRUSTED_PROXIES, the address it forwards).
+A packet that cannot be decoded is dropped with one log line, not a traceback.
 
 Events (Rasa's socket.io protocol, plus three of ours that Rasa clients ignore):
     client -> server  session_request {session_id?}, user_uttered {message},
@@ -28,7 +36,6 @@ Events (Rasa's socket.io protocol, plus three of ours that Rasa clients ignore):
 from __future__ import annotations
 
 import hashlib
-import hmac
 import logging
 import re
 import secrets
@@ -36,6 +43,7 @@ import warnings
 from collections.abc import Awaitable, Callable
 from typing import Any, Optional
 
+from itsdangerous import BadSignature, Signer
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from rasa.core.channels.socketio import SocketBlueprint, SocketIOOutput
 from sanic import Blueprint, Sanic, response
@@ -48,12 +56,23 @@ from bot.channels import config
 from bot.channels.inbound import (
     ChatterLimiter,
     MessageGate,
+    chatter_key,
     clean_text,
+    client_address,
+    inbound_text,
+    log_failure,
     message_gate,
 )
 from common import settings as S
-from common.identity import ChatIdentity, InvalidChatToken, verify_chat_token
-from common.redaction import redact
+from common.identity import (
+    ANONYMOUS,
+    CHATTER_KEY,
+    ChatIdentity,
+    InvalidChatToken,
+    chatter_fingerprint,
+    identity_key,
+    verify_chat_token,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -68,55 +87,71 @@ warnings.filterwarnings(
 
 CHAT_TOKEN_KEY = config.CHAT_TOKEN_KEY
 HISTORY_LIMIT = 60
-ANONYMOUS = "anonymous"
-_SESSION_ID = re.compile(r"^[0-9a-f]{64}$")
-_SESSION_KEY_LABEL = b"csp-billing-desk/widget-session-id/v1"
+# A session id: 32 random hex digits, a dot, and their itsdangerous signature
+# (HMAC-SHA256, URL-safe base64) for the subject.
+_SESSION_ID = re.compile(r"^[0-9a-f]{32}\.[A-Za-z0-9_-]{43}$")
+_SESSION_SALT = "csp-billing-desk/widget-session-id/v2"
 
 
 # --------------------------------------------------------------- session binding
 
 
-def session_key(chat_token_secret: str) -> bytes:
-    """The key that signs session ids, derived from the chat token secret."""
-    return hmac.new(
-        chat_token_secret.encode(), _SESSION_KEY_LABEL, hashlib.sha256
-    ).digest()
-
-
-def subject_of(identity: Optional[ChatIdentity]) -> str:
-    """Who a session belongs to: a signed-in customer, or `anonymous`."""
-    if identity is None:
-        return ANONYMOUS
-    return "\x1f".join(
-        (identity.kind, identity.tenant_id or identity.platform or "", identity.subject)
+def session_signer(chat_token_secret: str, subject: str) -> Signer:
+    """Signs session ids for one subject: the subject is in the salt, so an id
+    signed for one customer does not verify for another (nor for `anonymous`)."""
+    return Signer(
+        chat_token_secret,
+        salt=f"{_SESSION_SALT}\x1f{subject}",
+        digest_method=hashlib.sha256,
     )
 
 
-def _signature(key: bytes, subject: str, nonce: str) -> str:
-    message = f"{subject}\x1f{nonce}".encode()
-    return hmac.new(key, message, hashlib.sha256).hexdigest()[:32]
+def subject_of(identity: Optional[ChatIdentity]) -> str:
+    """Who a session belongs to: a signed-in customer's `key`, or `anonymous`."""
+    return identity_key(identity)
 
 
-def issue_session_id(key: bytes, subject: str) -> str:
-    """A new session id: 32 random hex digits and their HMAC with the subject."""
+def issue_session_id(chat_token_secret: str, subject: str) -> str:
+    """A new session id for `subject`: a random nonce, signed."""
     nonce = secrets.token_hex(16)
-    return nonce + _signature(key, subject, nonce)
+    return session_signer(chat_token_secret, subject).sign(nonce).decode()
 
 
-def session_id_is_bound(key: bytes, subject: str, session_id: Any) -> bool:
+def session_id_is_bound(chat_token_secret: str, subject: str, session_id: Any) -> bool:
     """True if `session_id` was issued by us to `subject`."""
     if not isinstance(session_id, str) or not _SESSION_ID.match(session_id):
         return False
-    nonce, signature = session_id[:32], session_id[32:]
-    return hmac.compare_digest(signature, _signature(key, subject, nonce))
+    try:
+        session_signer(chat_token_secret, subject).unsign(session_id)
+    except BadSignature:
+        return False
+    return True
 
 
-def resume_or_issue(key: bytes, subject: str, requested: Any) -> tuple[str, bool]:
+def resume_or_issue(
+    chat_token_secret: str, subject: str, requested: Any
+) -> tuple[str, bool]:
     """The session id for a `session_request`: the requested one if it is bound to
     `subject` (a reconnect), else a new one. Returns (session_id, resumed)."""
-    if session_id_is_bound(key, subject, requested):
+    if session_id_is_bound(chat_token_secret, subject, requested):
         return requested, True
-    return issue_session_id(key, subject), False
+    return issue_session_id(chat_token_secret, subject), False
+
+
+class QuietAsyncServer(AsyncServer):
+    """python-socketio's server, except that a packet it cannot decode (or a
+    handler that fails on one) is dropped with one log line. Anyone can send
+    broken packets, signed in or not; a traceback for each one floods the log."""
+
+    async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
+        try:
+            await super()._handle_eio_message(eio_sid, data)
+        except Exception as exc:
+            logger.warning(
+                "Web chat: a packet from %s dropped (%s)",
+                str(eio_sid)[:8],
+                type(exc).__name__,
+            )
 
 
 # --------------------------------------------------------------- history
@@ -199,9 +234,6 @@ class SecureSocketIOInput(InputChannel):
         cls, credentials: Optional[dict[str, Any]]
     ) -> SecureSocketIOInput:
         credentials = credentials or {}
-        origins = config.setting(
-            credentials, "cors_allowed_origins", S.WIDGET_ALLOWED_ORIGINS
-        )
         anonymous = config.setting(
             credentials, "allow_anonymous", S.WIDGET_ALLOW_ANONYMOUS
         )
@@ -211,9 +243,11 @@ class SecureSocketIOInput(InputChannel):
             bot_message_evt=credentials.get("bot_message_evt", "bot_uttered"),
             namespace=credentials.get("namespace"),
             socketio_path=credentials.get("socketio_path", "/socket.io"),
-            cors_allowed_origins=config.csv(origins),
+            cors_allowed_origins=config.widget_origins(credentials),
             allow_anonymous=anonymous.lower() not in {"0", "false", "no", "off"},
             limiter=ChatterLimiter(config.chat_rate_limit()),
+            trusted_proxies=config.trusted_proxies(),
+            max_chars=config.max_message_chars(),
         )
 
     def __init__(
@@ -227,11 +261,14 @@ class SecureSocketIOInput(InputChannel):
         allow_anonymous: bool = True,
         limiter: Optional[ChatterLimiter] = None,
         gate: Optional[MessageGate] = None,
+        trusted_proxies: Optional[list[config.Network]] = None,
+        max_chars: Optional[int] = None,
     ) -> None:
         self.chat_token_secret = chat_token_secret
         self.limiter = limiter or ChatterLimiter()
         self.gate = gate or message_gate()
-        self.session_key = session_key(chat_token_secret)
+        self.trusted_proxies = trusted_proxies or []
+        self.max_chars = max_chars or config.max_message_chars()
         self.user_message_evt = user_message_evt
         self.bot_message_evt = bot_message_evt
         self.namespace = namespace
@@ -252,6 +289,25 @@ class SecureSocketIOInput(InputChannel):
             return None
         return SecureSocketIOOutput(self.sio, self.bot_message_evt)
 
+    def fingerprint(self, identity: Optional[ChatIdentity]) -> str:
+        """The `chatter` metadata of a socket's messages (see bot/channels/rest.py:
+        whose conversation it is)."""
+        key = identity_key(identity)
+        if identity is None:
+            key = f"{ANONYMOUS}\x1f{self.name()}"
+        return chatter_fingerprint(self.chat_token_secret, key)
+
+    def _address(self, environ: dict[str, Any]) -> str:
+        """The client's address (anonymous chatters are limited by it)."""
+        request = environ.get("sanic.request")
+        peer = getattr(request, "ip", None) if request is not None else None
+        forwarded = environ.get("HTTP_X_FORWARDED_FOR")
+        return client_address(
+            peer if isinstance(peer, str) else None,
+            forwarded if isinstance(forwarded, str) else None,
+            self.trusted_proxies,
+        )
+
     def verify(self, token: Any) -> ChatIdentity:
         """The customer a widget token names; raises InvalidChatToken otherwise."""
         identity = verify_chat_token(self.chat_token_secret, token)
@@ -262,7 +318,7 @@ class SecureSocketIOInput(InputChannel):
     def blueprint(
         self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
     ) -> Blueprint:
-        sio = AsyncServer(
+        sio = QuietAsyncServer(
             async_mode="sanic", cors_allowed_origins=self.cors_allowed_origins
         )
         webhook = _AppCapturingBlueprint(
@@ -292,6 +348,8 @@ class SecureSocketIOInput(InputChannel):
                 {
                     "token": token if identity else None,
                     "subject": subject_of(identity),
+                    "chatter": chatter_key(identity, self._address(environ)),
+                    "fingerprint": self.fingerprint(identity),
                     "session_id": None,
                 },
                 namespace=namespace,
@@ -310,7 +368,7 @@ class SecureSocketIOInput(InputChannel):
             state = await sio.get_session(sid, namespace=namespace)
             requested = data.get("session_id") if isinstance(data, dict) else None
             session_id, resumed = resume_or_issue(
-                self.session_key, state["subject"], requested
+                self.chat_token_secret, state["subject"], requested
             )
             if state.get("session_id") and state["session_id"] != session_id:
                 await sio.leave_room(sid, state["session_id"], namespace=namespace)
@@ -358,14 +416,16 @@ class SecureSocketIOInput(InputChannel):
                 )
                 return
             text = data.get("message") if isinstance(data, dict) else None
-            if not isinstance(text, str) or not clean_text(text).strip():
+            if (
+                not isinstance(text, str)
+                or not clean_text(text, self.max_chars).strip()
+            ):
                 # Nothing to answer; end the widget's typing indicator.
                 await sio.emit("bot_done", {}, room=sid, namespace=namespace)
                 return
-            # One bucket per sender (the session: a conversation). The production
-            # proxy routes a conversation to one Rasa replica, so this process sees
-            # all of its messages.
-            if not self.limiter.admit(f"socketio:{session_id}"):
+            # One count per chatter (identity, else client address), whatever the
+            # socket or session: a fresh session_request is not a fresh limit.
+            if not self.limiter.admit(state["chatter"]):
                 # Not passed to Rasa. Told every time: the reply costs nothing but
                 # this socket, and the widget waits for bot_done.
                 logger.info("Web chat session %s over the rate limit", session_id[:8])
@@ -377,7 +437,7 @@ class SecureSocketIOInput(InputChannel):
                 )
                 await sio.emit("bot_done", {}, room=sid, namespace=namespace)
                 return
-            metadata: dict[str, Any] = {}
+            metadata: dict[str, Any] = {CHATTER_KEY: state["fingerprint"]}
             token = state.get("token")
             if token:
                 try:
@@ -386,8 +446,9 @@ class SecureSocketIOInput(InputChannel):
                     await sio.emit("auth_expired", {}, room=sid, namespace=namespace)
                 metadata[CHAT_TOKEN_KEY] = token
             message = UserMessage(
-                # card and bank numbers never reach the tracker store
-                redact(clean_text(text)),
+                # cut to MAX_MESSAGE_CHARS; card and bank numbers never reach the
+                # tracker store
+                inbound_text(text, self.max_chars),
                 SecureSocketIOOutput(sio, self.bot_message_evt),
                 session_id,
                 input_channel=self.name(),
@@ -395,6 +456,8 @@ class SecureSocketIOInput(InputChannel):
             )
             try:
                 await self.gate.run(message.sender_id, on_new_message(message))
+            except Exception as exc:
+                log_failure(logger, f"Web chat message in {session_id[:8]} failed", exc)
             finally:
                 await sio.emit("bot_done", {}, room=session_id, namespace=namespace)
 

@@ -54,12 +54,19 @@ from bot.channels.inbound import (
     MAX_BODY_BYTES,
     ChatterLimiter,
     MessageGate,
+    chatter_key,
     clean_text,
+    inbound_text,
+    log_failure,
     message_gate,
 )
 from common import settings as S
-from common.identity import mint_staff_token
-from common.redaction import redact
+from common.identity import (
+    CHATTER_KEY,
+    ChatIdentity,
+    chatter_fingerprint,
+    mint_staff_token,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -391,6 +398,27 @@ def message_text(activity: dict[str, Any]) -> str:
     return ""
 
 
+def teams_identity(activity: dict[str, Any]) -> Optional[ChatIdentity]:
+    """The staff identity of an activity's sender (its Entra object id), or None
+    when it has none (not Teams: then counted by the Bot Framework's user id)."""
+    sender = activity.get("from") or {}
+    aad_object_id = sender.get("aadObjectId")
+    if not aad_object_id:
+        return None
+    return ChatIdentity(kind="staff", subject=str(aad_object_id), platform="teams")
+
+
+def teams_chatter(activity: dict[str, Any]) -> str:
+    """Who sent an activity, for the rate limit: the staff identity, else the
+    Bot Framework user id (there is no client address worth the name: every
+    activity comes from Microsoft's connector)."""
+    identity = teams_identity(activity)
+    if identity is not None:
+        return chatter_key(identity)
+    sender = activity.get("from") or {}
+    return f"teams-user:{sender.get('id') or ''}"
+
+
 def conversation_id(activity: dict[str, Any]) -> str:
     """One Rasa conversation per Teams conversation and user (opaque, short)."""
     sender = activity.get("from") or {}
@@ -483,15 +511,18 @@ class TeamsInput(InputChannel):
             "user_name": sender.get("name", ""),
         }
         aad_object_id = sender.get("aadObjectId")
+        fingerprint = chatter_fingerprint(
+            self.chat_token_secret, teams_chatter(activity)
+        )
         if not aad_object_id:
-            return {"teams": teams}
+            return {CHATTER_KEY: fingerprint, "teams": teams}
         token = mint_staff_token(
             self.chat_token_secret,
             platform="teams",
             platform_user_id=str(aad_object_id),
             name=str(sender.get("name", "")),
         )
-        return {CHAT_TOKEN_KEY: token, "teams": teams}
+        return {CHAT_TOKEN_KEY: token, CHATTER_KEY: fingerprint, "teams": teams}
 
     @staticmethod
     def _activity_tenant(activity: dict[str, Any]) -> Optional[str]:
@@ -560,10 +591,9 @@ class TeamsInput(InputChannel):
             if not text:
                 return response.text("", status=HTTPStatus.OK)
             output = TeamsOutput(self.tokens, self.session, activity)
-            sender = activity.get("from") or {}
-            chatter = "teams:{}:{}".format(
-                tenant or "", sender.get("aadObjectId") or sender.get("id") or ""
-            )
+            # The staff member's identity: one count across conversations, and
+            # across the Rasa replicas when REDIS_URL is set.
+            chatter = teams_chatter(activity)
             if not self.limiter.admit(chatter):
                 # Not passed to Rasa; told at most every few seconds (each notice
                 # is a call to the connector).
@@ -574,17 +604,29 @@ class TeamsInput(InputChannel):
                     )
                 return response.text("", status=HTTPStatus.OK)
             message = UserMessage(
-                redact(text),  # card and bank numbers never reach the tracker store
+                # cut to MAX_MESSAGE_CHARS; card and bank numbers never reach the
+                # tracker store
+                inbound_text(text),
                 output,
                 conversation_id(activity),
                 input_channel=self.name(),
                 metadata=self.metadata(activity),
             )
             # Answer the connector at once; replies go out through its REST API.
-            self._background(self.gate.run(message.sender_id, on_new_message(message)))
+            self._background(self._handle(message, on_new_message))
             return response.text("", status=HTTPStatus.OK)
 
         return webhook
+
+    async def _handle(
+        self,
+        message: UserMessage,
+        on_new_message: Callable[[UserMessage], Awaitable[Any]],
+    ) -> None:
+        try:
+            await self.gate.run(message.sender_id, on_new_message(message))
+        except Exception as exc:
+            log_failure(logger, "Teams message failed", exc)
 
     def _background(self, work: Awaitable[Any]) -> None:
         """Run `work` after the response; keep a reference so the task is not

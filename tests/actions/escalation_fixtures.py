@@ -95,7 +95,9 @@ def conversation(
 ) -> Tracker:
     """A tracker whose latest message is the last user event in `events`.
 
-    The chat token (if any) is in `session_started_metadata`, as Rasa puts it there.
+    The chat token (if any) is in `session_started_metadata`, as Rasa puts it there,
+    and on the latest message, as every channel sends it (actions read it only
+    from there, actions/identity.py).
     `slots` are the current slot values; the last events that are `slot` events are
     what a form validation sees as just extracted.
     """
@@ -109,7 +111,9 @@ def conversation(
     latest_message: dict[str, Any] = {}
     if latest is not None:
         latest_message = dict(latest["parse_data"])
-        latest_message["metadata"] = latest["metadata"]
+        latest_message["metadata"] = dict(latest["metadata"] or {})
+        if token:
+            latest_message["metadata"].setdefault("chat_token", token)
     all_slots: dict[str, Any] = {
         "session_started_metadata": {"chat_token": token} if token else None
     }

@@ -31,13 +31,19 @@ def make_tracker(
 
     `entities` gives one value per entity; `entity_list` several (e.g. two
     `billing_period`s). `message_id` is the id Rasa gives the user's message.
+    `session_metadata` is also the latest message's metadata unless
+    `message_metadata` is given: every channel sends the token with every message,
+    and actions read it only from there (actions/identity.py).
     """
     pairs = list((entities or {}).items()) + list(entity_list or [])
     latest_message: dict[str, Any] = {
         "text": text,
         "intent": {"name": intent, "confidence": 0.99},
         "entities": [_entity(name, value, text) for name, value in pairs],
-        "metadata": message_metadata or {},
+        "metadata": (
+            message_metadata if message_metadata is not None else session_metadata
+        )
+        or {},
     }
     if message_id is not None:
         latest_message["message_id"] = message_id

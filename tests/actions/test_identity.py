@@ -44,18 +44,37 @@ def customer_token(secret: str | None = None, **kwargs: object) -> str:
     )
 
 
-def test_token_from_the_session_start() -> None:
-    tracker = make_tracker(session_metadata={"chat_token": customer_token()})
+def test_token_from_the_message_being_handled() -> None:
+    tracker = make_tracker(message_metadata={"chat_token": customer_token()})
     identity = chat_identity(tracker)
     assert identity is not None
     assert identity.kind == "customer"
     assert identity.tenant_id == TENANT
 
 
-def test_token_from_the_latest_message_when_the_session_has_none() -> None:
-    tracker = make_tracker(message_metadata={"chat_token": customer_token()})
+def test_a_token_left_by_an_earlier_message_identifies_nobody() -> None:
+    """The takeover: Contoso's token started the session (Rasa keeps it in the
+    `session_started_metadata` slot); a message without a token, posted under
+    the same sender id, must not be answered as Contoso."""
+    tracker = make_tracker(
+        session_metadata={"chat_token": customer_token()}, message_metadata={}
+    )
+    assert chat_identity(tracker) is None
+
+
+def test_another_tenants_token_on_the_message_wins_over_the_session() -> None:
+    other = mint_customer_token(
+        get_settings().chat_token_secret,
+        tenant_id="9a9a9a9a-0000-4000-8000-000000000009",
+        user_id="eve@fabrikam.example",
+    )
+    tracker = make_tracker(
+        session_metadata={"chat_token": customer_token()},
+        message_metadata={"chat_token": other},
+    )
     identity = chat_identity(tracker)
-    assert identity is not None and identity.tenant_id == TENANT
+    assert identity is not None
+    assert identity.tenant_id == "9a9a9a9a-0000-4000-8000-000000000009"
 
 
 def test_a_fresh_token_replaces_an_expired_session_token() -> None:

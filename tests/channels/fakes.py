@@ -15,11 +15,20 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
+import pytest
 import uvicorn
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from common.identity import (
+    ALGORITHM,
+    AUDIENCE,
+    ChatIdentity,
+    InvalidChatToken,
+    verify_chat_token,
+)
 from tests.e2e.stack import ROOT, Stack, free_port
 
 CHANNELS_BLOCK = """
@@ -219,3 +228,25 @@ def wait_until(predicate: Any, timeout: float = 60.0, interval: float = 0.25) ->
 
 def unique(prefix: str) -> str:
     return f"{prefix}{secrets.token_hex(6)}"
+
+
+def stored_identity(secret: str, receipt: str) -> ChatIdentity:
+    """Who a chat token kept in the tracker store names. The store keeps only a
+    receipt (bot/stores.py): the token's claims, expired when the message came, so
+    it must be refused as a token, and reads as the identity it was."""
+    with pytest.raises(InvalidChatToken, match="expired"):
+        verify_chat_token(secret, receipt)
+    claims = jwt.decode(
+        receipt,
+        secret,
+        algorithms=[ALGORITHM],
+        audience=AUDIENCE,
+        options={"verify_exp": False},
+    )
+    return ChatIdentity(
+        kind=claims["kind"],
+        subject=claims["sub"],
+        tenant_id=claims.get("tenant_id"),
+        platform=claims.get("platform"),
+        name=claims.get("name", ""),
+    )

@@ -10,8 +10,13 @@ from typing import Any, Optional
 import httpx
 import pytest
 
-from common.identity import verify_chat_token
-from tests.channels.fakes import ChannelStack, slack_signature, unique, wait_until
+from tests.channels.fakes import (
+    ChannelStack,
+    slack_signature,
+    stored_identity,
+    unique,
+    wait_until,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -133,7 +138,7 @@ def test_a_message_is_answered_in_its_thread_once(channel_stack: ChannelStack) -
     sender = f"slack_TPARTNER_DSTAFF01_{ts}_USTAFF01"
     tracker = channel_stack.tracker(sender)
     token = tracker["latest_message"]["metadata"]["chat_token"]
-    identity = verify_chat_token(channel_stack.env["CHAT_TOKEN_SECRET"], token)
+    identity = stored_identity(channel_stack.env["CHAT_TOKEN_SECRET"], token)
     assert (identity.kind, identity.platform, identity.subject) == (
         "staff",
         "slack",

@@ -16,13 +16,13 @@ import httpx
 import jwt
 import pytest
 
-from common.identity import verify_chat_token
 from tests.channels.fakes import (
     TEAMS_APP_ID,
     TEAMS_TENANT_ID,
     ChannelStack,
     FakeMicrosoft,
     TeamsKeys,
+    stored_identity,
     unique,
     wait_until,
 )
@@ -129,7 +129,7 @@ def test_the_staff_identity_comes_from_the_aad_object_id(
     key = f"{message['conversation']['id']}\x1f{message['from']['aadObjectId']}"
     sender = "teams_" + hashlib.sha256(key.encode()).hexdigest()[:40]
     metadata = channel_stack.tracker(sender)["latest_message"]["metadata"]
-    identity = verify_chat_token(
+    identity = stored_identity(
         channel_stack.env["CHAT_TOKEN_SECRET"], metadata["chat_token"]
     )
     assert (identity.kind, identity.platform, identity.subject) == (

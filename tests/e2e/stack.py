@@ -35,6 +35,7 @@ class Stack:
     workdir: Path
     env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
+    metadata: dict[str, dict] = field(default_factory=dict)  # by sender, see `say`
 
     @property
     def rasa_url(self) -> str:
@@ -59,7 +60,16 @@ class Stack:
             return "(no log)"
 
     def say(self, sender: str, text: str, metadata: dict | None = None) -> list[dict]:
-        """Send one message through Rasa's REST channel; return the bot's replies."""
+        """Send one message through the REST channel; return the bot's replies.
+
+        Like a real client, the conversation's metadata (its chat token) goes with
+        every message: without `metadata`, the last one given for `sender` is sent
+        again (identity comes only from the message's own token). Pass `{}` to
+        send none."""
+        if metadata is None:
+            metadata = self.metadata.get(sender)
+        else:
+            self.metadata[sender] = metadata
         body: dict = {"sender": sender, "message": text}
         if metadata is not None:
             body["metadata"] = metadata
@@ -99,6 +109,11 @@ def start_stack(
         "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
         "PYTHONPATH": str(ROOT),  # this checkout's code, also for csp-desk
         "TF_CPP_MIN_LOG_LEVEL": "2",
+        # The chat rate limit counts per signed-in customer (and per address for
+        # anonymous chatters: every test is 127.0.0.1), across conversations; these
+        # stacks test conversations, the limit's own tests set it low.
+        "CHAT_RATE_LIMIT_MESSAGES": "1000",
+        "CHAT_RATE_LIMIT_BURST": "1000",
         **(extra_env or {}),
     }
     stack = Stack(workdir=workdir, env=env)

@@ -297,7 +297,12 @@ def test_filing_is_idempotent_for_the_same_message(stack: Stack, db: Engine) -> 
         "tracker": {
             "sender_id": sender,
             "slots": slots,
-            "latest_message": latest_user["parse_data"],
+            # The store keeps no chat token (only its expired receipt); Rasa
+            # sends the message's own token with the call.
+            "latest_message": {
+                **latest_user["parse_data"],
+                "metadata": stack.metadata[sender],
+            },
             "events": before,
             "paused": False,
             "followup_action": None,

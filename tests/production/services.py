@@ -180,6 +180,7 @@ def production_env(
 ) -> dict[str, str]:
     """The environment of a production-profile stack on free ports."""
     ports = [free_port() for _ in range(replicas)]
+    api_port = free_port()
     return {
         **os.environ,
         **services.env(),
@@ -193,7 +194,16 @@ def production_env(
         "RASA_URL": f"http://127.0.0.1:{free_port()}",
         "ACTION_SERVER_URL": f"http://127.0.0.1:{free_port()}",
         "API_HOST": "127.0.0.1",
-        "API_PORT": str(free_port()),
+        "API_PORT": str(api_port),
+        # Production refuses a chat any site may open: the partner's site, and the
+        # API's own pages (where the demo widget is served from).
+        "WIDGET_ALLOWED_ORIGINS": (
+            f"https://www.partner.example,http://127.0.0.1:{api_port}"
+        ),
+        # The chat limit counts per signed-in customer, and these tests are all
+        # Contoso: out of their way (the limit has its own tests).
+        "CHAT_RATE_LIMIT_MESSAGES": "1000",
+        "CHAT_RATE_LIMIT_BURST": "1000",
         # A leading "-" must reach `rasa run` as the value (see tests/e2e/stack.py).
         "RASA_AUTH_TOKEN": "-" + secrets.token_urlsafe(32),
         "ACTION_SERVER_TOKEN": secrets.token_urlsafe(32),

@@ -55,6 +55,7 @@ def app(
     monkeypatch.delenv("RABBITMQ_URL", raising=False)
     monkeypatch.setenv("API_SERVICE_TOKEN", SERVICE_TOKEN)
     # Out of the way of the other checks; test_rate_limits.py sets its own.
+    monkeypatch.setenv("PUBLIC_RATE_LIMIT_REQUESTS", "100000")
     monkeypatch.setenv("PUBLIC_RATE_LIMIT_BURST", "100000")
     get_settings.cache_clear()
     default_transcript_source.cache_clear()

@@ -21,7 +21,7 @@ BURST = 3
 @pytest.fixture
 def limited(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> FastAPI:
     monkeypatch.setenv("PUBLIC_RATE_LIMIT_BURST", str(BURST))
-    monkeypatch.setenv("PUBLIC_RATE_LIMIT_REQUESTS", "1")
+    monkeypatch.setenv("PUBLIC_RATE_LIMIT_REQUESTS", str(BURST))  # 3 a minute
     monkeypatch.setenv("PUBLIC_RATE_LIMIT_PERIOD_SECONDS", "60")
     get_settings.cache_clear()
     return app

@@ -59,7 +59,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     running = start_stack(
         tmp_path_factory.mktemp("security-stack"),
         extra_env={
-            "CHAT_RATE_LIMIT_MESSAGES": "1",
+            "CHAT_RATE_LIMIT_MESSAGES": str(BURST),  # 2 per 10 minutes
             "CHAT_RATE_LIMIT_PERIOD_SECONDS": "600",
             "CHAT_RATE_LIMIT_BURST": str(BURST),
         },
@@ -138,7 +138,9 @@ def test_the_action_server_refuses_without_the_token(stack: Stack) -> None:
     assert listing.status_code == 200
 
 
-def customer_token(stack: Stack, domain: str) -> tuple[str, str, str]:
+def customer_token(
+    stack: Stack, domain: str, user: str = "alex"
+) -> tuple[str, str, str]:
     """A chat token for a demo customer; its latest invoice's number and total."""
     engine = make_engine(stack.env["DATABASE_URL"])
     try:
@@ -151,7 +153,7 @@ def customer_token(stack: Stack, domain: str) -> tuple[str, str, str]:
             token = mint_customer_token(
                 stack.env["CHAT_TOKEN_SECRET"],
                 tenant_id=customer.tenant_id,
-                user_id=f"alex@{domain}",
+                user_id=f"{user}@{domain}",
             )
             return token, invoice.number, f"{invoice.total:,.2f}"
     finally:
@@ -183,7 +185,8 @@ def test_the_widget_keeps_customers_apart(stack: Stack) -> None:
 
 
 def test_the_widget_holds_back_a_flood_before_rasa(stack: Stack) -> None:
-    token, _, _ = customer_token(stack, "contoso.com")
+    # A user of their own: the limit counts per signed-in customer, across tests.
+    token, _, _ = customer_token(stack, "contoso.com", "flood")
 
     async def run() -> tuple[list[list[str]], str]:
         chat = WidgetChat(stack.rasa_url, token)

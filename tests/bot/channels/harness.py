@@ -24,10 +24,15 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def channel_server(channel: InputChannel, handler: Handler) -> AsyncIterator[str]:
-    """Serve `channel` under /webhooks/<name>/ as Rasa does; yield the base URL."""
+async def channel_server(
+    channel: InputChannel, handler: Handler, agent: Any = None
+) -> AsyncIterator[str]:
+    """Serve `channel` under /webhooks/<name>/ as Rasa does; yield the base URL.
+    `agent`: what Rasa keeps in `app.ctx.agent` (a fake with a `tracker_store`)."""
     Sanic.test_mode = True  # lets Sanic 21.12 start several apps in one process
     app = Sanic(f"channel_test_{uuid.uuid4().hex[:10]}")
+    if agent is not None:
+        app.ctx.agent = agent
     app.blueprint(channel.blueprint(handler), url_prefix=f"/webhooks/{channel.name()}")
     port = free_port()
     server = await app.create_server(

@@ -1,13 +1,15 @@
 """The channels take their secrets from the environment only, and production mode
-(APP_MODE=production) refuses to start them with the local chat token secret or
-with a platform endpoint that is not HTTPS (where our replies, with our bearer
-tokens, go, and where Teams' signing keys come from)."""
+(APP_MODE=production) refuses to start them with the local chat token secret, with
+a platform endpoint that is not HTTPS (where our replies, with our bearer tokens,
+go, and where Teams' signing keys come from), or with a chat socket any site may
+open (WIDGET_ALLOWED_ORIGINS `*`)."""
 
 from __future__ import annotations
 
 import pytest
 
 from bot.channels import config
+from bot.channels.rest import SecureRestInput
 from bot.channels.slack import SecureSlackInput
 from bot.channels.socketio import SecureSocketIOInput
 from bot.channels.teams import TeamsInput
@@ -20,7 +22,8 @@ PLATFORM = {
     "TEAMS_APP_PASSWORD": "teams-password-from-the-environment",
     "TEAMS_TENANT_ID": "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee",
 }
-CHANNELS = [SecureSocketIOInput, SecureSlackInput, TeamsInput]
+PARTNER_SITE = "https://www.partner.example"
+CHANNELS = [SecureSocketIOInput, SecureSlackInput, TeamsInput, SecureRestInput]
 
 
 @pytest.fixture
@@ -31,6 +34,7 @@ def production(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("APP_MODE", "production")
     monkeypatch.setenv("CHAT_TOKEN_SECRET", REAL_SECRET)
+    monkeypatch.setenv("WIDGET_ALLOWED_ORIGINS", PARTNER_SITE)
     return monkeypatch
 
 
@@ -78,7 +82,39 @@ def test_production_starts_with_real_values_from_the_environment(
     teams = TeamsInput.from_credentials({})
     assert teams.enabled and teams.app_id == PLATFORM["TEAMS_APP_ID"]
     assert teams.tokens.app_password == PLATFORM["TEAMS_APP_PASSWORD"]
-    assert SecureSocketIOInput.from_credentials({}).chat_token_secret == REAL_SECRET
+    widget = SecureSocketIOInput.from_credentials({})
+    assert widget.chat_token_secret == REAL_SECRET
+    assert widget.cors_allowed_origins == [PARTNER_SITE]
+
+
+@pytest.mark.parametrize("origins", ["*", "", " , ", f"{PARTNER_SITE},*", "partner"])
+def test_production_refuses_a_chat_any_site_may_open(
+    production: pytest.MonkeyPatch, origins: str
+) -> None:
+    production.setenv("WIDGET_ALLOWED_ORIGINS", origins)
+    with pytest.raises(config.ChannelConfigError, match="WIDGET_ALLOWED_ORIGINS"):
+        SecureSocketIOInput.from_credentials({})
+    # credentials.yml cannot open it up either.
+    production.setenv("WIDGET_ALLOWED_ORIGINS", PARTNER_SITE)
+    with pytest.raises(config.ChannelConfigError, match="WIDGET_ALLOWED_ORIGINS"):
+        SecureSocketIOInput.from_credentials({"cors_allowed_origins": "*"})
+    # The start-up summary says why the web chat is off.
+    production.setenv("WIDGET_ALLOWED_ORIGINS", origins)
+    status = config.widget_status()
+    assert not status.on and "WIDGET_ALLOWED_ORIGINS" in status.detail
+
+
+def test_local_mode_allows_any_origin_and_production_lists_the_partners(
+    production: pytest.MonkeyPatch,
+) -> None:
+    production.setenv("WIDGET_ALLOWED_ORIGINS", f"{PARTNER_SITE}, https://shop.example")
+    assert SecureSocketIOInput.from_credentials({}).cors_allowed_origins == [
+        PARTNER_SITE,
+        "https://shop.example",
+    ]
+    production.setenv("APP_MODE", "local")
+    production.delenv("WIDGET_ALLOWED_ORIGINS")
+    assert SecureSocketIOInput.from_credentials({}).cors_allowed_origins == "*"
 
 
 def test_without_the_environment_slack_and_teams_are_off(

@@ -1,21 +1,30 @@
-"""Rate limits per chatter in the three inbound channels (token buckets,
-common/ratelimit.py; limits from bot/channels/config.py): over the limit, a chatter is
+"""Rate limits per chatter in the inbound channels (common/ratelimit.py on the
+`limits` library; limits from bot/channels/config.py): over the limit, a chatter is
 told to slow down and the message never reaches Rasa; other chatters are not held
-back. Served in-process, against fakes of Slack and Microsoft."""
+back. A chatter is a verified identity (whatever the socket, session or channel) or,
+anonymous, a client address. Served in-process, against fakes of Slack and
+Microsoft; the shared counts against the local Redis (127.0.0.1:6379, keys under a
+unique prefix, deleted afterwards)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import time
+import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
 import pytest
+import redis
 from rasa.core.channels.channel import UserMessage
 
 from bot.channels import config
-from bot.channels.inbound import NOTICE_INTERVAL_SECONDS, ChatterLimiter
+from bot.channels.inbound import ChatterLimiter, chatter_key, client_address
 from bot.channels.socketio import SecureSocketIOInput
+from common.identity import ChatIdentity
 from common.ratelimit import RateLimit, RateLimiter
 from tests.bot.channels.harness import aiohttp_server, channel_server
 from tests.bot.channels.test_slack_channel import FakeSlack, event, headers
@@ -29,57 +38,55 @@ from tests.bot.channels.test_teams_channel import (
     wait_for,
 )
 
-TIGHT = RateLimit(messages=1, period_seconds=60, burst=3)
+TIGHT = RateLimit(messages=3, period_seconds=60, burst=3)  # 3 a minute
+REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A key prefix of this test's own in the local Redis; its keys are deleted
+    afterwards. Skips when Redis is not running."""
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
+    try:
+        client.ping()
+    except redis.RedisError:
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    prefix = f"test{uuid.uuid4().hex[:12]}"
+    yield prefix
+    keys = list(client.scan_iter(match=f"*{prefix}*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
 
-    def __call__(self) -> float:
-        return self.now
 
-
-# --------------------------------------------------------------- the buckets
+# --------------------------------------------------------------- the windows
 
 
 def test_a_burst_then_the_sustained_rate() -> None:
-    clock = Clock()
-    limiter = RateLimiter(
-        RateLimit(messages=20, period_seconds=60, burst=5), clock=clock
-    )
-    assert [limiter.allow("alice") for _ in range(6)] == [True] * 5 + [False]
-    assert limiter.retry_after("alice") == 3  # one message per 3 s
-    clock.now += 2.9
-    assert not limiter.allow("alice")
-    clock.now += 0.2
-    assert limiter.allow("alice") and not limiter.allow("alice")
-    # Others are not held back; a minute later Alice has her burst again.
-    assert limiter.allow("bob")
-    clock.now += 60
-    assert [limiter.allow("alice") for _ in range(6)] == [True] * 5 + [False]
+    # 4 per 2 s, at most 2 of them within 1 s.
+    limiter = RateLimiter(RateLimit(messages=4, period_seconds=2, burst=2))
+    assert [limiter.allow("alice") for _ in range(3)] == [True, True, False]
+    assert 1 <= limiter.retry_after("alice") <= 2
+    assert limiter.allow("bob")  # others are not held back
+    time.sleep(1.1)
+    assert [limiter.allow("alice") for _ in range(3)] == [True, True, False]
+    time.sleep(1.1)  # the first two have left the 2 s window
+    assert limiter.allow("alice")
 
 
-def test_sustained_sending_at_the_limit_is_never_refused() -> None:
-    clock = Clock()
-    limiter = RateLimiter(
-        RateLimit(messages=20, period_seconds=60, burst=5), clock=clock
-    )
-    for _ in range(200):  # ten minutes at 20 a minute
-        assert limiter.allow("alice")
-        clock.now += 3.0
+def test_refused_messages_do_not_count() -> None:
+    limiter = RateLimiter(RateLimit(messages=2, period_seconds=1, burst=2))
+    assert [limiter.allow("alice") for _ in range(10)] == [True, True] + [False] * 8
+    time.sleep(1.1)
+    assert limiter.allow("alice") and limiter.allow("alice")
 
 
-def test_memory_stays_bounded() -> None:
-    clock = Clock()
-    limiter = RateLimiter(TIGHT, max_keys=100, clock=clock)
-    for i in range(10_000):
-        limiter.allow(f"chatter-{i}")
-    assert len(limiter) <= 101
-    # Refilled buckets are forgotten: they hold nothing a new bucket would not.
-    clock.now += 3600
-    limiter.allow("late")
-    assert len(limiter) < 101
+def test_burst_above_messages_is_the_period_window() -> None:
+    assert [str(item) for item in RateLimit(20, 60, 8).items()] == [
+        "8 per 24 second",
+        "20 per 60 second",
+    ]
+    assert [str(item) for item in RateLimit(3, 60, 10).items()] == ["3 per 60 second"]
 
 
 @pytest.mark.parametrize(
@@ -91,12 +98,59 @@ def test_nonsense_limits_are_refused(messages: int, period: float, burst: int) -
 
 
 def test_the_notice_is_sent_once_per_interval() -> None:
-    clock = Clock()
-    chatters = ChatterLimiter(TIGHT, clock=clock)
+    chatters = ChatterLimiter(TIGHT, storage_url="")
     assert chatters.should_notify("alice") and not chatters.should_notify("alice")
     assert chatters.should_notify("bob")
-    clock.now += NOTICE_INTERVAL_SECONDS
-    assert chatters.should_notify("alice")
+
+
+def test_replicas_share_one_count_in_redis(redis_prefix: str) -> None:
+    # Two Rasa replicas: two limiters on the same Redis and prefix.
+    first = ChatterLimiter(TIGHT, storage_url=REDIS_URL, prefix=redis_prefix)
+    second = ChatterLimiter(TIGHT, storage_url=REDIS_URL, prefix=redis_prefix)
+    assert [first.admit("id:alice"), second.admit("id:alice")] == [True, True]
+    assert first.admit("id:alice")
+    assert not second.admit("id:alice") and not first.admit("id:alice")
+    # Without Redis each process counts alone.
+    alone = ChatterLimiter(TIGHT, storage_url="", prefix=redis_prefix)
+    assert alone.admit("id:alice")
+
+
+def test_without_redis_the_limit_holds_per_process_and_says_so(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    limiter = ChatterLimiter(TIGHT, storage_url="redis://127.0.0.1:1/0")
+    started = time.perf_counter()
+    with caplog.at_level(logging.WARNING):
+        admitted = [limiter.admit("id:alice") for _ in range(5)]
+    assert admitted == [True] * 3 + [False] * 2
+    assert time.perf_counter() - started < 2.0  # one failed connect, not five
+    assert "Redis did not answer" in caplog.text
+
+
+# --------------------------------------------------------------- who is a chatter
+
+
+def test_a_chatter_is_their_identity_else_their_address() -> None:
+    alice = ChatIdentity(kind="customer", subject="alice", tenant_id="t-a")
+    renamed = ChatIdentity(kind="customer", subject="alice", tenant_id="t-a", name="A")
+    assert chatter_key(alice, "198.51.100.1") == chatter_key(renamed, "203.0.113.9")
+    assert chatter_key(None, "198.51.100.1") != chatter_key(None, "203.0.113.9")
+    assert chatter_key(None, "198.51.100.1") != chatter_key(alice, "198.51.100.1")
+
+
+def test_forwarded_addresses_count_only_from_a_trusted_proxy() -> None:
+    proxy = config.parse_networks("10.0.0.0/8, 127.0.0.1")
+    # Not behind a trusted proxy: whatever the header says, the peer is the client.
+    assert client_address("198.51.100.1", "203.0.113.5", proxy) == "198.51.100.1"
+    assert client_address("127.0.0.1", "203.0.113.5", []) == "127.0.0.1"
+    # Behind one: the last address it did not add itself, read from the right.
+    assert client_address("127.0.0.1", "203.0.113.5", proxy) == "203.0.113.5"
+    assert (
+        client_address("127.0.0.1", "6.6.6.6, 203.0.113.5, 10.1.2.3", proxy)
+        == "203.0.113.5"
+    )
+    assert client_address("127.0.0.1", "not-an-ip", proxy) == "127.0.0.1"
+    assert client_address("127.0.0.1", None, proxy) == "127.0.0.1"
 
 
 # --------------------------------------------------------------- configuration
@@ -155,7 +209,7 @@ def test_the_widget_tells_a_fast_chatter_to_wait_and_keeps_rasa_out_of_it() -> N
 
     async def scenario() -> None:
         channel = SecureSocketIOInput(
-            chat_token_secret=SECRET, limiter=ChatterLimiter(TIGHT)
+            chat_token_secret=SECRET, limiter=ChatterLimiter(TIGHT, storage_url="")
         )
         async with channel_server(channel, bot) as url:
             alice = Chatter(url)
@@ -166,13 +220,19 @@ def test_the_widget_tells_a_fast_chatter_to_wait_and_keeps_rasa_out_of_it() -> N
             ] * 2
             assert [m.text for m in received] == ["message 0", "message 1", "message 2"]
             await alice.close()
-            # Reconnecting to the same conversation does not reset its bucket...
+            # Reconnecting to the same conversation does not reset the count...
             again = Chatter(url)
             assert await again.connect(token("alice", "tenant-a"), session) == session
             assert (await again.say("after a reconnect"))[0]["text"] == (
                 config.RATE_LIMITED_TEXT
             )
-            # ... other conversations, signed in or anonymous, have their own.
+            # ... and neither does a new session: it is still Alice.
+            fresh = Chatter(url)
+            assert await fresh.connect(token("alice", "tenant-a")) != session
+            assert (await fresh.say("a new session"))[0]["text"] == (
+                config.RATE_LIMITED_TEXT
+            )
+            # Other chatters, signed in or anonymous, have their own.
             bob = Chatter(url)
             await bob.connect(token("bob", "tenant-b"))
             assert (await bob.say("hi"))[0]["text"] == "answer"
@@ -180,10 +240,72 @@ def test_the_widget_tells_a_fast_chatter_to_wait_and_keeps_rasa_out_of_it() -> N
             await visitor.connect(None)
             assert (await visitor.say("hi"))[0]["text"] == "answer"
             assert len(received) == 5
-            for chatter in (again, bob, visitor):
+            for chatter in (again, fresh, bob, visitor):
                 await chatter.close()
 
     asyncio.run(scenario())
+
+
+def test_five_sockets_of_one_customer_share_one_limit() -> None:
+    """The finding: five sockets sending 8 messages each, 40 in a few seconds,
+    were all answered because each `session_request` started a fresh count."""
+    received: list[UserMessage] = []
+
+    async def bot(message: UserMessage) -> None:
+        received.append(message)
+        await message.output_channel.send_text_message(message.sender_id, "answer")
+
+    async def scenario() -> list[str]:
+        channel = SecureSocketIOInput(
+            chat_token_secret=SECRET,
+            limiter=ChatterLimiter(RateLimit(20, 60, 8), storage_url=""),
+        )
+        async with channel_server(channel, bot) as url:
+            sockets = [Chatter(url) for _ in range(5)]
+            for chatter in sockets:
+                await chatter.connect(token("mallory", "tenant-m"))
+
+            async def flood(chatter: Chatter, n: int) -> list[str]:
+                return [
+                    (await chatter.say(f"socket {n} message {i}"))[0]["text"]
+                    for i in range(8)
+                ]
+
+            answers = await asyncio.gather(
+                *(flood(chatter, n) for n, chatter in enumerate(sockets))
+            )
+            for chatter in sockets:
+                await chatter.close()
+        return [text for texts in answers for text in texts]
+
+    texts = asyncio.run(scenario())
+    assert texts.count("answer") == 8  # the default burst, across all five
+    assert texts.count(config.RATE_LIMITED_TEXT) == 32
+    assert len(received) == 8
+
+
+def test_anonymous_chatters_are_counted_by_address() -> None:
+    received: list[UserMessage] = []
+
+    async def bot(message: UserMessage) -> None:
+        received.append(message)
+        await message.output_channel.send_text_message(message.sender_id, "answer")
+
+    async def scenario() -> list[str]:
+        channel = SecureSocketIOInput(
+            chat_token_secret=SECRET, limiter=ChatterLimiter(TIGHT, storage_url="")
+        )
+        async with channel_server(channel, bot) as url:
+            texts = []
+            for _ in range(2):  # two anonymous sockets from the same address
+                visitor = Chatter(url)
+                await visitor.connect(None)
+                texts += [(await visitor.say("hello"))[0]["text"] for _ in range(2)]
+                await visitor.close()
+        return texts
+
+    texts = asyncio.run(scenario())
+    assert texts == ["answer"] * 3 + [config.RATE_LIMITED_TEXT]
 
 
 # --------------------------------------------------------------- Slack
@@ -199,7 +321,8 @@ def test_slack_tells_a_fast_chatter_once_and_keeps_rasa_out_of_it() -> None:
         fake = FakeSlack()
         async with aiohttp_server(fake.app) as slack_api:
             slack = slack_channel(
-                api_base_url=f"{slack_api}/api/", limiter=ChatterLimiter(TIGHT)
+                api_base_url=f"{slack_api}/api/",
+                limiter=ChatterLimiter(TIGHT, storage_url=""),
             )
             async with channel_server(slack, bot) as base:
                 url = f"{base}/webhooks/slack/webhook"
@@ -255,7 +378,7 @@ def test_teams_tells_a_fast_chatter_once_and_keeps_rasa_out_of_it() -> None:
         async with aiohttp_server(fake.app) as base:
             fake.base = base
             service_url = f"{base}/connector"
-            teams = teams_channel(base, limiter=ChatterLimiter(TIGHT))
+            teams = teams_channel(base, limiter=ChatterLimiter(TIGHT, storage_url=""))
             async with channel_server(teams, bot) as rasa:
                 url = f"{rasa}/webhooks/teams/webhook"
                 async with aiohttp.ClientSession() as http:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Any, Optional
 
 import aiohttp
@@ -20,7 +21,6 @@ from bot.channels.socketio import (
     issue_session_id,
     resume_or_issue,
     session_id_is_bound,
-    session_key,
     subject_of,
     transcript,
 )
@@ -34,7 +34,7 @@ from common.identity import (
 from tests.bot.channels.harness import channel_server
 
 SECRET = "socket-test-secret-0123456789abcdef"
-KEY = session_key(SECRET)
+KEY = SECRET  # session ids are signed with the chat token secret (itsdangerous)
 ALICE = ChatIdentity(kind="customer", subject="alice", tenant_id="tenant-a")
 BOB = ChatIdentity(kind="customer", subject="bob", tenant_id="tenant-b")
 
@@ -52,7 +52,7 @@ def test_an_issued_session_id_is_bound_to_its_subject_only() -> None:
     assert not session_id_is_bound(KEY, subject_of(BOB), session_id)
     assert not session_id_is_bound(KEY, ANONYMOUS, session_id)
     assert not session_id_is_bound(
-        session_key("another-secret"), subject_of(ALICE), session_id
+        "another-secret-0123456789abcdef", subject_of(ALICE), session_id
     )
 
 
@@ -63,7 +63,16 @@ def test_same_user_in_another_tenant_is_another_subject() -> None:
 
 @pytest.mark.parametrize(
     "requested",
-    [None, "", 42, "abc", "0" * 64, "g" * 64, "0" * 63, {"id": "x"}],
+    [
+        None,
+        "",
+        42,
+        "abc",
+        "0" * 64,
+        "0" * 32 + "." + "A" * 43,  # the shape of an id, not our signature
+        "0" * 32 + "." + "A" * 42,
+        {"id": "x"},
+    ],
 )
 def test_made_up_session_ids_are_replaced(requested: Any) -> None:
     session_id, resumed = resume_or_issue(KEY, subject_of(ALICE), requested)
@@ -138,6 +147,7 @@ def test_production_refuses_the_default_chat_token_secret(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("APP_MODE", "production")
+    monkeypatch.setenv("WIDGET_ALLOWED_ORIGINS", "https://www.partner.example")
     monkeypatch.delenv("CHAT_TOKEN_SECRET", raising=False)
     with pytest.raises(config.ChannelConfigError):
         SecureSocketIOInput.from_credentials(None)
@@ -243,8 +253,10 @@ def test_conversations_are_bound_to_the_token_over_socketio() -> None:
             ]
             # The message went into the server's session, not the one it named.
             assert received[-1].sender_id == alice_session
+            # Exactly the verified token and whose conversation it is.
             assert received[-1].metadata == {
-                "chat_token": received[-1].metadata["chat_token"]
+                "chat_token": received[-1].metadata["chat_token"],
+                "chatter": channel.fingerprint(ALICE),
             }
             await alice.close()
 
@@ -344,4 +356,68 @@ def test_anonymous_messages_carry_no_token() -> None:
             await chatter.close()
 
     asyncio.run(scenario())
-    assert received and received[0].metadata == {}
+    assert received and set(received[0].metadata) == {"chatter"}
+
+
+def test_only_the_listed_sites_may_open_the_socket() -> None:
+    async def bot(message: UserMessage) -> None:
+        pass
+
+    async def handshake(url: str, origin: str) -> int:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(
+                f"{url}/socket.io/",
+                params={"EIO": "4", "transport": "polling"},
+                headers={"Origin": origin},
+            ) as reply,
+        ):
+            return reply.status
+
+    async def scenario() -> tuple[int, int]:
+        channel = SecureSocketIOInput(
+            chat_token_secret=SECRET,
+            cors_allowed_origins=["https://www.partner.example"],
+        )
+        async with channel_server(channel, bot) as url:
+            return (
+                await handshake(url, "https://www.partner.example"),
+                await handshake(url, "https://evil.example"),
+            )
+
+    assert asyncio.run(scenario()) == (200, 400)
+
+
+@pytest.mark.parametrize(
+    "packet",
+    ['42["user_uttered",', "4{{{", "47", '451-["user_uttered",{"_placeholder":true}]'],
+)
+def test_a_broken_packet_is_one_log_line_not_a_traceback(
+    packet: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Anyone, signed in or not, can send packets that do not decode; each one
+    logged a full traceback (easy log flooding)."""
+
+    async def bot(message: UserMessage) -> None:
+        pass
+
+    async def scenario() -> None:
+        channel = SecureSocketIOInput(chat_token_secret=SECRET)
+        async with channel_server(channel, bot) as url:
+            async with aiohttp.ClientSession() as http:
+                query = {"EIO": "4", "transport": "polling"}
+                async with http.get(f"{url}/socket.io/", params=query) as reply:
+                    opened = await reply.text()
+                sid = json.loads(opened[1:])["sid"]
+                for _ in range(3):
+                    async with http.post(
+                        f"{url}/socket.io/", params={**query, "sid": sid}, data=packet
+                    ) as reply:
+                        assert reply.status == 200
+            await asyncio.sleep(0.2)
+
+    with caplog.at_level(logging.INFO):
+        asyncio.run(scenario())
+    assert not [r for r in caplog.records if r.exc_info], caplog.text
+    dropped = [r for r in caplog.records if "packet from" in r.getMessage()]
+    assert len(dropped) == 3 and all(r.levelno == logging.WARNING for r in dropped)
