@@ -38,10 +38,10 @@ from sqlalchemy.orm import Session
 from actions.base import Reply, language_of, texts_for
 from actions.runtime import in_session, utc_now
 from actions.tracker import (
-    actions_since_user,
     latest_confidence,
     latest_intent,
     latest_text,
+    rejected_since_user,
 )
 from common.taxonomy import TaxonomyError, load_taxonomy
 
@@ -112,9 +112,15 @@ class FormValidation(FormValidationAction, ABC):
         requested = tracker.get_slot(REQUESTED_SLOT)
         if requested is None:  # the form is starting: only pre-filled slots
             return await super().run(dispatcher, tracker, domain)
+        # A correction comes before "no" leaving an open question: NLU often reads
+        # "no wait, only 3 seats" as `deny`. "Stop" and a person always leave; a
+        # question ("actually, is Teams down too?") is answered as one first.
+        leaving = latest_intent(tracker) in LEAVING_INTENTS
+        corrected = {} if leaving else self.corrections(tracker, requested)
+        if corrected and not looks_like_question(latest_text(tracker)):
+            return await self.apply_corrections(corrected, dispatcher, tracker, domain)
         if self.interrupts(tracker, requested):
             return []  # rejected: the rules answer, then the form asks again
-        corrected = self.corrections(tracker, requested)
         if corrected:
             return await self.apply_corrections(corrected, dispatcher, tracker, domain)
         events = await super().run(dispatcher, tracker, domain)
@@ -225,7 +231,9 @@ class FormValidation(FormValidationAction, ABC):
         events: list[EventType] = []
         for slot, value in corrected.items():
             validate = getattr(self, f"validate_{slot}")
-            result = await validate(value, dispatcher, tracker, domain)
+            result = await utils.call_potential_coroutine(
+                validate(value, dispatcher, tracker, domain)
+            )
             for key, checked in result.items():
                 events.append(SlotSet(key, checked))
                 tracker.slots[key] = checked
@@ -270,12 +278,14 @@ class FormValidation(FormValidationAction, ABC):
 
 
 def form_was_interrupted(tracker: Tracker, form: str) -> bool:
-    """Whether the form asks again after answering something else in this turn."""
-    ran = actions_since_user(tracker)
-    return any(
-        name not in (form, f"validate_{form}") and not name.startswith("action_ask_")
-        for name in ran
-    )
+    """Whether the form asks again after answering something else in this turn.
+
+    Rasa logs the form's rejection of the message (`interrupts()`) before the rule
+    that answers it; the action that started the form in this turn (e.g.
+    `action_start_escalation`) is no interruption, so its first question has no
+    "back to your ..." in front of it.
+    """
+    return form in rejected_since_user(tracker)
 
 
 class FormQuestion(Action, ABC):

@@ -97,13 +97,14 @@ def latest_user_message_id(tracker: Tracker) -> Optional[str]:
     return None
 
 
-def actions_since_user(tracker: Tracker) -> list[str]:
-    """The actions run since the latest user message, oldest first."""
+def rejected_since_user(tracker: Tracker) -> list[str]:
+    """The actions Rasa rejected since the latest user message, oldest first (a
+    form whose validation did not take the message as an answer)."""
     names: list[str] = []
     for event in reversed(list(tracker.events or [])):
         if event.get("event") == "user":
             break
-        if event.get("event") == "action" and event.get("name") != LISTEN:
+        if event.get("event") == "action_execution_rejected":
             names.append(str(event.get("name")))
     return list(reversed(names))
 
