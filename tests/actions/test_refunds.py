@@ -677,4 +677,6 @@ async def test_activation_with_reset_slots_says_nothing(seeded_db: DemoSummary) 
     ] + [{"event": "slot", "name": POSSIBLE_SLOT, "value": True}]
     slots, names, _ = await validate(seeded_db, tracker)
     assert names == []
-    assert all(slots.get(s) is None for s in (SUBSCRIPTION_SLOT, SEATS_SLOT, REASON_SLOT))
+    assert all(
+        slots.get(s) is None for s in (SUBSCRIPTION_SLOT, SEATS_SLOT, REASON_SLOT)
+    )
