@@ -36,6 +36,17 @@ FORM_SLOTS: dict[str, tuple[str, ...]] = {
 }
 
 
+def leave_form(form: str) -> list[EventType]:
+    """The events that leave `form` and forget its answers (stop, or a person)."""
+    slots: Any = FORM_SLOTS.get(form, ())
+    return [
+        ActiveLoop(None),
+        SlotSet(REQUESTED_SLOT, None),
+        SlotSet(FAILURES_SLOT, None),
+        *(SlotSet(slot, None) for slot in slots),
+    ]
+
+
 class ActionStop(Action):
     """ "Stop", "never mind", "cancel that": leave the form; nothing is filed."""
 
@@ -50,13 +61,7 @@ class ActionStop(Action):
             dispatcher.utter_message(response="utter_stopped_nothing")
             return []
         dispatcher.utter_message(response=f"utter_stopped_{form}")
-        slots: Any = FORM_SLOTS.get(form, ())
-        return [
-            ActiveLoop(None),
-            SlotSet(REQUESTED_SLOT, None),
-            SlotSet(FAILURES_SLOT, None),
-            *(SlotSet(slot, None) for slot in slots),
-        ]
+        return leave_form(form)
 
 
 class ActionExplainWhy(Action):

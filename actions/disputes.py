@@ -54,7 +54,11 @@ from actions.tickets import (
 )
 from actions.tracker import latest_text
 from api.domain.models import DocumentType, Invoice, TicketCategory
-from api.domain.services.billing import credit_notes_amending, invoice_by_number
+from api.domain.services.billing import (
+    credit_notes_amending,
+    invoice_by_number,
+    latest_invoice,
+)
 from api.domain.services.charges import duplicate_charges
 from api.domain.services.tickets import (
     NewTicket,
@@ -84,12 +88,19 @@ SAYS_WHAT = re.compile(
 )
 
 
+# "The latest" answers "which invoice?" (the question offers it).
+LATEST = re.compile(r"\b(?:latest|newest|most recent)\b", re.IGNORECASE)
+
+
 def describes_problem(text: str) -> bool:
     return len(text.split()) >= MIN_DETAILS_WORDS and SAYS_WHAT.search(text) is not None
 
 
 def idempotency_key(tracker: Tracker) -> str:
-    return f"dispute:{tracker.sender_id}:{escalation_message_id(tracker) or 'none'}"
+    """`dispute:<sender id>:<message id of the message that started the dispute>`
+    (the one `action_start_dispute` answered, not a ticket's start)."""
+    started = escalation_message_id(tracker, START_ACTION)
+    return f"dispute:{tracker.sender_id}:{started or 'none'}"
 
 
 def leave_other_forms(tracker: Tracker, own: str) -> list[EventType]:
@@ -131,9 +142,15 @@ class ActionStartDispute(BillingAction):
         return START_ACTION
 
     def finish(self, reply: Reply, tracker: Tracker) -> Reply:
-        if not any(
-            isinstance(e, dict) and e.get("name") == POSSIBLE_SLOT for e in reply.events
-        ):
+        """`dispute_possible` is true or false after every run (the rules branch on
+        it): false unless the answer started a dispute, also when it only emptied
+        the slots before finding no invoice."""
+        set_to = [
+            e.get("value")
+            for e in reply.events
+            if isinstance(e, dict) and e.get("name") == POSSIBLE_SLOT
+        ]
+        if not set_to or set_to[-1] is not True:
             reply.events.append(SlotSet(POSSIBLE_SLOT, False))
         return reply
 
@@ -183,7 +200,9 @@ class ValidateDisputeForm(FormValidation):
 
     def answers(self, slot: str, text: str, tracker: Tracker) -> bool:
         if slot == INVOICE_SLOT:
-            return requested_invoice_number(tracker) is not None
+            return requested_invoice_number(tracker) is not None or bool(
+                LATEST.search(text)
+            )
         return False
 
     def extract(self, slot: str, tracker: Tracker) -> Any:
@@ -203,8 +222,10 @@ class ValidateDisputeForm(FormValidation):
         tracker: Tracker,
         domain: DomainDict,
     ) -> dict[str, Any]:
-        number = normalise_invoice_number(str(slot_value or ""))
-        if not is_invoice_number(number):
+        text = str(slot_value or "")
+        number = normalise_invoice_number(text)
+        latest = not is_invoice_number(number) and LATEST.search(text) is not None
+        if not is_invoice_number(number) and not latest:
             dispatcher.utter_message(response="utter_invoice_number_malformed")
             return {INVOICE_SLOT: None}
 
@@ -215,16 +236,25 @@ class ValidateDisputeForm(FormValidation):
             customer = ticket_customer(session, chatter, tracker)
             if customer is None:
                 return None
-            found = invoice_by_number(session, customer_id=customer.id, number=number)
+            if latest:
+                found = latest_invoice(session, customer_id=customer.id)
+            else:
+                found = invoice_by_number(
+                    session, customer_id=customer.id, number=number
+                )
             return found.number if found is not None else None
 
         found = await in_session(check, tracker, failed=None)
         if found is None:
-            dispatcher.utter_message(
-                response="utter_invoice_not_found",
-                invoice_number=number,
-                account=texts_for(tracker).text("account.yours"),
-            )
+            account = texts_for(tracker).text("account.yours")
+            if latest:
+                dispatcher.utter_message(response="utter_no_invoices", account=account)
+            else:
+                dispatcher.utter_message(
+                    response="utter_invoice_not_found",
+                    invoice_number=number,
+                    account=account,
+                )
             return {INVOICE_SLOT: None}
         return {INVOICE_SLOT: found, CURRENT_INVOICE_SLOT: found}
 

@@ -42,6 +42,7 @@ from actions.tracker import (
     latest_confidence,
     latest_intent,
     latest_text,
+    rejected_since_user,
 )
 from common.taxonomy import TaxonomyError, load_taxonomy
 
@@ -112,9 +113,15 @@ class FormValidation(FormValidationAction, ABC):
         requested = tracker.get_slot(REQUESTED_SLOT)
         if requested is None:  # the form is starting: only pre-filled slots
             return await super().run(dispatcher, tracker, domain)
+        # A correction comes before "no" leaving an open question: NLU often reads
+        # "no wait, only 3 seats" as `deny`. "Stop" and a person always leave; a
+        # question ("actually, is Teams down too?") is answered as one first.
+        leaving = latest_intent(tracker) in LEAVING_INTENTS
+        corrected = {} if leaving else self.corrections(tracker, requested)
+        if corrected and not looks_like_question(latest_text(tracker)):
+            return await self.apply_corrections(corrected, dispatcher, tracker, domain)
         if self.interrupts(tracker, requested):
             return []  # rejected: the rules answer, then the form asks again
-        corrected = self.corrections(tracker, requested)
         if corrected:
             return await self.apply_corrections(corrected, dispatcher, tracker, domain)
         events = await super().run(dispatcher, tracker, domain)
@@ -225,7 +232,9 @@ class FormValidation(FormValidationAction, ABC):
         events: list[EventType] = []
         for slot, value in corrected.items():
             validate = getattr(self, f"validate_{slot}")
-            result = await validate(value, dispatcher, tracker, domain)
+            result = await utils.call_potential_coroutine(
+                validate(value, dispatcher, tracker, domain)
+            )
             for key, checked in result.items():
                 events.append(SlotSet(key, checked))
                 tracker.slots[key] = checked
@@ -276,8 +285,16 @@ BOOKKEEPING_ACTIONS = frozenset(
 
 
 def form_was_interrupted(tracker: Tracker, form: str) -> bool:
-    """Whether the form asks again after answering something else in this turn:
-    it was active when the user spoke, and another action answered since."""
+    """Whether the form asks again after answering something else in this turn.
+
+    Rasa logs the form's rejection of the message (`interrupts()`) before the rule
+    that answers it; a rule may also answer first while the form was active when the
+    user spoke. The action that started the form in this turn (e.g.
+    `action_start_escalation`) is no interruption, so its first question has no
+    "back to your ..." in front of it.
+    """
+    if form in rejected_since_user(tracker):
+        return True
     events = list(tracker.events or [])
     spoke = [i for i, e in enumerate(events) if e.get("event") == "user"]
     if not spoke:
@@ -288,11 +305,10 @@ def form_was_interrupted(tracker: Tracker, form: str) -> bool:
             active = event.get("name")
     if active != form:
         return False  # the form is starting: its first question
-    ran = actions_since_user(tracker)
     return any(
         name not in (form, f"validate_{form}", *BOOKKEEPING_ACTIONS)
         and not name.startswith("action_ask_")
-        for name in ran
+        for name in actions_since_user(tracker)
     )
 
 

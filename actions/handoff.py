@@ -15,7 +15,8 @@ desk, and pauses itself for this conversation.
    review dashboard shows the period between the pause and the resume as a handoff.
 
 A chatter who is not signed in is not paused: no desk is known to answer them, so
-the bot says how to reach a person instead. A ticket form in progress is closed.
+the bot says how to reach a person instead. A form in progress (a ticket, a
+dispute, a cancellation request) is left, its answers forgotten, as with "stop".
 """
 
 from __future__ import annotations
@@ -30,13 +31,13 @@ from urllib.parse import quote, urlencode
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActiveLoop, ConversationPaused, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
-from rasa_sdk.forms import REQUESTED_SLOT
 from rasa_sdk.types import DomainDict
 from sqlalchemy.exc import SQLAlchemyError
 
 from actions.base import language_of, possessive
+from actions.conversation import leave_form
 from actions.identity import Chatter, identify
-from actions.tickets import contact_of, reset_ticket_slots
+from actions.tickets import contact_of
 from actions.tracker import session_events
 from api.domain.db import session_scope
 from api.domain.services.handoff import HANDOFF_PARTNER_SLOT
@@ -141,11 +142,10 @@ class ActionHandoff(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        # Close a form in progress (the rules say `active_loop: null` either way).
-        events: list[EventType] = []
-        if tracker.active_loop_name:
-            events += [*reset_ticket_slots(), SlotSet(REQUESTED_SLOT, None)]
-        events.append(ActiveLoop(None))
+        # Leave a form in progress and forget its answers, as "stop" does (the
+        # rules say `active_loop: null` either way).
+        form = tracker.active_loop_name
+        events: list[EventType] = leave_form(form) if form else [ActiveLoop(None)]
         try:
             plan = await asyncio.to_thread(self._plan, tracker)
         except SQLAlchemyError:

@@ -338,14 +338,16 @@ def transcript_excerpt(tracker: Tracker, turns: int) -> list[dict[str, str]]:
     return excerpt[-turns:]
 
 
-def escalation_message_id(tracker: Tracker) -> Optional[str]:
+def escalation_message_id(
+    tracker: Tracker, start_action: str = START_ACTION
+) -> Optional[str]:
     """The message id of the user message that started this escalation (the one
-    `action_start_escalation` answered, in this session); without one, the latest
-    user message's. The same for every attempt to file the same form."""
+    `start_action` answered last, in this session); without one, the latest user
+    message's. The same for every attempt to file the same form."""
     events = session_events(tracker)
     for index in range(len(events) - 1, -1, -1):
         event = events[index]
-        if event.get("event") == "action" and event.get("name") == START_ACTION:
+        if event.get("event") == "action" and event.get("name") == start_action:
             for earlier in reversed(events[:index]):
                 if earlier.get("event") == "user":
                     return message_id(earlier)
@@ -732,7 +734,10 @@ class ValidateEscalationForm(FormValidation):
                 "unknown", text
             )
         if slot == CATEGORY:
-            return only(("technical", "commercial"), text) is not None
+            # "No" to "I've classified this as technical. Is that right?" corrects
+            # the proposal; it does not leave the form.
+            proposal = tracker.get_slot(TRIAGE)
+            return parse_category(text, latest_intent(tracker), proposal) is not None
         if slot == IMPACT:
             return parse_choice(text, IMPACTS) is not None
         if slot == URGENCY:

@@ -108,6 +108,18 @@ def actions_since_user(tracker: Tracker) -> list[str]:
     return list(reversed(names))
 
 
+def rejected_since_user(tracker: Tracker) -> list[str]:
+    """The actions Rasa rejected since the latest user message, oldest first (a
+    form whose validation did not take the message as an answer)."""
+    names: list[str] = []
+    for event in reversed(list(tracker.events or [])):
+        if event.get("event") == "user":
+            break
+        if event.get("event") == "action_execution_rejected":
+            names.append(str(event.get("name")))
+    return list(reversed(names))
+
+
 def previous_answer(tracker: Tracker) -> Optional[str]:
     """The last action that answered the user before the latest message (not
     `action_listen`), e.g. `action_technical_self_help`."""

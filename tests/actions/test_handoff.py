@@ -172,6 +172,44 @@ async def test_a_ticket_form_in_progress_is_closed(seeded_session: Session) -> N
     assert events[-1]["event"] == "pause"
 
 
+@pytest.mark.parametrize(
+    ("form", "answered"),
+    [
+        (
+            "cancellation_form",
+            {"cancellation_seats": "2", "cancellation_possible": True},
+        ),
+        ("dispute_form", {"dispute_invoice": "G000024176"}),
+    ],
+)
+async def test_a_person_is_reachable_from_every_form(
+    seeded_session: Session, form: str, answered: dict[str, Any]
+) -> None:
+    """Asking for a person leaves any form as "stop" does: its answers are
+    forgotten (a stale `cancellation_possible` would steer the next turn)."""
+    customer = contoso(seeded_session)
+    events, dispatcher = await run(
+        ActionHandoff(notifier=RecordingNotifier()),
+        conversation(
+            [user("I need to talk to a person", "request_human")],
+            token=customer_token(customer.tenant_id),
+            slots={
+                "requested_slot": "x",
+                "form_failures": {"x": 1},
+                **answered,
+            },
+            active_loop=form,
+        ),
+    )
+    assert responses(dispatcher) == ["utter_handoff"]
+    assert [e["name"] for e in events_named(events, "active_loop")] == [None]
+    values = slot_values(events)
+    assert all(values[name] is None for name in answered)
+    assert values["requested_slot"] is None and values["form_failures"] is None
+    assert "ticket_description" not in values  # another form's slots: untouched
+    assert events[-1]["event"] == "pause"
+
+
 async def test_a_database_failure_does_not_pause(
     seeded_session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -26,7 +26,7 @@ from actions.invoices import (
     requested_invoice_number,
 )
 from api.demo.seed import DemoSummary
-from api.domain.models import Customer, Invoice
+from api.domain.models import Customer, DocumentType, Invoice
 from api.domain.services.billing import customer_by_tenant, latest_invoice
 from api.settings import get_settings
 from common.identity import mint_customer_token, mint_staff_token
@@ -426,3 +426,165 @@ async def test_a_near_miss_that_nlu_did_not_extract_gets_the_hint(
     ]
     assert "D or a G followed by 9 digits" in render(dispatcher)[0]
     assert events == []
+
+
+# --------------------------------------------------------------------------- references
+
+
+def invoices_of(session: Session, tenant_id: str, series: str = "G") -> list[Invoice]:
+    """The customer's invoices of one series (no credit notes), oldest first."""
+    found = customer_by_tenant(session, tenant_id=tenant_id)
+    assert found is not None
+    return sorted(
+        (
+            i
+            for i in found.invoices
+            if i.document_type is DocumentType.INVOICE and i.number[0] == series
+        ),
+        key=lambda i: i.invoice_date,
+    )
+
+
+async def refer(
+    summary: DemoSummary,
+    tenant_id: str,
+    ref: str,
+    *,
+    current: Optional[str] = None,
+    text: str = "and the one before that?",
+) -> tuple[list[str], list[str], dict[str, Any]]:
+    """Ask with the `invoice_ref` entity while the conversation is about `current`:
+    the responses sent, the texts, and the slots set."""
+    tracker = make_tracker(
+        session_metadata={"chat_token": customer_token(tenant_id)},
+        text=text,
+        entities={"invoice_ref": ref},
+        slots={CURRENT_INVOICE_SLOT: current} if current else None,
+    )
+    dispatcher = CollectingDispatcher()
+    events = await action_for(summary).run(dispatcher, tracker, {})
+    names = [m["response"] for m in dispatcher.messages]
+    slots = {e["name"]: e["value"] for e in events if e.get("event") == "slot"}
+    return names, render(dispatcher), slots
+
+
+async def test_the_one_before_that_is_before_the_invoice_just_discussed(
+    seeded_db: DemoSummary, seeded_session: Session
+) -> None:
+    """After the June invoice (the price rise), "the one before that" is May's;
+    asked again, April's: each answer moves what the conversation is about."""
+    case = seeded_db.case("price_rise")
+    assert case.invoice_number and case.related_invoice_number
+    names, texts, slots = await refer(
+        seeded_db, case.tenant_id, "previous", current=case.invoice_number
+    )
+    assert names == ["utter_invoice_found"]
+    assert f"Here is invoice {case.related_invoice_number}" in texts[0]
+    assert slots == {CURRENT_INVOICE_SLOT: case.related_invoice_number}
+
+    series = invoices_of(seeded_session, case.tenant_id)
+    numbers = [i.number for i in series]
+    before_that = numbers[numbers.index(case.related_invoice_number) - 1]
+    _, texts, slots = await refer(
+        seeded_db, case.tenant_id, "previous", current=slots[CURRENT_INVOICE_SLOT]
+    )
+    assert f"Here is invoice {before_that}" in texts[0]
+    assert slots == {CURRENT_INVOICE_SLOT: before_that}
+
+
+async def test_references_skip_credit_notes(
+    seeded_db: DemoSummary, seeded_session: Session
+) -> None:
+    """Contoso's credit note sits between its September and October invoices:
+    "the next one" after September is October's invoice, and "the one before"
+    October's is September's."""
+    case = seeded_db.case("credit_note")
+    amended = case.related_invoice_number
+    numbers = [i.number for i in invoices_of(seeded_session, case.tenant_id)]
+    assert amended is not None
+    october = numbers[numbers.index(amended) + 1]
+
+    _, texts, _ = await refer(
+        seeded_db, case.tenant_id, "next", current=amended, text="and the next one?"
+    )
+    assert f"Here is invoice {october}" in texts[0]
+    assert case.invoice_number not in texts[0]
+    _, texts, _ = await refer(seeded_db, case.tenant_id, "previous", current=october)
+    assert f"Here is invoice {amended}" in texts[0]
+
+
+async def test_without_an_invoice_in_the_conversation_the_newest_is_the_start(
+    seeded_db: DemoSummary, seeded_session: Session
+) -> None:
+    case = seeded_db.case("credit_note")
+    numbers = [i.number for i in invoices_of(seeded_session, case.tenant_id)]
+    _, texts, _ = await refer(seeded_db, case.tenant_id, "previous")
+    assert f"Here is invoice {numbers[-2]}" in texts[0]
+
+
+@pytest.mark.parametrize(
+    ("ref", "end", "response"),
+    [
+        ("previous", 0, "utter_no_invoice_before"),
+        ("next", -1, "utter_no_invoice_after"),
+    ],
+)
+async def test_nothing_before_the_first_or_after_the_newest(
+    seeded_db: DemoSummary,
+    seeded_session: Session,
+    ref: str,
+    end: int,
+    response: str,
+) -> None:
+    case = seeded_db.case("credit_note")
+    edge = invoices_of(seeded_session, case.tenant_id)[end].number
+    names, texts, slots = await refer(seeded_db, case.tenant_id, ref, current=edge)
+    assert names == [response]
+    assert edge in texts[0]
+    assert slots == {}  # still about the same invoice
+
+
+async def test_the_first_one(seeded_db: DemoSummary, seeded_session: Session) -> None:
+    case = seeded_db.case("credit_note")
+    first = invoices_of(seeded_session, case.tenant_id)[0].number
+    _, texts, slots = await refer(
+        seeded_db,
+        case.tenant_id,
+        "first",
+        current="G000024176",
+        text="show me the very first one",
+    )
+    assert f"Here is invoice {first}" in texts[0]
+    assert slots == {CURRENT_INVOICE_SLOT: first}
+
+
+async def test_a_reference_stays_in_the_series_of_the_invoice_discussed(
+    seeded_db: DemoSummary, seeded_session: Session
+) -> None:
+    """Adventure Works has legacy (D) and new-commerce (G) invoices: the one before
+    a D invoice is the D invoice before it."""
+    case = seeded_db.case("legacy_invoice")
+    assert case.invoice_number is not None
+    legacy = [i.number for i in invoices_of(seeded_session, case.tenant_id, "D")]
+    _, texts, _ = await refer(
+        seeded_db, case.tenant_id, "previous", current=case.invoice_number
+    )
+    before = legacy[legacy.index(case.invoice_number) - 1]
+    assert f"Here is invoice {before}" in texts[0]
+
+
+async def test_another_customers_invoice_is_never_the_reference(
+    seeded_db: DemoSummary, seeded_session: Session
+) -> None:
+    """A remembered number that is not this customer's (Alpine Ski House's, in a
+    Contoso conversation) is ignored: the reference starts from Contoso's newest."""
+    contoso = seeded_db.case("credit_note")
+    alpine = seeded_db.case("overdue_invoice")
+    assert alpine.invoice_number and alpine.related_invoice_number
+    numbers = [i.number for i in invoices_of(seeded_session, contoso.tenant_id)]
+    _, texts, _ = await refer(
+        seeded_db, contoso.tenant_id, "previous", current=alpine.invoice_number
+    )
+    assert f"Here is invoice {numbers[-2]}" in texts[0]
+    for number in (alpine.invoice_number, alpine.related_invoice_number):
+        assert number not in texts[0]

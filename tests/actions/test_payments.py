@@ -333,3 +333,233 @@ async def test_subscriptions_with_their_cancellation_windows(
 async def test_subscriptions_show_a_suspension(seeded_db: DemoSummary) -> None:
     said, _, _ = await ask(seeded_db, ActionSubscriptions, customer_token(ALPINE))
     assert "suspended since 31 October 2026" in said
+
+
+# --------------------------------------------------------------------------- aspects
+# A question about one part of the support profile, of paying, or of a suspension
+# gets that part, not the whole block.
+
+
+async def test_phone_number_gets_the_phone_number_only(
+    seeded_db: DemoSummary, seeded_session: Session
+) -> None:
+    partner = customer(seeded_session, "contoso.com").partner
+    said, _, names = await ask(
+        seeded_db,
+        ActionSupportInfo,
+        customer_token(CONTOSO),
+        "phone number?",
+        entities={"aspect": "phone"},
+    )
+    assert names == ["utter_support_phone"]
+    assert "You can call Northwind Cloud Services on +1 425 555 0100" in said
+    assert partner.support_pricing not in said and partner.support_offer not in said
+
+
+async def test_weekends_at_northwind_are_24x7_by_phone_for_severity_a(
+    seeded_db: DemoSummary, seeded_session: Session
+) -> None:
+    partner = customer(seeded_session, "contoso.com").partner
+    said, slots, names = await ask(
+        seeded_db,
+        ActionSupportInfo,
+        customer_token(CONTOSO),
+        "are you open on weekends?",
+        entities={"aspect": "weekend"},
+    )
+    assert names == ["utter_support_weekend_open"]
+    assert partner.support_hours in said  # "...; 24x7 by phone for Severity A ..."
+    assert "24x7 by phone for Severity A" in said
+    assert partner.support_offer not in said
+    assert "last_reason" not in slots
+
+
+async def test_weekends_at_litware_are_closed_and_why_is_remembered(
+    seeded_db: DemoSummary,
+) -> None:
+    said, slots, names = await ask(
+        seeded_db,
+        ActionSupportInfo,
+        customer_token(TREY),
+        "do u do support on saturdays",
+        entities={"aspect": "weekend"},
+    )
+    assert names == ["utter_support_weekend_closed"]
+    assert said.startswith("No, Litware Partners isn't open at weekends")
+    assert "Monday to Friday, 9:00-17:00 Central Time" in said
+    assert slots["last_reason"] == (
+        "Litware Partners' support hours are Monday to Friday, 9:00-17:00 Central Time."
+    )
+
+
+async def test_several_parts_asked_get_one_answer_each(
+    seeded_db: DemoSummary, seeded_session: Session
+) -> None:
+    partner = customer(seeded_session, "woodgrovebank.com").partner
+    said, _, names = await ask(
+        seeded_db,
+        ActionSupportInfo,
+        customer_token(WOODGROVE),
+        "how much is technical support, and what's your email?",
+        entity_list=[("aspect", "price"), ("aspect", "email")],
+    )
+    assert names == ["utter_support_email", "utter_support_price"]
+    assert partner.support_email in said and partner.support_pricing in said
+    assert partner.support_offer not in said
+
+
+@pytest.mark.parametrize(
+    ("text", "entities"),
+    [
+        ("can I pay in euros?", {"aspect": "currency"}),
+        ("do you take euros", None),  # NLU missed the aspect: the word is enough
+    ],
+)
+async def test_paying_in_euros_for_a_usd_customer_is_a_no_with_the_reason(
+    seeded_db: DemoSummary, text: str, entities: Optional[dict[str, str]]
+) -> None:
+    said, slots, names = await ask(
+        seeded_db,
+        ActionPaymentMethods,
+        customer_token(CONTOSO),
+        text,
+        entities=entities,
+    )
+    assert names[:2] == ["utter_payment_currency_not_accepted", "utter_payment_methods"]
+    assert said.startswith(
+        "No: Northwind Cloud Services invoices you in USD, so a payment in EUR "
+        "can't be accepted."
+    )
+    assert slots["last_reason"] == (
+        "Northwind Cloud Services invoices you in USD, and a payment must be in the "
+        "invoice's currency."
+    )
+
+
+async def test_paying_in_the_invoices_currency_is_a_yes(seeded_db: DemoSummary) -> None:
+    said, slots, names = await ask(
+        seeded_db,
+        ActionPaymentMethods,
+        customer_token(WOODGROVE),
+        "can we pay in pounds?",
+        entities={"aspect": "currency"},
+    )
+    assert names[0] == "utter_payment_currency"
+    assert "Your invoices from Fabrikam IT Solutions are in GBP" in said
+    assert "last_reason" not in slots
+
+
+@pytest.mark.parametrize(
+    ("tenant", "aspect", "response", "said_first"),
+    [
+        (
+            CONTOSO,
+            "card",
+            "utter_payment_method_accepted",
+            "Yes: Northwind Cloud Services accepts Credit card.",
+        ),
+        (
+            CONTOSO,
+            "bank_transfer",
+            "utter_payment_method_accepted",
+            "Yes: Northwind Cloud Services accepts ACH bank transfer.",
+        ),
+        (
+            WOODGROVE,
+            "card",
+            "utter_payment_method_not_accepted",
+            "No, Fabrikam IT Solutions doesn't take payment by card.",
+        ),
+        (
+            WOODGROVE,
+            "direct_debit",
+            "utter_payment_method_accepted",
+            "Yes: Fabrikam IT Solutions accepts Direct Debit.",
+        ),
+    ],
+)
+async def test_a_payment_method_gets_a_yes_or_no_from_the_profile(
+    seeded_db: DemoSummary, tenant: str, aspect: str, response: str, said_first: str
+) -> None:
+    said, slots, names = await ask(
+        seeded_db,
+        ActionPaymentMethods,
+        customer_token(tenant),
+        "can we pay that way?",
+        entities={"aspect": aspect},
+    )
+    assert names[:2] == [response, "utter_payment_methods"]
+    assert said.startswith(said_first)
+    assert ("last_reason" in slots) is (response == "utter_payment_method_not_accepted")
+
+
+async def test_will_we_lose_our_data_is_answered_first_during_a_suspension(
+    seeded_db: DemoSummary,
+) -> None:
+    """Alpine Ski House's new-commerce subscription is suspended: the data is kept,
+    which is said first; the rest of the suspension follows, not repeated."""
+    said, _, names = await ask(
+        seeded_db,
+        ActionAccessSuspended,
+        customer_token(ALPINE),
+        "will we lose our data?",
+        entities={"aspect": "data"},
+    )
+    assert names == [
+        "utter_suspended_aspect_data",
+        "utter_suspended_which",
+        "utter_suspended_cause",
+        "utter_suspended_restore",
+    ]
+    assert said.startswith(
+        "Your data isn't lost: while Microsoft 365 Business Premium (since 31 "
+        "October 2026) is suspended, users can't sign in, but administrators keep "
+        "access to the data"
+    )
+    assert "before 8 August 2027" in said
+    assert "deleted" not in said  # that is legacy subscriptions only
+
+
+@pytest.mark.parametrize(
+    ("text", "aspect", "first", "restore_again"),
+    [
+        (
+            "are we still being charged?",
+            "billing_continues",
+            "Yes: a suspended new-commerce subscription is still billed",
+            True,
+        ),
+        (
+            "how do we get access back?",
+            "reactivate",
+            "To get access back: pay the overdue balance; Northwind Cloud Services "
+            "then reactivates the subscription, which it can do until 8 August 2027.",
+            False,
+        ),
+    ],
+)
+async def test_other_parts_of_a_suspension_are_answered_first(
+    seeded_db: DemoSummary, text: str, aspect: str, first: str, restore_again: bool
+) -> None:
+    said, _, names = await ask(
+        seeded_db,
+        ActionAccessSuspended,
+        customer_token(ALPINE),
+        text,
+        entities={"aspect": aspect},
+    )
+    assert names[0] == f"utter_suspended_aspect_{aspect}"
+    assert said.startswith(first)
+    assert ("utter_suspended_restore" in names) is restore_again
+    assert "utter_suspended_means" not in names
+
+
+async def test_data_question_without_a_suspension(seeded_db: DemoSummary) -> None:
+    _, _, names = await ask(
+        seeded_db,
+        ActionAccessSuspended,
+        customer_token(CONTOSO),
+        "will we lose our data?",
+        entities={"aspect": "data"},
+    )
+    assert names == ["utter_suspended_none"]

@@ -1,13 +1,16 @@
-"""The escalation actions against the demo data: self-help, starting the ticket form,
-its validation, filing (routed, idempotent) and ticket status.
+"""The escalation actions against the demo data: self-help (and the suspension that
+explains a problem instead), the offer, starting the ticket form (pre-filled from the
+conversation), its validation on the form base, its questions, filing (routed,
+idempotent, for the customer staff talk about), ticket status, and where an
+escalation can go.
 
-Expected routes are computed with `api.domain.services.routing.route` from the partner's
-own programs, never written down.
+Expected routes are computed with `api.domain.services.routing.route` from the
+partner's own programs, never written down.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from datetime import time as clock_time
 from typing import Any, Optional
 
@@ -17,14 +20,17 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from actions import tickets as tickets_module
+from actions.base import LAST_REASON_SLOT
+from actions.forms import FAILURES_SLOT
+from actions.identity import ACTING_FOR_SLOT
 from actions.tickets import (
     CATEGORY,
     COMMITTED_24X7,
     CONFIRMED,
     DESCRIPTION,
-    FAILURES,
     FORM_SLOTS,
     IMPACT,
+    MICROSOFT_ROUTE,
     PRODUCT,
     STEPS_TRIED,
     TOPIC,
@@ -32,7 +38,9 @@ from actions.tickets import (
     URGENCY,
     ActionAskTicketCategory,
     ActionAskTicketConfirmed,
+    ActionAskTicketDescription,
     ActionAskTicketProduct,
+    ActionEscalationRoute,
     ActionFileTicket,
     ActionOfferTicket,
     ActionStartEscalation,
@@ -40,7 +48,6 @@ from actions.tickets import (
     ActionTicketStatus,
     ValidateEscalationForm,
     escalation_trigger,
-    format_due,
     known_identifiers,
     normalise_ticket_id,
     transcript_excerpt,
@@ -51,10 +58,12 @@ from api.domain.models import (
     Partner,
     ProductKind,
     Severity,
+    SubscriptionStatus,
     Ticket,
     TicketCategory,
     TicketStatus,
 )
+from api.domain.services import tickets as tickets_service
 from api.domain.services.routing import route
 from api.domain.services.tickets import NewTicket, create_ticket
 from tests.actions.escalation_fixtures import (
@@ -73,6 +82,7 @@ from tests.actions.helpers import render
 from tests.conftest import DEMO_ANCHOR
 
 CARD = "4111 1111 1111 1111"
+FORM = "escalation_form"
 
 
 def midday(summary: DemoSummary) -> datetime:
@@ -99,6 +109,11 @@ def ticket_count(session: Session) -> int:
     return int(session.scalar(select(func.count()).select_from(Ticket)) or 0)
 
 
+def rejected(form: str = FORM) -> dict[str, Any]:
+    """What Rasa logs when the form's validation did not take the message."""
+    return {"event": "action_execution_rejected", "name": form}
+
+
 # --------------------------------------------------------------------------- parsing
 
 
@@ -121,6 +136,7 @@ def test_the_trigger_is_the_latest_commercial_or_technical_message() -> None:
     technical = conversation([user("Outlook is down", "report_technical_issue")])
     assert escalation_trigger(technical).triage == "technical"
     assert escalation_trigger(technical).topic == "technical_issue"
+    assert escalation_trigger(technical).text == "Outlook is down"
 
     refund = conversation(
         [
@@ -215,7 +231,7 @@ def test_the_transcript_excerpt_is_recent_and_redacted() -> None:
     ],
 )
 async def test_self_help_fits_the_product(
-    text: str, product: Optional[str], response: str
+    seeded_session: Session, text: str, product: Optional[str], response: str
 ) -> None:
     tracker = conversation(
         [
@@ -224,7 +240,8 @@ async def test_self_help_fits_the_product(
                 "report_technical_issue",
                 entities=[("product", product)] if product else None,
             )
-        ]
+        ],
+        token=token_for(seeded_session, "contoso.com"),  # nothing suspended
     )
     events, dispatcher = await run(ActionTechnicalSelfHelp(), tracker)
     assert events == []
@@ -233,14 +250,98 @@ async def test_self_help_fits_the_product(
     if product:
         assert product in shown[0]
     assert "Did that solve it?" in shown[1]
-    buttons = dispatcher.messages[1].get("buttons") or []
-    assert buttons == []  # the response itself carries them (domain/tickets.yml)
 
 
-async def test_a_ticket_can_be_offered_by_any_flow() -> None:
-    events, dispatcher = await run(ActionOfferTicket(), conversation([]))
+async def test_a_suspension_that_explains_the_problem_is_the_answer(
+    seeded_db: DemoSummary, seeded_session: Session
+) -> None:
+    """Alpine Ski House's Business Premium is suspended for non-payment: "none of
+    our staff can get into Outlook" gets the suspension, not app-restart tips."""
+    alpine = customer(seeded_session, "alpineskihouse.com")
+    suspended = [
+        s for s in alpine.subscriptions if s.status is SubscriptionStatus.SUSPENDED
+    ]
+    assert suspended
+    overdue = seeded_db.case("overdue_invoice").invoice_number
+    assert overdue is not None
+    tracker = conversation(
+        [
+            user(
+                "none of our staff can get into Outlook since the end of October",
+                "report_technical_issue",
+                entities=[("product", "Outlook")],
+            )
+        ],
+        token=customer_token(alpine.tenant_id),
+    )
+    events, dispatcher = await run(
+        ActionTechnicalSelfHelp(clock=lambda: midday(seeded_db)), tracker
+    )
+    names = responses(dispatcher)
+    assert not any(name.startswith("utter_self_help") for name in names)
+    assert "utter_ask_self_help_worked" not in names
+    assert "utter_suspended_which" in names and "utter_suspended_cause" in names
+    shown = "\n".join(render(dispatcher))
+    assert suspended[0].product_name in shown
+    assert overdue in shown
+    values = slot_values(events)
+    assert values["current_invoice_number"] == overdue
+    assert overdue in values[LAST_REASON_SLOT]  # "why?" next: the overdue invoice
+
+
+async def test_a_suspension_that_does_not_cover_the_product_is_not_the_answer(
+    seeded_db: DemoSummary, seeded_session: Session
+) -> None:
+    """Alpine's suspended subscription is Microsoft 365: an Azure problem is not
+    explained by it."""
+    tracker = conversation(
+        [
+            user(
+                "our Azure VMs are unreachable",
+                "report_technical_issue",
+                entities=[("product", "Azure VMs")],
+            )
+        ],
+        token=token_for(seeded_session, "alpineskihouse.com"),
+    )
+    _, dispatcher = await run(
+        ActionTechnicalSelfHelp(clock=lambda: midday(seeded_db)), tracker
+    )
+    assert responses(dispatcher) == [
+        "utter_self_help_azure",
+        "utter_ask_self_help_worked",
+    ]
+
+
+# --------------------------------------------------------------------------- offer
+
+
+@pytest.mark.parametrize(
+    ("after", "sorry"),
+    [
+        (user("no, still crashing", "deny"), True),
+        (user("Outlook still crashes", "report_technical_issue"), True),
+        (user("the thingy", "nlu_fallback", confidence=0.4), False),
+    ],
+)
+async def test_the_offer_says_sorry_only_when_self_help_did_not_help(
+    after: dict[str, Any], sorry: bool
+) -> None:
+    tracker = conversation(
+        [
+            user("Outlook crashes", "report_technical_issue"),
+            action("action_technical_self_help"),
+            bot("Did that solve it?"),
+            after,
+        ]
+    )
+    events, dispatcher = await run(ActionOfferTicket(), tracker)
     assert events == []
-    assert responses(dispatcher) == ["utter_offer_ticket"]
+    expected = ["utter_offer_ticket"]
+    if sorry:
+        expected.insert(0, "utter_self_help_did_not_help")
+        assert render(dispatcher)[0] == "Sorry that didn't fix it."
+    assert responses(dispatcher) == expected
 
 
 # --------------------------------------------------------------------------- start
@@ -255,9 +356,12 @@ async def test_starting_needs_a_signed_in_chatter(seeded_db: DemoSummary) -> Non
     ]
 
 
-async def test_starting_prefills_the_product_and_proposes_the_category(
+async def test_starting_prefills_what_the_conversation_already_said(
     seeded_session: Session,
 ) -> None:
+    """Contoso's partner (Northwind) holds Premier Support for Partners: the
+    problem, product and category come from the first message, and the ticket can
+    reach Microsoft's technical support (so the form may ask about 24x7)."""
     tracker = conversation(
         [
             user(
@@ -268,17 +372,73 @@ async def test_starting_prefills_the_product_and_proposes_the_category(
             action("action_technical_self_help"),
             bot("Did that solve it?"),
             user("no", "deny"),
+            action("action_offer_ticket"),
+            user("yes please", "affirm"),
         ],
         token=token_for(seeded_session, "contoso.com"),
     )
     events, dispatcher = await run(ActionStartEscalation(), tracker)
     assert responses(dispatcher) == ["utter_ticket_intro"]
     values = slot_values(events)
-    assert values[TRIAGE] == "technical"
+    assert values[TRIAGE] == "technical" and values[CATEGORY] == "technical"
     assert values[TOPIC] == "technical_issue"
     assert values[PRODUCT] == "Outlook"
-    assert values[DESCRIPTION] is None and values[CONFIRMED] is None
+    assert values[DESCRIPTION] == "Outlook is down for everyone"
+    assert values[MICROSOFT_ROUTE] is True
+    assert all(values[name] is None for name in (IMPACT, URGENCY, CONFIRMED))
     assert not events_named(events, "followup")
+
+
+async def test_a_message_too_short_to_describe_the_problem_is_not_prefilled(
+    seeded_session: Session,
+) -> None:
+    tracker = conversation(
+        [user("it's broken", "report_technical_issue"), user("yes", "affirm")],
+        token=token_for(seeded_session, "contoso.com"),
+    )
+    events, _ = await run(ActionStartEscalation(), tracker)
+    values = slot_values(events)
+    assert values[DESCRIPTION] is None and values[PRODUCT] is None
+    assert values[CATEGORY] == "technical"
+
+
+@pytest.mark.parametrize(
+    ("domain", "message", "intent", "category", "microsoft_route"),
+    [
+        # Litware Partners holds no Microsoft technical support plan.
+        (
+            "proseware.com",
+            "Outlook is down for everyone",
+            "report_technical_issue",
+            "technical",
+            False,
+        ),
+        # A commercial ticket never asks Microsoft's 24x7 technical question.
+        (
+            "contoso.com",
+            "we were charged twice for Teams Phone",
+            "explain_charges",
+            "commercial",
+            False,
+        ),
+    ],
+)
+async def test_only_a_technical_ticket_with_a_microsoft_route_can_reach_microsoft(
+    seeded_session: Session,
+    domain: str,
+    message: str,
+    intent: str,
+    category: str,
+    microsoft_route: bool,
+) -> None:
+    tracker = conversation(
+        [user(message, intent), user("yes", "affirm")],
+        token=token_for(seeded_session, domain),
+    )
+    events, _ = await run(ActionStartEscalation(), tracker)
+    values = slot_values(events)
+    assert values[CATEGORY] == category
+    assert values[MICROSOFT_ROUTE] is microsoft_route
 
 
 async def test_a_sales_agent_may_not_open_tickets(seeded_session: Session) -> None:
@@ -298,71 +458,100 @@ async def test_a_helpdesk_agent_may_open_tickets(seeded_session: Session) -> Non
         [user("Teams is down", "report_technical_issue")],
         token=staff_token("U0NW0HELP1"),
     )
-    _, dispatcher = await run(ActionStartEscalation(), tracker)
+    events, dispatcher = await run(ActionStartEscalation(), tracker)
     assert responses(dispatcher) == ["utter_ticket_intro"]
+    assert ACTING_FOR_SLOT not in slot_values(events)  # the partner's own ticket
+
+
+async def test_staff_who_name_a_customer_are_remembered_to_act_for_it(
+    seeded_session: Session,
+) -> None:
+    contoso = customer(seeded_session, "contoso.com")
+    tracker = conversation(
+        [
+            user(
+                "Contoso's Teams is down for the whole office",
+                "report_technical_issue",
+                entities=[("customer", "Contoso"), ("product", "Teams")],
+            ),
+            action("action_technical_self_help"),
+            user("no", "deny"),
+            action("action_offer_ticket"),
+            user("yes", "affirm"),
+        ],
+        token=staff_token("U0NW0HELP1"),
+    )
+    events, _ = await run(ActionStartEscalation(), tracker)
+    values = slot_values(events)
+    assert values[ACTING_FOR_SLOT] == str(contoso.id)
+    assert values[MICROSOFT_ROUTE] is True
 
 
 # --------------------------------------------------------------------------- validation
 
+FORM_DOMAIN: dict[str, Any] = {
+    "forms": {FORM: {"required_slots": list(FORM_SLOTS)}},
+    "slots": {name: {"type": "text"} for name in FORM_SLOTS},
+}
+
 
 async def validate(
     requested: str,
-    value: Any,
+    value: Any = None,
     *,
     text: Optional[str] = None,
     intent: str = "inform",
     slots: Optional[dict[str, Any]] = None,
 ) -> tuple[list[dict[str, Any]], CollectingDispatcher]:
-    """Run validate_escalation_form as the form does after the user answered."""
-    tracker = conversation(
-        [
-            user(text if text is not None else str(value), intent),
-            action("escalation_form"),
-            slot(requested, value),
-        ],
-        slots={"requested_slot": requested, requested: value, **(slots or {})},
-        active_loop="escalation_form",
-    )
-    domain = {
-        "forms": {"escalation_form": {"required_slots": list(FORM_SLOTS)}},
-        "slots": {name: {"type": "text"} for name in FORM_SLOTS},
-    }
-    return await run(ValidateEscalationForm(), tracker, domain)
+    """Run validate_escalation_form as the form does after the user answered.
+
+    `value` is what Rasa's own extraction set before the validation (a `from_intent`
+    mapping: "yes" / "no"); None for the custom slots the validation extracts.
+    """
+    message = text if text is not None else str(value)
+    events = [user(message, intent), action(FORM)]
+    all_slots = {"requested_slot": requested, **(slots or {})}
+    if value is not None:
+        events.append(slot(requested, value))
+        all_slots[requested] = value
+    tracker = conversation(events, slots=all_slots, active_loop=FORM)
+    return await run(ValidateEscalationForm(), tracker, FORM_DOMAIN)
 
 
 async def test_a_short_description_is_refused_and_explained_after_two_tries() -> None:
-    events, dispatcher = await validate(DESCRIPTION, "broken")
+    events, dispatcher = await validate(DESCRIPTION, text="broken")
     assert slot_values(events)[DESCRIPTION] is None
     assert responses(dispatcher) == ["utter_ticket_description_too_short"]
-    assert slot_values(events)[FAILURES] == {DESCRIPTION: 1}
+    assert slot_values(events)[FAILURES_SLOT] == {DESCRIPTION: 1}
 
     events, dispatcher = await validate(
-        DESCRIPTION, "help", slots={FAILURES: {DESCRIPTION: 1}}
+        DESCRIPTION, text="help", slots={FAILURES_SLOT: {DESCRIPTION: 1}}
     )
     assert responses(dispatcher) == [
         "utter_ticket_description_too_short",
         "utter_explain_ticket_description",
     ]
-    assert slot_values(events)[FAILURES] == {DESCRIPTION: 0}
+    assert slot_values(events)[FAILURES_SLOT] == {DESCRIPTION: 0}  # count anew
     render(dispatcher)
 
     events, _ = await validate(
         DESCRIPTION,
-        "Since 9am nobody in the office can open Outlook",
-        slots={FAILURES: {DESCRIPTION: 1}},
+        text="Since  9am nobody in the office can open Outlook",
+        slots={FAILURES_SLOT: {DESCRIPTION: 1}},
     )
     values = slot_values(events)
     assert values[DESCRIPTION] == "Since 9am nobody in the office can open Outlook"
-    assert values[FAILURES] == {DESCRIPTION: 0}
+    assert values[FAILURES_SLOT] is None  # answered: nothing left to count
 
 
 @pytest.mark.parametrize(
-    ("value", "intent", "proposal", "expected"),
+    ("text", "intent", "proposal", "expected"),
     [
         ("technical", "inform", "technical", "technical"),
         ("commercial", "inform", "technical", "commercial"),
         ("it's about billing", "inform", None, "commercial"),
         ("yes", "affirm", "technical", "technical"),
+        # "No" to "I've classified this as technical. Is that right?"
         ("no", "deny", "technical", "commercial"),
         ("no", "deny", "commercial", "technical"),
         ("yes", "affirm", None, None),
@@ -370,14 +559,23 @@ async def test_a_short_description_is_refused_and_explained_after_two_tries() ->
     ],
 )
 async def test_the_category_is_confirmed_or_corrected(
-    value: str, intent: str, proposal: Optional[str], expected: Optional[str]
+    text: str, intent: str, proposal: Optional[str], expected: Optional[str]
 ) -> None:
-    events, _ = await validate(CATEGORY, value, intent=intent, slots={TRIAGE: proposal})
+    events, _ = await validate(
+        CATEGORY, text=text, intent=intent, slots={TRIAGE: proposal}
+    )
     assert slot_values(events)[CATEGORY] == expected
 
 
+async def test_no_to_the_open_category_question_leaves_the_form() -> None:
+    """Without a proposal, "no" answers nothing: the form is rejected and the
+    "no, in the ticket form" rule leaves it."""
+    events, dispatcher = await validate(CATEGORY, text="no", intent="deny")
+    assert events == [] and dispatcher.messages == []
+
+
 @pytest.mark.parametrize(
-    ("slot_name", "value", "expected"),
+    ("slot_name", "text", "expected"),
     [
         (IMPACT, "critical", "critical"),
         (IMPACT, "nobody can work", "critical"),
@@ -391,45 +589,112 @@ async def test_the_category_is_confirmed_or_corrected(
     ],
 )
 async def test_choices_are_understood_in_words(
-    slot_name: str, value: str, expected: Optional[str]
+    slot_name: str, text: str, expected: Optional[str]
 ) -> None:
-    events, _ = await validate(slot_name, value)
+    events, _ = await validate(slot_name, text=text)
     assert slot_values(events)[slot_name] == expected
 
 
-async def test_yes_and_no_answers() -> None:
-    events, _ = await validate(
-        COMMITTED_24X7,
-        "yes",
-        intent="affirm",
-        slots={IMPACT: "critical", URGENCY: "now"},
-    )
-    assert slot_values(events)[COMMITTED_24X7] == "yes"
-    events, _ = await validate(CONFIRMED, "no", intent="deny")
-    assert slot_values(events)[CONFIRMED] == "no"
-    events, dispatcher = await validate(CONFIRMED, "maybe later perhaps")
-    assert slot_values(events)[CONFIRMED] is None
-    assert responses(dispatcher) == ["utter_ticket_yes_no_unclear"]
+async def test_no_to_what_was_tried_means_nothing_yet() -> None:
+    """ "What have you already tried?" "No." is an answer, not leaving."""
+    events, _ = await validate(STEPS_TRIED, text="no", intent="deny")
+    assert slot_values(events)[STEPS_TRIED] == "nothing yet"
 
 
 @pytest.mark.parametrize(
-    ("impact", "urgency", "asks_24x7"),
+    ("requested", "intent", "value"),
     [
-        ("critical", "now", True),
-        ("critical", "today", False),
-        ("moderate", "now", False),
-        (None, None, False),
+        (COMMITTED_24X7, "affirm", "yes"),
+        (COMMITTED_24X7, "deny", "no"),
+        (CONFIRMED, "affirm", "yes"),
+        (CONFIRMED, "deny", "no"),
     ],
 )
-async def test_the_24x7_question_is_only_for_sev_a(
-    impact: Optional[str], urgency: Optional[str], asks_24x7: bool
+async def test_yes_no_questions_keep_what_the_intent_mapping_set(
+    requested: str, intent: str, value: str
 ) -> None:
-    tracker = conversation([], slots={IMPACT: impact, URGENCY: urgency})
+    """ticket_24x7 and ticket_confirmed are `from_intent` slots (domain/tickets.yml):
+    Rasa sets "yes" / "no" before the validation, which keeps it. "No" is their
+    answer, never leaving the form."""
+    events, dispatcher = await validate(
+        requested,
+        value,
+        text=value,
+        intent=intent,
+        slots={IMPACT: "critical", URGENCY: "now", MICROSOFT_ROUTE: True},
+    )
+    assert slot_values(events)[requested] == value
+    assert dispatcher.messages == []
+
+
+async def test_text_is_never_taken_for_a_yes_or_a_no() -> None:
+    """Only the affirm / deny intents answer a yes/no question: "maybe later
+    perhaps" sets nothing, so Rasa rejects the form rather than file a ticket."""
+    events, _ = await validate(CONFIRMED, text="maybe later perhaps")
+    assert CONFIRMED not in slot_values(events)
+
+
+@pytest.mark.parametrize(
+    ("impact", "urgency", "microsoft_route", "asks_24x7"),
+    [
+        ("critical", "now", True, True),
+        # Litware's customers: no Microsoft technical route, so no Microsoft
+        # condition to explain (it would be a promise nobody keeps).
+        ("critical", "now", False, False),
+        ("critical", "now", None, False),
+        ("critical", "today", True, False),
+        ("moderate", "now", True, False),
+        (None, None, True, False),
+    ],
+)
+async def test_the_24x7_question_is_only_for_sev_a_that_can_reach_microsoft(
+    impact: Optional[str],
+    urgency: Optional[str],
+    microsoft_route: Optional[bool],
+    asks_24x7: bool,
+) -> None:
+    tracker = conversation(
+        [],
+        slots={IMPACT: impact, URGENCY: urgency, MICROSOFT_ROUTE: microsoft_route},
+    )
     required = await ValidateEscalationForm().required_slots(
         [], CollectingDispatcher(), tracker, {}
     )
     assert (COMMITTED_24X7 in required) is asks_24x7
     assert required[0] == DESCRIPTION and required[-1] == CONFIRMED
+
+
+async def test_a_correction_changes_the_impact_and_voids_the_24x7_answer() -> None:
+    """ "Actually it's minor, just me" while the form asks what was tried changes
+    the impact (not the steps tried); the 24x7 answer given for a Severity A no
+    longer holds, so it is forgotten."""
+    events, _ = await validate(
+        STEPS_TRIED,
+        text="actually it's minor, just me",
+        slots={
+            IMPACT: "critical",
+            URGENCY: "now",
+            COMMITTED_24X7: "yes",
+            MICROSOFT_ROUTE: True,
+        },
+    )
+    assert slot_values(events) == {IMPACT: "minimal", COMMITTED_24X7: None}
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("stop", "stop"),
+        ("I need to talk to a person", "request_human"),
+        ("why do you need that?", "ask_why"),
+        ("wait, what's my latest invoice?", "ask_invoice"),
+    ],
+)
+async def test_leaving_and_other_questions_are_never_a_description(
+    text: str, intent: str
+) -> None:
+    events, dispatcher = await validate(DESCRIPTION, text=text, intent=intent)
+    assert events == [] and dispatcher.messages == []
 
 
 # --------------------------------------------------------------------------- asking
@@ -440,9 +705,11 @@ async def test_the_product_question_offers_the_customers_products(
 ) -> None:
     contoso = customer(seeded_session, "contoso.com")
     tracker = conversation(
-        [user("no", "deny")], token=token_for(seeded_session, "contoso.com")
+        [user("yes", "affirm"), action("action_start_escalation"), action(FORM)],
+        token=token_for(seeded_session, "contoso.com"),
     )
     _, dispatcher = await run(ActionAskTicketProduct(), tracker)
+    assert responses(dispatcher) == ["utter_ask_ticket_product"]
     titles = [b["title"] for b in dispatcher.messages[0]["buttons"]]
     assert {s.product_name for s in contoso.subscriptions} <= set(titles)
     assert titles[-1] == "I'm not sure"
@@ -452,9 +719,48 @@ async def test_the_category_question_shows_the_proposal() -> None:
     _, dispatcher = await run(
         ActionAskTicketCategory(), conversation([], slots={TRIAGE: "technical"})
     )
+    assert responses(dispatcher) == ["utter_ask_ticket_category_proposed"]
     assert "technical: a product or service" in render(dispatcher)[0]
     _, dispatcher = await run(ActionAskTicketCategory(), conversation([]))
     assert responses(dispatcher) == ["utter_ask_ticket_category_open"]
+
+
+async def test_the_first_question_is_asked_plainly() -> None:
+    """The form starts after action_start_escalation in the same turn: that is no
+    interruption, so no "back to your ticket"."""
+    tracker = conversation(
+        [
+            user("yes", "affirm"),
+            action("action_start_escalation"),
+            bot("Let's open a ticket."),
+            action(FORM),
+        ],
+        active_loop=FORM,
+    )
+    _, dispatcher = await run(ActionAskTicketDescription(), tracker)
+    assert responses(dispatcher) == ["utter_ask_ticket_description"]
+
+
+async def test_the_question_after_an_interruption_says_it_is_back() -> None:
+    tracker = conversation(
+        [
+            user("yes", "affirm"),
+            action("action_start_escalation"),
+            action(FORM),
+            user("why do you need that?", "ask_why"),
+            rejected(),
+            action("action_explain_why"),
+            bot("The support desk needs your own words..."),
+            action(FORM),
+        ],
+        active_loop=FORM,
+    )
+    _, dispatcher = await run(ActionAskTicketDescription(), tracker)
+    assert responses(dispatcher) == [
+        "utter_back_to_escalation_form",
+        "utter_ask_ticket_description",
+    ]
+    assert render(dispatcher)[0] == "Back to your ticket:"
 
 
 def form_slots(**overrides: Any) -> dict[str, Any]:
@@ -469,6 +775,7 @@ def form_slots(**overrides: Any) -> dict[str, Any]:
         CONFIRMED: "yes",
         TRIAGE: "technical",
         TOPIC: "technical_issue",
+        MICROSOFT_ROUTE: True,
     }
     slots.update(overrides)
     return slots
@@ -504,7 +811,33 @@ async def test_the_confirmation_summarises_and_says_where_it_goes(
     assert "Proposed severity: A" in shown
     assert partner.name in shown
     assert decision.escalate_to_name in shown
+    assert "1 hour, around the clock" in shown  # Premier, Sev A (routing.yml)
     assert responses(dispatcher)[-1] == "utter_ask_ticket_confirmed"
+
+
+async def test_without_a_microsoft_route_the_confirmation_promises_no_microsoft(
+    seeded_db: DemoSummary, seeded_session: Session
+) -> None:
+    """Proseware's partner, Litware, holds no technical plan: the 24x7 question was
+    not asked, so a critical, urgent problem is proposed as Severity B, and the
+    confirmation says there is no Microsoft technical route."""
+    proseware = customer(seeded_session, "proseware.com")
+    tracker = conversation(
+        [user("restarted Outlook", "inform")],
+        token=customer_token(proseware.tenant_id),
+        slots=form_slots(
+            **{CONFIRMED: None, COMMITTED_24X7: None, MICROSOFT_ROUTE: False}
+        ),
+    )
+    _, dispatcher = await run(
+        ActionAskTicketConfirmed(clock=lambda: midday(seeded_db)), tracker
+    )
+    shown = "\n".join(render(dispatcher))
+    assert "Proposed severity: B (moderate impact, worked in business hours)" in shown
+    assert "utter_ticket_route_none" in responses(dispatcher)
+    assert "no Microsoft technical route" in shown
+    assert "around the clock" not in shown
+    assert "Microsoft" not in render(dispatcher)[0]  # the summary itself
 
 
 # --------------------------------------------------------------------------- filing
@@ -515,10 +848,12 @@ def filing_tracker(
     *,
     message_id: str = "m-confirm",
     sender_id: str = "conv-file",
+    before: Optional[list[dict[str, Any]]] = None,
     **slots: Any,
 ) -> Any:
     return conversation(
         [
+            *(before or []),
             user(
                 f"Outlook is down, I paid by card {CARD}",
                 "report_technical_issue",
@@ -540,8 +875,10 @@ def filing_tracker(
 
 
 async def test_a_technical_ticket_goes_to_the_partners_tier(
-    seeded_db: DemoSummary, seeded_session: Session
+    seeded_db: DemoSummary, seeded_session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The ticket service stamps the ticket with its own clock: stop it at midday.
+    monkeypatch.setattr(tickets_service, "utcnow", lambda: midday(seeded_db))
     contoso = customer(seeded_session, "contoso.com")
     partner, decision = expected_route(
         seeded_session, "contoso.com", TicketCategory.TECHNICAL, ProductKind.LICENSE
@@ -570,14 +907,21 @@ async def test_a_technical_ticket_goes_to_the_partners_tier(
     assert CARD not in str(packet["transcript_excerpt"])
     assert packet["transcript_excerpt"][-1] == {"role": "user", "text": "yes"}
 
+    # Severity A at the partner's desk: 1 hour around the clock from midday UTC,
+    # said in Northwind's own time zone (Pacific).
+    assert ticket.sla_due_at is not None
+    assert ticket.sla_due_at.replace(tzinfo=timezone.utc) == midday(
+        seeded_db
+    ) + timedelta(hours=1)
     shown = "\n".join(render(dispatcher))
     assert ticket.public_id in shown
     assert partner.name in shown
     assert decision.escalate_to_name in shown
-    assert format_due(ticket.sla_due_at, partner.timezone) in shown
+    assert "respond by Sunday 15 November 2026 at 05:00 PST" in shown
     assert "1 hour, around the clock" in shown  # Premier, Sev A (routing.yml)
     values = slot_values(events)
     assert all(values[name] is None for name in (DESCRIPTION, CONFIRMED, TRIAGE))
+    assert values[MICROSOFT_ROUTE] is None
 
 
 async def test_no_entitlement_means_no_microsoft_technical_route(
@@ -587,11 +931,15 @@ async def test_no_entitlement_means_no_microsoft_technical_route(
     assert proseware.partner.active_programs(seeded_db.anchor) == []
     _, dispatcher = await run(
         ActionFileTicket(clock=lambda: midday(seeded_db)),
-        filing_tracker(customer_token(proseware.tenant_id)),
+        filing_tracker(
+            customer_token(proseware.tenant_id),
+            **{COMMITTED_24X7: None, MICROSOFT_ROUTE: False},
+        ),
     )
     seeded_session.expire_all()
     ticket = seeded_session.scalars(select(Ticket)).one()
     assert ticket.route == "partner_desk"
+    assert ticket.severity is Severity.B  # no 24x7 question, so no Severity A
     shown = "\n".join(render(dispatcher))
     assert "no Microsoft technical route" in shown
     assert proseware.partner.name in shown
@@ -659,7 +1007,7 @@ async def test_a_cancelled_form_files_nothing(seeded_session: Session) -> None:
     assert slot_values(events)[DESCRIPTION] is None
 
 
-async def test_staff_tickets_belong_to_their_partner(
+async def test_staff_tickets_without_a_customer_are_the_partners_own(
     seeded_db: DemoSummary, seeded_session: Session
 ) -> None:
     _, dispatcher = await run(
@@ -673,7 +1021,53 @@ async def test_staff_tickets_belong_to_their_partner(
         select(Partner).where(Partner.slug == "northwind")
     ).one()
     assert ticket.partner_id == northwind.id
+    assert ticket.customer_id is None and ticket.packet["tenant_id"] is None
     assert ticket.public_id in "\n".join(render(dispatcher))
+
+
+@pytest.mark.parametrize("how", ["named earlier", "remembered"])
+async def test_a_staff_ticket_for_a_customer_carries_the_customer_and_its_tenant(
+    seeded_db: DemoSummary, seeded_session: Session, how: str
+) -> None:
+    """Staff who talk about Contoso (named in an earlier message, or remembered
+    from an earlier answer) file the ticket for Contoso, with its tenant."""
+    contoso = customer(seeded_session, "contoso.com")
+    named = [
+        user(
+            "Contoso can't open Outlook",
+            "report_technical_issue",
+            entities=[("customer", "Contoso")],
+        )
+    ]
+    tracker = filing_tracker(
+        staff_token("U0NW0HELP1"),
+        before=named if how == "named earlier" else None,
+        **({ACTING_FOR_SLOT: str(contoso.id)} if how == "remembered" else {}),
+    )
+    await run(ActionFileTicket(clock=lambda: midday(seeded_db)), tracker)
+    seeded_session.expire_all()
+    ticket = seeded_session.scalars(select(Ticket)).one()
+    assert ticket.requester == "staff:slack:U0NW0HELP1"
+    assert ticket.partner_id == contoso.partner_id
+    assert ticket.customer_id == contoso.id
+    assert ticket.packet["tenant_id"] == contoso.tenant_id
+
+
+async def test_staff_never_file_for_another_partners_customer(
+    seeded_db: DemoSummary, seeded_session: Session
+) -> None:
+    """A Litware billing admin whose slots name Contoso (Northwind's customer)
+    files Litware's own ticket: no Contoso, no Contoso tenant."""
+    contoso = customer(seeded_session, "contoso.com")
+    tracker = filing_tracker(
+        staff_token("U0LW0BILL1"), **{ACTING_FOR_SLOT: str(contoso.id)}
+    )
+    await run(ActionFileTicket(clock=lambda: midday(seeded_db)), tracker)
+    seeded_session.expire_all()
+    ticket = seeded_session.scalars(select(Ticket)).one()
+    assert ticket.partner_id != contoso.partner_id
+    assert ticket.customer_id is None
+    assert contoso.tenant_id not in str(ticket.packet)
 
 
 async def test_a_database_failure_is_an_apology(
@@ -799,3 +1193,78 @@ async def test_status_without_tickets_or_identity(seeded_session: Session) -> No
         ActionTicketStatus(), conversation([user("ticket status", "ask_ticket_status")])
     )
     assert responses(dispatcher) == ["utter_ticket_sign_in_needed"]
+
+
+# --------------------------------------------------------------------------- Microsoft
+
+
+async def escalation_route(
+    summary: DemoSummary, token: Optional[str], slots: Optional[dict[str, Any]] = None
+) -> tuple[list[str], str, dict[str, Any]]:
+    tracker = conversation(
+        [user("Can you escalate this to Microsoft?", "escalate_to_microsoft")],
+        token=token,
+        slots=slots,
+    )
+    events, dispatcher = await run(
+        ActionEscalationRoute(clock=lambda: midday(summary)), tracker
+    )
+    return responses(dispatcher), "\n".join(render(dispatcher)), slot_values(events)
+
+
+async def test_northwind_holds_premier_so_it_has_a_technical_route(
+    seeded_db: DemoSummary, seeded_session: Session
+) -> None:
+    names, shown, slots = await escalation_route(
+        seeded_db,
+        token_for(seeded_session, "contoso.com"),
+        slots={LAST_REASON_SLOT: "an older reason"},
+    )
+    assert names == [
+        "utter_escalation_route_first_stop",
+        "utter_escalation_route_technical",
+        "utter_escalation_route_commercial",
+        "utter_offer_ticket_short",
+    ]
+    assert "Northwind Cloud Services holds Premier Support for Partners" in shown
+    assert "Microsoft commercial support (Partner Center)" in shown
+    assert "You have no support tickets" not in shown
+    assert slots == {LAST_REASON_SLOT: None}  # nothing refused: no old "why"
+
+
+async def test_litware_holds_no_plan_so_it_says_so_and_why(
+    seeded_db: DemoSummary, seeded_session: Session
+) -> None:
+    names, shown, slots = await escalation_route(
+        seeded_db, token_for(seeded_session, "treyresearch.net")
+    )
+    assert names == [
+        "utter_escalation_route_first_stop",
+        "utter_escalation_route_no_technical",
+        "utter_escalation_route_commercial",
+        "utter_offer_ticket_short",
+    ]
+    assert "Litware Partners' support desk" in shown  # not "Partners's"
+    assert "Litware Partners has no Microsoft technical support plan" in shown
+    assert "Microsoft commercial support (Partner Center)" in shown  # everyone's
+    assert "Premier" not in shown.split("Billing and subscription")[0]
+    reason = slots[LAST_REASON_SLOT]
+    assert reason.startswith("Litware Partners holds no Microsoft technical support")
+
+
+async def test_staff_hear_their_partners_current_programs(
+    seeded_db: DemoSummary,
+) -> None:
+    """Fabrikam holds Advanced Support and Partner cloud support; its Signature
+    Cloud Support ended in 2022 and is not offered as a route."""
+    names, shown, _ = await escalation_route(seeded_db, staff_token("U0FB0HELP1"))
+    assert names[0] == "utter_escalation_route_staff"
+    assert "Advanced Support for Partners and Partner cloud support" in shown
+    assert "Signature" not in shown
+
+
+async def test_anonymous_chatters_hear_how_it_works_in_general(
+    seeded_db: DemoSummary,
+) -> None:
+    names, _, _ = await escalation_route(seeded_db, None)
+    assert names == ["utter_escalation_route_general", "utter_sign_in_needed"]

@@ -1,0 +1,522 @@
+"""Billing disputes (actions/disputes.py): "I was charged twice" is a commercial
+ticket about one invoice, never the refund list.
+
+Demo (DEMO_ANCHOR = 2026-11-15), the `credit_note` case: Contoso's invoice
+G000024176 bills Teams Phone twice for the same period, and credit note G000024185
+amends it. Figures are read from the demo database, never written down.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from datetime import time as clock_time
+from typing import Any, Optional
+
+import pytest
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from actions.base import CURRENT_INVOICE_SLOT
+from actions.disputes import (
+    CONFIRM_SLOT,
+    DETAILS_SLOT,
+    FORM_SLOTS,
+    INVOICE_SLOT,
+    POSSIBLE_SLOT,
+    ActionAskDisputeConfirm,
+    ActionFileDispute,
+    ActionStartDispute,
+    ValidateDisputeForm,
+    idempotency_key,
+)
+from actions.identity import ACTING_FOR_SLOT
+from api.demo.seed import DemoSummary
+from api.domain.models import Customer, Invoice, Ticket, TicketCategory
+from api.domain.services.billing import latest_invoice
+from api.domain.services.charges import duplicate_charges
+from api.domain.services.tickets import escalation_policy
+from common.formatting import format_moment
+from tests.actions.escalation_fixtures import (
+    action,
+    bot,
+    conversation,
+    customer_token,
+    events_named,
+    responses,
+    slot_values,
+    staff_token,
+    user,
+)
+from tests.actions.helpers import render
+
+FORM = "dispute_form"
+NW_BILLING_ADMIN = "U0NW0BILL1"
+NW_HELPDESK = "U0NW0HELP1"
+LW_BILLING_ADMIN = "U0LW0BILL1"
+FORM_DOMAIN: dict[str, Any] = {
+    "forms": {FORM: {"required_slots": list(FORM_SLOTS)}},
+    "slots": {},
+}
+
+
+def midday(summary: DemoSummary) -> datetime:
+    return datetime.combine(summary.anchor, clock_time(12), tzinfo=timezone.utc)
+
+
+def customer(session: Session, domain: str) -> Customer:
+    return session.scalars(select(Customer).where(Customer.domain == domain)).one()
+
+
+def invoice(session: Session, number: Optional[str]) -> Invoice:
+    return session.scalars(select(Invoice).where(Invoice.number == number)).one()
+
+
+def contoso_token(session: Session) -> str:
+    return customer_token(customer(session, "contoso.com").tenant_id)
+
+
+async def start(
+    summary: DemoSummary, tracker: Tracker
+) -> tuple[list[str], str, dict[str, Any], list[dict[str, Any]]]:
+    dispatcher = CollectingDispatcher()
+    events = await ActionStartDispute(clock=lambda: midday(summary)).run(
+        dispatcher, tracker, {}
+    )
+    return (
+        responses(dispatcher),
+        "\n".join(render(dispatcher)),
+        slot_values(events),
+        events,
+    )
+
+
+def dispute(
+    text: str,
+    token: Optional[str],
+    *,
+    entities: Optional[list[tuple[str, str]]] = None,
+    slots: Optional[dict[str, Any]] = None,
+    active_loop: Optional[str] = None,
+) -> Tracker:
+    return conversation(
+        [user(text, "dispute_charge", entities=entities)],
+        token=token,
+        slots=slots,
+        active_loop=active_loop,
+    )
+
+
+# --------------------------------------------------------------------------- start
+
+
+async def test_a_number_picks_the_invoice_and_its_double_charge_is_found(
+    seeded_db: DemoSummary, seeded_session: Session
+) -> None:
+    case = seeded_db.case("credit_note")
+    amended = invoice(seeded_session, case.related_invoice_number)
+    note = invoice(seeded_session, case.invoice_number)
+    [duplicate] = duplicate_charges(amended)
+    text = f"we were charged twice for Teams Phone on {amended.number}"
+
+    names, shown, slots, _ = await start(
+        seeded_db,
+        dispute(
+            text,
+            contoso_token(seeded_session),
+            entities=[("invoice_number", amended.number)],
+        ),
+    )
+
+    assert names == [
+        "utter_dispute_about",
+        "utter_dispute_duplicate",
+        "utter_dispute_credit_note",
+    ]
+    assert f"dispute about invoice {amended.number} for your account" in shown
+    assert (
+        f"{duplicate.product} billed 2 times on it for the same period "
+        f"(3 August 2026 to 2 September 2026), {duplicate.amount:,.2f} USD each"
+        in shown
+    )
+    assert f"credit note {note.number} ({note.total:,.2f} USD" in shown
+    assert "refund" not in shown.lower()  # a dispute, not the cancellation list
+    assert slots[INVOICE_SLOT] == amended.number
+    assert slots[CURRENT_INVOICE_SLOT] == amended.number
+    assert slots[DETAILS_SLOT] == text  # it already says what is wrong
+    assert slots[POSSIBLE_SLOT] is True
+
+
+async def test_without_a_number_the_invoice_being_discussed_is_disputed(
+    seeded_db: DemoSummary, seeded_session: Session
+) -> None:
+    amended = seeded_db.case("credit_note").related_invoice_number
+    names, _, slots, _ = await start(
+        seeded_db,
+        dispute(
+            "I want to open a ticket about this, it's wrong",
+            contoso_token(seeded_session),
+            slots={CURRENT_INVOICE_SLOT: amended},
+        ),
+    )
+    assert names[0] == "utter_dispute_about"
+    assert slots[INVOICE_SLOT] == amended
+
+
+@pytest.mark.parametrize(
+    "text", ["this month's bill is wrong", "I want to dispute a charge"]
+)
+async def test_otherwise_the_newest_invoice_is_disputed(
+    seeded_db: DemoSummary, seeded_session: Session, text: str
+) -> None:
+    contoso = customer(seeded_session, "contoso.com")
+    newest = latest_invoice(seeded_session, customer_id=contoso.id)
+    assert newest is not None and not duplicate_charges(newest)
+    names, shown, slots, _ = await start(
+        seeded_db, dispute(text, contoso_token(seeded_session))
+    )
+    assert names == ["utter_dispute_about"]  # nothing billed twice on it
+    assert newest.number in shown
+    assert slots[INVOICE_SLOT] == newest.number and slots[POSSIBLE_SLOT] is True
+
+
+async def test_a_vague_dispute_asks_what_is_wrong(
+    seeded_db: DemoSummary, seeded_session: Session
+) -> None:
+    _, _, slots, _ = await start(
+        seeded_db, dispute("open a dispute", contoso_token(seeded_session))
+    )
+    assert slots[DETAILS_SLOT] is None  # the form asks for it
+
+
+async def test_a_credit_note_is_not_what_is_disputed(
+    seeded_db: DemoSummary, seeded_session: Session
+) -> None:
+    note = seeded_db.case("credit_note").invoice_number
+    assert note is not None
+    names, _, slots, _ = await start(
+        seeded_db,
+        dispute(
+            f"{note} is wrong",
+            contoso_token(seeded_session),
+            entities=[("invoice_number", note)],
+        ),
+    )
+    assert names == ["utter_dispute_intro"]
+    assert slots[POSSIBLE_SLOT] is True and slots[INVOICE_SLOT] is None  # asks which
+
+
+async def test_another_customers_invoice_is_not_found_and_nothing_starts(
+    seeded_db: DemoSummary, seeded_session: Session
+) -> None:
+    theirs = seeded_db.case("overdue_invoice").invoice_number  # Alpine Ski House's
+    assert theirs is not None
+    names, shown, slots, _ = await start(
+        seeded_db,
+        dispute(
+            f"{theirs} charged us twice",
+            contoso_token(seeded_session),
+            entities=[("invoice_number", theirs)],
+        ),
+    )
+    assert names == ["utter_invoice_not_found"]
+    assert "Alpine" not in shown
+    assert slots[POSSIBLE_SLOT] is False
+
+
+async def test_starting_a_dispute_leaves_another_form(
+    seeded_db: DemoSummary, seeded_session: Session
+) -> None:
+    _, _, slots, events = await start(
+        seeded_db,
+        dispute(
+            "I was double charged, I want to open a ticket",
+            contoso_token(seeded_session),
+            active_loop="cancellation_form",
+        ),
+    )
+    assert [e["name"] for e in events_named(events, "active_loop")] == [None]
+    assert slots["requested_slot"] is None and slots[POSSIBLE_SLOT] is True
+
+
+@pytest.mark.parametrize(
+    ("slack_id", "allowed"),
+    [(NW_BILLING_ADMIN, True), (NW_HELPDESK, False), ("U0NW0SALE1", False)],
+)
+async def test_staff_dispute_for_their_customer_if_their_role_allows(
+    seeded_db: DemoSummary, seeded_session: Session, slack_id: str, allowed: bool
+) -> None:
+    contoso = customer(seeded_session, "contoso.com")
+    names, shown, slots, _ = await start(
+        seeded_db,
+        dispute(
+            "Contoso was double charged on their last bill",
+            staff_token(slack_id),
+            entities=[("customer", "Contoso")],
+        ),
+    )
+    if allowed:
+        assert names[0] == "utter_dispute_about"
+        assert "for Contoso Ltd" in shown
+        assert slots[ACTING_FOR_SLOT] == str(contoso.id)
+        assert slots[POSSIBLE_SLOT] is True
+    else:
+        assert names == ["utter_not_permitted"]
+        assert slots[POSSIBLE_SLOT] is False
+
+
+async def test_anonymous_chatters_hear_how_disputes_work(
+    seeded_db: DemoSummary,
+) -> None:
+    names, _, slots, _ = await start(seeded_db, dispute("I was charged twice", None))
+    assert names == ["utter_dispute_general", "utter_sign_in_needed"]
+    assert slots == {POSSIBLE_SLOT: False}
+
+
+# --------------------------------------------------------------------------- form
+
+
+async def validate(
+    token: str, text: str, asked: str, **slots: Any
+) -> tuple[dict[str, Any], list[str]]:
+    tracker = conversation(
+        [user(text, "inform"), action("action_extract_slots")],
+        token=token,
+        slots={"requested_slot": asked, **slots},
+        active_loop=FORM,
+    )
+    dispatcher = CollectingDispatcher()
+    events = await ValidateDisputeForm().run(dispatcher, tracker, FORM_DOMAIN)
+    return slot_values(events), responses(dispatcher)
+
+
+async def test_which_invoice_takes_a_number_of_theirs(
+    seeded_session: Session,
+) -> None:
+    amended = "G000024176"
+    slots, names = await validate(contoso_token(seeded_session), amended, INVOICE_SLOT)
+    assert slots[INVOICE_SLOT] == amended and slots[CURRENT_INVOICE_SLOT] == amended
+    assert names == []
+
+
+@pytest.mark.parametrize("text", ["the latest", "the most recent one please"])
+async def test_which_invoice_takes_the_latest_as_the_question_offers(
+    seeded_session: Session, text: str
+) -> None:
+    contoso = customer(seeded_session, "contoso.com")
+    newest = latest_invoice(seeded_session, customer_id=contoso.id)
+    assert newest is not None
+    slots, names = await validate(contoso_token(seeded_session), text, INVOICE_SLOT)
+    assert slots[INVOICE_SLOT] == newest.number and names == []
+
+
+@pytest.mark.parametrize(
+    ("text", "response"),
+    [
+        ("G000024178", "utter_invoice_not_found"),  # Alpine Ski House's
+        ("G9999", "utter_invoice_number_malformed"),
+        ("the pink one", "utter_invoice_number_malformed"),
+    ],
+)
+async def test_which_invoice_refuses_what_is_not_theirs_or_not_a_number(
+    seeded_session: Session, text: str, response: str
+) -> None:
+    slots, names = await validate(contoso_token(seeded_session), text, INVOICE_SLOT)
+    assert slots[INVOICE_SLOT] is None and names == [response]
+
+
+async def test_what_is_wrong_needs_a_few_words(seeded_session: Session) -> None:
+    slots, names = await validate(contoso_token(seeded_session), "wrong", DETAILS_SLOT)
+    assert slots[DETAILS_SLOT] is None and names == ["utter_dispute_details_short"]
+    slots, names = await validate(
+        contoso_token(seeded_session),
+        "Teams Phone  is charged twice",
+        DETAILS_SLOT,
+    )
+    assert slots[DETAILS_SLOT] == "Teams Phone is charged twice" and names == []
+
+
+async def test_the_confirmation_shows_what_will_be_filed() -> None:
+    dispatcher = CollectingDispatcher()
+    tracker = conversation(
+        [],
+        slots={INVOICE_SLOT: "G000024176", DETAILS_SLOT: "Teams Phone charged twice"},
+    )
+    await ActionAskDisputeConfirm().run(dispatcher, tracker, {})
+    shown = render(dispatcher)[0]
+    assert "- Invoice: G000024176" in shown
+    assert "- What's wrong: Teams Phone charged twice" in shown
+    assert [b["payload"] for b in dispatcher.messages[0]["buttons"]] == [
+        "/affirm",
+        "/deny",
+    ]
+
+
+# --------------------------------------------------------------------------- filing
+
+
+def confirmed(
+    token: str,
+    *,
+    confirm: Any = True,
+    number: str = "G000024176",
+    confirm_id: str = "m-yes",
+    before: Optional[list[dict[str, Any]]] = None,
+    **slots: Any,
+) -> Tracker:
+    """A dispute started by message m-dispute and confirmed by `confirm_id`."""
+    return conversation(
+        [
+            *(before or []),
+            user(
+                "Teams Phone was charged twice",
+                "dispute_charge",
+                message_id="m-dispute",
+            ),
+            action("action_start_dispute"),
+            action(FORM),
+            bot("I'll file this dispute: ... Shall I file it?"),
+            user("yes", "affirm", message_id=confirm_id),
+        ],
+        token=token,
+        sender_id="conv-dispute",
+        slots={
+            INVOICE_SLOT: number,
+            DETAILS_SLOT: "Teams Phone was charged twice",
+            CONFIRM_SLOT: confirm,
+            **slots,
+        },
+    )
+
+
+async def file(
+    summary: DemoSummary, tracker: Tracker
+) -> tuple[list[str], str, dict[str, Any]]:
+    dispatcher = CollectingDispatcher()
+    events = await ActionFileDispute(clock=lambda: midday(summary)).run(
+        dispatcher, tracker, {}
+    )
+    return responses(dispatcher), "\n".join(render(dispatcher)), slot_values(events)
+
+
+async def test_a_confirmed_dispute_is_a_commercial_ticket_about_the_invoice(
+    seeded_db: DemoSummary, seeded_session: Session
+) -> None:
+    contoso = customer(seeded_session, "contoso.com")
+    case = seeded_db.case("credit_note")
+    names, shown, slots = await file(
+        seeded_db, confirmed(contoso_token(seeded_session))
+    )
+
+    ticket = seeded_session.scalars(select(Ticket)).one()
+    assert ticket.category is TicketCategory.COMMERCIAL
+    assert ticket.topic == "charge_explanation"
+    assert ticket.severity is escalation_policy().dispute_severity
+    assert ticket.customer_id == contoso.id
+    assert ticket.packet["tenant_id"] == contoso.tenant_id
+    assert ticket.route == "microsoft_commercial"  # every partner may escalate it
+    assert ticket.summary == "Billing dispute: invoice G000024176 (Contoso Ltd)"
+    assert ticket.packet["identifiers"]["invoice_number"] == ["G000024176"]
+    assert "What the customer says is wrong: Teams Phone was charged twice" in (
+        ticket.description
+    )
+    assert "billed 2 times for the same period" in ticket.description
+    assert f"credit note {case.invoice_number}" in ticket.description
+    assert ticket.idempotency_key == "dispute:conv-dispute:m-dispute"
+
+    assert names == ["utter_dispute_filed", "utter_dispute_route"]
+    assert f"dispute {ticket.public_id} about invoice G000024176" in shown
+    assert "Northwind Cloud Services' billing team" in shown
+    assert ticket.sla_due_at is not None
+    due = format_moment(ticket.sla_due_at, contoso.partner.timezone)
+    assert f"respond by {due}" in shown and due.endswith("PST")
+    assert "Microsoft commercial support" in shown
+    assert all(slots[name] is None for name in (INVOICE_SLOT, DETAILS_SLOT))
+
+
+async def test_the_same_dispute_is_filed_once(
+    seeded_db: DemoSummary, seeded_session: Session
+) -> None:
+    """Keyed on the message that started the dispute: a redelivered or repeated
+    "yes" files nothing new, and an earlier ticket escalation in the same session
+    does not stand in for it."""
+    token = contoso_token(seeded_session)
+    earlier_ticket = [
+        user("Teams is down", "report_technical_issue", message_id="m-ticket"),
+        action("action_start_escalation"),
+        action("escalation_form"),
+    ]
+    first_names, _, _ = await file(seeded_db, confirmed(token, before=earlier_ticket))
+    again_names, again, _ = await file(
+        seeded_db, confirmed(token, before=earlier_ticket, confirm_id="m-yes-again")
+    )
+    tickets = seeded_session.scalars(select(Ticket)).all()
+    assert len(tickets) == 1
+    assert tickets[0].idempotency_key == "dispute:conv-dispute:m-dispute"
+    assert first_names[0] == "utter_dispute_filed"
+    assert again_names[0] == "utter_dispute_already_filed"
+    assert tickets[0].public_id in again
+
+
+def test_the_key_is_the_message_that_started_the_dispute() -> None:
+    tracker = conversation(
+        [
+            user("Outlook is down", "report_technical_issue", message_id="m-ticket"),
+            action("action_start_escalation"),
+            user("G000024176 is wrong", "dispute_charge", message_id="m-dispute"),
+            action("action_start_dispute"),
+            user("yes", "affirm", message_id="m-yes"),
+        ],
+        sender_id="c",
+    )
+    assert idempotency_key(tracker) == "dispute:c:m-dispute"
+
+
+async def test_a_declined_dispute_files_nothing(
+    seeded_db: DemoSummary, seeded_session: Session
+) -> None:
+    names, _, slots = await file(
+        seeded_db, confirmed(contoso_token(seeded_session), confirm=False)
+    )
+    assert names == ["utter_dispute_not_filed"]
+    assert seeded_session.scalars(select(Ticket)).all() == []
+    assert slots[INVOICE_SLOT] is None
+
+
+async def test_staff_file_the_dispute_for_their_customer_with_its_tenant(
+    seeded_db: DemoSummary, seeded_session: Session
+) -> None:
+    contoso = customer(seeded_session, "contoso.com")
+    _, _, slots = await file(
+        seeded_db,
+        confirmed(staff_token(NW_BILLING_ADMIN), **{ACTING_FOR_SLOT: str(contoso.id)}),
+    )
+    ticket = seeded_session.scalars(select(Ticket)).one()
+    assert ticket.requester == f"staff:slack:{NW_BILLING_ADMIN}"
+    assert ticket.customer_id == contoso.id
+    assert ticket.packet["tenant_id"] == contoso.tenant_id
+    assert slots[ACTING_FOR_SLOT] == str(contoso.id)
+
+
+async def test_staff_of_another_partner_cannot_file_for_the_customer(
+    seeded_db: DemoSummary, seeded_session: Session
+) -> None:
+    contoso = customer(seeded_session, "contoso.com")
+    names, shown, _ = await file(
+        seeded_db,
+        confirmed(staff_token(LW_BILLING_ADMIN), **{ACTING_FOR_SLOT: str(contoso.id)}),
+    )
+    assert names == ["utter_dispute_invoice_gone"]
+    assert "Contoso" not in shown
+    assert seeded_session.scalars(select(Ticket)).all() == []
+
+
+async def test_an_invoice_that_is_not_theirs_files_nothing(
+    seeded_db: DemoSummary, seeded_session: Session
+) -> None:
+    names, _, _ = await file(
+        seeded_db, confirmed(contoso_token(seeded_session), number="G000024178")
+    )
+    assert names == ["utter_dispute_invoice_gone"]
+    assert seeded_session.scalars(select(Ticket)).all() == []
