@@ -106,7 +106,7 @@ def test_no_token_is_nobody() -> None:
 
 def test_expired_forged_or_garbage_tokens_are_nobody() -> None:
     expired = customer_token(now=time.time() - 7200, ttl_seconds=60)
-    forged = customer_token(secret="not-the-real-secret-at-all")
+    forged = customer_token(secret="not-the-real-secret-at-all-but-long-enough")
     for token in (expired, forged, "not-a-jwt", 42, ""):
         tracker = make_tracker(
             session_metadata={"chat_token": token},
