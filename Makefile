@@ -48,6 +48,7 @@ run-prod: train nginx
 lint: setup
 	$(VENV)/ruff check .
 	$(VENV)/ruff format --check .
+	$(VENV)/lint-imports --no-cache
 
 typecheck: setup
 	$(VENV)/mypy

@@ -80,8 +80,8 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.channels import config
 from bot.channels.inbound import MessageGate
+from common import channels as config
 from common import settings as S
 
 logger = logging.getLogger(__name__)

@@ -763,7 +763,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"no trained model at {MODEL}; run `make train`", file=sys.stderr)
         return 1
     # The channels hold back a conversation that sends faster than a person types
-    # (CHAT_RATE_LIMIT_*, bot/channels/config.py); this benchmark measures capacity
+    # (CHAT_RATE_LIMIT_*, common/channels.py); this benchmark measures capacity
     # with a message a second per conversation, so the limit is lifted for its stacks.
     for name in ("CHAT_RATE_LIMIT_MESSAGES", "CHAT_RATE_LIMIT_BURST"):
         os.environ.setdefault(name, str(RATE_LIMIT_FOR_BENCHMARK))

@@ -34,7 +34,7 @@ from sqlalchemy.engine import make_url
 from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from api.settings import ROOT, Settings, get_settings
-from bot.channels.config import channel_status
+from common.channels import channel_status
 
 READY_TIMEOUT_SECONDS = 300.0
 PRODUCTION_DIR = ROOT / "deploy" / "production"
@@ -319,7 +319,7 @@ def start(settings: Settings) -> int:
         print("error: honcho is not installed; run `make setup`", file=sys.stderr)
         return 1
     # Channel credentials (Slack, Teams, widget origins) are read by the channels in
-    # the Rasa process itself (bot/channels/config.py): hand them the .env file too.
+    # the Rasa process itself (common/channels.py): hand them the .env file too.
     dotenv = {k: v for k, v in dotenv_values(ROOT / ".env").items() if v is not None}
     env = {**dotenv, **os.environ, **process_env(settings)}
     Path(env["RASA_TRACKER_DB"]).parent.mkdir(parents=True, exist_ok=True)

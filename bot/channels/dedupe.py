@@ -20,7 +20,7 @@ from typing import Union
 
 import redis
 
-from bot.channels import config
+from common import channels as config
 
 logger = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Optional, TypeVar
 
-from bot.channels import config
+from common import channels as config
 from common import settings as S
 from common.identity import ChatIdentity, identity_key
 from common.ratelimit import RateLimit, RateLimiter

@@ -49,7 +49,6 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.channels import config
 from bot.channels.inbound import (
     MAX_BODY_BYTES,
     ChatterLimiter,
@@ -61,6 +60,7 @@ from bot.channels.inbound import (
     log_failure,
     message_gate,
 )
+from common import channels as config
 from common.identity import (
     ANONYMOUS,
     CHAT_TOKEN_KEY,

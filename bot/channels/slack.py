@@ -44,7 +44,6 @@ from sanic.response import HTTPResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.channels import config
 from bot.channels.dedupe import SeenIds, SeenSet, seen_ids
 from bot.channels.inbound import (
     MAX_BODY_BYTES,
@@ -56,6 +55,7 @@ from bot.channels.inbound import (
     log_failure,
     message_gate,
 )
+from common import channels as config
 from common import settings as S
 from common.identity import (
     CHATTER_KEY,

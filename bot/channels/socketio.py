@@ -52,7 +52,6 @@ from sanic.response import HTTPResponse
 from socketio import AsyncServer
 from socketio.exceptions import ConnectionRefusedError as SocketRefused
 
-from bot.channels import config
 from bot.channels.inbound import (
     ChatterLimiter,
     MessageGate,
@@ -63,6 +62,7 @@ from bot.channels.inbound import (
     log_failure,
     message_gate,
 )
+from common import channels as config
 from common import settings as S
 from common.identity import (
     ANONYMOUS,

@@ -48,7 +48,6 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from yarl import URL
 
-from bot.channels import config
 from bot.channels.dedupe import SeenIds, SeenSet, seen_ids
 from bot.channels.inbound import (
     MAX_BODY_BYTES,
@@ -60,6 +59,7 @@ from bot.channels.inbound import (
     log_failure,
     message_gate,
 )
+from common import channels as config
 from common import settings as S
 from common.identity import (
     CHATTER_KEY,

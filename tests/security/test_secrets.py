@@ -3,7 +3,7 @@ nothing secret is committed.
 
 - api/settings.py: production mode refuses every local default secret, any secret
   under 32 characters, and SQLite.
-- bot/channels/config.py (the Rasa side; its channels are tested in
+- common/channels.py (the Rasa side; its channels are tested in
   tests/bot/channels/test_channel_secrets.py): the chat token secret as the API,
   no default at all for Slack's and Teams' secrets, HTTPS platform endpoints.
 - The repository: the files git tracks (and new files it does not ignore) hold no
@@ -21,7 +21,7 @@ import pytest
 from pydantic import ValidationError
 
 from api.settings import LOCAL_SECRET_DEFAULTS, ROOT, Settings
-from bot.channels import config
+from common import channels as config
 from common import settings as S
 
 REAL = {name: f"{name}-a-real-value-0123456789abcdef" for name in LOCAL_SECRET_DEFAULTS}

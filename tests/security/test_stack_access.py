@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from api.domain.db import make_engine
 from api.domain.models import Customer
 from api.domain.services.billing import latest_invoice
-from bot.channels.config import RATE_LIMITED_TEXT
+from common.channels import RATE_LIMITED_TEXT
 from common.identity import mint_customer_token
 from tests.e2e.stack import Stack, start_stack, stop_stack
 from tests.production.widget_client import WidgetChat

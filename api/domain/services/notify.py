@@ -78,7 +78,7 @@ class SlackConfig:
     @classmethod
     def from_env(cls, env: Optional[Mapping[str, str]] = None) -> Optional[SlackConfig]:
         """Slack settings from the environment (the same names as the Slack channel's
-        in bot/channels/config.py); None without a bot token."""
+        in common/channels.py); None without a bot token."""
         source = os.environ if env is None else env
         token = (source.get("SLACK_BOT_TOKEN") or "").strip()
         if not token:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import pytest
 
-from bot.channels import config
 from bot.channels.rest import SecureRestInput
 from bot.channels.slack import SecureSlackInput
 from bot.channels.socketio import SecureSocketIOInput
 from bot.channels.teams import TeamsInput
+from common import channels as config
 
 REAL_SECRET = "a-real-chat-token-secret-0123456789abcdef"
 PLATFORM = {

@@ -13,8 +13,8 @@ import asyncio
 
 import pytest
 
-from bot.channels import config
 from bot.channels.inbound import MessageGate
+from common import channels as config
 from common import settings as S
 
 

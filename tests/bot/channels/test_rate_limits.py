@@ -1,5 +1,5 @@
 """Rate limits per chatter in the inbound channels (common/ratelimit.py on the
-`limits` library; limits from bot/channels/config.py): over the limit, a chatter is
+`limits` library; limits from common/channels.py): over the limit, a chatter is
 told to slow down and the message never reaches Rasa; other chatters are not held
 back. A chatter is a verified identity (whatever the socket, session or channel) or,
 anonymous, a client address. Served in-process, against fakes of Slack and
@@ -21,9 +21,9 @@ import pytest
 import redis
 from rasa.core.channels.channel import UserMessage
 
-from bot.channels import config
 from bot.channels.inbound import ChatterLimiter, chatter_key, client_address
 from bot.channels.socketio import SecureSocketIOInput
+from common import channels as config
 from common.identity import ChatIdentity
 from common.ratelimit import RateLimit, RateLimiter
 from tests.bot.channels.harness import aiohttp_server, channel_server

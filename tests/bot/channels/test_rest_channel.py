@@ -21,10 +21,10 @@ import pytest
 from rasa.core.channels.channel import UserMessage
 from rasa.shared.core.events import UserUttered
 
-from bot.channels import config
 from bot.channels.inbound import ChatterLimiter
 from bot.channels.rest import CONFLICT_DETAIL, SecureRestInput
 from bot.channels.socketio import SecureSocketIOInput
+from common import channels as config
 from common.identity import ChatIdentity, mint_customer_token
 from common.ratelimit import RateLimit
 from common.redaction import CARD, IBAN

@@ -14,7 +14,6 @@ import pytest
 import socketio
 from rasa.core.channels.channel import UserMessage
 
-from bot.channels import config
 from bot.channels.socketio import (
     ANONYMOUS,
     SecureSocketIOInput,
@@ -24,6 +23,7 @@ from bot.channels.socketio import (
     subject_of,
     transcript,
 )
+from common import channels as config
 from common.identity import (
     ChatIdentity,
     InvalidChatToken,

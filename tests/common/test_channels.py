@@ -1,11 +1,11 @@
-"""Channel configuration from the environment (bot/channels/config.py, standard
+"""Channel configuration from the environment (common/channels.py, standard
 library only, as api/ops/launch.py also calls it)."""
 
 from __future__ import annotations
 
 import pytest
 
-from bot.channels import config
+from common import channels as config
 from common import settings as S
 
 

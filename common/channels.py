@@ -2,7 +2,7 @@
 
 Names and defaults come from `common/settings.py`, the table `api/settings.py` reads
 too; this module adds what only the channels check (a production secret that is
-still the default, a plain-HTTP platform URL). Standard library only, so that both
+still the default, a plain-HTTP platform URL). Pure (no Rasa, no app), so that both
 virtual environments can import it: the channels run inside Rasa, and
 `api/ops/launch.py` calls `channel_status()` to print which channels are on.
 Values given in credentials.yml win over the environment; a channel whose
