@@ -1,4 +1,4 @@
-"""A clear answer, not silence, when the action server is down or slow (issue 8).
+"""A clear answer, not silence, when the action server is down or slow.
 
 What Rasa 3.6.21 does on its own (`rasa/core/actions/action.py`, `processor.py`): it
 waits up to 5 minutes for the action server (`DEFAULT_REQUEST_TIMEOUT`, not

@@ -32,8 +32,8 @@ from typing import Any
 PATTERNS_DIR = Path(__file__).with_name("patterns")
 
 # --- identifiers -------------------------------------------------------------------
-# DOMAIN.md: every invoice number in Microsoft's docs is D or G + 9 digits. Keep the
-# expression configurable (--invoice-regex) in case a partner's series differs.
+# docs/domain.md: every invoice number in Microsoft's docs is D or G + 9 digits.
+# Keep the expression configurable (--invoice-regex) in case a partner's series differs.
 INVOICE_NUMBER_REGEX = r"[dg]\d{9}"
 TICKET_ID_REGEX = r"csp-?\d{4,8}"
 GUID_REGEX = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"

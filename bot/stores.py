@@ -1,5 +1,5 @@
 """Rasa's SQL tracker store and Redis lock store, made to survive a restart of
-PostgreSQL and the death of a replica (issue 8).
+PostgreSQL and the death of a replica.
 
 What Rasa 3.6.21 does on its own: `SQLTrackerStore` pools connections without
 checking them, so after PostgreSQL restarts, the first read of every replica fails on

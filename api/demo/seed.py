@@ -9,7 +9,7 @@ clock is read. The notable cases (seat changes, a price rise, a credit note, an
 overdue invoice, a suspended subscription, ...) are declared in customers.yml, listed
 in the returned `DemoSummary` and described in docs/demo-data.md.
 
-Billing rules the simulator follows (DOMAIN.md):
+Billing rules the simulator follows (docs/domain.md):
 
 - New-commerce (`G`) invoices cover a calendar month, are dated the 1st of the next
   month and available by the 8th. Licence cycles start on the order day and are billed

@@ -121,7 +121,7 @@ class BillingModel(str, enum.Enum):
 
 
 class SupportProgram(str, enum.Enum):
-    """Technical support entitlements a partner can hold (DOMAIN.md)."""
+    """Technical support entitlements a partner can hold (docs/domain.md)."""
 
     PREMIER = "premier_support_for_partners"
     ADVANCED = "advanced_support_for_partners"
@@ -175,7 +175,7 @@ class DocumentType(str, enum.Enum):
 
 
 class ChargeType(str, enum.Enum):
-    """Charge types of the reconciliation files (DOMAIN.md)."""
+    """Charge types of the reconciliation files (docs/domain.md)."""
 
     NEW = "new"
     RENEW = "renew"
@@ -225,7 +225,7 @@ class Partner(Base):
     currency: Mapped[str] = mapped_column(String(3))
     timezone: Mapped[str] = mapped_column(String(60), default="UTC")
 
-    # What the partner tells its customers about support (DOMAIN.md, "Who is who").
+    # What the partner tells its customers about support (docs/domain.md, "Who bills whom").
     support_offer: Mapped[str] = mapped_column(Text)
     support_hours: Mapped[str] = mapped_column(String(200))
     support_contact_method: Mapped[str] = mapped_column(String(200))

@@ -218,7 +218,7 @@ class Contact(_Section):
 
 
 class Support(_Section):
-    """What the partner tells its customers about support (DOMAIN.md)."""
+    """What the partner tells its customers about support (docs/domain.md)."""
 
     offer: Text = Field(description="The support the partner gives, in words.")
     hours: SupportHours

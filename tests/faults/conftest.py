@@ -1,4 +1,4 @@
-"""Fault tests (issue 8): the real stack (tests/e2e/stack.py) with a fault-injecting
+"""Fault tests: the real stack (tests/e2e/stack.py) with a fault-injecting
 proxy between Rasa and the action server (tests/faults/proxy.py), the Slack channel
 on (its Web API faked), and, for the store tests, Rasa replicas on a scratch
 PostgreSQL database and Redis (tests/faults/replicas.py).

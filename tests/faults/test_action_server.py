@@ -1,4 +1,4 @@
-"""The action server down or slow (issue 8): the user is told clearly, nothing is
+"""The action server down or slow: the user is told clearly, nothing is
 half-filed, and the next message after it is back works.
 
 Without bot/action_guard.py, Rasa 3.6.21 answers nothing at all when the action

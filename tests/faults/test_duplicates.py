@@ -1,4 +1,4 @@
-"""Duplicate deliveries (issue 8): the same channel message delivered twice during a
+"""Duplicate deliveries: the same channel message delivered twice during a
 ticket's confirmation files one ticket.
 
 - REST: the same message sent twice at once (a client retrying on a timeout).

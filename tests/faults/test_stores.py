@@ -1,4 +1,4 @@
-"""The production profile's shared state under faults (issue 8): two Rasa replicas
+"""The production profile's shared state under faults: two Rasa replicas
 on one PostgreSQL tracker store and one Redis lock store (tests/faults/replicas.py).
 
 - PostgreSQL restarted mid-conversation: the next message continues the ticket form.

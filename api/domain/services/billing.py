@@ -57,7 +57,8 @@ def invoice_by_number(
 
 @dataclass(frozen=True)
 class SeriesInfo:
-    """What an invoice number's series says (DOMAIN.md, "Invoices").
+    """What an invoice number's series says (docs/domain.md, "Microsoft's invoices to
+    the partner").
 
     `G` = new commerce: a calendar month, available by the 8th of the next month.
     `D` = legacy licence-based: a month from the billing anniversary, available two
