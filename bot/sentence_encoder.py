@@ -184,8 +184,9 @@ def onnx_model(tensors: dict[str, np.ndarray], int8: bool = False):  # -> ModelP
 
     Inputs ``input_ids`` (int64 [B, T]) and ``attention_mask`` (float32 [B, T]);
     output ``embedding`` (float32 [B, 384]): BERT (6 layers), mean pooling over the
-    unmasked tokens, L2 normalisation. Built in memory from the safetensors weights,
-    so no converted file has to be kept in step with them.
+    unmasked tokens, L2 normalisation. ``export`` writes it to a file once; the file
+    records the SHA-256 of this code (``graph_code_sha256``), so a change here makes
+    it stale.
     """
     from onnx import TensorProto, helper
 
