@@ -2,8 +2,8 @@
 
 ``TfidfIntentClassifier`` — linear intent classifiers (an SVM and a logistic
 regression, their temperature-calibrated softmax probabilities averaged) over TF-IDF
-word and character n-grams (scikit-learn's ``TfidfVectorizer``), the keyword families (``lex_*`` lookup tables in
-``data/nlu/lookups.yml``) and, optionally, sentence embeddings
+word and character n-grams (scikit-learn's ``TfidfVectorizer``), the keyword families
+(``lex_*`` lookup tables in ``data/nlu/lookups.yml``) and, optionally, sentence embeddings
 (``bot/sentence_encoder.py``). On our hand-written training set it generalises to
 unseen phrasings better than DIET and trains in a fraction of the time (measured in
 ``docs/benchmarks/nlu.md``). Placed after another classifier it can blend that
@@ -263,9 +263,9 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
                 [self._model[block].transform(texts) for block in _BLOCKS],
                 format="csr",
             )
-        # One message (a parse): scikit-learn's transform spends ~0.35 ms per
-        # vectorizer checking that it is fitted (it sums its idf diagonal) and
-        # validating matrices, several times the work itself. _tfidf_entries computes
+        # One message (a parse): scikit-learn's transform spends several times the
+        # work itself checking that it is fitted (it sums its idf diagonal on every
+        # call) and validating matrices (docs/nlu.md, session 5). _tfidf_entries computes
         # the same row from the vectorizer's analyzer, vocabulary and idf (a test
         # keeps the two equal), and the two blocks make one matrix.
         indices, values, offset = [], [], 0
