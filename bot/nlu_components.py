@@ -113,18 +113,22 @@ def _fitted_tfidf(
 _BLOCKS = ("word", "char")
 
 
-def _tfidf_entries(vectorizer: Any, text: str) -> tuple[np.ndarray, np.ndarray]:
-    """Column indices and values of ``vectorizer.transform([text])``, for a fitted
-    TfidfVectorizer with sublinear tf and l2 rows."""
-    fast = vectorizer.__dict__.get("_csp_fast")
-    if fast is None:
-        # the analyzer and the idf as a plain array, built once per vectorizer
-        fast = vectorizer._csp_fast = (
-            vectorizer.build_analyzer(),
-            vectorizer.vocabulary_,
-            np.asarray(vectorizer.idf_, dtype=np.float64),
-        )
-    analyze, vocabulary, idf = fast
+def _row_maker(vectorizer: Any) -> tuple[Any, dict[str, int], np.ndarray]:
+    """What ``_tfidf_entries`` reads of a fitted TfidfVectorizer: its analyzer, its
+    vocabulary and its idf as a plain array."""
+    return (
+        vectorizer.build_analyzer(),
+        vectorizer.vocabulary_,
+        np.asarray(vectorizer.idf_, dtype=np.float64),
+    )
+
+
+def _tfidf_entries(
+    row_maker: tuple[Any, dict[str, int], np.ndarray], text: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Column indices and values of ``vectorizer.transform([text])`` for the fitted
+    vectorizer (sublinear tf, l2 rows) that ``row_maker`` was made from."""
+    analyze, vocabulary, idf = row_maker
     counts = Counter(g for g in analyze(text) if g in vocabulary)
     if not counts:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
@@ -270,7 +274,10 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         # keeps the two equal), and the two blocks make one matrix.
         indices, values, offset = [], [], 0
         for block in _BLOCKS:
-            index, weights = _tfidf_entries(self._model[block], texts[0])
+            maker = self._model.get(f"{block}_rows")
+            if maker is None:  # once per fitted model (not saved)
+                maker = self._model[f"{block}_rows"] = _row_maker(self._model[block])
+            index, weights = _tfidf_entries(maker, texts[0])
             indices.append(index + offset)
             values.append(weights)
             offset += len(self._model[block].vocabulary_)
