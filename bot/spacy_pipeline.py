@@ -7,7 +7,10 @@ factories so the saved pipeline loads with a plain ``spacy.load(path)`` (Rasa im
 none of our code before loading it):
 
 1. the **tokenizer** keeps GUIDs, invoice numbers, ticket ids and ``2026-10`` whole
-   (``token_match``, stored with the pipeline);
+   (``token_match``, stored with the pipeline), and any run of ``LONG_RUN`` or more
+   characters without a space too: spaCy strips punctuation off a run one character
+   at a time, searching the whole rest of the run each time, which is quadratic in
+   the run's length;
 2. an **attribute_ruler** (``csp_context``) looks at neighbouring words and marks a
    token's ``NORM`` with a ``csp:...`` tag: a GUID after "order" becomes
    ``csp:order_id``, "may" after "in"/"for" or before a year becomes ``csp:month``, "teams"
@@ -77,6 +80,11 @@ GUID_KEYWORDS = {
     ],
 }
 KEEP_WHOLE = {"id", "ids"}  # tokenizer exceptions to drop
+# A run of this many characters without whitespace is one token, whatever punctuation it
+# holds, so that tokenizing costs linear time (see the module docstring). Long enough
+# for "(<GUID>)," or a URL's usual length; shorter runs are split as spaCy does.
+LONG_RUN = 64
+LONG_RUN_REGEX = rf"\S{{{LONG_RUN},}}"
 GUID_GAP = 4  # words allowed between a keyword and the GUID it names
 
 # --- periods ---------------------------------------------------------------------------
@@ -230,7 +238,7 @@ TEAMS_NOT_PRODUCT_BEFORE = [
 
 def _token_match_pattern(invoice_regex: str, ticket_regex: str) -> str:
     # Inline flag: the tokenizer stores only the pattern string, not compile flags.
-    parts = [GUID_REGEX, invoice_regex, ticket_regex, YEAR_MONTH_REGEX]
+    parts = [GUID_REGEX, invoice_regex, ticket_regex, YEAR_MONTH_REGEX, LONG_RUN_REGEX]
     return "(?i)^(?:" + "|".join(f"(?:{p})" for p in parts) + ")$"
 
 

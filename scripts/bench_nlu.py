@@ -15,7 +15,10 @@ Trains both configurations (ours: the NLU part of ``config.yml``; Rasa's default
   configurations' models are at hand, they are loaded side by side and parsed in
   alternation, so that the machine's drift over the hour the run takes weighs on both
   alike; the full-data models are kept in ``build/bench/nlu/`` for that, and
-  ``--latency-only`` re-measures latency from them without training.
+  ``--latency-only`` re-measures latency from them without training;
+- parse time of long messages, 500, 2,000 and 4,000 characters (the channels' cap):
+  evaluation texts strung together, ``--long-parses`` parses of each length per
+  configuration, also in alternation.
 
 Predicted topic = taxonomy(top intent); ``nlu_fallback`` counts as ``out_of_scope``.
 Writes ``docs/benchmarks/nlu.md``, ``nlu.json`` and confusion-matrix PNGs. Evaluation
@@ -62,6 +65,8 @@ TARGETS = {
     "parse_p95_ms": 30.0,
 }
 
+LONG_LENGTHS = (500, 2000, 4000)  # characters; 4,000 is what the channels let through
+LONG_TARGET_MS = 200.0  # a 4,000-character parse blocks Rasa's event loop this long
 KEPT = REPO / "build" / "bench" / "nlu"  # full-data models of the last run, per config
 INTERLEAVED = (
     "both configurations' full-data models loaded side by side and parsing the "
@@ -210,53 +215,86 @@ class Parser:
     def latency(self, texts: list[str], n: int) -> dict[str, float]:
         for text in texts[:20]:  # warm-up
             self.parse(text)
-        times = []
-        for i in range(n):
-            text = texts[i % len(texts)]
-            started = time.perf_counter()
-            self.parse(text)
-            times.append((time.perf_counter() - started) * 1000)
-        times.sort()
-        return {
-            "parse_median_ms": statistics.median(times),
-            "parse_p95_ms": times[int(0.95 * (len(times) - 1))],
-        }
+        return _alternate({"self": self}, texts, n)["self"]
 
     def close(self) -> None:
         self.loop.close()
 
 
-def interleaved_latency(
-    models: dict[str, Path], texts: list[str], n: int
-) -> dict[str, dict[str, float]]:
-    """Median and p95 parse time of each model, the models parsing in alternation.
+def _stats(values: list[float]) -> dict[str, float]:
+    values = sorted(values)
+    return {
+        "parse_median_ms": statistics.median(values),
+        "parse_p95_ms": values[int(0.95 * (len(values) - 1))],
+    }
 
-    Parse i goes to every model before parse i + 1 (the order flips each time), so a
-    slower minute of a shared machine costs every configuration the same.
-    """
-    parsers = {name: Parser(path) for name, path in models.items()}
+
+def _alternate(parsers: dict[str, Any], texts: list[str], n: int) -> dict[str, dict]:
+    """Parse i goes to every parser before parse i + 1, the order flipping each time."""
     names = list(parsers)
     times: dict[str, list[float]] = {name: [] for name in names}
+    for i in range(n):
+        text = texts[i % len(texts)]
+        for name in names if i % 2 == 0 else names[::-1]:
+            started = time.perf_counter()
+            parsers[name].parse(text)
+            times[name].append((time.perf_counter() - started) * 1000)
+    return {name: _stats(values) for name, values in times.items()}
+
+
+def long_messages(texts: list[str], length: int, count: int = 10) -> list[str]:
+    """``count`` messages of ``length`` characters: texts strung together (seeded)."""
+    import random
+
+    pool = [t.strip() for t in texts if t.strip()] or ["hello"]
+    rng = random.Random(length)
+    messages = []
+    for _ in range(count):
+        order = rng.sample(pool, len(pool))
+        message, i = "", 0
+        while len(message) < length:
+            message += order[i % len(order)] + " "
+            i += 1
+        messages.append(message[:length])
+    return messages
+
+
+def latency_by_length(
+    parsers: dict[str, Any], texts: list[str], n: int
+) -> dict[str, dict[str, dict]]:
+    """Per parser, median and p95 parse time of LONG_LENGTHS-character messages."""
+    result: dict[str, dict[str, dict]] = {name: {} for name in parsers}
+    for length in LONG_LENGTHS:
+        messages = long_messages(texts, length)
+        for message in messages[:2]:  # warm-up
+            for parser in parsers.values():
+                parser.parse(message)
+        for name, stats in _alternate(parsers, messages, n).items():
+            result[name][str(length)] = stats
+    return result
+
+
+def interleaved_latency(
+    models: dict[str, Path], texts: list[str], n: int, long_n: int = 0
+) -> dict[str, dict[str, Any]]:
+    """Median and p95 parse time of each model, the models parsing in alternation.
+
+    Parse i goes to every model before parse i + 1 (the order flipping each time), so a
+    slower minute of a shared machine costs every configuration the same. With
+    ``long_n``, also ``by_length``: ``long_n`` parses of each LONG_LENGTHS message size.
+    """
+    parsers = {name: Parser(path) for name, path in models.items()}
     try:
         for text in texts[:20]:  # warm-up
             for parser in parsers.values():
                 parser.parse(text)
-        for i in range(n):
-            text = texts[i % len(texts)]
-            for name in names if i % 2 == 0 else names[::-1]:
-                started = time.perf_counter()
-                parsers[name].parse(text)
-                times[name].append((time.perf_counter() - started) * 1000)
+        result: dict[str, dict[str, Any]] = dict(_alternate(parsers, texts, n))
+        if long_n:
+            for name, rows in latency_by_length(parsers, texts, long_n).items():
+                result[name]["by_length"] = rows
     finally:
         for parser in parsers.values():
             parser.close()
-    result = {}
-    for name, values in times.items():
-        values.sort()
-        result[name] = {
-            "parse_median_ms": statistics.median(values),
-            "parse_p95_ms": values[int(0.95 * (len(values) - 1))],
-        }
     return result
 
 
@@ -514,6 +552,16 @@ def target_rows(ours: Outcome, base: Outcome | None) -> list[tuple[str, str, boo
             0 < ours.latency.get("parse_p95_ms", 1e9) <= 30,
         ),
     ]
+    longest = ours.latency.get("by_length", {}).get(str(max(LONG_LENGTHS)))
+    if longest:
+        rows.append(
+            (
+                f"{max(LONG_LENGTHS):,}-character message: parse p95 ≤ "
+                f"{LONG_TARGET_MS:.0f} ms",
+                f"{longest['parse_p95_ms']:.1f} ms",
+                longest["parse_p95_ms"] <= LONG_TARGET_MS,
+            )
+        )
     if base is not None:
         worse = [c[0] for c in comparisons(ours, base) if not c[3]]
         rows.append(
@@ -524,6 +572,37 @@ def target_rows(ours: Outcome, base: Outcome | None) -> list[tuple[str, str, boo
             )
         )
     return rows
+
+
+def length_table(outcomes: list[Outcome]) -> list[str]:
+    """Markdown rows: parse time of long messages, each configuration side by side."""
+    if not any(o.latency.get("by_length") for o in outcomes):
+        return []
+    header = ["message length"]
+    for o in outcomes:
+        header += [f"{o.name} median (ms)", f"{o.name} p95 (ms)"]
+    lines = [
+        "",
+        "## Parse time by message length",
+        "",
+        "Evaluation texts strung together into messages of each length (the channels "
+        f"cap a message at {max(LONG_LENGTHS):,} characters); parsed in-process like the "
+        "summary's figures, the configurations in alternation when both are listed.",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
+    for length in LONG_LENGTHS:
+        cells = [f"{length:,} characters"]
+        for o in outcomes:
+            row = o.latency.get("by_length", {}).get(str(length))
+            cells += (
+                [f"{row['parse_median_ms']:.1f}", f"{row['parse_p95_ms']:.1f}"]
+                if row
+                else ["–", "–"]
+            )
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 def write_report(
@@ -626,6 +705,8 @@ def write_report(
             + " |"
         )
 
+    lines += length_table(outcomes)
+
     cols = ["rows", "topic_rows", "topic_accuracy", "topic_macro_f1", "triage_accuracy"]
     cols += [f"{c}_{m}" for c in TRIAGE_CLASSES for m in ("precision", "recall")]
     for outcome in outcomes:
@@ -703,6 +784,10 @@ def run_config(
     parser = Parser(model)
     texts = evaluate_public(parser, files, outcome)
     outcome.latency = parser.latency(texts or ["hello"], args.parses)
+    if args.long_parses:
+        outcome.latency["by_length"] = latency_by_length(
+            {name: parser}, texts or ["hello"], args.long_parses
+        )[name]
     parser.close()
     log.info(
         "%s: %s",
@@ -718,7 +803,7 @@ def run_config(
         "%s: training %.0f s, latency %s",
         name,
         outcome.training_seconds,
-        {k: round(v, 1) for k, v in outcome.latency.items()},
+        {k: round(v, 1) for k, v in outcome.latency.items() if isinstance(v, float)},
     )
     return outcome
 
@@ -758,6 +843,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--parses", type=int, default=1000)
+    parser.add_argument(
+        "--long-parses",
+        type=int,
+        default=100,
+        help="parses of each long-message length (500/2,000/4,000 characters)",
+    )
     parser.add_argument("--out-dir", default=str(REPO / "docs" / "benchmarks"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -820,7 +911,10 @@ def main(argv: list[str] | None = None) -> int:
         log.info("parse latency, the configurations in alternation")
         texts = [row.text for rows in files.values() for row in rows]
         latencies = interleaved_latency(
-            {name: path for name, path in models.items() if path}, texts, args.parses
+            {name: path for name, path in models.items() if path},
+            texts,
+            args.parses,
+            args.long_parses,
         )
         for outcome in outcomes:
             outcome.latency = latencies[outcome.name]
@@ -899,7 +993,7 @@ def latency_only(
             )
         models[outcome.name] = model
     texts = [row.text for rows in files.values() for row in rows]
-    latencies = interleaved_latency(models, texts, args.parses)
+    latencies = interleaved_latency(models, texts, args.parses, args.long_parses)
     for outcome in outcomes:
         outcome.latency = latencies[outcome.name]
         log.info("%s: latency %s", outcome.name, outcome.latency)

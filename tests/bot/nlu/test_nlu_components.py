@@ -234,6 +234,42 @@ def test_fast_scoring_equals_the_training_features_times_the_weights(
     assert np.abs(loaded._probabilities(texts) - expected).max() < 1e-5
 
 
+def test_one_message_features_equal_scikit_learns_transform(trained) -> None:
+    """A parse computes its TF-IDF row without TfidfVectorizer.transform's checks; the
+    row must be the one transform gives (as training and batches use)."""
+    storage, resource = trained
+    loaded = TfidfIntentClassifier.load({}, storage, resource, _context())
+    texts = [
+        "Where is my INVOICE for October?? $20, 20€",
+        "the router keeps crashing",
+        "hello\t there\n\n friend",
+        "zzz qqq",  # no known n-gram at all
+        "",
+    ]
+    for text in texts:
+        one = loaded._ngram_matrix([text]).toarray()
+        batch = loaded._ngram_matrix([text, "x"]).toarray()[:1]
+        np.testing.assert_allclose(one, batch, rtol=0, atol=1e-12, err_msg=text)
+    assert loaded._ngram_matrix(["the router keeps crashing"]).nnz > 10
+
+
+def test_the_tfidf_is_scikit_learns(trained) -> None:
+    """Word n-grams with the keyword families, and char_wb 2-5-grams, sublinear tf."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    storage, resource = trained
+    loaded = TfidfIntentClassifier.load({}, storage, resource, _context())
+    word, char = loaded._model["word"], loaded._model["char"]
+    assert isinstance(word, TfidfVectorizer) and isinstance(char, TfidfVectorizer)
+    assert "lexfamily_lex_it_object" in word.build_analyzer()("my router is down")
+    texts = [t for examples in EXAMPLES.values() for t in examples]
+    reference = TfidfVectorizer(
+        analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True
+    ).fit(texts)
+    assert char.vocabulary_ == reference.vocabulary_
+    np.testing.assert_allclose(char.idf_, reference.idf_)
+
+
 class _CountingNlp:
     """A spaCy pipeline that counts how often it is run."""
 
