@@ -57,9 +57,9 @@ validate: setup
 	$(RASA)/rasa data validate --domain domain --data data --config config.yml
 
 pytest: train browser nginx
-	$(RASA)/python -m pytest tests/bot/nlu -q -p no:cacheprovider --confcutdir=tests/bot/nlu
-	$(RASA)/python -m pytest tests/bot/channels -q -p no:cacheprovider --confcutdir=tests/bot/channels
-	$(RASA)/python -m pytest tests/bot/dialogue -q -p no:cacheprovider --confcutdir=tests/bot/dialogue
+	$(RASA)/python -m pytest tests/bot/nlu -q -p no:cacheprovider --confcutdir=tests/bot
+	$(RASA)/python -m pytest tests/bot/channels -q -p no:cacheprovider --confcutdir=tests/bot
+	$(RASA)/python -m pytest tests/bot/dialogue -q -p no:cacheprovider --confcutdir=tests/bot
 	$(RASA)/python -m pytest tests/common -q -p no:cacheprovider --confcutdir=tests/common
 	$(VENV)/pytest -q --ignore=tests/bot $(PYTEST_ARGS)
 
