@@ -35,6 +35,7 @@ from actions.runtime import in_session, utc_now
 from api.domain.models import Customer
 from api.domain.services.permissions import permission_table
 from common import formatting
+from common.taxonomy import ISSUES_KEY, TaxonomyError, load_taxonomy
 from common.texts import DEFAULT_LANGUAGE, Catalogue, catalogue
 
 ACT_FOR_CUSTOMERS = "act_for_customers"
@@ -106,11 +107,64 @@ class Reply:
         previous answer's forgotten)."""
         for message in self.messages:
             dispatcher.utter_message(**message)
+        if self.messages:
+            offer_other_issues(dispatcher, tracker)
         if self.reason is not None:
             return [*self.events, SlotSet(LAST_REASON_SLOT, self.reason)]
         if tracker.get_slot(LAST_REASON_SLOT) is not None:
             return [*self.events, SlotSet(LAST_REASON_SLOT, None)]
         return list(self.events)
+
+
+BUTTON_TITLE_CHARS = 60
+
+
+def other_issues(tracker: Tracker) -> list[dict[str, Any]]:
+    """The matters the latest message raised besides the one its intent answers
+    (bot/issues.py), when this is the first answer to that message."""
+    message = tracker.latest_message or {}
+    issues = [i for i in message.get(ISSUES_KEY) or [] if isinstance(i, dict)]
+    if len(issues) < 2:
+        return []
+    for event in reversed(tracker.events or []):
+        if event.get("event") == "user":
+            break
+        if event.get("event") == "bot":
+            return []  # an earlier action already answered, and offered them
+    intent = (message.get("intent") or {}).get("name") or ""
+    try:
+        answered = load_taxonomy().topic_for_intent(intent)
+    except (TaxonomyError, KeyError):
+        answered = None
+    others = [i for i in issues if i.get("topic") != answered]
+    if len(others) == len(issues):
+        others = others[1:]  # the answer took up the first matter
+    return [i for i in others if str(i.get("text") or "").strip()]
+
+
+def offer_other_issues(dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
+    """After the first answer to a message with two problems, name the other(s),
+    each with a button that asks about it (its own words, so it is understood as
+    if typed on its own)."""
+    others = other_issues(tracker)
+    if not others:
+        return
+    texts = texts_for(tracker)
+    lang = language_of(tracker)
+    words = [str(i["text"]).strip() for i in others]
+    if len(words) == 1:
+        text = texts.text("issues.also_one", issue=words[0])
+    else:
+        quoted = [texts.text("issues.quoted", issue=w) for w in words]
+        text = texts.text(
+            "issues.also_many", issues=formatting.join_words(quoted, "and", lang)
+        )
+    buttons = [{"title": _shorten(w, BUTTON_TITLE_CHARS), "payload": w} for w in words]
+    dispatcher.utter_message(text=text, buttons=buttons)
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 @dataclass

@@ -23,6 +23,7 @@ import logging
 import random
 import re
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,9 @@ from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 from scipy import sparse
+
+from bot.issues import find_issues
+from common.taxonomy import ISSUES_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -193,6 +197,10 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
                 "bot_challenge",
             ],
             "ranking_length": 10,
+            # A message whose clauses are about different topics gets an `issues`
+            # list in the parse output (bot/issues.py), each clause classified alone
+            # and counted when at least this confident. 0 = off.
+            "issues_min_confidence": 0.9,
             "max_iter": 5000,
             "random_state": 42,
         }
@@ -506,7 +514,23 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             if self.config["ranking_length"] > 0:
                 ranking = ranking[: self.config["ranking_length"]]
             message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
+            if self.config["issues_min_confidence"] > 0:
+                issues = find_issues(
+                    message.get(TEXT) or "",
+                    self._classify,
+                    float(self.config["issues_min_confidence"]),
+                )
+                if issues:
+                    message.set(
+                        ISSUES_KEY, [i.as_dict() for i in issues], add_to_output=True
+                    )
         return messages
+
+    def _classify(self, texts: Sequence[str]) -> list[tuple[str, float]]:
+        """The top intent and its confidence for each text."""
+        classes = self._model["classes"] if self._model else []
+        probabilities = self._probabilities(list(texts))
+        return [(classes[int(p.argmax())], float(p.max())) for p in probabilities]
 
     # --- persistence ------------------------------------------------------------------------
     def persist(self) -> None:

@@ -27,6 +27,8 @@ DEFAULT_PATH = Path(__file__).with_name("taxonomy.yml")
 FALLBACK_INTENT = "nlu_fallback"
 OUT_OF_SCOPE_TOPIC = "out_of_scope"
 NO_TRIAGE = "none"
+# Key of the parse output listing a message's distinct issues (bot/issues.py).
+ISSUES_KEY = "issues"
 # Intents Rasa predicts by itself; they need a topic but are not declared in the domain.
 BUILTIN_INTENTS = frozenset({FALLBACK_INTENT})
 

@@ -1,0 +1,156 @@
+"""Two problems in one message: "my invoice is wrong and Outlook keeps crashing".
+
+The intent classifier gives the whole message one intent. When the message holds
+clauses about different topics, each is classified on its own too, and the parse
+output gets an `issues` list, one entry per topic in the order the user raised them:
+
+    {"text": "Outlook keeps crashing", "intent": "report_technical_issue",
+     "confidence": 0.91, "topic": "technical_issue", "triage": "technical"}
+
+The actions answer the message's intent as usual and offer the other issues
+(actions/base.py, `Reply.send`), so a second problem is never silently dropped.
+
+Splitting is deliberately conservative: sentence ends, and connectors that start a
+new matter ("and also", "another thing", "on top of that", ...); a plain "and" only
+between two clauses long enough to be requests of their own. A clause counts when it
+is confidently about a topic that is an issue (not small talk, out of scope or a
+request for a person), and two clauses about the same topic are one issue.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from common.taxonomy import TaxonomyError, load_taxonomy
+
+# Topics that are not an issue of their own: "hi, ..." or "thanks, and ..." clauses.
+NOT_ISSUES = frozenset({"smalltalk", "out_of_scope", "human_agent"})
+# Topics one flow answers together: cancelling seats and the refund it brings; a
+# charge the customer does not recognise and getting the money back.
+SAME_MATTER = (
+    frozenset({"refund", "subscription_change"}),
+    frozenset({"refund", "charge_explanation"}),
+)
+
+MAX_TEXT_CHARS = 600  # a longer paste (an error log) is one matter, not a list
+MAX_CLAUSES = 6
+MIN_CLAUSE_WORDS = 3
+MIN_AND_SIDE_WORDS = 3  # "the invoice and the credit note" is one matter
+
+# Connectors that start a new matter.
+_NEW_MATTER = (
+    r"and\s+also|also|and\s+another\s+thing(?:\s+is)?|another\s+thing(?:\s+is)?"
+    r"|on\s+top\s+of\s+that|besides(?:\s+that)?|separately|plus|one\s+more\s+thing"
+    r"(?:\s+is)?|as\s+well\s+as\s+that|and\s+then\s+there'?s|in\s+addition"
+    r"|secondly|second"
+)
+# Where a clause ends: sentence ends, line breaks, semicolons, and a connector after a
+# comma or space (captured, so that the clause after it is known to be a new matter).
+# A bare "also" or "second" only after a comma: "I also need" is inside a clause.
+_NEW_MATTER_INLINE = _NEW_MATTER.replace("|also|", "|").replace("|secondly|second", "")
+_BOUNDARY = re.compile(
+    rf"((?<=[.?!])\s+|\s*[\n;]+\s*|\s+\(?\d[).]\s+|,\s*(?:{_NEW_MATTER})[:,]?\s+(?=\w)"
+    rf"|\s+(?:{_NEW_MATTER_INLINE})[:,]?\s+(?=\w))",
+    re.IGNORECASE,
+)
+_LEADING = re.compile(rf"^(?:{_NEW_MATTER})\b[:,]?\s*", re.IGNORECASE)
+_CONNECTOR = re.compile(rf"\b(?:{_NEW_MATTER})\b", re.IGNORECASE)
+_AND = re.compile(r",?\s+and\s+", re.IGNORECASE)
+# A clause that points back at the one before ("... and would like to cancel it",
+# "if so, ...", "it is missing") continues that matter, unless a connector says
+# otherwise ("Also, Teams crashes when I open it").
+_POINTS_BACK = re.compile(
+    r"^(?:it|that|this|they|which|if\s+so|if\s+not)\b"
+    r"|\b(?:it|that|this|them)\s*[?.!]*$",
+    re.IGNORECASE,
+)
+_WORD = re.compile(r"\w+")
+
+
+@dataclass(frozen=True)
+class Issue:
+    text: str
+    intent: str
+    confidence: float
+    topic: str
+    triage: str
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "text": self.text,
+            "intent": self.intent,
+            "confidence": round(self.confidence, 4),
+            "topic": self.topic,
+            "triage": self.triage,
+        }
+
+
+def _words(text: str) -> int:
+    return len(_WORD.findall(text))
+
+
+def split_clauses(text: str) -> list[str]:
+    """The clauses of a message that might each be a request, in order."""
+    if not text.strip() or len(text) > MAX_TEXT_CHARS:
+        return []
+    clauses: list[str] = []
+    explicit = False  # the clause follows a connector that starts a new matter
+    for index, part in enumerate(_BOUNDARY.split(text)):
+        if index % 2:  # a separator
+            explicit = bool(_CONNECTOR.search(part))
+            continue
+        part = part.strip(" ,.;:-")
+        leading = _LEADING.match(part)
+        if leading:
+            explicit, part = True, part[leading.end() :]
+        if not part:
+            continue
+        pieces = _AND.split(part)
+        if len(pieces) > 1 and all(_words(p) >= MIN_AND_SIDE_WORDS for p in pieces):
+            found = [p.strip(" ,.;:-") for p in pieces]
+        else:
+            found = [part]
+        for number, clause in enumerate(found):
+            new_matter = explicit and number == 0
+            if clauses and not new_matter and _POINTS_BACK.search(clause):
+                clauses[-1] = f"{clauses[-1]}, {clause}"
+            else:
+                clauses.append(clause)
+        explicit = False
+    return [c for c in clauses if _words(c) >= MIN_CLAUSE_WORDS][:MAX_CLAUSES]
+
+
+def _same_matter(topic: str, other: str) -> bool:
+    return topic == other or any({topic, other} <= group for group in SAME_MATTER)
+
+
+def find_issues(
+    text: str,
+    classify: Callable[[Sequence[str]], Sequence[tuple[str, float]]],
+    min_confidence: float,
+) -> list[Issue]:
+    """The distinct issues of a message (two or more), or [] when it holds one.
+
+    `classify` maps clauses to (intent, confidence) pairs, the same classifier that
+    classified the whole message."""
+    clauses = split_clauses(text)
+    if len(clauses) < 2:
+        return []
+    try:
+        taxonomy = load_taxonomy()
+    except TaxonomyError:
+        return []
+    issues: dict[str, Issue] = {}
+    for clause, (intent, confidence) in zip(clauses, classify(clauses)):
+        topic = taxonomy.intent_topic.get(intent)
+        if topic is None or topic in NOT_ISSUES or confidence < min_confidence:
+            continue
+        if any(_same_matter(topic, seen) for seen in issues):
+            continue
+        if topic not in issues:
+            issues[topic] = Issue(
+                clause, intent, confidence, topic, taxonomy.topic_triage[topic]
+            )
+    return list(issues.values()) if len(issues) >= 2 else []

@@ -1,0 +1,113 @@
+"""Two problems in one message (bot/issues.py): where a message splits, and which
+clauses count as issues. The classifier is replaced by a table, so that these test
+the splitting and the rules, not a model; scripts/bench_nlu.py measures the whole
+thing with the trained model."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from bot.issues import MAX_TEXT_CHARS, find_issues, split_clauses
+
+
+@pytest.mark.parametrize(
+    ("text", "clauses"),
+    [
+        (
+            "I was charged twice this month. Also, Teams won't start on my laptop.",
+            ["I was charged twice this month", "Teams won't start on my laptop"],
+        ),
+        (
+            "my invoice is wrong and Outlook keeps crashing",
+            ["my invoice is wrong", "Outlook keeps crashing"],
+        ),
+        (
+            "I want to cancel 3 seats and I also need a copy of invoice G000024176",
+            ["I want to cancel 3 seats", "I also need a copy of invoice G000024176"],
+        ),
+        (
+            "Hi, I need a refund; on top of that Azure VMs are not starting",
+            ["Hi, I need a refund", "Azure VMs are not starting"],
+        ),
+        (
+            "Two issues: 1) the PDF of my last invoice 2) SharePoint loads slowly",
+            ["Two issues:", "the PDF of my last invoice", "SharePoint loads slowly"],
+        ),
+        # one matter, told in two clauses that point back
+        (
+            "I noticed a strange payment and would like to cancel it.",
+            ["I noticed a strange payment, would like to cancel it"],
+        ),
+        ("I requested a refund and it is missing.", []),
+        # an explicit connector wins over a pronoun
+        (
+            "my invoice is wrong. Also Teams crashes when I open it",
+            ["my invoice is wrong", "Teams crashes when I open it"],
+        ),
+        # "and" between short phrases is one matter
+        ("send the invoice and credit note", ["send the invoice and credit note"]),
+        ("", []),
+        ("x" * (MAX_TEXT_CHARS + 1), []),
+    ],
+)
+def test_clauses(text: str, clauses: list[str]) -> None:
+    found = split_clauses(text)
+    if clauses == []:
+        assert len(found) <= 1
+    else:
+        assert found == [c for c in clauses if len(c.split()) >= 3]
+
+
+TABLE = {
+    "I was charged twice this month": ("request_refund", 0.98),
+    "Teams won't start on my laptop": ("report_technical_issue", 0.99),
+    "how do I pay by bank transfer": ("ask_payment_methods", 0.95),
+    "hi there how are you": ("greet", 0.99),
+    "I want to cancel two seats": ("cancel_subscription", 0.97),
+    "Outlook is a bit odd today": ("report_technical_issue", 0.55),
+    "Outlook crashes on start": ("report_technical_issue", 0.93),
+}
+
+
+def classify(clauses: Sequence[str]) -> list[tuple[str, float]]:
+    return [TABLE[c] for c in clauses]
+
+
+def topics(text: str) -> list[str]:
+    return [i.topic for i in find_issues(text, classify, 0.9)]
+
+
+def test_two_topics_are_two_issues_in_the_order_raised() -> None:
+    text = "I was charged twice this month. Also, Teams won't start on my laptop"
+    issues = find_issues(text, classify, 0.9)
+    assert [(i.topic, i.triage) for i in issues] == [
+        ("refund", "commercial"),
+        ("technical_issue", "technical"),
+    ]
+    assert issues[1].text == "Teams won't start on my laptop"
+
+
+def test_small_talk_is_not_an_issue() -> None:
+    assert topics("hi there how are you. Teams won't start on my laptop") == []
+
+
+def test_an_unsure_clause_is_not_an_issue() -> None:
+    assert topics("Outlook is a bit odd today. how do I pay by bank transfer") == []
+    assert topics("Outlook crashes on start. how do I pay by bank transfer") == [
+        "technical_issue",
+        "payment",
+    ]
+
+
+def test_cancelling_and_its_refund_are_one_matter() -> None:
+    assert topics("I want to cancel two seats. I was charged twice this month") == []
+
+
+def test_three_issues() -> None:
+    text = (
+        "I was charged twice this month; Teams won't start on my laptop; "
+        "how do I pay by bank transfer"
+    )
+    assert topics(text) == ["refund", "technical_issue", "payment"]
