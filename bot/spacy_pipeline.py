@@ -15,9 +15,13 @@ none of our code before loading it):
    token's ``NORM`` with a ``csp:...`` tag: a GUID after "order" becomes
    ``csp:order_id``, "may" after "in"/"for" or before a year becomes ``csp:month``, "teams"
    after "our"/"sales" becomes ``csp:not_product`` and so on (nearest keyword wins);
-3. an **entity_ruler** turns token patterns (regexes, the ``csp:`` marks) and the phrase
-   patterns in ``bot/patterns/*.jsonl`` (product names, matched case-insensitively) into
-   entities labelled with the Rasa entity names.
+3. an **entity_ruler** turns token patterns (regexes, the ``csp:`` marks) and the
+   patterns in ``bot/patterns/*.jsonl`` (product names, the ``aspect`` of a question,
+   ``invoice_ref`` references; phrases matched case-insensitively) into entities
+   labelled with the Rasa entity names. Where patterns overlap, the longest match wins
+   ("20 euros" is an ``amount``, "euros" alone an ``aspect``). A pattern's ``id`` is
+   the entity's normalised value: ``bot.nlu_rules`` puts it in the Rasa entity
+   ("are you open on weekends?" -> ``aspect`` ``weekend``).
 
 The build is deterministic: the same sources give byte-identical files.
 """
@@ -55,6 +59,8 @@ ENTITY_LABELS = (
     "amount",
     "billing_period",
     "product",
+    "aspect",
+    "invoice_ref",
 )
 
 # --- GUID context words (nearest keyword before the GUID wins, then after it) --------
@@ -157,6 +163,7 @@ MAY_AFTER = [
 RELATIVE = ["last", "this", "previous", "current", "next", "past", "prior", "coming"]
 UNITS = ["month", "quarter", "year", "week", "months", "quarters", "years", "weeks"]
 YEAR_BEFORE = ["in", "for", "during", "of", "since", "throughout", "fy", "year"]
+AGO = ["ago", "back", "earlier"]
 
 # --- money -----------------------------------------------------------------------------
 NUMBER_REGEX = (
@@ -315,7 +322,8 @@ def context_rules() -> list[tuple[list[list[dict[str, Any]]], dict[str, str], in
 
 
 def entity_patterns(invoice_regex: str, ticket_regex: str) -> list[dict[str, Any]]:
-    """Token patterns for the entity ruler (products come from ``patterns/*.jsonl``)."""
+    """Token patterns for the entity ruler that need the expressions and word lists
+    of this module; the rest come from ``patterns/*.jsonl``."""
     patterns: list[dict[str, Any]] = []
 
     def add(label: str, *token_lists: list[dict[str, Any]]) -> None:
@@ -405,6 +413,13 @@ def entity_patterns(invoice_regex: str, ticket_regex: str) -> list[dict[str, Any
         ],
         [{"LOWER": {"IN": ["ytd", "mtd", "qtd"]}}],
         [{"LOWER": "the"}, {"LOWER": "month"}, {"LOWER": "before"}, {"LOWER": "last"}],
+        # "two months ago", "2 months back", "a year ago"
+        [
+            {"LOWER": {"IN": ["a", "an"]}},
+            {"LOWER": {"IN": UNITS}},
+            {"LOWER": {"IN": AGO}},
+        ],
+        [{"LIKE_NUM": True}, {"LOWER": {"IN": UNITS}}, {"LOWER": {"IN": AGO}}],
     )
 
     # Microsoft Teams: "Teams" always; lower-case "teams" unless it means people.
@@ -413,11 +428,23 @@ def entity_patterns(invoice_regex: str, ticket_regex: str) -> list[dict[str, Any
         [{"ORTH": {"IN": ["Teams", "TEAMS"]}}],
         [{"ORTH": "teams", "NORM": {"NOT_IN": ["csp:not_product"]}}],
     )
+
+    # "can I pay in euros?": a currency named without a number is what the question
+    # is about (with a number it is an amount, the longer match). The word stays the
+    # entity's text, so an answer can say which currency was asked for.
+    patterns.append(
+        {
+            "label": "aspect",
+            "pattern": [{"LOWER": {"IN": CURRENCY_CODES + CURRENCY_WORDS}}],
+            "id": "currency",
+        }
+    )
     return patterns
 
 
-def product_patterns(directory: Path = PATTERNS_DIR) -> list[dict[str, Any]]:
-    """Phrase patterns from ``patterns/*.jsonl``, in file and line order."""
+def file_patterns(directory: Path = PATTERNS_DIR) -> list[dict[str, Any]]:
+    """Patterns from ``patterns/*.jsonl`` (phrases or token lists), in file and line
+    order."""
     patterns: list[dict[str, Any]] = []
     for file in sorted(directory.glob("*.jsonl")):
         for lineno, line in enumerate(file.read_text(encoding="utf-8").splitlines(), 1):
@@ -463,7 +490,7 @@ def build_nlp(
         },
     )
     entities.add_patterns(
-        entity_patterns(invoice_regex, ticket_regex) + product_patterns(patterns_dir)
+        entity_patterns(invoice_regex, ticket_regex) + file_patterns(patterns_dir)
     )
     nlp.meta.update(
         {
@@ -502,7 +529,9 @@ def product_synonyms_yaml(directory: Path = PATTERNS_DIR) -> str:
     files in step.
     """
     by_id: dict[str, list[str]] = {}
-    for entry in product_patterns(directory):
+    for entry in file_patterns(directory):
+        if entry.get("label") != "product":
+            continue  # aspect and invoice_ref values are set by bot.nlu_rules
         canonical = entry.get("id")
         pattern = entry.get("pattern")
         if (

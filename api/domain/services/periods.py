@@ -1,4 +1,5 @@
-"""Billing periods in words ("last month", "October", "Q3 2026") read as date ranges.
+"""Billing periods in words ("last month", "October", "Q3 2026", "two months ago")
+read as date ranges.
 
 The `billing_period` entity comes from the spaCy pipeline (bot/spacy_pipeline.py) as
 the user typed it. `parse_billing_period(text, today=...)` turns it into a `Period`
@@ -38,6 +39,7 @@ WORD_NUMBERS = {
     "eleven": 11,
     "twelve": 12,
     "a": 1,
+    "an": 1,
 }
 ORDINAL_QUARTERS = {
     "first": 1,
@@ -181,15 +183,23 @@ _PATTERNS: list[tuple[str, str]] = [
         r"(?P<rel>[a-z]+)\s+(?P<n>\d+|[a-z]+)\s+(?P<unit>months?|quarters?|years?|weeks?)",
     ),
     ("relative", r"(?P<rel>[a-z]+)\s+(?P<unit>month|quarter|year|week)"),
+    # two months ago, 2 months back, a year ago: the one period that far back
+    (
+        "ago",
+        r"(?P<n>\d+|[a-z]+)\s+(?P<unit>months?|quarters?|years?|weeks?)"
+        r"\s+(?:ago|back|earlier)",
+    ),
 ]
 _COMPILED = [(name, re.compile(rf"^{pattern}$")) for name, pattern in _PATTERNS]
+_LEADING = re.compile(r"^(?:(?:from|for|of|during)\s+)?(?:the\s+)?")
 
 
 def normalise(text: str) -> str:
-    """Lower-case, single spaces, no surrounding punctuation or leading 'for'/'in'."""
+    """Lower-case, single spaces, no surrounding punctuation, no leading preposition
+    or article ("from last year" is "last year")."""
     cleaned = re.sub(r"\s+", " ", text.strip().lower())
     cleaned = cleaned.strip(" ?!.,;:")
-    return cleaned
+    return _LEADING.sub("", cleaned)
 
 
 def parse_billing_period(text: str, *, today: date) -> Period:
@@ -311,7 +321,34 @@ def _build(
         return _relative(
             groups.get("rel") or "", groups.get("unit") or "", 1, today, True
         )
+
+    if name == "ago":
+        return _ago(
+            _count(groups.get("n") or ""), (groups.get("unit") or "").rstrip("s"), today
+        )
     return None
+
+
+def _ago(count: int, unit: str, today: date) -> Period:
+    """'two months ago': the month two before this one (not a range up to today)."""
+    months = count * {"quarter": 3, "year": 12}.get(unit, 1)
+    if count < 1 or months > MAX_MONTHS_BACK:
+        raise PeriodError(f"{count} {unit}s ago is not a billing period")
+    if unit == "week":
+        monday = today - timedelta(days=today.weekday()) - timedelta(days=7 * count)
+        label = (
+            "last week" if count == 1 else f"the week of {monday.day} {monday:%B %Y}"
+        )
+        return Period(monday, monday + timedelta(days=6), label, "week")
+    if unit == "year":
+        return year_period(today.year - count)
+    if unit == "quarter":
+        start = add_months(
+            date(today.year, 3 * ((today.month - 1) // 3) + 1, 1), -3 * count
+        )
+        return quarter_period(start.year, (start.month - 1) // 3 + 1)
+    first = add_months(today.replace(day=1), -count)
+    return month_period(first.year, first.month)
 
 
 def _relative(

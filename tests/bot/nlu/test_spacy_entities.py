@@ -163,6 +163,15 @@ def test_counts_are_not_amounts(csp_nlp, text: str) -> None:
         ("last billing cycle", ["last billing cycle"]),
         ("previous quarter", ["previous quarter"]),
         ("september and november", ["september", "november"]),
+        ("this month's bill", ["this month"]),
+        ("this week's bill", ["this week"]),
+        ("the bill from two months ago", ["two months ago"]),
+        ("invoice from 2 months back", ["2 months back"]),
+        ("what did we pay a year ago", ["a year ago"]),
+        ("the invoice from last year", ["last year"]),
+        ("the January invoice", ["January"]),
+        ("the month before last", ["the month before last"]),
+        ("last quarter's charges", ["last quarter"]),
     ],
 )
 def test_billing_periods(csp_nlp, text: str, expected: list[str]) -> None:
@@ -177,6 +186,8 @@ def test_billing_periods(csp_nlp, text: str, expected: list[str]) -> None:
         "they may cancel",
         "we have 2025 users",
         "last invoice please",
+        "the one before that",
+        "two licences back in stock",
     ],
 )
 def test_not_billing_periods(csp_nlp, text: str) -> None:
@@ -222,6 +233,137 @@ def test_products(csp_nlp, text: str, expected: list[str]) -> None:
 )
 def test_not_products(csp_nlp, text: str) -> None:
     assert ents(csp_nlp, text, "product") == []
+
+
+# --- aspects and invoice references: the pattern id is the value ----------------------------
+def ids(nlp, text: str, label: str) -> list[str]:
+    return [ent.ent_id_ for ent in nlp(text).ents if ent.label_ == label]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("phone number?", ["phone"]),
+        ("what's the support hotline", ["phone"]),
+        ("can I email you", ["email"]),
+        ("what are your opening hours", ["hours"]),
+        ("are you open on weekends?", ["weekend"]),
+        ("when are you open on saturday", ["weekend"]),
+        ("are you open on bank holidays", ["holiday"]),
+        ("how much is technical support?", ["price"]),
+        ("is billing support free of charge", ["price"]),
+        ("how do I get in touch", ["contact"]),
+        ("can I pay in euros?", ["currency"]),
+        ("do you take GBP", ["currency"]),
+        ("which currencies do you accept", ["currency"]),
+        ("can I pay by credit card", ["card"]),
+        ("can we pay by wire transfer", ["bank_transfer"]),
+        ("can we set up a direct debit", ["direct_debit"]),
+        ("will we lose our data?", ["data"]),
+        ("will our emails be deleted", ["data"]),
+        ("what happens to our files", ["data"]),
+        ("how do we get our access back", ["reactivate"]),
+        ("can you unsuspend us", ["reactivate"]),
+        ("are we still billed while suspended?", ["billing_continues"]),
+        (
+            "do we keep paying while the subscription is suspended",
+            ["billing_continues"],
+        ),
+        ("will we still be charged", ["billing_continues"]),
+        ("until when can we cancel", ["deadline"]),
+        ("how long do we have", ["deadline"]),
+        ("when will the refund arrive?", ["deadline"]),
+        # two aspects in one question
+        ("phone or email?", ["phone", "email"]),
+        ("by card or bank transfer", ["card", "bank_transfer"]),
+    ],
+)
+def test_aspects(csp_nlp, text: str, expected: list[str]) -> None:
+    assert ids(csp_nlp, text, "aspect") == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I was charged twice when I paid",  # "when" here asks for no date
+        "transfer me to an agent",
+        "the Teams Phone bill",  # a product, not a phone number
+        "send me my invoice",
+    ],
+)
+def test_not_aspects(csp_nlp, text: str) -> None:
+    assert ents(csp_nlp, text, "aspect") == []
+
+
+def test_a_currency_with_a_number_is_an_amount(csp_nlp) -> None:
+    assert ents(csp_nlp, "I paid 20 euros") == [("amount", "20 euros")]
+    assert ents(csp_nlp, "can I pay in euros?") == [("aspect", "euros")]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("the one before that", "previous"),
+        ("and the one before it?", "previous"),
+        ("the previous one", "previous"),
+        ("show me the invoice before", "previous"),
+        ("the prior one", "previous"),
+        ("last one before that", "previous"),
+        ("and the month before that", "previous"),
+        ("the next one", "next"),
+        ("the one after that", "next"),
+        ("the following invoice", "next"),
+        ("the first one", "first"),
+        ("the oldest", "first"),
+        ("the earliest invoice", "first"),
+        ("that invoice", "this"),
+        ("this one", "this"),
+        ("the same invoice", "this"),
+    ],
+)
+def test_invoice_references(csp_nlp, text: str, expected: str) -> None:
+    assert ids(csp_nlp, text, "invoice_ref") == [expected]
+
+
+@pytest.mark.parametrize(
+    "text", ["the previous month", "the first quarter", "last invoice please"]
+)
+def test_periods_are_not_invoice_references(csp_nlp, text: str) -> None:
+    assert ents(csp_nlp, text, "invoice_ref") == []
+
+
+def test_every_pattern_file_entry_has_a_known_label_and_an_id() -> None:
+    from bot.spacy_pipeline import ENTITY_LABELS, file_patterns
+
+    for entry in file_patterns():
+        assert entry["label"] in ENTITY_LABELS
+        assert entry.get("id"), entry
+
+
+def test_aspect_values_are_the_closed_list() -> None:
+    from bot.spacy_pipeline import entity_patterns, file_patterns
+
+    patterns = file_patterns() + entity_patterns(r"[dg]\d{9}", r"csp-?\d{4,8}")
+    values = {p["id"] for p in patterns if p["label"] == "aspect"}
+    assert values == {
+        "phone",
+        "email",
+        "hours",
+        "weekend",
+        "holiday",
+        "price",
+        "contact",
+        "currency",
+        "card",
+        "bank_transfer",
+        "direct_debit",
+        "data",
+        "reactivate",
+        "billing_continues",
+        "deadline",
+    }
+    refs = {p["id"] for p in patterns if p["label"] == "invoice_ref"}
+    assert refs == {"previous", "next", "first", "this"}
 
 
 # --- everything together, and the build itself ---------------------------------------------

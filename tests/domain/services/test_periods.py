@@ -58,8 +58,22 @@ TODAY = date(2026, 11, 15)
         ("year to date", "2026-01-01", "2026-11-15"),
         ("YTD", "2026-01-01", "2026-11-15"),
         ("QTD", "2026-10-01", "2026-11-15"),
-        # weeks
+        # weeks: "this week" is the current week, Monday to Sunday
         ("last week", "2026-11-02", "2026-11-08"),
+        ("this week", "2026-11-09", "2026-11-15"),
+        # so far back: the one month, quarter, year or week, not a range to today
+        ("two months ago", "2026-09-01", "2026-09-30"),
+        ("2 months back", "2026-09-01", "2026-09-30"),
+        ("a month ago", "2026-10-01", "2026-10-31"),
+        ("13 months ago", "2025-10-01", "2025-10-31"),
+        ("one quarter ago", "2026-07-01", "2026-09-30"),
+        ("a year ago", "2025-01-01", "2025-12-31"),
+        ("3 weeks earlier", "2026-10-19", "2026-10-25"),
+        # a leading preposition or article is not part of the period
+        ("from last year", "2025-01-01", "2025-12-31"),
+        ("the first quarter", "2026-01-01", "2026-03-31"),
+        ("the last 3 months", "2026-08-01", "2026-10-31"),
+        ("for October", "2026-10-01", "2026-10-31"),
     ],
 )
 def test_periods(text: str, start: str, end: str) -> None:
@@ -103,6 +117,16 @@ def test_labels() -> None:
     )
 
 
+def test_a_period_so_far_back_is_named_for_what_it_is() -> None:
+    assert parse_billing_period("two months ago", today=TODAY).label == (
+        "September 2026"
+    )
+    assert parse_billing_period("3 weeks ago", today=TODAY).label == (
+        "the week of 19 October 2026"
+    )
+    assert parse_billing_period("a week ago", today=TODAY).label == "last week"
+
+
 def test_several_periods_make_one_range() -> None:
     period = parse_billing_periods(["October", "September"], today=TODAY)
     assert (period.start, period.end) == (date(2026, 9, 1), date(2026, 10, 31))
@@ -110,7 +134,20 @@ def test_several_periods_make_one_range() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["FY26", "fy 2026", "blah", "13/2026", "", "last 500 months", "Smarch"]
+    "text",
+    [
+        "FY26",
+        "fy 2026",
+        "blah",
+        "13/2026",
+        "",
+        "last 500 months",
+        "Smarch",
+        "500 months ago",
+        "40 years ago",
+        "0 months ago",
+        "some months ago",
+    ],
 )
 def test_what_is_not_a_period(text: str) -> None:
     with pytest.raises(PeriodError):
