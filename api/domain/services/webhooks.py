@@ -70,8 +70,14 @@ ALL_EVENTS: tuple[str, ...] = tuple(event.value for event in EventType)
 # --------------------------------------------------------------------------- payloads
 
 
+# No `extra="forbid"`: the published schema must let later versions add fields.
+SCHEMA_CONFIG = ConfigDict(
+    frozen=True, json_schema_serialization_defaults_required=True
+)
+
+
 class _Data(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = SCHEMA_CONFIG
 
 
 class PartnerRef(_Data):
@@ -101,9 +107,9 @@ class StaffRef(_Data):
 
 class Actor(_Data):
     """Who made a change: a partner user (through the API or a desk tool acting
-    for them), a service holding the API token, or the assistant itself."""
+    for them), or a service holding the API token."""
 
-    kind: Literal["partner_user", "service", "assistant"]
+    kind: Literal["partner_user", "service"]
     partner_user: Optional[StaffRef] = None
     source: Optional[str] = Field(
         default=None,
@@ -145,7 +151,7 @@ class TicketView(_Data):
 class Change(_Data):
     """One field's value before and after a change."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(**SCHEMA_CONFIG, populate_by_name=True)
 
     before: Any = Field(alias="from")
     after: Any = Field(alias="to")
@@ -211,7 +217,7 @@ class HandoffEndedData(_Data):
 
 
 class _Envelope(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = SCHEMA_CONFIG
 
     version: Literal[1] = 1  # SCHEMA_VERSION
     timestamp: datetime = Field(description="When it happened (UTC)")
@@ -261,7 +267,7 @@ PAYLOAD = TypeAdapter(Payload)
 
 def payload_json_schema() -> dict[str, Any]:
     """The JSON Schema of every payload (docs/helpdesk-webhooks.schema.json)."""
-    schema = PAYLOAD.json_schema(by_alias=True)
+    schema = PAYLOAD.json_schema(by_alias=True, mode="serialization")
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "CSP billing desk helpdesk webhook payload",
