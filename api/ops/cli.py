@@ -537,7 +537,8 @@ def delete_conversation_command(
     typer.echo(
         f"delete-conversation: {report.tracker_events_deleted} tracker events, "
         f"{report.review_rows_deleted} review conversations deleted, "
-        f"{report.tickets_scrubbed} tickets scrubbed"
+        f"{report.tickets_scrubbed} tickets scrubbed, "
+        f"{report.webhook_events_deleted} webhook events deleted"
     )
 
 
