@@ -174,6 +174,11 @@ def create_ticket(
             session.add(ticket)
             session.flush()
             ticket.public_id = public_id_for(ticket.id)
+            # The helpdesk's event in the same savepoint as the ticket: both are
+            # kept or neither. (On SQLite a savepoint opened before any write is
+            # the whole transaction, committed when it is released: the event
+            # must be inside it, not after it.)
+            emit_ticket_created(session, ticket)
             session.flush()
     except IntegrityError:
         # Another delivery of the same message won the race: return its ticket.
@@ -181,8 +186,6 @@ def create_ticket(
         if again is None:
             raise
         return again, False
-    # In the same transaction as the ticket: both are committed, or neither.
-    emit_ticket_created(session, ticket)
     return ticket, True
 
 
