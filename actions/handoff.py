@@ -132,8 +132,11 @@ def reply_url(conversation_id: str) -> str:
 
 
 def _message_key(tracker: Tracker) -> Optional[str]:
-    """The id of the user message that asked for a person, if the channel gave one."""
+    """The id of the user message that asked for a person, if there is one."""
     message_id = (tracker.latest_message or {}).get("message_id")
+    if not message_id:
+        users = [e for e in tracker.events if e.get("event") == "user"]
+        message_id = users[-1].get("message_id") if users else None
     return str(message_id) if message_id else None
 
 

@@ -299,7 +299,9 @@ async def test_no_verified_identity_gets_the_sign_in_answer(
         "expired": customer_token(
             case.tenant_id, now=time.time() - 7200, ttl_seconds=600
         ),
-        "forged": customer_token(case.tenant_id, secret="someone-elses-secret-key-of-proper-length"),
+        "forged": customer_token(
+            case.tenant_id, secret="someone-elses-secret-key-of-proper-length"
+        ),
     }
     invoice = invoice_numbered(seeded_session, case.invoice_number or "")
 
