@@ -694,15 +694,21 @@ def webhooks_deliver(
             level=logging.INFO, format="%(levelname)s %(name)s: %(message)s"
         )
         stop = threading.Event()
-        for number in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(number, lambda *_args: stop.set())
+        previous = {
+            number: signal.signal(number, lambda *_args: stop.set())
+            for number in (signal.SIGTERM, signal.SIGINT)
+        }
         if not once:
             err.print(
                 f"webhooks deliver: delivering from {_safe_url(settings.database_url)}",
                 markup=False,
                 soft_wrap=True,
             )
-        attempted = run_worker(get_sessionmaker(), config, stop=stop, once=once)
+        try:
+            attempted = run_worker(get_sessionmaker(), config, stop=stop, once=once)
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
         if once:
             typer.echo(f"webhooks deliver: {attempted} attempts")
 
