@@ -219,6 +219,7 @@ class HandoffEndedData(_Data):
 class _Envelope(BaseModel):
     model_config = SCHEMA_CONFIG
 
+    type: str  # each event's own literal, first in the JSON
     version: Literal[1] = 1  # SCHEMA_VERSION
     timestamp: datetime = Field(description="When it happened (UTC)")
 
