@@ -123,3 +123,31 @@ def test_a_bad_secret_is_refused_with_the_reason(secret: str, problem: str) -> N
 )
 def test_endpoints_are_https_or_this_machine(url: str, good: bool) -> None:
     assert (webhook_url_problem(url) is None) is good
+
+
+def test_the_default_endpoint_needs_a_good_secret_to_start() -> None:
+    from pydantic import ValidationError
+
+    from api.settings import Settings
+
+    url = "https://operator.example/hooks"
+    for secret in ("", "not-a-whsec", "whsec_c2hvcnQ="):
+        with pytest.raises(ValidationError, match="WEBHOOK_DEFAULT_SECRET"):
+            Settings(
+                _env_file=None,  # type: ignore[call-arg]
+                webhook_default_url=url,
+                webhook_default_secret=secret,
+            )
+    with pytest.raises(ValidationError, match="must be https"):
+        Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            webhook_default_url="http://operator.example/hooks",
+            webhook_default_secret=new_secret(),
+        )
+    good = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        webhook_default_url=url,
+        webhook_default_secret=new_secret(),
+    )
+    assert good.webhook_default_url == url
+    assert Settings(_env_file=None).webhook_default_url == ""  # type: ignore[call-arg]
