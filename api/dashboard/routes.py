@@ -84,6 +84,7 @@ from api.dashboard.models import (
 from api.dashboard.privacy import delete_conversation
 from api.domain.db import get_sessionmaker
 from api.domain.models import MAX_DB_ID, Customer, DeliveryStatus, Partner, utcnow
+from api.domain.services.webhook_signing import display_url
 from api.domain.services.webhooks import (
     ALL_EVENTS,
     LogFilters,
@@ -138,6 +139,7 @@ def _environment() -> jinja2.Environment:
     env.filters["pct"] = lambda value: f"{float(value) * 100:.1f}%"
     env.filters["duration"] = _duration
     env.filters["bidi_safe"] = bidi_safe
+    env.filters["display_url"] = display_url
     return env
 
 

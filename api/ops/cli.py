@@ -749,6 +749,7 @@ def webhooks_list(
 ) -> None:
     """The delivery log, newest first: id, status, attempts, answer, event, endpoint."""
     from api.domain.models import DeliveryStatus
+    from api.domain.services.webhook_signing import display_url
     from api.domain.services.webhooks import LogFilters, delivery_log
 
     with reported():
@@ -772,7 +773,7 @@ def webhooks_list(
                             str(row.last_status_code or "-"),
                             row.event.type,
                             row.event.subject,
-                            row.endpoint,
+                            f"{row.endpoint} {display_url(row.url)}",
                             row.last_error or "",
                         ]
                     )

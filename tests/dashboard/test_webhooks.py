@@ -18,7 +18,11 @@ from api.domain.models import (
 from api.domain.services.tickets import NewTicket, create_ticket
 from tests.dashboard.conftest import TestClient
 
-HOOK = {"name": "zendesk", "url": "https://desk.example/hooks", "secret_env": "Z"}
+HOOK = {
+    "name": "zendesk",
+    "url": "https://desk.example/hooks?sig=KEY-IN-THE-URL",
+    "secret_env": "Z",
+}
 
 
 def make_log() -> tuple[int, int]:
@@ -76,6 +80,8 @@ def test_the_log_shows_status_attempts_answer_and_error(
     assert 'href="/dashboard/webhooks" aria-current="page"' in page.text
     bad = row_of(page.text, failed)
     assert "ticket.created" in bad and "zendesk" in bad
+    assert "https://desk.example/hooks?..." in bad
+    assert "KEY-IN-THE-URL" not in page.text
     assert '<td class="status">failed</td>' in bad
     assert "<td>9</td>" in bad and "<td>500</td>" in bad
     assert "HTTP 500 Internal Server Error" in bad

@@ -71,6 +71,9 @@ class DeliveryConfig:
     max_age: float
     poll: float
     retention_days: int = 0
+    # Plain http:// to this machine is for local tools and tests; production
+    # sends over HTTPS only, whatever a profile says.
+    https_only: bool = False
 
     @classmethod
     def from_settings(cls, settings: Optional[Settings] = None) -> DeliveryConfig:
@@ -82,6 +85,7 @@ class DeliveryConfig:
             max_age=s.webhook_max_age_seconds,
             poll=s.webhook_poll_seconds,
             retention_days=s.webhook_retention_days,
+            https_only=s.app_mode == "production",
         )
 
     @property
@@ -209,8 +213,12 @@ def signing_secret(name: str, settings: Optional[Settings] = None) -> str:
     return value
 
 
-def send(client: httpx.Client, claim: Claim, *, now: datetime) -> Outcome:
+def send(
+    client: httpx.Client, claim: Claim, *, now: datetime, https_only: bool = False
+) -> Outcome:
     """One signed POST of the claim's event; never raises."""
+    if https_only and not claim.url.startswith("https://"):
+        return Outcome(False, error="production mode sends to https:// endpoints only")
     try:
         secret = signing_secret(claim.secret_env)
     except WebhookSecretError as exc:
@@ -321,7 +329,7 @@ def deliver_due(
     with factory() as session:
         claims = claim_due(session, now=clock(), lease=config.lease, limit=limit)
     for claim in claims:
-        outcome = send(client, claim, now=clock())
+        outcome = send(client, claim, now=clock(), https_only=config.https_only)
         with factory() as session:
             record(session, claim, outcome, now=clock(), config=config)
         if outcome.delivered:

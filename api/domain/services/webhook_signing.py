@@ -79,6 +79,22 @@ def webhook_url_problem(url: str) -> Optional[str]:
     return f"{url!r} must be https:// (plain http only to this machine, for tests)"
 
 
+def display_url(url: str) -> str:
+    """An endpoint address to show: without its query and fragment, which some
+    receivers use for a key (an Azure Logic Apps or Power Automate trigger's
+    `sig=`), and without any user name or password."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "(not a URL)"
+    if ":" in host:
+        host = f"[{host}]"
+    hidden = "?..." if parts.query else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}{hidden}"
+
+
 def _is_loopback(host: str) -> bool:
     if host in LOOPBACK_NAMES:
         return True

@@ -402,3 +402,24 @@ def test_retry_after_reads_seconds_and_dates() -> None:
     assert retry_after_seconds(http_date, now=now) == 90
     assert retry_after_seconds("soon", now=now) is None
     assert retry_after_seconds(None, now=now) is None
+
+
+def test_production_sends_to_https_endpoints_only(outbox_url: str) -> None:
+    consumer = Consumer()
+    strict = DeliveryConfig(
+        timeout=2.0,
+        retry_base=0.2,
+        retry_max=1.0,
+        max_age=60.0,
+        poll=0.05,
+        https_only=True,
+    )
+    with running(consumer), get_sessionmaker()() as session:
+        partner = make_partner(session, "plain", endpoints=[endpoint(consumer.url)])
+        file_tickets(session, partner.id, 1)
+        with httpx.Client() as client:
+            deliver_due(get_sessionmaker(), client, strict)
+        [row] = deliveries(session)
+        assert row.status is DeliveryStatus.PENDING
+        assert row.last_error == "production mode sends to https:// endpoints only"
+        assert consumer.requests == []

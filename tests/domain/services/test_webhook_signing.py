@@ -13,6 +13,7 @@ from standardwebhooks import Webhook, WebhookVerificationError
 
 from api.domain.services.webhook_signing import (
     WebhookSecretError,
+    display_url,
     new_message_id,
     new_secret,
     signed_headers,
@@ -151,3 +152,21 @@ def test_the_default_endpoint_needs_a_good_secret_to_start() -> None:
     )
     assert good.webhook_default_url == url
     assert Settings(_env_file=None).webhook_default_url == ""  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://desk.example/hooks", "https://desk.example/hooks"),
+        (
+            "https://prod-12.westeurope.logic.azure.com:443/workflows/abc/triggers/"
+            "manual/paths/invoke?api-version=2016-10-01&sig=SECRETSIG",
+            "https://prod-12.westeurope.logic.azure.com:443/workflows/abc/triggers/"
+            "manual/paths/invoke?...",
+        ),
+        ("http://[::1]:8099/h#frag", "http://[::1]:8099/h"),
+        ("https://user:pw@desk.example/h", "https://desk.example/h"),
+    ],
+)
+def test_an_endpoint_is_shown_without_what_may_be_a_key(url: str, shown: str) -> None:
+    assert display_url(url) == shown
