@@ -42,6 +42,7 @@ from actions.tracker import session_events
 from api.domain.db import session_scope
 from api.domain.services.handoff import HANDOFF_PARTNER_SLOT
 from api.domain.services.notify import HandoffNotice, NotifyResult, notify_handoff
+from api.domain.services.webhooks import HandoffStart, emit_handoff_started
 from api.settings import get_settings
 from common.redaction import redact
 from common.taxonomy import TaxonomyError, load_taxonomy
@@ -130,6 +131,15 @@ def reply_url(conversation_id: str) -> str:
     )
 
 
+def _message_key(tracker: Tracker) -> Optional[str]:
+    """The id of the user message that asked for a person, if there is one."""
+    message_id = (tracker.latest_message or {}).get("message_id")
+    if not message_id:
+        users = [e for e in tracker.events if e.get("event") == "user"]
+        message_id = users[-1].get("message_id") if users else None
+    return str(message_id) if message_id else None
+
+
 class ActionHandoff(Action):
     """Hand the conversation to a person at the partner's desk, and pause."""
 
@@ -191,6 +201,23 @@ class ActionHandoff(Action):
                 facts={"Tenant": chatter.customer.tenant_id}
                 if chatter.customer
                 else {},
+            )
+            # The desk's helpdesk hears of it in this transaction (the outbox);
+            # a retried action for the same message adds no second event.
+            emit_handoff_started(
+                session,
+                HandoffStart(
+                    conversation_id=tracker.sender_id,
+                    channel=notice.channel,
+                    partner=partner,
+                    customer=chatter.customer,
+                    requester=notice.requester,
+                    reason=notice.reason,
+                    last_message=notice.last_message,
+                    dashboard_url=notice.dashboard_url,
+                    reply_url=notice.reply_url,
+                    message_key=_message_key(tracker),
+                ),
             )
             return HandoffPlan(
                 messages=[

@@ -16,6 +16,10 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from api.domain.services.webhook_signing import (
+    webhook_secret_problem,
+    webhook_url_problem,
+)
 from common import settings as S
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -124,6 +128,26 @@ class Settings(BaseSettings):
     dashboard_ingest_on_request: bool = S.DASHBOARD_INGEST_ON_REQUEST.default
     dashboard_page_size: int = S.DASHBOARD_PAGE_SIZE.default
 
+    # Outbound webhooks to the partners' helpdesks (docs/helpdesk-webhooks.md):
+    # a default endpoint for every partner's events, and the delivery worker's
+    # timing. Partners add their own endpoints in their profiles.
+    webhook_default_url: str = S.WEBHOOK_DEFAULT_URL.default
+    webhook_default_secret: str = S.WEBHOOK_DEFAULT_SECRET.default
+    webhook_timeout_seconds: float = Field(
+        default=S.WEBHOOK_TIMEOUT_SECONDS.default, gt=0, le=120
+    )
+    webhook_retry_base_seconds: float = Field(
+        default=S.WEBHOOK_RETRY_BASE_SECONDS.default, gt=0
+    )
+    webhook_retry_max_seconds: float = Field(
+        default=S.WEBHOOK_RETRY_MAX_SECONDS.default, gt=0
+    )
+    webhook_max_age_seconds: float = Field(
+        default=S.WEBHOOK_MAX_AGE_SECONDS.default, gt=0
+    )
+    webhook_poll_seconds: float = Field(default=S.WEBHOOK_POLL_SECONDS.default, gt=0)
+    webhook_retention_days: int = Field(default=S.WEBHOOK_RETENTION_DAYS.default, ge=0)
+
     # Channels (bot/channels/, read inside Rasa from the same names).
     widget_allowed_origins: str = S.WIDGET_ALLOWED_ORIGINS.default
     widget_allow_anonymous: bool = S.WIDGET_ALLOW_ANONYMOUS.default
@@ -195,6 +219,17 @@ class Settings(BaseSettings):
                         "network (e.g. 10.0.0.5 or 10.0.0.0/8)"
                     ) from None
         return value
+
+    @model_validator(mode="after")
+    def _default_webhook_endpoint(self) -> Settings:
+        if not self.webhook_default_url.strip():
+            return self
+        problem = webhook_url_problem(
+            self.webhook_default_url.strip()
+        ) or webhook_secret_problem(self.webhook_default_secret.strip())
+        if problem:
+            raise ValueError(f"WEBHOOK_DEFAULT_URL / WEBHOOK_DEFAULT_SECRET: {problem}")
+        return self
 
     @model_validator(mode="after")
     def _refuse_defaults_in_production(self) -> Settings:

@@ -252,6 +252,44 @@ DASHBOARD_PAGE_SIZE = Setting(
     "DASHBOARD_PAGE_SIZE", 50, "conversations per dashboard page"
 )
 
+# --------------------------------------------------------------------------- webhooks
+
+WEBHOOK_DEFAULT_URL = Setting(
+    "WEBHOOK_DEFAULT_URL",
+    "",
+    "a helpdesk endpoint that receives every partner's webhooks (none when empty)",
+)
+WEBHOOK_DEFAULT_SECRET = Setting(
+    "WEBHOOK_DEFAULT_SECRET",
+    "",
+    "the signing secret (whsec_...) of WEBHOOK_DEFAULT_URL",
+    secret=True,
+)
+WEBHOOK_TIMEOUT_SECONDS = Setting(
+    "WEBHOOK_TIMEOUT_SECONDS", 15.0, "how long one delivery attempt may take"
+)
+WEBHOOK_RETRY_BASE_SECONDS = Setting(
+    "WEBHOOK_RETRY_BASE_SECONDS",
+    5.0,
+    "the wait before the first retry; it doubles with each failure (with jitter)",
+)
+WEBHOOK_RETRY_MAX_SECONDS = Setting(
+    "WEBHOOK_RETRY_MAX_SECONDS", 6 * 3600.0, "the longest wait between two attempts"
+)
+WEBHOOK_MAX_AGE_SECONDS = Setting(
+    "WEBHOOK_MAX_AGE_SECONDS",
+    3 * 24 * 3600.0,
+    "how long a delivery is retried before it is marked failed (replay it then)",
+)
+WEBHOOK_POLL_SECONDS = Setting(
+    "WEBHOOK_POLL_SECONDS", 1.0, "how often an idle delivery worker looks for work"
+)
+WEBHOOK_RETENTION_DAYS = Setting(
+    "WEBHOOK_RETENTION_DAYS",
+    30,
+    "days the delivery log keeps finished deliveries (0: forever)",
+)
+
 # --------------------------------------------------------------------------- channels
 
 WIDGET_ALLOWED_ORIGINS = Setting(

@@ -45,12 +45,23 @@ LOCKOUT = timedelta(minutes=15)
 SESSION_COOKIE = "csp_dashboard_session"
 LOGIN_CSRF_COOKIE = "csp_dashboard_login_csrf"
 
-# What each role may do. Leads review and correct; admins also delete
-# conversations on privacy requests.
+# What each role may do. Leads review and correct, and see the helpdesk webhooks'
+# delivery log; admins also delete conversations on privacy requests and replay
+# webhook deliveries.
 ROLE_PERMISSIONS: dict[DashboardRole, frozenset[str]] = {
-    DashboardRole.LEAD: frozenset({"review", "correct", "export", "metrics"}),
+    DashboardRole.LEAD: frozenset(
+        {"review", "correct", "export", "metrics", "webhooks"}
+    ),
     DashboardRole.ADMIN: frozenset(
-        {"review", "correct", "export", "metrics", "delete_conversation"}
+        {
+            "review",
+            "correct",
+            "export",
+            "metrics",
+            "webhooks",
+            "delete_conversation",
+            "replay_webhooks",
+        }
     ),
 }
 

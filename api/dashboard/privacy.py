@@ -8,6 +8,9 @@
    contains the sender id is replaced by its hash, and summary and description go
    through ``redact``.
 3. The review tables: the conversation, its turns, topics and corrections.
+4. The helpdesk webhooks' outbox: the conversation's events and their deliveries
+   (their bodies hold what was said), sent or not. What a helpdesk already
+   received is the partner's to delete.
 
 What is kept is an audit row (``privacy_deletions``): when, by whom, how many rows,
 and the SHA-256 of the sender id, so that the ingester skips, and purges again, any
@@ -32,6 +35,7 @@ from api.dashboard.ingest import sender_hash, tickets_of
 from api.dashboard.models import Conversation, PrivacyDeletion
 from api.dashboard.transcripts import TranscriptSource
 from api.domain.models import Ticket, utcnow
+from api.domain.services.webhooks import delete_conversation_events
 from common.redaction import redact
 
 PRIVACY_KEY_PREFIX = "privacy:"
@@ -42,6 +46,7 @@ class DeletionReport:
     tracker_events_deleted: int
     tickets_scrubbed: int
     review_rows_deleted: int
+    webhook_events_deleted: int = 0
 
 
 def scrub_ticket(ticket: Ticket, sender_id: str, *, now: datetime) -> None:
@@ -74,6 +79,8 @@ def delete_conversation(
     the request can simply be repeated.
     """
     now = now or utcnow()
+    # Before the tickets are scrubbed: their events are found by the conversation.
+    webhook_events = delete_conversation_events(session, sender_id)
     tickets = tickets_of(session, sender_id)
     for ticket in tickets:
         scrub_ticket(ticket, sender_id, now=now)
@@ -103,4 +110,5 @@ def delete_conversation(
         tracker_events_deleted=deleted,
         tickets_scrubbed=len(tickets),
         review_rows_deleted=len(conversation_ids),
+        webhook_events_deleted=webhook_events,
     )

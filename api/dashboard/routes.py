@@ -8,6 +8,8 @@
     GET  /dashboard/corrections                   current corrections and history
     GET  /dashboard/corrections/export.yml        Rasa NLU YAML
     GET  /dashboard/metrics, GET /dashboard/metrics.csv
+    GET  /dashboard/webhooks                      helpdesk webhooks' delivery log
+    POST /dashboard/webhooks/{id}/replay          send a delivery again (admin)
     GET  /dashboard/static/{name}                 CSS, JS, Chart.js (from build/)
 
 Wire it into the API with ``app.include_router(dashboard.router)``.
@@ -81,7 +83,15 @@ from api.dashboard.models import (
 )
 from api.dashboard.privacy import delete_conversation
 from api.domain.db import get_sessionmaker
-from api.domain.models import MAX_DB_ID, Customer, Partner, utcnow
+from api.domain.models import MAX_DB_ID, Customer, DeliveryStatus, Partner, utcnow
+from api.domain.services.webhook_signing import display_url
+from api.domain.services.webhooks import (
+    ALL_EVENTS,
+    LogFilters,
+    ReplayError,
+    delivery_log,
+    replay_delivery,
+)
 from api.frontend import BUILD_COMMAND, CHART_JS, static_file
 from api.settings import Settings, get_settings
 from api.web.deps import PublicRateLimit, SessionDep
@@ -107,6 +117,7 @@ SECURITY_HEADERS = {
 }
 NOTICES = {
     "correction-saved": "Correction saved. The export now uses it.",
+    "replayed": "The delivery is queued again; the worker sends it within seconds.",
     "deleted": "The conversation was deleted from every store.",
     "signed-out": "You are signed out.",
 }
@@ -128,6 +139,7 @@ def _environment() -> jinja2.Environment:
     env.filters["pct"] = lambda value: f"{float(value) * 100:.1f}%"
     env.filters["duration"] = _duration
     env.filters["bidi_safe"] = bidi_safe
+    env.filters["display_url"] = display_url
     return env
 
 
@@ -713,6 +725,107 @@ def metrics_csv(request: Request, session: SessionDep, lead: SignedInDep) -> Res
         f'attachment; filename="dashboard-metrics-{data.date_from}-{data.date_to}.csv"'
     )
     return _secure(response)
+
+
+# --------------------------------------------------------------------------- webhooks
+
+WEBHOOK_LOG_PAGE = 100
+
+
+def _log_filters(params: Any) -> tuple[LogFilters, dict[str, str], list[str]]:
+    """The delivery log's filters from the query string; bad values are ignored
+    and reported."""
+    errors: list[str] = []
+    kept: dict[str, str] = {}
+    wanted_status: Optional[DeliveryStatus] = None
+    partner_id: Optional[int] = None
+    event_type: Optional[str] = None
+    if params.get("status"):
+        try:
+            wanted_status = DeliveryStatus(params["status"])
+            kept["status"] = wanted_status.value
+        except ValueError:
+            errors.append("status must be pending, delivered or failed")
+    if params.get("partner_id"):
+        text = params["partner_id"]
+        if text.isdigit() and 0 < int(text) <= MAX_DB_ID:
+            partner_id = int(text)
+            kept["partner_id"] = text
+        else:
+            errors.append("partner must be a partner's id")
+    if params.get("type"):
+        if params["type"] in ALL_EVENTS:
+            event_type = params["type"]
+            kept["type"] = event_type
+        else:
+            errors.append("unknown event type")
+    filters = LogFilters(
+        status=wanted_status, partner_id=partner_id, event_type=event_type
+    )
+    return filters, kept, errors
+
+
+@router.get("/webhooks", response_class=HTMLResponse)
+def webhook_log(request: Request, session: SessionDep, lead: SignedInDep) -> Response:
+    """The helpdesk webhooks' deliveries, newest first: status, attempts, the last
+    answer and error; failed ones can be replayed."""
+    require("webhooks", lead)
+    filters, kept, errors = _log_filters(request.query_params)
+    before = request.query_params.get("before", "")
+    before_id = int(before) if before.isdigit() and int(before) <= MAX_DB_ID else None
+    rows = delivery_log(
+        session, filters=filters, limit=WEBHOOK_LOG_PAGE, before_id=before_id
+    )
+    older = (
+        "?" + urlencode({**kept, "before": rows[-1].id})
+        if len(rows) == WEBHOOK_LOG_PAGE
+        else None
+    )
+    partners = list(session.scalars(select(Partner).order_by(Partner.name)))
+    return _render(
+        request,
+        "webhooks.html",
+        {
+            "lead": lead,
+            "nav": "webhooks",
+            "rows": rows,
+            "params": kept,
+            "errors": errors,
+            "statuses": [s.value for s in DeliveryStatus],
+            "event_types": list(ALL_EVENTS),
+            "partners": partners,
+            "partner_names": {p.id: p.name for p in partners},
+            "older": older,
+            "first": "?" + urlencode(kept) if before_id else None,
+            "can_replay": lead.can("replay_webhooks"),
+        },
+    )
+
+
+@router.post("/webhooks/{delivery_id}/replay")
+def replay_webhook(
+    delivery_id: DashboardId,
+    session: SessionDep,
+    lead: SignedInDep,
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    """Queue a delivery again (its event keeps its webhook-id)."""
+    check_csrf(lead, csrf_token)
+    require("replay_webhooks", lead)
+    try:
+        replay_delivery(session, delivery_id)
+    except ReplayError as exc:
+        session.rollback()
+        raise HTTPException(
+            status_code=(
+                status.HTTP_404_NOT_FOUND
+                if "no webhook delivery" in str(exc)
+                else status.HTTP_409_CONFLICT
+            ),
+            detail=str(exc),
+        ) from exc
+    session.commit()
+    return _redirect(f"/dashboard/webhooks?notice=replayed#delivery-{delivery_id}")
 
 
 # --------------------------------------------------------------------------- static

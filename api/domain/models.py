@@ -208,6 +208,14 @@ class Severity(str, enum.Enum):
     C = "C"
 
 
+class DeliveryStatus(str, enum.Enum):
+    """Where a webhook delivery stands (api/domain/services/webhook_delivery.py)."""
+
+    PENDING = "pending"  # waiting for its next attempt (or being attempted)
+    DELIVERED = "delivered"  # the endpoint answered 2xx
+    FAILED = "failed"  # given up (too old, or 410 Gone); can be replayed
+
+
 # --------------------------------------------------------------------------- partners
 
 
@@ -263,6 +271,12 @@ class Partner(Base):
     invoice_number_prefix: Mapped[Optional[str]] = mapped_column(String(20))
     invoice_number_pattern: Mapped[Optional[str]] = mapped_column(String(200))
     invoice_number_example: Mapped[Optional[str]] = mapped_column(String(40))
+    # The partner's helpdesk webhook endpoints (api/domain/profiles.py,
+    # `WebhookEndpoint`): name, url, secret_env (the NAME of the environment
+    # variable holding the signing secret, never the secret) and events.
+    webhook_endpoints: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSON, default=list, server_default=text("'[]'")
+    )
 
     entitlements: Mapped[list[SupportEntitlement]] = relationship(
         back_populates="partner", cascade="all, delete-orphan"
@@ -552,3 +566,66 @@ class Ticket(Base):
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime(), default=utcnow, onupdate=utcnow
     )
+
+
+# --------------------------------------------------------------------------- webhooks
+
+
+class WebhookEvent(Base):
+    """An event for the partners' helpdesks, written in the same transaction as the
+    change it announces (the outbox); `body` is the exact JSON that is signed and
+    sent, the same bytes on every attempt."""
+
+    __tablename__ = "webhook_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(40), unique=True)  # webhook-id
+    type: Mapped[str] = mapped_column(String(60), index=True)  # e.g. ticket.created
+    partner_id: Mapped[int] = mapped_column(
+        ForeignKey("partners.id", ondelete="CASCADE"), index=True
+    )
+    subject: Mapped[str] = mapped_column(String(200))  # a ticket id, a conversation
+    conversation_id: Mapped[Optional[str]] = mapped_column(String(200), index=True)
+    # Set when one happening must make one event however often its code runs (a
+    # retried hand-off action): a second event with the same key is not written.
+    dedupe_key: Mapped[Optional[str]] = mapped_column(String(300), unique=True)
+    body: Mapped[str] = mapped_column(Text)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+    deliveries: Mapped[list[WebhookDelivery]] = relationship(
+        back_populates="event", cascade="all, delete-orphan"
+    )
+
+
+class WebhookDelivery(Base):
+    """One event for one endpoint, and how its delivery went (the delivery log)."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (UniqueConstraint("event_id", "endpoint"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[int] = mapped_column(
+        ForeignKey("webhook_events.id", ondelete="CASCADE"), index=True
+    )
+    endpoint: Mapped[str] = mapped_column(String(60))  # its name in the profile
+    url: Mapped[str] = mapped_column(String(500))
+    # The NAME of the environment variable that holds the signing secret.
+    secret_env: Mapped[str] = mapped_column(String(100))
+    status: Mapped[DeliveryStatus] = mapped_column(
+        _enum(DeliveryStatus), default=DeliveryStatus.PENDING
+    )
+    # Attempts since it was queued (or last replayed); the retry wait grows with it.
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # When it was queued or last replayed: WEBHOOK_MAX_AGE_SECONDS counts from here.
+    queued_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The next attempt; while an attempt runs, the end of that worker's lease.
+    next_attempt_at: Mapped[Optional[datetime]] = mapped_column(
+        UTCDateTime(), index=True
+    )
+    last_attempt_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime())
+    last_status_code: Mapped[Optional[int]] = mapped_column(Integer)
+    last_error: Mapped[Optional[str]] = mapped_column(String(500))
+    delivered_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime())
+    replays: Mapped[int] = mapped_column(Integer, default=0)
+
+    event: Mapped[WebhookEvent] = relationship(back_populates="deliveries")

@@ -65,6 +65,8 @@ from api.domain.models import (
     SupportEntitlement,
     SupportProgram,
 )
+from api.domain.services.webhook_signing import webhook_url_problem
+from api.domain.services.webhooks import ALL_EVENTS, DEFAULT_ENDPOINT, EventType
 
 SCHEMA_PATH = (
     Path(__file__).resolve().parents[2] / "docs" / "partner-profile.schema.json"
@@ -377,6 +379,58 @@ class Handoff(_Section):
     )
 
 
+class WebhookEndpoint(_Section):
+    """An endpoint of the partner's helpdesk that receives signed webhooks
+    (docs/helpdesk-webhooks.md)."""
+
+    name: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,59}$",
+        description="Short name shown in the delivery log, e.g. connectwise "
+        "(lower case, digits, - and _; not `default`).",
+    )
+    url: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = (
+        Field(
+            description="Where the webhooks are POSTed: https:// (plain http only "
+            "to this machine, for tests)."
+        )
+    )
+    secret_env: str = Field(
+        pattern=r"^[A-Z_][A-Z0-9_]{0,99}$",
+        description="NAME of the environment variable that holds the endpoint's "
+        "signing secret (whsec_...; `csp-desk webhooks new-secret` makes one); "
+        "never the secret itself.",
+    )
+    events: list[EventType] = Field(
+        default_factory=lambda: list(EventType),
+        min_length=1,
+        description="The events it receives; leave out for all of them.",
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _not_default(cls, name: str) -> str:
+        if name == DEFAULT_ENDPOINT:
+            raise ValueError(
+                f"{DEFAULT_ENDPOINT!r} is the name of WEBHOOK_DEFAULT_URL's endpoint"
+            )
+        return name
+
+    @field_validator("url")
+    @classmethod
+    def _good_url(cls, url: str) -> str:
+        problem = webhook_url_problem(url)
+        if problem:
+            raise ValueError(problem)
+        return url
+
+    @field_validator("events")
+    @classmethod
+    def _distinct_events(cls, events: list[EventType]) -> list[EventType]:
+        if len(set(events)) != len(events):
+            raise ValueError("an event is listed twice")
+        return events
+
+
 # --------------------------------------------------------------------------- profile
 
 
@@ -414,6 +468,11 @@ class PartnerProfile(_Section):
     partner_center: Optional[PartnerCenterApp] = None
     invoice_numbering: Optional[InvoiceNumbering] = None
     handoff: Handoff = Field(default_factory=Handoff)
+    webhooks: list[WebhookEndpoint] = Field(
+        default_factory=list,
+        description="Endpoints of the partner's helpdesk (ConnectWise, Autotask, "
+        "Zendesk, ...) that receive signed webhooks on ticket and hand-off events.",
+    )
 
     def cross_checks(self) -> list[tuple[Location, str]]:
         """Problems between fields: duplicates, a currency not accepted."""
@@ -445,6 +504,13 @@ class PartnerProfile(_Section):
                         ("entitlements", index),
                         f"entitlements[{first}] has the same program and start",
                     )
+                )
+        names: dict[str, int] = {}
+        for index, endpoint in enumerate(self.webhooks):
+            first = names.setdefault(endpoint.name, index)
+            if first != index:
+                found.append(
+                    (("webhooks", index, "name"), f"the same as webhooks[{first}].name")
                 )
         return found
 
@@ -680,6 +746,9 @@ def apply_profile(session: Session, profile: PartnerProfile) -> ApplyReport:
         "reminder_after_days": profile.collections.reminder_after_days,
         "suspend_after_days_overdue": profile.collections.suspend_after_days_overdue,
         "slack_channel_id": profile.handoff.slack_channel_id,
+        "webhook_endpoints": [
+            endpoint.model_dump(mode="json") for endpoint in profile.webhooks
+        ],
         "partner_center_tenant_id": None,
         "partner_center_client_id": None,
         "partner_center_secret_env": None,
@@ -831,6 +900,7 @@ def export_profile_data(partner: Partner) -> dict[str, Any]:
         "partner_center": None,
         "invoice_numbering": None,
         "handoff": {"slack_channel_id": partner.slack_channel_id},
+        "webhooks": [dict(endpoint) for endpoint in partner.webhook_endpoints or []],
     }
     if partner.partner_center_tenant_id:
         data["partner_center"] = {
@@ -878,6 +948,11 @@ def profile_dump(profile: Union[PartnerProfile, dict[str, Any]]) -> dict[str, An
         hours.pop("holidays", None)
     if not plain.get("handoff"):
         plain.pop("handoff", None)
+    if not plain.get("webhooks"):
+        plain.pop("webhooks", None)
+    for endpoint in plain.get("webhooks", []):
+        if endpoint.get("events") == list(ALL_EVENTS):
+            del endpoint["events"]  # the default: every event
     if plain.get("invoice_numbering", {}).get("prefix") == "":
         del plain["invoice_numbering"]["prefix"]
     return plain
@@ -950,6 +1025,7 @@ __all__ = [
     "ProfileConflict",
     "ProfileError",
     "SupportHours",
+    "WebhookEndpoint",
     "apply_profile",
     "dump_profile",
     "export_profile",

@@ -10,6 +10,8 @@
     csp-desk privacy delete-conversation SENDER_ID --by dpo@partner.example
     csp-desk partner apply northwind.yml    create or update a partner from its profile
     csp-desk partner export northwind -o northwind.yml
+    csp-desk webhooks deliver       the helpdesk webhooks' delivery worker
+    csp-desk webhooks replay 42     send a failed delivery again
 
 Installed into `.venv` by `make setup` (`[project.scripts]` in pyproject.toml);
 `python -m api` runs the same program. The databases are the ones the settings name
@@ -62,7 +64,13 @@ partner = typer.Typer(
 app.add_typer(dashboard, name="dashboard")
 app.add_typer(transcripts, name="transcripts")
 app.add_typer(privacy, name="privacy")
+webhooks = typer.Typer(
+    help="Helpdesk webhooks: the delivery worker, the log, replays "
+    "(docs/helpdesk-webhooks.md).",
+    no_args_is_help=True,
+)
 app.add_typer(partner, name="partner")
+app.add_typer(webhooks, name="webhooks")
 
 err = Console(stderr=True, highlight=False)
 
@@ -529,7 +537,8 @@ def delete_conversation_command(
     typer.echo(
         f"delete-conversation: {report.tracker_events_deleted} tracker events, "
         f"{report.review_rows_deleted} review conversations deleted, "
-        f"{report.tickets_scrubbed} tickets scrubbed"
+        f"{report.tickets_scrubbed} tickets scrubbed, "
+        f"{report.webhook_events_deleted} webhook events deleted"
     )
 
 
@@ -657,6 +666,148 @@ def partner_schema(
     with reported(), _open(output, "w", sys.stdout) as out:
         out.write(
             json.dumps(profile_json_schema(), indent=2, ensure_ascii=False) + "\n"
+        )
+
+
+# --------------------------------------------------------------------------- webhooks
+
+
+@webhooks.command("deliver")
+def webhooks_deliver(
+    once: Annotated[
+        bool, typer.Option("--once", help="one round, then exit (for cron or tests)")
+    ] = False,
+) -> None:
+    """Send the outbox's webhooks until stopped (Ctrl-C or SIGTERM finishes the
+    deliveries in hand first)."""
+    import logging
+    import signal
+    import threading
+
+    from api.domain.db import get_sessionmaker
+    from api.domain.services.webhook_delivery import DeliveryConfig, run_worker
+
+    with reported():
+        settings = get_settings()
+        config = DeliveryConfig.from_settings(settings)
+        logging.basicConfig(
+            level=logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+        )
+        stop = threading.Event()
+        previous = {
+            number: signal.signal(number, lambda *_args: stop.set())
+            for number in (signal.SIGTERM, signal.SIGINT)
+        }
+        if not once:
+            err.print(
+                f"webhooks deliver: delivering from {_safe_url(settings.database_url)}",
+                markup=False,
+                soft_wrap=True,
+            )
+        try:
+            attempted = run_worker(get_sessionmaker(), config, stop=stop, once=once)
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+        if once:
+            typer.echo(f"webhooks deliver: {attempted} attempts")
+
+
+@webhooks.command("replay")
+def webhooks_replay(
+    delivery_id: Annotated[
+        int, typer.Argument(help="the delivery's id (the log's first column)", min=1)
+    ],
+) -> None:
+    """Queue a failed (or delivered) delivery again; the worker sends it at once."""
+    from api.domain.services.webhooks import ReplayError, replay_delivery
+
+    with reported():
+        try:
+            with session_scope() as session:
+                delivery = replay_delivery(session, delivery_id)
+                what = f"{delivery.event.type} {delivery.event.message_id}"
+                where = delivery.endpoint
+        except ReplayError as exc:
+            raise CommandError(str(exc)) from exc
+        except SQLAlchemyError as exc:
+            raise CommandError(
+                f"cannot read the webhook log ({exc.__class__.__name__}); run "
+                "`csp-desk migrate` first"
+            ) from exc
+        typer.echo(
+            f"webhooks replay: delivery {delivery_id} ({what}) to {where} queued"
+        )
+
+
+@webhooks.command("list")
+def webhooks_list(
+    status: Annotated[
+        Optional[str], typer.Option(help="pending, delivered or failed")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="how many, newest first", min=1)] = 20,
+) -> None:
+    """The delivery log, newest first: id, status, attempts, answer, event, endpoint."""
+    from api.domain.models import DeliveryStatus
+    from api.domain.services.webhook_signing import display_url
+    from api.domain.services.webhooks import LogFilters, delivery_log
+
+    with reported():
+        try:
+            wanted = DeliveryStatus(status) if status else None
+        except ValueError:
+            raise CommandError(
+                f"no status {status!r} (pending, delivered or failed)"
+            ) from None
+        try:
+            with session_scope() as session:
+                rows = delivery_log(
+                    session, filters=LogFilters(status=wanted), limit=limit
+                )
+                lines = [
+                    "\t".join(
+                        [
+                            str(row.id),
+                            row.status.value,
+                            f"{row.attempts} attempts",
+                            str(row.last_status_code or "-"),
+                            row.event.type,
+                            row.event.subject,
+                            f"{row.endpoint} {display_url(row.url)}",
+                            row.last_error or "",
+                        ]
+                    )
+                    for row in rows
+                ]
+        except SQLAlchemyError as exc:
+            raise CommandError(
+                f"cannot read the webhook log ({exc.__class__.__name__}); run "
+                "`csp-desk migrate` first"
+            ) from exc
+        for line in lines:
+            typer.echo(line)
+
+
+@webhooks.command("new-secret")
+def webhooks_new_secret() -> None:
+    """Print a new signing secret (whsec_...) for an endpoint, alone on stdout."""
+    from api.domain.services.webhook_signing import new_secret
+
+    typer.echo(new_secret())
+
+
+@webhooks.command("schema")
+def webhooks_schema(
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="JSON file to write (- = stdout)")
+    ] = "-",
+) -> None:
+    """Print the JSON Schema of the payloads (docs/helpdesk-webhooks.schema.json)."""
+    from api.domain.services.webhooks import payload_json_schema
+
+    with reported(), _open(output, "w", sys.stdout) as out:
+        out.write(
+            json.dumps(payload_json_schema(), indent=2, ensure_ascii=False) + "\n"
         )
 
 

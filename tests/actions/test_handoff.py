@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from actions.handoff import (
     handoff_reason,
     last_informative_message,
 )
-from api.domain.models import Customer
+from api.domain.models import Customer, WebhookEvent
 from api.domain.services.notify import HandoffNotice, NotifyResult
 from tests.actions.escalation_fixtures import (
     action,
@@ -264,3 +265,36 @@ def test_the_last_informative_message_skips_small_talk() -> None:
         ]
     )
     assert last_informative_message(tracker) == "Teams has no sound"
+
+
+async def test_the_partners_helpdesk_hears_of_it_once_per_request(
+    seeded_session: Session,
+) -> None:
+    customer = contoso(seeded_session)
+    partner = customer.partner
+    partner.webhook_endpoints = [
+        {"name": "helpdesk", "url": "https://desk.example/hooks", "secret_env": "K"}
+    ]
+    seeded_session.commit()
+    tracker = conversation(
+        [
+            user(f"my card {CARD} was charged twice", "explain_charges"),
+            user("a person please", "request_human", message_id="m-42"),
+        ],
+        token=customer_token(customer.tenant_id),
+        sender_id="conv-hooked",
+    )
+    for _ in range(2):  # the same message handled twice (a retried action)
+        events, _ = await run(ActionHandoff(notifier=RecordingNotifier()), tracker)
+        assert events[-1]["event"] == "pause"
+    seeded_session.expire_all()
+    rows = seeded_session.scalars(select(WebhookEvent)).all()
+    assert [(row.type, row.conversation_id) for row in rows] == [
+        ("handoff.started", "conv-hooked")
+    ]
+    data = json.loads(rows[0].body)["data"]
+    assert data["customer"]["tenant_id"] == customer.tenant_id
+    assert data["partner"]["id"] == partner.id
+    assert "charged twice" in data["last_message"]
+    assert CARD not in rows[0].body  # redacted, as in the desk's notice
+    assert data["links"]["reply"].endswith("/api/v1/handoff/conv-hooked/messages")

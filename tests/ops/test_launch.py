@@ -133,6 +133,7 @@ def test_the_procfile_has_a_line_per_replica(tmp_path: Path) -> None:
         "actions",
         "api",
         "transcripts",
+        "webhooks",
         "nginx",
         "ready",
     ]

@@ -120,6 +120,8 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/dashboard/corrections/export.yml"): Access(Kind.DASHBOARD_PAGE),
     ("GET", "/dashboard/metrics"): Access(Kind.DASHBOARD_PAGE),
     ("GET", "/dashboard/metrics.csv"): Access(Kind.DASHBOARD_PAGE),
+    ("GET", "/dashboard/webhooks"): Access(Kind.DASHBOARD_PAGE),
+    ("POST", "/dashboard/webhooks/{delivery_id}/replay"): Access(Kind.DASHBOARD_FORM, "/dashboard/webhooks/1/replay", needs_admin=True),
     # signed links
     ("GET", "/documents/invoices/{invoice_id}.pdf"): Access(Kind.SIGNED_LINK, "/documents/invoices/1.pdf"),
 }

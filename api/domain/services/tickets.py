@@ -12,12 +12,13 @@ an urgency, which product kind a product belongs to) are data too:
 
 from __future__ import annotations
 
+import enum
 import re
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
@@ -38,6 +39,15 @@ from api.domain.models import (
 from api.domain.policies import load_policy_file
 from api.domain.services.permissions import permission_table
 from api.domain.services.routing import PARTNER_DESK, route, sla_due
+from api.domain.services.webhooks import (
+    Actor,
+    Change,
+    Escalation,
+    EscalationVia,
+    emit_ticket_changed,
+    emit_ticket_created,
+    route_name,
+)
 
 PUBLIC_ID_PREFIX = "CSP-"
 
@@ -57,6 +67,11 @@ TRANSITIONS: dict[TicketStatus, frozenset[TicketStatus]] = {
 
 class TicketError(ValueError):
     """A ticket change that the lifecycle or the data does not allow."""
+
+
+class AssigneeError(TicketError):
+    """An assignee the ticket cannot have (another partner's, inactive, a role
+    that does not work on tickets)."""
 
 
 @dataclass(frozen=True)
@@ -159,6 +174,11 @@ def create_ticket(
             session.add(ticket)
             session.flush()
             ticket.public_id = public_id_for(ticket.id)
+            # The helpdesk's event in the same savepoint as the ticket: both are
+            # kept or neither. (On SQLite a savepoint opened before any write is
+            # the whole transaction, committed when it is released: the event
+            # must be inside it, not after it.)
+            emit_ticket_created(session, ticket)
             session.flush()
     except IntegrityError:
         # Another delivery of the same message won the race: return its ticket.
@@ -207,7 +227,11 @@ def change_status(
     microsoft_case_number: Optional[str] = None,
     now: Optional[datetime] = None,
 ) -> Ticket:
-    """Move a ticket along its lifecycle, refusing changes it does not allow."""
+    """Move a ticket along its lifecycle, refusing changes it does not allow.
+
+    This only changes the row: a change that is kept goes through `update_ticket`
+    (or `escalate_ticket`), which also tells the partner's helpdesk.
+    """
     if status == ticket.status:
         return ticket
     if status not in TRANSITIONS[ticket.status]:
@@ -274,17 +298,19 @@ def assign_ticket(
 ) -> Ticket:
     """Assign `ticket` to a partner user of the same partner (None: unassign).
 
+    This only changes the row; `update_ticket` also tells the partner's helpdesk.
+
     Raises:
-        TicketError: the user belongs to another partner, has left (inactive), or
-            has a role that may not work on tickets (permissions.yml).
+        AssigneeError: the user belongs to another partner, has left (inactive),
+            or has a role that may not work on tickets (permissions.yml).
     """
     if assignee is not None:
         if assignee.partner_id != ticket.partner_id:
-            raise TicketError("the assignee works for another partner")
+            raise AssigneeError("the assignee works for another partner")
         if not assignee.active:
-            raise TicketError("the assignee is no longer active")
+            raise AssigneeError("the assignee is no longer active")
         if not permission_table().can(assignee.role.value, WORK_TICKETS_CAPABILITY):
-            raise TicketError(
+            raise AssigneeError(
                 f"a {permission_table().label(assignee.role.value)} may not work "
                 "on tickets"
             )
@@ -292,6 +318,124 @@ def assign_ticket(
         ticket.assigned_to_id = assignee.id if assignee else None
         ticket.updated_at = now or utcnow()
     return ticket
+
+
+# --------------------------------------------------------------------------- changes
+
+
+class Unchanged(enum.Enum):
+    UNCHANGED = "unchanged"
+
+
+UNCHANGED = Unchanged.UNCHANGED  # "leave the assignee as it is"
+
+
+def _snapshot(ticket: Ticket) -> dict[str, Any]:
+    return {
+        "status": ticket.status.value,
+        "assigned_to_id": ticket.assigned_to_id,
+        "microsoft_case_number": ticket.microsoft_case_number,
+    }
+
+
+def update_ticket(
+    session: Session,
+    ticket: Ticket,
+    *,
+    changed_by: Actor,
+    status: Optional[TicketStatus] = None,
+    microsoft_case_number: Optional[str] = None,
+    assignee: Union[PartnerUser, Unchanged, None] = UNCHANGED,
+    via: EscalationVia = EscalationVia.RECORDED,
+    escalation_details: Optional[dict[str, Any]] = None,
+    now: Optional[datetime] = None,
+) -> dict[str, Change]:
+    """Change a ticket's status, Microsoft case number and/or assignee, and tell
+    the partner's helpdesk in the same transaction (the caller commits).
+
+    One change, one event: `ticket.escalated` when it escalated the ticket to
+    Microsoft, else `ticket.updated`, listing every field that changed. Nothing is
+    sent when nothing changed (a helpdesk repeating our own update back to us).
+
+    Returns:
+        The fields that changed, `{field: Change(before, after)}`.
+
+    Raises:
+        AssigneeError: the assignee is refused (checked before anything changes).
+        TicketError: the lifecycle or the routing refuses it; the caller rolls
+            back what was changed before.
+    """
+    moment = now or utcnow()
+    before = _snapshot(ticket)
+    if not isinstance(assignee, Unchanged):
+        assign_ticket(ticket, assignee, now=moment)
+    if status is not None:
+        change_status(
+            ticket, status, microsoft_case_number=microsoft_case_number, now=moment
+        )
+    case = (microsoft_case_number or "").strip()
+    if case and case != ticket.microsoft_case_number:
+        ticket.microsoft_case_number = case
+        ticket.updated_at = moment
+    after = _snapshot(ticket)
+    changes = {
+        ("assignee" if key == "assigned_to_id" else key): Change(
+            before=before[key], after=after[key]
+        )
+        for key in before
+        if before[key] != after[key]
+    }
+    if not changes:
+        return changes
+    escalated = (
+        before["status"] != TicketStatus.ESCALATED.value
+        and ticket.status is TicketStatus.ESCALATED
+    )
+    escalation = (
+        Escalation(
+            to=ticket.route,
+            to_name=route_name(ticket.route),
+            case_number=ticket.microsoft_case_number or "",
+            via=via,
+            details=escalation_details or {},
+        )
+        if escalated
+        else None
+    )
+    emit_ticket_changed(session, ticket, changes, changed_by, escalation=escalation)
+    return changes
+
+
+def escalate_ticket(
+    session: Session,
+    ticket: Ticket,
+    *,
+    case_number: str,
+    changed_by: Actor,
+    via: EscalationVia = EscalationVia.RECORDED,
+    details: Optional[dict[str, Any]] = None,
+    now: Optional[datetime] = None,
+) -> dict[str, Change]:
+    """Record that `ticket` went to Microsoft under `case_number`, and send
+    `ticket.escalated` (the caller commits).
+
+    The one place an escalation is written, whoever filed it: the partner (the
+    case number recorded through the API), or a client that files the request
+    itself, naming how in `via` and adding its own facts in `details`.
+
+    Raises:
+        TicketError: no case number, a closed ticket, or no Microsoft route.
+    """
+    return update_ticket(
+        session,
+        ticket,
+        changed_by=changed_by,
+        status=TicketStatus.ESCALATED,
+        microsoft_case_number=case_number,
+        via=via,
+        escalation_details=details,
+        now=now,
+    )
 
 
 # --------------------------------------------------------------------------- escalation

@@ -28,7 +28,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from api.domain.models import PartnerUser
+from api.domain.models import Partner, PartnerUser
 from api.domain.services.handoff import (
     ConversationState,
     NotHandedOff,
@@ -37,6 +37,7 @@ from api.domain.services.handoff import (
     deliver_agent_message,
     resume_conversation,
 )
+from api.domain.services.webhooks import actor_for, emit_handoff_ended
 from api.web.deps import SessionDep
 from api.web.errors import error_responses, unprocessable
 from api.web.routes.tickets import OnBehalfOf, acting_user
@@ -212,8 +213,9 @@ def resume(
     rasa: RasaDep,
     on_behalf_of: OnBehalfOf = None,
 ) -> HandoffOut:
-    """Hand the conversation back to the assistant; the user is told."""
-    state, _user = _handed_off(session, rasa, conversation_id, on_behalf_of)
+    """Hand the conversation back to the assistant; the user is told, and the
+    partner's helpdesk gets `handoff.ended`."""
+    state, user = _handed_off(session, rasa, conversation_id, on_behalf_of)
     if not state.paused:
         raise _not_paused(conversation_id)
     try:
@@ -225,4 +227,15 @@ def resume(
             status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
             detail=NO_RASA,
         ) from exc
+    # The hand-back itself lives in Rasa's tracker, so the event follows it: once
+    # Rasa has resumed, never for a resume that failed.
+    partner = session.get(Partner, state.partner_id) if state.partner_id else None
+    if partner is not None:
+        emit_handoff_ended(
+            session,
+            conversation_id=conversation_id,
+            partner=partner,
+            ended_by=actor_for(user),
+        )
+        session.commit()
     return _out(state, paused=False)

@@ -15,10 +15,11 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Optional, Union
 
 from fastapi import APIRouter, Header, HTTPException, Path, Query, Response, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.domain.models import (
@@ -31,21 +32,23 @@ from api.domain.models import (
     Ticket,
     TicketCategory,
     TicketStatus,
-    utcnow,
 )
 from api.domain.services.permissions import permission_table
 from api.domain.services.routing import PARTNER_DESK, routing_policy
 from api.domain.services.tickets import (
+    UNCHANGED,
+    AssigneeError,
     NewTicket,
     TicketError,
     TicketFilters,
-    assign_ticket,
-    change_status,
+    Unchanged,
     create_ticket,
     list_tickets,
     ticket_by_idempotency_key,
     ticket_by_public_id,
 )
+from api.domain.services.tickets import update_ticket as apply_update
+from api.domain.services.webhooks import actor_for
 from api.web.deps import SessionDep, TodayDep
 from api.web.errors import error_responses, unprocessable
 from api.web.schemas import OneLine, Text
@@ -194,8 +197,29 @@ class TicketDetailOut(TicketOut):
         )
 
 
+SOURCE_DESCRIPTION = (
+    "The system making the change, e.g. `connectwise`; the webhook this change "
+    "causes names it in `changed_by.source`, so that system can skip its own "
+    "changes."
+)
+Source = Annotated[
+    Optional[OneLine],
+    Field(
+        default=None,
+        min_length=1,
+        max_length=60,
+        description=SOURCE_DESCRIPTION,
+    ),
+]
+
+
 class TicketUpdateIn(BaseModel):
-    """Fields to change; leave out what stays. `assigned_to_id: null` unassigns."""
+    """Fields to change; leave out what stays. `assigned_to_id: null` unassigns.
+
+    A helpdesk that knows its agents by e-mail sends `assigned_to_email` instead
+    of `assigned_to_id`. A change that changes nothing is accepted and sends no
+    webhook.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -207,6 +231,22 @@ class TicketUpdateIn(BaseModel):
         description="Microsoft's case number; required to set status `escalated`.",
     )
     assigned_to_id: Optional[int] = Field(default=None, ge=1, le=MAX_DB_ID)
+    assigned_to_email: Optional[OneLine] = Field(
+        default=None,
+        min_length=3,
+        max_length=200,
+        description="The assignee by work e-mail (a partner user of the ticket's "
+        "partner); not with assigned_to_id.",
+    )
+    source: Source = None
+
+    @model_validator(mode="after")
+    def _one_assignee(self) -> TicketUpdateIn:
+        if self.assigned_to_email is not None and (
+            "assigned_to_id" in self.model_fields_set
+        ):
+            raise ValueError("send assigned_to_id or assigned_to_email, not both")
+        return self
 
 
 class AssignIn(BaseModel):
@@ -217,6 +257,7 @@ class AssignIn(BaseModel):
         le=MAX_DB_ID,
         description="A partner user of the ticket's partner; null unassigns.",
     )
+    source: Source = None
 
 
 # --------------------------------------------------------------------------- checks
@@ -433,14 +474,22 @@ def _assignee(
     return assignee
 
 
-def _assign(
-    session: Session, ticket: Ticket, user_id: Optional[int], *, where: str
-) -> None:
-    try:
-        assign_ticket(ticket, _assignee(session, user_id, where=where))
-    except TicketError as exc:
-        session.rollback()
-        raise unprocessable(where, str(exc)) from exc
+def _assignee_by_email(session: Session, ticket: Ticket, email: str) -> PartnerUser:
+    """The ticket's partner's staff member with this e-mail (any case)."""
+    assignee = session.scalars(
+        select(PartnerUser).where(
+            func.lower(PartnerUser.email) == email.strip().lower(),
+            PartnerUser.partner_id == ticket.partner_id,
+        )
+    ).first()
+    if assignee is None:
+        # The same answer whether the address belongs to another partner or to
+        # nobody: a partner learns nothing of another's staff.
+        raise unprocessable(
+            "body.assigned_to_email",
+            f"No member of this ticket's partner has the e-mail {email.strip()}.",
+        )
+    return assignee
 
 
 @router.patch(
@@ -461,25 +510,36 @@ def update_ticket(
     session: SessionDep,
     on_behalf_of: OnBehalfOf = None,
 ) -> TicketDetailOut:
-    """Change the status (`escalated` needs Microsoft's case number) and/or the
-    assignee (a partner user of the ticket's own partner)."""
+    """Change the status (`escalated` needs Microsoft's case number), the
+    Microsoft case number and/or the assignee (a partner user of the ticket's own
+    partner, by id or e-mail). The change sends one webhook to the partner's
+    helpdesk (`ticket.escalated` or `ticket.updated`); no change, no webhook."""
     user = acting_user(session, on_behalf_of, OPEN_TICKETS)
     ticket = _ticket_or_404(session, ticket_id, user)
-    if "assigned_to_id" in body.model_fields_set:
-        _assign(session, ticket, body.assigned_to_id, where="body.assigned_to_id")
-    if body.status is not None:
-        try:
-            change_status(
-                ticket, body.status, microsoft_case_number=body.microsoft_case_number
-            )
-        except TicketError as exc:
-            session.rollback()
-            raise HTTPException(
-                status_code=status.HTTP_409_CONFLICT, detail=str(exc)
-            ) from exc
-    if body.microsoft_case_number is not None:
-        ticket.microsoft_case_number = body.microsoft_case_number.strip()
-        ticket.updated_at = utcnow()
+    assignee: Union[PartnerUser, Unchanged, None] = UNCHANGED
+    where = "body.assigned_to_id"
+    if body.assigned_to_email is not None:
+        where = "body.assigned_to_email"
+        assignee = _assignee_by_email(session, ticket, body.assigned_to_email)
+    elif "assigned_to_id" in body.model_fields_set:
+        assignee = _assignee(session, body.assigned_to_id, where=where)
+    try:
+        apply_update(
+            session,
+            ticket,
+            changed_by=actor_for(user, source=body.source),
+            status=body.status,
+            microsoft_case_number=body.microsoft_case_number,
+            assignee=assignee,
+        )
+    except AssigneeError as exc:
+        session.rollback()
+        raise unprocessable(where, str(exc)) from exc
+    except TicketError as exc:
+        session.rollback()
+        raise HTTPException(
+            status_code=status.HTTP_409_CONFLICT, detail=str(exc)
+        ) from exc
     session.commit()
     return TicketDetailOut.from_ticket(ticket)
 
@@ -495,9 +555,21 @@ def assign(
     session: SessionDep,
     on_behalf_of: OnBehalfOf = None,
 ) -> TicketDetailOut:
-    """Assign the ticket to a partner user of its own partner (null unassigns)."""
+    """Assign the ticket to a partner user of its own partner (null unassigns);
+    the partner's helpdesk gets `ticket.updated`."""
     user = acting_user(session, on_behalf_of, OPEN_TICKETS)
     ticket = _ticket_or_404(session, ticket_id, user)
-    _assign(session, ticket, body.partner_user_id, where="body.partner_user_id")
+    where = "body.partner_user_id"
+    assignee = _assignee(session, body.partner_user_id, where=where)
+    try:
+        apply_update(
+            session,
+            ticket,
+            changed_by=actor_for(user, source=body.source),
+            assignee=assignee,
+        )
+    except TicketError as exc:
+        session.rollback()
+        raise unprocessable(where, str(exc)) from exc
     session.commit()
     return TicketDetailOut.from_ticket(ticket)
