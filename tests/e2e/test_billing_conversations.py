@@ -22,13 +22,13 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from actions.formatting import format_date, local_today
 from actions.invoices import expected_availability
 from actions.subscriptions import eligibilities
 from api.domain.db import make_engine
 from api.domain.models import Customer, DocumentType, Invoice, PartnerUser, Ticket
 from api.domain.services.billing import latest_invoice
 from api.domain.services.periods import parse_billing_period
+from common.formatting import format_date, local_today
 from common.identity import mint_customer_token, mint_staff_token
 from tests.e2e.stack import Stack, start_stack, stop_stack
 
@@ -357,8 +357,7 @@ def test_staff_start_a_cancellation_and_stop_it(stack: Stack, db: Engine) -> Non
 def eligible_today(session: Session, customer: Customer) -> Optional[list[str]]:
     """The customer's subscriptions a refund could cancel today, in its partner's
     time zone (monthly terms open a new window every month); None if it has none."""
-    today = local_today(datetime.now(timezone.utc), customer.partner.timezone)
-    options = eligibilities(session, customer, today)
+    options = eligibilities(session, customer, datetime.now(timezone.utc))
     if not options:
         return None
     return [
