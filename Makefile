@@ -54,7 +54,7 @@ typecheck: setup
 	$(VENV)/mypy
 
 validate: setup
-	$(RASA)/rasa data validate --domain domain --data data --config config.yml
+	$(RASA)/python scripts/validate.py
 
 pytest: train browser nginx
 	$(RASA)/python -m pytest tests/bot/nlu -q -p no:cacheprovider --confcutdir=tests/bot
