@@ -128,6 +128,7 @@ def _environment() -> jinja2.Environment:
     env.filters["pct"] = lambda value: f"{float(value) * 100:.1f}%"
     env.filters["duration"] = _duration
     env.filters["bidi_safe"] = bidi_safe
+    env.filters["topic"] = lambda topic: load_taxonomy().title(topic)
     return env
 
 
@@ -628,7 +629,9 @@ def _metrics_for(
 ) -> tuple[queries.Metrics, queries.ConversationFilters, list[str]]:
     filters, errors = queries.ConversationFilters.from_params(request.query_params)
     granularity: queries.Granularity = (
-        "week" if request.query_params.get("granularity") == "week" else "day"
+        "day"
+        if request.query_params.get("granularity") == "day"
+        else queries.DEFAULT_GRANULARITY
     )
     return (
         queries.compute_metrics(session, filters, granularity=granularity),
@@ -664,7 +667,7 @@ def metrics(
                 b.handoff_rate if b.conversations else None for b in data.series
             ],
             "fallback": [
-                b.fallback_rate if b.user_turns else None for b in data.series
+                b.fallback_rate if b.predicted_turns else None for b in data.series
             ],
         },
         "triage": {
@@ -674,7 +677,7 @@ def metrics(
             "none": data.total.no_triage,
         },
         "topics": {
-            "labels": [t for t, _ in data.top_topics],
+            "labels": [load_taxonomy().title(t) for t, _ in data.top_topics],
             "counts": [n for _, n in data.top_topics],
         },
     }
