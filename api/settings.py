@@ -124,6 +124,11 @@ class Settings(BaseSettings):
     dashboard_ingest_on_request: bool = S.DASHBOARD_INGEST_ON_REQUEST.default
     dashboard_page_size: int = S.DASHBOARD_PAGE_SIZE.default
 
+    # Hand-off to a person (api/domain/services/handoff.py, docs/escalation.md).
+    handoff_wait_timeout_seconds: int = S.HANDOFF_WAIT_TIMEOUT_SECONDS.default
+    handoff_poll_seconds: float = S.HANDOFF_POLL_SECONDS.default
+    api_internal_url: str = S.API_INTERNAL_URL.default
+
     # Channels (bot/channels/, read inside Rasa from the same names).
     widget_allowed_origins: str = S.WIDGET_ALLOWED_ORIGINS.default
     widget_allow_anonymous: bool = S.WIDGET_ALLOW_ANONYMOUS.default
@@ -135,6 +140,7 @@ class Settings(BaseSettings):
     teams_tenant_id: str = S.TEAMS_TENANT_ID.default
     teams_openid_metadata_url: str = S.TEAMS_OPENID_METADATA_URL.default
     teams_login_base_url: str = S.TEAMS_LOGIN_BASE_URL.default
+    teams_service_url: str = S.TEAMS_SERVICE_URL.default
 
     @property
     def base_url(self) -> str:

@@ -269,6 +269,10 @@ def turn_from_event(
         agent = metadata.get(AGENT_KEY) if isinstance(metadata, Mapping) else None
         said = str(data.get("text") or "")
         rich = data.get("data")
+        custom = rich.get("custom") if isinstance(rich, Mapping) else None
+        if agent and not said and isinstance(custom, Mapping):
+            # An agent's message is a payload with their name (docs/channels.md).
+            said = str(custom.get("text") or "")
         buttons = shown_buttons(data)
         if (
             not said

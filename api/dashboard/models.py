@@ -104,7 +104,8 @@ class InputKind(str, enum.Enum):
 
 
 class DashboardUser(Base):
-    """A support lead (or admin) who signs in to the dashboard."""
+    """A support lead, admin or agent who signs in to the dashboard. ``name`` is
+    what a customer sees on an agent's messages."""
 
     __tablename__ = "dashboard_users"
 
@@ -114,6 +115,10 @@ class DashboardUser(Base):
     role: Mapped[DashboardRole] = mapped_column(_enum(DashboardRole))
     # "scrypt$n$r$p$salt$hash" (api/dashboard/auth.py)
     password_hash: Mapped[str] = mapped_column(String(300))
+    # An agent who answers only one partner's conversations; None: every partner.
+    partner_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("partners.id", ondelete="CASCADE")
+    )
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[Optional[datetime]] = mapped_column(UTCDateTime())

@@ -227,6 +227,10 @@ class SlackOutput(OutputChannel):
     async def send_custom_json(
         self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any
     ) -> None:
+        if json_message.get("from") == "agent":  # a person's message, named
+            said = f"{json_message.get('name', '')}: {json_message.get('text', '')}"
+            await self._post(text=to_mrkdwn(said), mrkdwn=True)
+            return
         message = {k: v for k, v in json_message.items() if k != "channel"}
         await self._post(**message)
 

@@ -350,6 +350,10 @@ class TeamsOutput(OutputChannel):
     async def send_custom_json(
         self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any
     ) -> None:
+        if json_message.get("from") == "agent":  # a person's message, named
+            name, text = json_message.get("name", ""), json_message.get("text", "")
+            await self.send({"text": f"**{name}**: {text}"})
+            return
         await self.send(dict(json_message))
 
 

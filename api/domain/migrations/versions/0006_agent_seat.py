@@ -6,7 +6,9 @@
 * ``conversations``: the intent predictions among the user turns (the fallback
   rate's denominator) and a preview of the first message; the metrics index covers
   the former instead of all user turns.
-* ``dashboard_users.role``: the new ``agent`` role.
+* ``dashboard_users``: the new ``agent`` role, and the partner an agent answers for.
+* ``handoffs``: conversations handed to a person, the agent seat's queue; and the
+  Teams channel where a partner's hand-off notices are posted by the bot.
 
 Revision ID: 0006_agent_seat
 Revises: 0005
@@ -31,6 +33,7 @@ NEW_KINDS = (*OLD_KINDS, "form", "rejected")
 OLD_ROLES = ("lead", "admin")
 NEW_ROLES = (*OLD_ROLES, "agent")
 INPUT_KINDS = ("typed", "button", "form")
+HANDOFF_STATUSES = ("waiting", "claimed", "returned", "closed", "ticketed")
 METRICS_INDEX = "ix_conversations_metrics"
 METRICS_COLUMNS = [
     "started_day",
@@ -76,6 +79,87 @@ def upgrade() -> None:
         "conversation_turns", "inputkind", "input_kind", INPUT_KINDS, drop=False
     )
     _replace_check("dashboard_users", "dashboardrole", "role", NEW_ROLES)
+    with op.batch_alter_table("dashboard_users") as batch:
+        batch.add_column(sa.Column("partner_id", sa.Integer(), nullable=True))
+        batch.create_foreign_key(
+            op.f("fk_dashboard_users_partner_id_partners"),
+            "partners",
+            ["partner_id"],
+            ["id"],
+            ondelete="CASCADE",
+        )
+    with op.batch_alter_table("partners") as batch:
+        batch.add_column(
+            sa.Column("teams_channel_id", sa.String(length=200), nullable=True)
+        )
+    op.create_table(
+        "handoffs",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("conversation_id", sa.String(length=255), nullable=False),
+        sa.Column("partner_id", sa.Integer(), nullable=False),
+        sa.Column("customer_id", sa.Integer(), nullable=True),
+        sa.Column("requester", sa.String(length=300), nullable=False),
+        sa.Column("requester_key", sa.String(length=200), nullable=False),
+        sa.Column("reason", sa.String(length=300), nullable=False),
+        sa.Column("topic", sa.String(length=40), nullable=True),
+        sa.Column("triage", sa.String(length=20), nullable=True),
+        sa.Column("last_message", sa.Text(), nullable=False),
+        sa.Column("channel", sa.String(length=40), nullable=False),
+        sa.Column(
+            "status",
+            sa.Enum(
+                *HANDOFF_STATUSES,
+                name="handoffstatus",
+                native_enum=False,
+                create_constraint=True,
+                length=40,
+            ),
+            nullable=False,
+        ),
+        sa.Column("requested_at", sa.DateTime(), nullable=False),
+        sa.Column("claimed_at", sa.DateTime(), nullable=True),
+        sa.Column("ended_at", sa.DateTime(), nullable=True),
+        sa.Column("agent_key", sa.String(length=100), nullable=True),
+        sa.Column("agent_name", sa.String(length=200), nullable=True),
+        sa.Column("slack_channel", sa.String(length=40), nullable=True),
+        sa.Column("slack_thread_ts", sa.String(length=40), nullable=True),
+        sa.Column("teams_thread_id", sa.String(length=300), nullable=True),
+        sa.Column("forwarded_until", sa.Float(), nullable=False),
+        sa.Column("ticket_id", sa.Integer(), nullable=True),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["partner_id"],
+            ["partners.id"],
+            name=op.f("fk_handoffs_partner_id_partners"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["customer_id"],
+            ["customers.id"],
+            name=op.f("fk_handoffs_customer_id_customers"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["ticket_id"],
+            ["tickets.id"],
+            name=op.f("fk_handoffs_ticket_id_tickets"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_handoffs")),
+    )
+    op.create_index(
+        op.f("ix_handoffs_conversation_id"), "handoffs", ["conversation_id"]
+    )
+    op.create_index(op.f("ix_handoffs_partner_id"), "handoffs", ["partner_id"])
+    op.create_index(
+        op.f("ix_handoffs_teams_thread_id"), "handoffs", ["teams_thread_id"]
+    )
+    op.create_index(
+        "ix_handoffs_status_requested", "handoffs", ["status", "requested_at"]
+    )
+    op.create_index(
+        "ix_handoffs_slack_thread", "handoffs", ["slack_channel", "slack_thread_ts"]
+    )
 
     op.drop_index(METRICS_INDEX, table_name="conversations")
     with op.batch_alter_table("conversations") as batch:
@@ -103,6 +187,14 @@ def downgrade() -> None:
         batch.drop_column("predicted_turns")
     op.create_index(METRICS_INDEX, "conversations", _metrics_columns("user_turns"))
 
+    op.drop_table("handoffs")
+    with op.batch_alter_table("partners") as batch:
+        batch.drop_column("teams_channel_id")
+    with op.batch_alter_table("dashboard_users") as batch:
+        batch.drop_constraint(
+            op.f("fk_dashboard_users_partner_id_partners"), type_="foreignkey"
+        )
+        batch.drop_column("partner_id")
     op.execute("DELETE FROM dashboard_sessions WHERE user_id IN "
                "(SELECT id FROM dashboard_users WHERE role = 'agent')")
     op.execute("DELETE FROM dashboard_users WHERE role = 'agent'")
