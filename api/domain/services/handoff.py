@@ -168,6 +168,16 @@ class RasaConversations:
             latest_input_channel=channel if isinstance(channel, str) else None,
         )
 
+    def events(self, conversation_id: str) -> list[dict[str, Any]]:
+        """The conversation's events since its last restart."""
+        tracker = self._request(
+            "GET",
+            self._url(conversation_id, "/tracker"),
+            params={"include_events": "AFTER_RESTART"},
+        )
+        events = tracker.get("events") if isinstance(tracker, dict) else None
+        return [e for e in events or [] if isinstance(e, dict)]
+
     def append_events(
         self, conversation_id: str, events: list[dict[str, Any]], *, deliver: bool
     ) -> None:
@@ -408,3 +418,49 @@ def end_handoff(
 def holds(handoff: Handoff, agent_key: str) -> bool:
     """Whether `agent_key` is the agent answering this hand-off now."""
     return handoff.status is HandoffStatus.CLAIMED and handoff.agent_key == agent_key
+
+
+# --------------------------------------------------------------------------- reading
+
+
+@dataclass(frozen=True)
+class ChatLine:
+    """One message of a handed-off chat, as the agent's screen shows it."""
+
+    sender: str  # "user", "bot" or "agent"
+    text: str
+    timestamp: float
+    name: str = ""  # the agent's name
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "from": self.sender,
+            "text": self.text,
+            "name": self.name,
+            "timestamp": self.timestamp,
+        }
+
+
+def chat_lines(events: Sequence[dict[str, Any]]) -> list[ChatLine]:
+    """The user's, the bot's and agents' messages among a tracker's events."""
+    lines: list[ChatLine] = []
+    for event in events:
+        kind = event.get("event")
+        when = float(event.get("timestamp") or 0.0)
+        if kind == "user" and event.get("text"):
+            lines.append(ChatLine("user", str(event["text"]), when))
+        elif kind == "bot":
+            data = event.get("data") or {}
+            custom = data.get("custom") if isinstance(data, dict) else None
+            if isinstance(custom, dict) and custom.get("from") == AGENT_SENDER:
+                lines.append(
+                    ChatLine(
+                        "agent",
+                        str(custom.get("text") or ""),
+                        when,
+                        name=str(custom.get("name") or ""),
+                    )
+                )
+            elif event.get("text"):
+                lines.append(ChatLine("bot", str(event["text"]), when))
+    return lines
