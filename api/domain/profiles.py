@@ -375,6 +375,12 @@ class Handoff(_Section):
         pattern=r"^[CG][A-Z0-9]{2,39}$",
         description="Slack channel id (C... or G...).",
     )
+    teams_channel_id: Optional[str] = Field(
+        default=None,
+        pattern=r"^19:[A-Za-z0-9_.@-]{3,180}@thread\.(tacv2|skype)$",
+        description="Teams channel id (19:...@thread.tacv2) where the Teams bot "
+        "posts the notice; staff replies in its thread reach the customer.",
+    )
 
 
 # --------------------------------------------------------------------------- profile
@@ -680,6 +686,7 @@ def apply_profile(session: Session, profile: PartnerProfile) -> ApplyReport:
         "reminder_after_days": profile.collections.reminder_after_days,
         "suspend_after_days_overdue": profile.collections.suspend_after_days_overdue,
         "slack_channel_id": profile.handoff.slack_channel_id,
+        "teams_channel_id": profile.handoff.teams_channel_id,
         "partner_center_tenant_id": None,
         "partner_center_client_id": None,
         "partner_center_secret_env": None,
@@ -830,7 +837,10 @@ def export_profile_data(partner: Partner) -> dict[str, Any]:
         ],
         "partner_center": None,
         "invoice_numbering": None,
-        "handoff": {"slack_channel_id": partner.slack_channel_id},
+        "handoff": {
+            "slack_channel_id": partner.slack_channel_id,
+            "teams_channel_id": partner.teams_channel_id,
+        },
     }
     if partner.partner_center_tenant_id:
         data["partner_center"] = {
