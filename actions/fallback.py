@@ -1,8 +1,8 @@
 """Two-stage fallback: what the bot does when NLU is unsure (`nlu_fallback`).
 
 1. The first time: "did you mean ...?" with the two best-ranked intents as buttons,
-   titled in words a user understands (`INTENT_TITLES`, the one place that names
-   intents for people), or a plain "please rephrase" when NLU has no candidate.
+   titled in words a user understands (`intent_title.<intent>` in the text
+   catalogue), or a plain "please rephrase" when NLU has no candidate.
 2. When the user's previous message was not understood either: say so and offer a
    person or a ticket (`action_offer_ticket`, whose yes / no / "talk to a person"
    answers have their own rules).
@@ -21,28 +21,40 @@ from rasa_sdk.events import EventType, FollowupAction
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions.base import language_of
 from actions.tracker import session_events
 from common.taxonomy import FALLBACK_INTENT
+from common.texts import DEFAULT_LANGUAGE, catalogue
 
-# What each intent means, as a button title. Intents left out (small talk, out of
-# scope) are never suggested.
-INTENT_TITLES: dict[str, str] = {
-    "ask_invoice": "See an invoice",
-    "explain_charges": "Understand the charges on my bill",
-    "ask_payment_status": "Check whether an invoice is paid",
-    "update_billing_details": "Change the billing details on my invoices",
-    "ask_payment_methods": "How I can pay",
-    "report_payment_failed": "A payment failed",
-    "request_refund": "Ask for a refund or credit",
-    "cancel_subscription": "Cancel a subscription",
-    "change_seats": "Add or remove licences",
-    "ask_subscription": "See my subscriptions",
-    "access_suspended": "We lost access to our account",
-    "ask_support_info": "Support hours and contact details",
-    "report_technical_issue": "Report a technical problem",
-    "ask_ticket_status": "Check a support ticket",
-    "request_human": "Talk to a person",
-}
+# The intents a suggestion may offer, each titled in the catalogue
+# (`intent_title.<intent>`, in words a user understands). Intents left out (small
+# talk, out of scope) are never suggested.
+SUGGESTED_INTENTS = (
+    "ask_invoice",
+    "explain_charges",
+    "dispute_charge",
+    "ask_payment_status",
+    "update_billing_details",
+    "ask_payment_methods",
+    "report_payment_failed",
+    "request_refund",
+    "ask_credit_note",
+    "cancel_subscription",
+    "change_seats",
+    "ask_subscription",
+    "access_suspended",
+    "ask_support_info",
+    "escalate_to_microsoft",
+    "report_technical_issue",
+    "ask_ticket_status",
+    "request_human",
+)
+
+
+def intent_title(intent: str, lang: str = DEFAULT_LANGUAGE) -> str:
+    return catalogue(lang).text(f"intent_title.{intent}")
+
+
 SUGGESTIONS = 2
 MIN_SUGGESTION_CONFIDENCE = 0.05
 OFFER_ACTION = "action_offer_ticket"
@@ -55,7 +67,7 @@ def suggestions(parse: dict[str, Any], count: int = SUGGESTIONS) -> list[str]:
         name = ranked.get("name")
         confidence = ranked.get("confidence") or 0.0
         if (
-            name in INTENT_TITLES
+            name in SUGGESTED_INTENTS
             and name not in found
             and confidence >= MIN_SUGGESTION_CONFIDENCE
         ):
@@ -108,7 +120,10 @@ class ActionFallback(Action):
         dispatcher.utter_message(
             response="utter_fallback_suggest",
             buttons=[
-                {"title": INTENT_TITLES[intent], "payload": payload_for(intent, parse)}
+                {
+                    "title": intent_title(intent, language_of(tracker)),
+                    "payload": payload_for(intent, parse),
+                }
                 for intent in intents
             ],
         )

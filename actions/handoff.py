@@ -10,9 +10,12 @@ desk, and pauses itself for this conversation.
 2. announces the conversation on the partner's Teams and Slack channels, where
    configured (`api/domain/services/notify.py`; failures are logged, never shown);
 3. records the partner in the `handoff_partner_id` slot (the API checks an agent
-   against it) and returns `ConversationPaused()`: Rasa keeps the user's messages
-   but answers none until an agent hands back (`api/domain/services/handoff.py`). The
-   review dashboard shows the period between the pause and the resume as a handoff.
+   against it), opens a hand-off record (the dashboard's live inbox, with the topic
+   and triage of what the user asked, and the Slack message and Teams thread of the
+   notice, whose replies reach the customer), and returns `ConversationPaused()`:
+   Rasa keeps the user's messages but answers none until an agent hands back
+   (`api/domain/services/handoff.py`). The review dashboard shows the period between
+   the pause and the resume as a handoff.
 
 A chatter who is not signed in is not paused: no desk is known to answer them, so
 the bot says how to reach a person instead. A form in progress (a ticket, a
@@ -40,7 +43,8 @@ from actions.identity import Chatter, identify
 from actions.tickets import contact_of
 from actions.tracker import session_events
 from api.domain.db import session_scope
-from api.domain.services.handoff import HANDOFF_PARTNER_SLOT
+from api.domain.models import Handoff
+from api.domain.services.handoff import HANDOFF_PARTNER_SLOT, open_handoff
 from api.domain.services.notify import HandoffNotice, NotifyResult, notify_handoff
 from api.domain.services.webhooks import HandoffStart, emit_handoff_started
 from api.settings import get_settings
@@ -66,8 +70,10 @@ class HandoffPlan:
 
     messages: list[dict[str, Any]]
     partner_id: Optional[int] = None
+    handoff_id: Optional[int] = None
     teams_webhook: Optional[str] = None
     slack_channel: Optional[str] = None
+    teams_channel: Optional[str] = None
     notice: Optional[HandoffNotice] = None
 
 
@@ -91,6 +97,24 @@ def last_informative_message(tracker: Tracker) -> str:
         if topic not in UNINFORMATIVE_TOPICS:
             return redact(text)[:MAX_NOTICE_TEXT]
     return redact(latest)[:MAX_NOTICE_TEXT]
+
+
+def handoff_topic(tracker: Tracker) -> Optional[str]:
+    """The topic of what the user last asked about (not "a person", not small
+    talk), for the agents' inbox; None when they asked nothing else."""
+    taxonomy = load_taxonomy()
+    for event in reversed(session_events(tracker)):
+        if event.get("event") != "user":
+            continue
+        try:
+            topic = taxonomy.topic_for_parse(
+                event.get("parse_data") or {}, use_runner_up=True
+            )
+        except TaxonomyError:
+            continue
+        if topic not in UNINFORMATIVE_TOPICS:
+            return topic
+    return None
 
 
 def handoff_reason(tracker: Tracker) -> str:
@@ -165,14 +189,21 @@ class ActionHandoff(Action):
             dispatcher.utter_message(**message)
         if plan.partner_id is None:
             return events
-        if plan.notice is not None and (plan.teams_webhook or plan.slack_channel):
+        if plan.notice is not None and (
+            plan.teams_webhook or plan.slack_channel or plan.teams_channel
+        ):
             try:
-                await asyncio.to_thread(
+                results = await asyncio.to_thread(
                     self._notifier,
                     plan.notice,
                     teams_webhook=plan.teams_webhook,
                     slack_channel=plan.slack_channel,
+                    teams_channel=plan.teams_channel,
                 )
+                if plan.handoff_id is not None:
+                    await asyncio.to_thread(
+                        self._remember_threads, plan.handoff_id, results
+                    )
             except Exception:  # a notification never breaks the chat
                 logger.exception("Handoff notification failed in %s", tracker.sender_id)
         return [
@@ -180,6 +211,23 @@ class ActionHandoff(Action):
             SlotSet(HANDOFF_PARTNER_SLOT, str(plan.partner_id)),
             ConversationPaused(),
         ]
+
+    @staticmethod
+    def _remember_threads(handoff_id: int, results: list[NotifyResult]) -> None:
+        """Keep where the notice was posted: replies in those threads reach the
+        customer, and the customer's next messages are posted there."""
+        with session_scope() as session:
+            handoff = session.get(Handoff, handoff_id)
+            if handoff is None:
+                return
+            for result in results or []:
+                if not result.ok or not result.thread:
+                    continue
+                if result.target == "slack":
+                    handoff.slack_channel = result.channel
+                    handoff.slack_thread_ts = result.thread
+                elif result.target == "teams_channel":
+                    handoff.teams_thread_id = result.thread
 
     @staticmethod
     def _plan(tracker: Tracker) -> HandoffPlan:
@@ -202,6 +250,20 @@ class ActionHandoff(Action):
                 if chatter.customer
                 else {},
             )
+            topic = handoff_topic(tracker)
+            handoff = open_handoff(
+                session,
+                conversation_id=tracker.sender_id,
+                partner_id=partner.id,
+                customer_id=chatter.customer.id if chatter.customer else None,
+                requester=notice.requester,
+                requester_key=chatter.identity.requester,
+                reason=notice.reason,
+                topic=topic,
+                triage=load_taxonomy().topic_triage.get(topic) if topic else None,
+                last_message=notice.last_message,
+                channel=notice.channel,
+            )
             # The desk's helpdesk hears of it in this transaction (the outbox);
             # a retried action for the same message adds no second event.
             emit_handoff_started(
@@ -220,6 +282,7 @@ class ActionHandoff(Action):
                 ),
             )
             return HandoffPlan(
+                handoff_id=handoff.id,
                 messages=[
                     {
                         "response": "utter_handoff",
@@ -234,5 +297,6 @@ class ActionHandoff(Action):
                 partner_id=partner.id,
                 teams_webhook=partner.teams_channel_webhook,
                 slack_channel=partner.slack_channel_id,
+                teams_channel=partner.teams_channel_id,
                 notice=notice,
             )

@@ -147,6 +147,10 @@ class Settings(BaseSettings):
     )
     webhook_poll_seconds: float = Field(default=S.WEBHOOK_POLL_SECONDS.default, gt=0)
     webhook_retention_days: int = Field(default=S.WEBHOOK_RETENTION_DAYS.default, ge=0)
+    # Hand-off to a person (api/domain/services/handoff.py, docs/escalation.md).
+    handoff_wait_timeout_seconds: int = S.HANDOFF_WAIT_TIMEOUT_SECONDS.default
+    handoff_poll_seconds: float = S.HANDOFF_POLL_SECONDS.default
+    api_internal_url: str = S.API_INTERNAL_URL.default
 
     # Channels (bot/channels/, read inside Rasa from the same names).
     widget_allowed_origins: str = S.WIDGET_ALLOWED_ORIGINS.default
@@ -159,6 +163,7 @@ class Settings(BaseSettings):
     teams_tenant_id: str = S.TEAMS_TENANT_ID.default
     teams_openid_metadata_url: str = S.TEAMS_OPENID_METADATA_URL.default
     teams_login_base_url: str = S.TEAMS_LOGIN_BASE_URL.default
+    teams_service_url: str = S.TEAMS_SERVICE_URL.default
 
     @property
     def base_url(self) -> str:

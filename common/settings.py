@@ -290,6 +290,26 @@ WEBHOOK_RETENTION_DAYS = Setting(
     "days the delivery log keeps finished deliveries (0: forever)",
 )
 
+# --------------------------------------------------------------------------- hand-off
+
+HANDOFF_WAIT_TIMEOUT_SECONDS = Setting(
+    "HANDOFF_WAIT_TIMEOUT_SECONDS",
+    900,
+    "a chat waiting this long for a person becomes a ticket, and the customer is told",
+)
+HANDOFF_POLL_SECONDS = Setting(
+    "HANDOFF_POLL_SECONDS",
+    2.0,
+    "how often the API copies customers' messages to Slack and Teams threads and "
+    "checks waiting chats (0: off)",
+)
+API_INTERNAL_URL = Setting(
+    "API_INTERNAL_URL",
+    "",
+    "where Rasa's channels reach the API (staff replies in hand-off threads); "
+    "empty: http://API_HOST:API_PORT",
+)
+
 # --------------------------------------------------------------------------- channels
 
 WIDGET_ALLOWED_ORIGINS = Setting(
@@ -321,6 +341,11 @@ TEAMS_OPENID_METADATA_URL = Setting(
     "TEAMS_OPENID_METADATA_URL",
     "https://login.botframework.com/v1/.well-known/openidconfiguration",
     "Teams: where the Bot Framework's signing keys are published",
+)
+TEAMS_SERVICE_URL = Setting(
+    "TEAMS_SERVICE_URL",
+    "https://smba.trafficmanager.net/teams/",
+    "Teams: the Bot Connector the bot posts hand-off notices to channels through",
 )
 TEAMS_LOGIN_BASE_URL = Setting(
     "TEAMS_LOGIN_BASE_URL",

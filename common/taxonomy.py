@@ -16,10 +16,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import yaml
 
@@ -44,6 +44,14 @@ class Taxonomy:
     triage_classes: tuple[str, ...]
     topic_triage: Mapping[str, str]
     intent_topic: Mapping[str, str]
+    # A topic's name for people (the dashboard's labels); the id when none is given.
+    topic_titles: Mapping[str, str] = field(default_factory=dict)
+
+    def title(self, topic: Optional[str]) -> str:
+        """The readable name of ``topic`` (its id when it has no title)."""
+        if not topic:
+            return ""
+        return self.topic_titles.get(topic) or topic.replace("_", " ")
 
     @property
     def topics(self) -> tuple[str, ...]:
@@ -128,9 +136,19 @@ def _parse(raw: Any, source: str) -> Taxonomy:
             for name, spec in raw["topics"].items()
         }
         intents = {str(k): str(v) for k, v in raw["intents"].items()}
+        titles = {
+            str(name): str(spec["title"])
+            for name, spec in raw["topics"].items()
+            if isinstance(spec, Mapping) and spec.get("title")
+        }
     except (KeyError, TypeError, AttributeError) as exc:
         raise TaxonomyError(f"{source}: malformed taxonomy ({exc!r})") from exc
-    return Taxonomy(triage_classes=classes, topic_triage=topics, intent_topic=intents)
+    return Taxonomy(
+        triage_classes=classes,
+        topic_triage=topics,
+        intent_topic=intents,
+        topic_titles=titles,
+    )
 
 
 def load_taxonomy(path: str | Path | None = None) -> Taxonomy:

@@ -210,6 +210,7 @@ def seed(url: str, count: int) -> dict[str, Any]:
                 "started_day": started.date(),
                 "last_activity_at": started + timedelta(minutes=rng.randint(1, 30)),
                 "user_turns": turns,
+                "predicted_turns": turns,
                 "bot_turns": turns,
                 "agent_turns": 0,
                 "low_confidence_turns": rng.randint(1, turns) if low else 0,

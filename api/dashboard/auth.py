@@ -32,7 +32,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from api.dashboard.models import DashboardRole, DashboardSession, DashboardUser
-from api.domain.models import utcnow
+from api.domain.models import Partner, utcnow
 from api.settings import Settings
 
 # The legacy scrypt format's cost (new hashes are argon2).
@@ -45,12 +45,13 @@ LOCKOUT = timedelta(minutes=15)
 SESSION_COOKIE = "csp_dashboard_session"
 LOGIN_CSRF_COOKIE = "csp_dashboard_login_csrf"
 
-# What each role may do. Leads review and correct, and see the helpdesk webhooks'
-# delivery log; admins also delete conversations on privacy requests and replay
-# webhook deliveries.
+# What each role may do. Leads review and correct, see the helpdesk webhooks'
+# delivery log and may answer handed-off chats; admins also delete conversations on
+# privacy requests and replay webhook deliveries; agents only answer handed-off
+# chats (the hand-off inbox), of their own partner when they have one.
 ROLE_PERMISSIONS: dict[DashboardRole, frozenset[str]] = {
     DashboardRole.LEAD: frozenset(
-        {"review", "correct", "export", "metrics", "webhooks"}
+        {"review", "correct", "export", "metrics", "webhooks", "answer_chats"}
     ),
     DashboardRole.ADMIN: frozenset(
         {
@@ -61,8 +62,16 @@ ROLE_PERMISSIONS: dict[DashboardRole, frozenset[str]] = {
             "webhooks",
             "delete_conversation",
             "replay_webhooks",
+            "answer_chats",
         }
     ),
+    DashboardRole.AGENT: frozenset({"answer_chats"}),
+}
+# Where each role lands after signing in.
+HOME_PAGE: dict[DashboardRole, str] = {
+    DashboardRole.LEAD: "/dashboard/conversations",
+    DashboardRole.ADMIN: "/dashboard/conversations",
+    DashboardRole.AGENT: "/dashboard/inbox",
 }
 
 
@@ -170,11 +179,14 @@ def create_lead(
     role: str | DashboardRole = DashboardRole.LEAD,
     *,
     name: str = "",
+    partner_id: Optional[int] = None,
 ) -> DashboardUser:
-    """Create a dashboard user (role ``lead`` or ``admin``); the caller commits.
+    """Create a dashboard user (role ``lead``, ``admin`` or ``agent``); the caller
+    commits. ``name`` is what customers see on an agent's messages; an agent with
+    ``partner_id`` answers only that partner's chats.
 
     Raises ``AuthError`` for a malformed e-mail, a password shorter than 12
-    characters, an unknown role, or an e-mail that already has a user.
+    characters, an unknown role or partner, or an e-mail that already has a user.
     """
     email = normalize_email(email)
     if "@" not in email or len(email) > 200 or email.startswith("@"):
@@ -190,10 +202,13 @@ def create_lead(
         ) from None
     if user_by_email(session, email) is not None:
         raise AuthError(f"{email} already has a dashboard user")
+    if partner_id is not None and session.get(Partner, partner_id) is None:
+        raise AuthError(f"no partner with id {partner_id}")
     user = DashboardUser(
         email=email,
-        name=name or email.split("@", 1)[0],
+        name=(name or email.split("@", 1)[0]).strip()[:200],
         role=role,
+        partner_id=partner_id,
         password_hash=hash_password(password),
         active=True,
         failed_logins=0,
@@ -266,6 +281,20 @@ class SignedIn:
 
     def can(self, permission: str) -> bool:
         return permission in ROLE_PERMISSIONS.get(self.user.role, frozenset())
+
+    @property
+    def agent_key(self) -> str:
+        """How a hand-off names this user while they hold it."""
+        return f"dashboard:{self.user.id}"
+
+    @property
+    def home(self) -> str:
+        return HOME_PAGE.get(self.user.role, "/dashboard/conversations")
+
+    def sees_partner(self, partner_id: Optional[int]) -> bool:
+        """Whether this user may see a chat of `partner_id` (agents of a partner
+        see only its chats)."""
+        return self.user.partner_id is None or self.user.partner_id == partner_id
 
 
 def start_session(

@@ -32,6 +32,7 @@ from api.dashboard.models import (
     ConversationTurn,
     Correction,
     DashboardUser,
+    InputKind,
     TurnKind,
 )
 from api.domain.models import utcnow
@@ -159,6 +160,11 @@ def record_correction(
     ).first()
     if turn is None or turn.kind is not TurnKind.USER:
         raise CorrectionError("only a user message can be corrected")
+    if turn.input_kind is not InputKind.TYPED:
+        raise CorrectionError(
+            "a button click or a form answer is not an intent prediction; "
+            "only typed messages can be corrected"
+        )
     if intent not in correctable_intents():
         raise CorrectionError(f"unknown intent {intent!r}")
     text = turn.text or ""

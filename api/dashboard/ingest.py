@@ -32,6 +32,7 @@ from api.dashboard.models import (
     ConversationTurn,
     Correction,
     IngestState,
+    InputKind,
     Outcome,
     PrivacyDeletion,
     Triage,
@@ -64,6 +65,8 @@ AGENT_KEY = "agent"  # bot event metadata naming the human agent who wrote it
 SKIPPED_ACTIONS = frozenset({"action_listen"})
 TOKEN_LEEWAY_SECONDS = 60
 DEFAULT_BATCH_SIZE = 1000
+MAX_BUTTON_TITLE = 200
+PREVIEW_CHARS = 120
 
 _ingest_lock = threading.Lock()
 
@@ -193,6 +196,44 @@ def _redacted_entities(text: str, entities: Any) -> list[dict[str, Any]]:
     return kept
 
 
+def payload_key(payload: str) -> str:
+    """What a button's payload is remembered as: a digest, enough to recognise the
+    click, without keeping the payload (a subscription id, an entity value)."""
+    return hashlib.sha256(payload.strip().encode("utf-8")).hexdigest()[:16]
+
+
+def shown_buttons(data: Mapping[str, Any]) -> list[dict[str, str]]:
+    """The buttons (or quick replies) of a bot event, as stored: redacted titles
+    and payload keys."""
+    rich = data.get("data")
+    rich = rich if isinstance(rich, Mapping) else {}
+    found = rich.get("buttons") or rich.get("quick_replies") or []
+    buttons: list[dict[str, str]] = []
+    for button in found if isinstance(found, list) else []:
+        if not isinstance(button, Mapping):
+            continue
+        title, payload = button.get("title"), button.get("payload")
+        if not isinstance(title, str) or not isinstance(payload, str) or not payload:
+            continue  # a link button sends nothing back
+        buttons.append(
+            {"title": redact(title)[:MAX_BUTTON_TITLE], "key": payload_key(payload)}
+        )
+    return buttons
+
+
+def prediction_flags(
+    intent: Optional[str], confidence: Optional[float], threshold: float
+) -> tuple[bool, bool]:
+    """(is_fallback, is_low_confidence) of a typed message's prediction."""
+    is_fallback = intent == FALLBACK_INTENT
+    low = (
+        intent is None
+        or is_fallback
+        or (confidence is not None and confidence < threshold)
+    )
+    return is_fallback, low
+
+
 def turn_from_event(
     event: TrackerEvent, *, threshold: float
 ) -> Optional[dict[str, Any]]:
@@ -209,12 +250,7 @@ def turn_from_event(
         intent = intent_data.get("name") or None
         confidence = intent_data.get("confidence")
         confidence = float(confidence) if isinstance(confidence, (int, float)) else None
-        is_fallback = intent == FALLBACK_INTENT
-        low = (
-            intent is None
-            or is_fallback
-            or (confidence is not None and confidence < threshold)
-        )
+        is_fallback, low = prediction_flags(intent, confidence, threshold)
         return _turn(
             event_id=event.id,
             kind=TurnKind.USER,
@@ -233,7 +269,17 @@ def turn_from_event(
         agent = metadata.get(AGENT_KEY) if isinstance(metadata, Mapping) else None
         said = str(data.get("text") or "")
         rich = data.get("data")
-        if not said and isinstance(rich, Mapping) and any(rich.values()):
+        custom = rich.get("custom") if isinstance(rich, Mapping) else None
+        if agent and not said and isinstance(custom, Mapping):
+            # An agent's message is a payload with their name (docs/channels.md).
+            said = str(custom.get("text") or "")
+        buttons = shown_buttons(data)
+        if (
+            not said
+            and not buttons
+            and isinstance(rich, Mapping)
+            and any(rich.values())
+        ):
             said = "[rich message]"
         return _turn(
             event_id=event.id,
@@ -242,6 +288,7 @@ def turn_from_event(
             text=redact(said),
             agent_name=str(agent)[:200] if agent else None,
             entities=[],
+            buttons=buttons,
         )
     if kind == "action":
         name = str(data.get("name") or "")
@@ -257,6 +304,14 @@ def turn_from_event(
             if isinstance(confidence, (int, float))
             else None,
             entities=[],
+        )
+    if kind in ("active_loop", "action_execution_rejected"):
+        loop = data.get("name")
+        return _turn(
+            event_id=event.id,
+            kind=TurnKind.FORM if kind == "active_loop" else TurnKind.REJECTED,
+            timestamp=when,
+            action_name=loop[:100] if isinstance(loop, str) and loop else None,
         )
     simple = {
         "pause": TurnKind.PAUSE,
@@ -277,11 +332,32 @@ def _turn(**values: Any) -> dict[str, Any]:
         "entities": [],
         "action_name": None,
         "agent_name": None,
+        "buttons": [],
+        "input_kind": InputKind.TYPED,
         "is_fallback": False,
         "is_low_confidence": False,
     }
     row.update(values)
     return row
+
+
+def as_click(row: dict[str, Any], raw_text: str, offered: Mapping[str, str]) -> None:
+    """Make a user turn a button click when its text is the payload of a button
+    just shown: it then says what the user saw and chose (the title), never the
+    payload. A payload that names an intent (``/ask_invoice``) keeps it; any
+    other payload (an id, a product name) was not the user's words, so what NLU
+    made of it is dropped."""
+    title = offered.get(payload_key(raw_text))
+    if title is None:
+        return
+    row["text"] = title
+    row["input_kind"] = InputKind.BUTTON
+    row["entities"] = []
+    row["is_fallback"] = False
+    row["is_low_confidence"] = False
+    if not raw_text.strip().startswith("/"):
+        row["intent"] = None
+        row["confidence"] = None
 
 
 # --------------------------------------------------------------------------- summary
@@ -301,6 +377,7 @@ class Summary:
     """Everything the ``conversations`` row says, computed from the turns."""
 
     user_turns: int
+    predicted_turns: int
     bot_turns: int
     agent_turns: int
     low_confidence_turns: int
@@ -312,6 +389,7 @@ class Summary:
     handoff_seconds: int
     tickets: list[str]
     outcome: Outcome
+    preview: str
     search_text: str
 
 
@@ -330,6 +408,73 @@ def handoff_periods(turns: Iterable[ConversationTurn]) -> list[HandoffPeriod]:
     return periods
 
 
+def form_answers(turns: Sequence[ConversationTurn]) -> set[int]:
+    """Event ids of the user turns that an active form took as its answer.
+
+    While a form is active, Rasa runs the form first on every message: a message
+    the form takes is followed by the form's action and no rejection before the
+    user's next message. A message that leaves the form (a rule for "stop" or
+    "talk to a person" runs another action) or that the form rejects (the user
+    asked something else) is a question in its own right.
+    """
+    answers: set[int] = set()
+    active: Optional[str] = None
+    pending: Optional[ConversationTurn] = None  # a user turn in a form
+    form: Optional[str] = None  # the form it was written in
+    first_action_seen = False
+    for turn in turns:
+        if turn.kind is TurnKind.USER:
+            pending = turn if active else None
+            form = active
+            first_action_seen = False
+        elif turn.kind is TurnKind.ACTION and pending is not None:
+            if not first_action_seen:
+                first_action_seen = True
+                if turn.action_name == form:
+                    answers.add(pending.event_id)
+                else:
+                    pending = None
+        elif turn.kind is TurnKind.REJECTED and pending is not None:
+            answers.discard(pending.event_id)
+            pending = None
+        elif turn.kind is TurnKind.FORM:
+            active = turn.action_name
+        elif turn.kind in (TurnKind.SESSION, TurnKind.RESTART):
+            active = None
+    return answers
+
+
+def form_left_open(turns: Sequence[ConversationTurn]) -> bool:
+    """Whether the conversation stops with a form still waiting for an answer."""
+    active: Optional[str] = None
+    for turn in turns:
+        if turn.kind is TurnKind.FORM:
+            active = turn.action_name
+        elif turn.kind in (TurnKind.SESSION, TurnKind.RESTART):
+            active = None
+    return active is not None
+
+
+def classify_user_turns(turns: Sequence[ConversationTurn], *, threshold: float) -> None:
+    """Mark the user turns that were form answers (``input_kind`` form, no
+    prediction flags), and give back a typed turn's flags when later events show
+    it was not an answer after all. Turns are changed in place."""
+    answers = form_answers(turns)
+    for turn in turns:
+        if turn.kind is not TurnKind.USER or turn.input_kind is InputKind.BUTTON:
+            continue
+        if turn.event_id in answers:
+            if turn.input_kind is not InputKind.FORM:
+                turn.input_kind = InputKind.FORM
+                turn.is_fallback = False
+                turn.is_low_confidence = False
+        elif turn.input_kind is InputKind.FORM:
+            turn.input_kind = InputKind.TYPED
+            turn.is_fallback, turn.is_low_confidence = prediction_flags(
+                turn.intent, turn.confidence, threshold
+            )
+
+
 def conversation_triage(triages: Iterable[str]) -> Triage:
     found = {t for t in triages if t != NO_TRIAGE}
     if {"commercial", "technical"} <= found:
@@ -341,6 +486,26 @@ def conversation_triage(triages: Iterable[str]) -> Triage:
     return Triage.NONE
 
 
+def preview_of(user: Sequence[ConversationTurn], taxonomy: Taxonomy) -> str:
+    """The first typed message that is not small talk, else the first message at
+    all, cut to PREVIEW_CHARS."""
+    typed = [t for t in user if t.input_kind is InputKind.TYPED and t.text]
+    chosen = next(
+        (
+            t
+            for t in typed
+            if taxonomy.intent_topic.get(t.intent or "") != SMALLTALK_TOPIC
+        ),
+        typed[0] if typed else next((t for t in user if t.text), None),
+    )
+    if chosen is None or not chosen.text:
+        return ""
+    text = " ".join(chosen.text.split())
+    if len(text) > PREVIEW_CHARS:
+        text = text[: PREVIEW_CHARS - 1].rstrip() + "\u2026"
+    return text
+
+
 def summarize(
     turns: Sequence[ConversationTurn],
     *,
@@ -349,16 +514,26 @@ def summarize(
     taxonomy: Taxonomy,
     last_activity: datetime,
 ) -> Summary:
-    """Summarize a conversation from its turns (in event order).
+    """Summarize a conversation from its turns (in event order, form answers
+    already marked by ``classify_user_turns``).
 
-    Topics and triage use the corrected intent of a turn when a lead corrected it
-    (what the user wanted); low-confidence counts and the outcome use what the bot
-    predicted at the time (what happened).
+    Only typed messages count as intent predictions (low confidence, fallback,
+    the last question): a form answer is read by the form, and a button click
+    sends the button's payload. A button whose payload names an intent still
+    says what the user wanted, so its topic counts. Topics and triage use the
+    corrected intent of a turn when a lead corrected it (what the user wanted);
+    low-confidence counts and the outcome use what the bot predicted at the time
+    (what happened).
     """
     user = [t for t in turns if t.kind is TurnKind.USER]
+    predictions = [t for t in user if t.input_kind is InputKind.TYPED]
     topics: dict[str, str] = {}
     last_question: Optional[LastQuestion] = None
     for turn in user:
+        if turn.input_kind is InputKind.FORM:
+            continue
+        if turn.input_kind is InputKind.BUTTON and not turn.intent:
+            continue
         intent = corrected_intents.get(turn.event_id, turn.intent)
         topic = taxonomy.intent_topic.get(intent or "")
         if topic is not None and topic not in topics:
@@ -377,10 +552,11 @@ def summarize(
     ]
     return Summary(
         user_turns=len(user),
+        predicted_turns=len(predictions),
         bot_turns=sum(1 for t in turns if t.kind is TurnKind.BOT),
         agent_turns=sum(1 for t in turns if t.kind is TurnKind.AGENT),
-        low_confidence_turns=sum(1 for t in user if t.is_low_confidence),
-        fallback_turns=sum(1 for t in user if t.is_fallback),
+        low_confidence_turns=sum(1 for t in predictions if t.is_low_confidence),
+        fallback_turns=sum(1 for t in predictions if t.is_fallback),
         topics=topics,
         primary_topic=primary,
         triage=conversation_triage(topics.values()),
@@ -392,8 +568,10 @@ def summarize(
                 handoffs=len(periods),
                 tickets_filed=len(tickets),
                 last_question=last_question,
+                form_left_open=form_left_open(turns),
             )
         ),
+        preview=preview_of(user, taxonomy),
         search_text="\n".join(texts).lower(),
     )
 
@@ -425,9 +603,11 @@ def refresh_summary(
     conversation: Conversation,
     *,
     taxonomy: Optional[Taxonomy] = None,
+    settings: Optional[Settings] = None,
 ) -> Summary:
     """Recompute and store a conversation's summary from its turns."""
     taxonomy = taxonomy or load_taxonomy()
+    threshold = (settings or get_settings()).dashboard_low_confidence_threshold
     turns = list(
         session.scalars(
             select(ConversationTurn)
@@ -435,6 +615,7 @@ def refresh_summary(
             .order_by(ConversationTurn.event_id)
         )
     )
+    classify_user_turns(turns, threshold=threshold)
     corrections = current_corrections(session, conversation.id)
     summary = summarize(
         turns,
@@ -444,6 +625,8 @@ def refresh_summary(
         last_activity=conversation.last_activity_at,
     )
     conversation.user_turns = summary.user_turns
+    conversation.predicted_turns = summary.predicted_turns
+    conversation.preview = summary.preview
     conversation.bot_turns = summary.bot_turns
     conversation.agent_turns = summary.agent_turns
     conversation.low_confidence_turns = summary.low_confidence_turns
@@ -554,7 +737,7 @@ def apply_events(
                 conversations.get(sender_id),
                 settings=settings,
             )
-            refresh_summary(session, conversation, taxonomy=taxonomy)
+            refresh_summary(session, conversation, taxonomy=taxonomy, settings=settings)
             report.conversations.add(conversation.id)
     return report
 
@@ -600,6 +783,9 @@ def _apply_sender_events(
         )
     threshold = settings.dashboard_low_confidence_threshold
     rows: list[dict[str, Any]] = []
+    # Buttons shown since the user's last message (payload key -> title): read
+    # from the stored turns the first time an event needs them.
+    offered: Optional[dict[str, str]] = {} if created else None
     for event in events:
         if event.id in known:
             continue
@@ -612,13 +798,44 @@ def _apply_sender_events(
         conversation.last_event_id = max(conversation.last_event_id or 0, event.id)
         _note_channel_and_identity(session, conversation, event, settings=settings)
         row = turn_from_event(event, threshold=threshold)
-        if row is not None:
-            row["conversation_id"] = conversation.id
-            rows.append(row)
+        if row is None:
+            continue
+        if row["kind"] in (TurnKind.USER, TurnKind.BOT, TurnKind.AGENT):
+            if offered is None:
+                offered = _offered_buttons(session, conversation.id)
+            if row["kind"] is TurnKind.USER:
+                as_click(row, str(event.data.get("text") or ""), offered)
+                offered = {}
+            else:
+                offered.update((b["key"], b["title"]) for b in row["buttons"])
+        row["conversation_id"] = conversation.id
+        rows.append(row)
     if rows:
         # Core, not the ORM's bulk path: turns are never changed here.
         session.execute(insert(cast(Table, ConversationTurn.__table__)), rows)
     return conversation
+
+
+def _offered_buttons(session: Session, conversation_id: int) -> dict[str, str]:
+    """The buttons stored bot turns showed after the user's last stored message."""
+    last_user = session.scalar(
+        select(func.max(ConversationTurn.event_id)).where(
+            ConversationTurn.conversation_id == conversation_id,
+            ConversationTurn.kind == TurnKind.USER,
+        )
+    )
+    offered: dict[str, str] = {}
+    for buttons in session.scalars(
+        select(ConversationTurn.buttons)
+        .where(
+            ConversationTurn.conversation_id == conversation_id,
+            ConversationTurn.kind.in_([TurnKind.BOT, TurnKind.AGENT]),
+            ConversationTurn.event_id > (last_user or 0),
+        )
+        .order_by(ConversationTurn.event_id)
+    ):
+        offered.update((b["key"], b["title"]) for b in buttons or [])
+    return offered
 
 
 def _note_channel_and_identity(
@@ -780,7 +997,10 @@ def recompute_all(
     taxonomy = load_taxonomy()
     session.execute(
         update(ConversationTurn)
-        .where(ConversationTurn.kind == TurnKind.USER)
+        .where(
+            ConversationTurn.kind == TurnKind.USER,
+            ConversationTurn.input_kind == InputKind.TYPED,
+        )
         .values(
             is_low_confidence=ConversationTurn.is_fallback
             | (
@@ -807,7 +1027,7 @@ def recompute_all(
         if not rows:
             return count
         for conversation in rows:
-            refresh_summary(session, conversation, taxonomy=taxonomy)
+            refresh_summary(session, conversation, taxonomy=taxonomy, settings=settings)
             count += 1
         last_id = rows[-1].id
         session.flush()

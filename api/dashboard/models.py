@@ -56,6 +56,7 @@ class DashboardRole(str, enum.Enum):
 
     LEAD = "lead"
     ADMIN = "admin"
+    AGENT = "agent"  # answers handed-off conversations (the hand-off inbox)
 
 
 class Outcome(str, enum.Enum):
@@ -85,13 +86,26 @@ class TurnKind(str, enum.Enum):
     RESUME = "resume"  # ConversationResumed: back to the bot
     SESSION = "session"  # a new Rasa session started
     RESTART = "restart"
+    FORM = "form"  # ActiveLoop: a form started (action_name) or ended (None)
+    REJECTED = "rejected"  # ActionExecutionRejected: the form did not take the answer
+
+
+class InputKind(str, enum.Enum):
+    """How a user turn was made. Only typed messages are intent predictions worth
+    judging: a button click carries the button's payload, and a form answer ("3",
+    a product name) is read by the form, whatever intent NLU gave it."""
+
+    TYPED = "typed"
+    BUTTON = "button"  # a click: `text` is the button's title, never its payload
+    FORM = "form"  # an answer the active form took
 
 
 # --------------------------------------------------------------------------- users
 
 
 class DashboardUser(Base):
-    """A support lead (or admin) who signs in to the dashboard."""
+    """A support lead, admin or agent who signs in to the dashboard. ``name`` is
+    what a customer sees on an agent's messages."""
 
     __tablename__ = "dashboard_users"
 
@@ -101,6 +115,10 @@ class DashboardUser(Base):
     role: Mapped[DashboardRole] = mapped_column(_enum(DashboardRole))
     # "scrypt$n$r$p$salt$hash" (api/dashboard/auth.py)
     password_hash: Mapped[str] = mapped_column(String(300))
+    # An agent who answers only one partner's conversations; None: every partner.
+    partner_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("partners.id", ondelete="CASCADE")
+    )
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[Optional[datetime]] = mapped_column(UTCDateTime())
@@ -152,7 +170,7 @@ class Conversation(Base):
             "started_day",
             "outcome",
             "triage",
-            "user_turns",
+            "predicted_turns",
             "low_confidence_turns",
             "has_low_confidence",
         ),
@@ -173,6 +191,9 @@ class Conversation(Base):
     started_day: Mapped[date] = mapped_column(Date)  # UTC day, for metrics
     last_activity_at: Mapped[datetime] = mapped_column(UTCDateTime())
     user_turns: Mapped[int] = mapped_column(Integer, default=0)
+    # Typed user turns that were not form answers: the intent predictions, the
+    # fallback rate's denominator.
+    predicted_turns: Mapped[int] = mapped_column(Integer, default=0)
     bot_turns: Mapped[int] = mapped_column(Integer, default=0)
     agent_turns: Mapped[int] = mapped_column(Integer, default=0)
     low_confidence_turns: Mapped[int] = mapped_column(Integer, default=0)
@@ -185,6 +206,9 @@ class Conversation(Base):
     handoffs: Mapped[int] = mapped_column(Integer, default=0)
     handoff_seconds: Mapped[int] = mapped_column(Integer, default=0)
     outcome: Mapped[Outcome] = mapped_column(_enum(Outcome), default=Outcome.ABANDONED)
+    # The user's first message that says what they came for (redacted, cut), for
+    # the list.
+    preview: Mapped[str] = mapped_column(String(200), default="")
     # Lower-cased, redacted user, bot and agent texts, for the text search.
     search_text: Mapped[str] = mapped_column(Text, default="")
     last_event_id: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -235,6 +259,13 @@ class ConversationTurn(Base):
     entities: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     action_name: Mapped[Optional[str]] = mapped_column(String(100))
     agent_name: Mapped[Optional[str]] = mapped_column(String(200))
+    # Bot turns: the buttons shown, [{"title", "key"}] ("key" a digest of the
+    # payload, which is not kept: it can be a subscription id). User turns: how
+    # the message was made.
+    buttons: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    input_kind: Mapped[InputKind] = mapped_column(
+        _enum(InputKind), default=InputKind.TYPED
+    )
     is_fallback: Mapped[bool] = mapped_column(Boolean, default=False)
     is_low_confidence: Mapped[bool] = mapped_column(Boolean, default=False)
 

@@ -9,10 +9,12 @@ In order, the first rule that applies wins:
 1. ``handed_off``: a human took over at least once (a ``ConversationPaused`` event).
 2. ``escalated``: otherwise, at least one ticket was filed from the conversation
    (``tickets.conversation_id`` is the sender id).
-3. ``abandoned``: otherwise, the user left without an answer: they never asked
-   anything beyond small talk, or their last substantive message (any topic but
-   small talk) was not understood (``nlu_fallback`` or a confidence below the
+3. ``abandoned``: otherwise, the user left without an answer: they left in the
+   middle of a form (it still waits for an answer), or never asked anything
+   beyond small talk, or their last substantive message (any topic but small
+   talk) was not understood (``nlu_fallback`` or a confidence below the
    threshold), or asked for a person (topic ``human_agent``) and got none.
+   Form answers and button clicks are not questions: they never decide this.
 4. ``resolved``: otherwise; the bot answered the user's last question itself.
 
 "Containment" on the metrics page is the share of ``resolved`` conversations.
@@ -44,6 +46,7 @@ class OutcomeFacts:
     handoffs: int
     tickets_filed: int
     last_question: Optional[LastQuestion]
+    form_left_open: bool = False  # a form still waits for the user's answer
 
 
 def conversation_outcome(facts: OutcomeFacts) -> Outcome:
@@ -52,6 +55,8 @@ def conversation_outcome(facts: OutcomeFacts) -> Outcome:
         return Outcome.HANDED_OFF
     if facts.tickets_filed > 0:
         return Outcome.ESCALATED
+    if facts.form_left_open:
+        return Outcome.ABANDONED
     last = facts.last_question
     if last is None or last.not_understood or last.topic == HUMAN_TOPIC:
         return Outcome.ABANDONED

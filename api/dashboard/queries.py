@@ -279,7 +279,8 @@ class Bucket:
     escalated: int = 0
     handed_off: int = 0
     abandoned: int = 0
-    user_turns: int = 0
+    # Intent predictions: typed user messages, not button clicks or form answers.
+    predicted_turns: int = 0
     low_confidence_turns: int = 0
     with_low_confidence: int = 0
     commercial: int = 0
@@ -309,8 +310,9 @@ class Bucket:
 
     @property
     def fallback_rate(self) -> float:
-        """Share of user turns that were nlu_fallback or below the threshold."""
-        return self._rate(self.low_confidence_turns, self.user_turns)
+        """Share of intent predictions that were nlu_fallback or below the
+        threshold."""
+        return self._rate(self.low_confidence_turns, self.predicted_turns)
 
     @property
     def conversations_with_fallback_rate(self) -> float:
@@ -357,24 +359,36 @@ def period_of(day: date, granularity: Granularity) -> date:
     return day
 
 
-def default_range(today: date, days: int = 30) -> tuple[date, date]:
-    return today - timedelta(days=days - 1), today
+DEFAULT_DAYS = 30
+DEFAULT_WEEKS = 12
+DEFAULT_GRANULARITY: Granularity = "week"
+
+
+def default_range(
+    today: date, granularity: Granularity = DEFAULT_GRANULARITY
+) -> tuple[date, date]:
+    """The range shown without one: the last 12 weeks (whole weeks from a Monday),
+    or the last 30 days."""
+    if granularity == "week":
+        return period_of(today, "week") - timedelta(weeks=DEFAULT_WEEKS - 1), today
+    return today - timedelta(days=DEFAULT_DAYS - 1), today
 
 
 def compute_metrics(
     session: Session,
     filters: ConversationFilters,
     *,
-    granularity: Granularity = "day",
+    granularity: Granularity = DEFAULT_GRANULARITY,
     today: Optional[date] = None,
     top: int = 10,
 ) -> Metrics:
     """Outcome rates, fallback rate, triage split and top topics over time.
 
-    Without a date range the last 30 days (UTC) are shown.
+    Without a date range: the last 12 weeks per week, or the last 30 days per day
+    (UTC).
     """
     today = today or datetime.now(timezone.utc).date()
-    start, end = default_range(today)
+    start, end = default_range(today, granularity)
     filters = replace(
         filters,
         date_from=filters.date_from or start,
@@ -390,7 +404,7 @@ def compute_metrics(
     # ix_conversations_metrics serves it in day order.
     columns: dict[str, Any] = {
         "conversations": func.count(),
-        "user_turns": func.coalesce(func.sum(c.user_turns), 0),
+        "predicted_turns": func.coalesce(func.sum(c.predicted_turns), 0),
         "low_confidence_turns": func.coalesce(func.sum(c.low_confidence_turns), 0),
         "with_low_confidence": count_when(c.has_low_confidence.is_(True)),
     }
@@ -463,7 +477,7 @@ CSV_COLUMNS: Sequence[tuple[str, str]] = (
     ("escalation_rate", "escalation_rate"),
     ("handoff_rate", "handoff_rate"),
     ("abandonment_rate", "abandonment_rate"),
-    ("user_turns", "user_turns"),
+    ("predicted_turns", "predicted_turns"),
     ("low_confidence_turns", "low_confidence_turns"),
     ("fallback_rate", "fallback_rate"),
     ("conversations_with_fallback", "with_low_confidence"),

@@ -11,6 +11,7 @@
     GET  /dashboard/webhooks                      helpdesk webhooks' delivery log
     POST /dashboard/webhooks/{id}/replay          send a delivery again (admin)
     GET  /dashboard/static/{name}                 CSS, JS, Chart.js (from build/)
+    /dashboard/inbox, /dashboard/handoffs/...     the agent's seat (seat.py)
 
 Wire it into the API with ``app.include_router(dashboard.router)``.
 """
@@ -39,8 +40,9 @@ from markupsafe import Markup, escape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.dashboard import queries
+from api.dashboard import queries, seat
 from api.dashboard.auth import (
+    HOME_PAGE,
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
     AuthError,
@@ -101,6 +103,7 @@ HERE = Path(__file__).resolve().parent
 STATIC_FILES: dict[str, Path] = {
     "dashboard.css": HERE / "static" / "dashboard.css",
     "dashboard.js": HERE / "static" / "dashboard.js",
+    "seat.js": HERE / "static" / "seat.js",
     "vendor/chart.umd.js": CHART_JS,
 }
 INGEST_PER_REQUEST = 5000
@@ -140,6 +143,7 @@ def _environment() -> jinja2.Environment:
     env.filters["duration"] = _duration
     env.filters["bidi_safe"] = bidi_safe
     env.filters["display_url"] = display_url
+    env.filters["topic"] = lambda topic: load_taxonomy().title(topic)
     return env
 
 
@@ -271,16 +275,19 @@ def _names(session: Session, conversations: list[Conversation]) -> dict[str, Any
 
 @router.get("", include_in_schema=False)
 @router.get("/", include_in_schema=False)
-def home() -> Response:
-    return _redirect("/dashboard/conversations")
+def home(request: Request, session: SessionDep) -> Response:
+    """Where the signed-in user starts (an agent: the hand-off inbox)."""
+    found = session_for_token(session, request.cookies.get(SESSION_COOKIE))
+    return _redirect(found.home if found else "/dashboard/conversations")
 
 
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request, session: SessionDep, next: str = "") -> Response:
     """The sign-in form (with a double-submit CSRF cookie)."""
-    target = safe_next(next)
-    if session_for_token(session, request.cookies.get(SESSION_COOKIE)):
-        return _redirect(target)
+    target = safe_next(next) if next else ""
+    found = session_for_token(session, request.cookies.get(SESSION_COOKIE))
+    if found:
+        return _redirect(target or found.home)
     token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
     response = _render(
         request, "login.html", {"login_csrf": token, "next": target, "email": ""}
@@ -312,7 +319,7 @@ def login(
 ) -> Response:
     """Check the credentials, start a session, go where the lead was going."""
     settings = get_settings()
-    target = safe_next(next)
+    target = safe_next(next) if next else ""
     cookie_token = request.cookies.get(LOGIN_CSRF_COOKIE)
     if not tokens_match(cookie_token, csrf_token):
         raise HTTPException(
@@ -339,7 +346,7 @@ def login(
         replace_token=request.cookies.get(SESSION_COOKIE),
     )
     session.commit()
-    response = _redirect(target)
+    response = _redirect(target or HOME_PAGE[user.role])
     response.set_cookie(
         SESSION_COOKIE,
         token,
@@ -640,7 +647,9 @@ def _metrics_for(
 ) -> tuple[queries.Metrics, queries.ConversationFilters, list[str]]:
     filters, errors = queries.ConversationFilters.from_params(request.query_params)
     granularity: queries.Granularity = (
-        "week" if request.query_params.get("granularity") == "week" else "day"
+        "day"
+        if request.query_params.get("granularity") == "day"
+        else queries.DEFAULT_GRANULARITY
     )
     return (
         queries.compute_metrics(session, filters, granularity=granularity),
@@ -676,7 +685,7 @@ def metrics(
                 b.handoff_rate if b.conversations else None for b in data.series
             ],
             "fallback": [
-                b.fallback_rate if b.user_turns else None for b in data.series
+                b.fallback_rate if b.predicted_turns else None for b in data.series
             ],
         },
         "triage": {
@@ -686,7 +695,7 @@ def metrics(
             "none": data.total.no_triage,
         },
         "topics": {
-            "labels": [t for t, _ in data.top_topics],
+            "labels": [load_taxonomy().title(t) for t, _ in data.top_topics],
             "counts": [n for _, n in data.top_topics],
         },
     }
@@ -845,3 +854,7 @@ def static(name: str) -> Response:
             ),
         )
     return static_file(path)
+
+
+# The agent's seat: its routes live in seat.py, under this router's prefix.
+router.include_router(seat.router)

@@ -34,6 +34,9 @@ DEMO_LEAD_EMAIL = "lead@demo.local"
 DEMO_LEAD_PASSWORD = "demo-lead-password"  # noqa: S105 (local demo only, documented)
 DEMO_ADMIN_EMAIL = "admin@demo.local"
 DEMO_ADMIN_PASSWORD = "demo-admin-password"  # noqa: S105 (local demo only, documented)
+DEMO_AGENT_EMAIL = "agent@demo.local"
+DEMO_AGENT_PASSWORD = "demo-agent-password"  # noqa: S105 (local demo only, documented)
+DEMO_AGENT_NAME = "Sam Rivera"
 DEMO_SENDER_PREFIX = "demo-dashboard-"
 DEMO_CONVERSATIONS = 60
 DEMO_DAYS = 28
@@ -273,12 +276,13 @@ def seed_dashboard_demo(
     if settings.app_mode != "local":
         raise RuntimeError("the dashboard demo is for local mode only")
     users = 0
-    for email, password, role in (
-        (DEMO_LEAD_EMAIL, DEMO_LEAD_PASSWORD, DashboardRole.LEAD),
-        (DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD, DashboardRole.ADMIN),
+    for email, password, role, name in (
+        (DEMO_LEAD_EMAIL, DEMO_LEAD_PASSWORD, DashboardRole.LEAD, "Demo lead"),
+        (DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD, DashboardRole.ADMIN, "Demo admin"),
+        (DEMO_AGENT_EMAIL, DEMO_AGENT_PASSWORD, DashboardRole.AGENT, DEMO_AGENT_NAME),
     ):
         if user_by_email(session, email) is None:
-            create_lead(session, email, password, role, name=f"Demo {role.value}")
+            create_lead(session, email, password, role, name=name)
             users += 1
     if not conversations:
         return DashboardDemoSummary(users, 0, 0)

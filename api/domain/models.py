@@ -20,7 +20,9 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     Enum,
+    Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -252,6 +254,9 @@ class Partner(Base):
     # Where a handoff is announced (optional).
     teams_channel_webhook: Mapped[Optional[str]] = mapped_column(String(500))
     slack_channel_id: Mapped[Optional[str]] = mapped_column(String(40))
+    # A Teams channel ("19:...@thread.tacv2") where the Teams bot itself posts the
+    # notice, so that replies in its thread reach the customer.
+    teams_channel_id: Mapped[Optional[str]] = mapped_column(String(200))
 
     # The support hours as data (api/domain/profiles.py, `SupportHours`): weekly
     # opening times and holidays in `timezone`; `support_hours` is their wording.
@@ -629,3 +634,79 @@ class WebhookDelivery(Base):
     replays: Mapped[int] = mapped_column(Integer, default=0)
 
     event: Mapped[WebhookEvent] = relationship(back_populates="deliveries")
+
+
+# --------------------------------------------------------------------------- handoffs
+
+
+class HandoffStatus(str, enum.Enum):
+    WAITING = "waiting"  # the customer waits for a person
+    CLAIMED = "claimed"  # an agent has taken it
+    RETURNED = "returned"  # handed back to the assistant
+    CLOSED = "closed"  # the agent ended it
+    TICKETED = "ticketed"  # nobody took it in time: it became a ticket
+
+
+OPEN_HANDOFF_STATUSES = (HandoffStatus.WAITING, HandoffStatus.CLAIMED)
+
+
+class Handoff(Base):
+    """A conversation handed to a person: the agent seat's queue.
+
+    Created by the bot's handoff action when it pauses the conversation; at most
+    one per conversation is open (waiting or claimed). ``agent_key`` names who
+    holds it ("dashboard:<user id>", "slack:<user id>", "teams:<object id>"); a
+    claim is a conditional UPDATE from ``waiting``, so two agents never both get
+    it (api/domain/services/handoff.py).
+    """
+
+    __tablename__ = "handoffs"
+    __table_args__ = (
+        Index("ix_handoffs_status_requested", "status", "requested_at"),
+        Index("ix_handoffs_slack_thread", "slack_channel", "slack_thread_ts"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(String(255), index=True)
+    partner_id: Mapped[int] = mapped_column(
+        ForeignKey("partners.id", ondelete="CASCADE"), index=True
+    )
+    customer_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("customers.id", ondelete="SET NULL")
+    )
+    requester: Mapped[str] = mapped_column(String(300))  # who is chatting, in words
+    requester_key: Mapped[str] = mapped_column(String(200))  # as tickets name them
+    reason: Mapped[str] = mapped_column(String(300), default="")
+    topic: Mapped[Optional[str]] = mapped_column(String(40))
+    triage: Mapped[Optional[str]] = mapped_column(String(20))
+    last_message: Mapped[str] = mapped_column(Text, default="")  # redacted
+    channel: Mapped[str] = mapped_column(String(40), default="")
+    status: Mapped[HandoffStatus] = mapped_column(
+        _enum(HandoffStatus), default=HandoffStatus.WAITING
+    )
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    claimed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime())
+    ended_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime())
+    agent_key: Mapped[Optional[str]] = mapped_column(String(100))
+    agent_name: Mapped[Optional[str]] = mapped_column(String(200))
+    # The notice's thread on Slack (channel, message ts) and on Teams (the channel
+    # conversation id of the thread, "19:...;messageid=...").
+    slack_channel: Mapped[Optional[str]] = mapped_column(String(40))
+    slack_thread_ts: Mapped[Optional[str]] = mapped_column(String(40))
+    teams_thread_id: Mapped[Optional[str]] = mapped_column(String(300), index=True)
+    # The time (Rasa's event timestamp) of the last customer message copied into
+    # those threads.
+    forwarded_until: Mapped[float] = mapped_column(Float, default=0.0)
+    ticket_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("tickets.id", ondelete="SET NULL")
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=utcnow, onupdate=utcnow
+    )
+
+    partner: Mapped[Partner] = relationship()
+    customer: Mapped[Optional[Customer]] = relationship()
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_HANDOFF_STATUSES

@@ -377,6 +377,12 @@ class Handoff(_Section):
         pattern=r"^[CG][A-Z0-9]{2,39}$",
         description="Slack channel id (C... or G...).",
     )
+    teams_channel_id: Optional[str] = Field(
+        default=None,
+        pattern=r"^19:[A-Za-z0-9_.@-]{3,180}@thread\.(tacv2|skype)$",
+        description="Teams channel id (19:...@thread.tacv2) where the Teams bot "
+        "posts the notice; staff replies in its thread reach the customer.",
+    )
 
 
 class WebhookEndpoint(_Section):
@@ -749,6 +755,7 @@ def apply_profile(session: Session, profile: PartnerProfile) -> ApplyReport:
         "webhook_endpoints": [
             endpoint.model_dump(mode="json") for endpoint in profile.webhooks
         ],
+        "teams_channel_id": profile.handoff.teams_channel_id,
         "partner_center_tenant_id": None,
         "partner_center_client_id": None,
         "partner_center_secret_env": None,
@@ -899,7 +906,10 @@ def export_profile_data(partner: Partner) -> dict[str, Any]:
         ],
         "partner_center": None,
         "invoice_numbering": None,
-        "handoff": {"slack_channel_id": partner.slack_channel_id},
+        "handoff": {
+            "slack_channel_id": partner.slack_channel_id,
+            "teams_channel_id": partner.teams_channel_id,
+        },
         "webhooks": [dict(endpoint) for endpoint in partner.webhook_endpoints or []],
     }
     if partner.partner_center_tenant_id:

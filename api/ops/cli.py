@@ -431,8 +431,13 @@ def forwarded_headers(settings: Settings) -> dict[str, Any]:
 @dashboard.command("create-lead")
 def create_lead_command(
     email: Annotated[str, typer.Argument(help="the lead's e-mail address")],
-    role: Annotated[str, typer.Option(help="lead or admin")] = "lead",
-    name: Annotated[str, typer.Option(help="display name")] = "",
+    role: Annotated[str, typer.Option(help="lead, admin or agent")] = "lead",
+    name: Annotated[
+        str, typer.Option(help="display name (customers see an agent's)")
+    ] = "",
+    partner: Annotated[
+        str, typer.Option(help="an agent's partner (slug): only its chats")
+    ] = "",
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="read the password from stdin")
     ] = False,
@@ -451,7 +456,17 @@ def create_lead_command(
             )
         try:
             with session_scope() as session:
-                user = create_lead(session, email, password, role, name=name)
+                partner_id = None
+                if partner:
+                    found = session.scalars(
+                        select(Partner).where(Partner.slug == partner)
+                    ).first()
+                    if found is None:
+                        raise CommandError(f"no partner {partner!r}")
+                    partner_id = found.id
+                user = create_lead(
+                    session, email, password, role, name=name, partner_id=partner_id
+                )
                 email, role = user.email, user.role.value
         except AuthError as exc:
             raise CommandError(str(exc)) from exc

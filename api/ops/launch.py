@@ -274,6 +274,8 @@ def ready(settings: Settings) -> int:
         f"    Demo customer site  {base}/demo/portal   (the chat widget)\n"
         f"    Review dashboard .. {base}/dashboard     "
         "(lead@demo.local / demo-lead-password)\n"
+        f"    Hand-off inbox .... {base}/dashboard/inbox "
+        "(agent@demo.local / demo-agent-password)\n"
         f"    API and docs ...... {base}/docs\n"
         f"    API health ........ {base}/health\n"
         f"    Rasa .............. {settings.rasa_url}  (HTTP API, token required)\n"

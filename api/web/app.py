@@ -13,6 +13,8 @@ may answer in the OpenAPI schema, and tests/web/test_schema_fuzz.py holds it to 
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any, Optional
 
 from fastapi import FastAPI, status
@@ -32,6 +34,7 @@ from api.web.errors import (
     error_responses,
     install_error_handlers,
 )
+from api.web.handoff_worker import Worker
 from api.web.router import API_PREFIX
 from api.web.routes import docs, documents, health, invoices
 from api.widget import routes as widget_routes
@@ -118,9 +121,25 @@ def _document_setting_patterns(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented hook
 
 
-def create_app() -> FastAPI:
-    """Build the API. Reads no settings and opens no connection until a request."""
+@asynccontextmanager
+async def with_handoff_worker(app: FastAPI) -> AsyncIterator[None]:
+    """Run the hand-off worker (api/web/handoff_worker.py) while the app serves."""
+    worker = Worker()
+    worker.start()
+    try:
+        yield
+    finally:
+        await worker.close()
+
+
+def create_app(*, background: bool = False) -> FastAPI:
+    """Build the API. Reads no settings and opens no connection until a request.
+
+    With `background`, the hand-off worker runs while the app is served (the
+    served app has it; tests build theirs without).
+    """
     app = FastAPI(
+        lifespan=with_handoff_worker if background else None,
         title="CSP billing desk API",
         version="0.1.0",
         description=(
@@ -148,4 +167,4 @@ def create_app() -> FastAPI:
     return app
 
 
-app = create_app()
+app = create_app(background=True)

@@ -16,7 +16,9 @@ Built beside Rasa 3.6.21's `SlackInput`, reusing its text clean-up, with what it
   button's payload;
 - the Slack user id becomes a staff chat token in the metadata, minted only after
   the signature was checked;
-- the Web API base URL is configurable (SLACK_API_BASE_URL), for a local fake in tests.
+- the Web API base URL is configurable (SLACK_API_BASE_URL), for a local fake in tests;
+- a staff reply in a channel thread goes first to the API (bot/channels/handoff_relay.py):
+  in the thread of a hand-off notice, it reaches the customer instead of the bot.
 
 The channel is off (webhook answers 404) when SLACK_BOT_TOKEN or
 SLACK_SIGNING_SECRET is missing, and says so at start.
@@ -45,6 +47,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.channels.dedupe import SeenIds, SeenSet, seen_ids
+from bot.channels.handoff_relay import ThreadRelay
 from bot.channels.inbound import (
     MAX_BODY_BYTES,
     ChatterLimiter,
@@ -227,6 +230,10 @@ class SlackOutput(OutputChannel):
     async def send_custom_json(
         self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any
     ) -> None:
+        if json_message.get("from") == "agent":  # a person's message, named
+            said = f"{json_message.get('name', '')}: {json_message.get('text', '')}"
+            await self._post(text=to_mrkdwn(said), mrkdwn=True)
+            return
         message = {k: v for k, v in json_message.items() if k != "channel"}
         await self._post(**message)
 
@@ -257,6 +264,7 @@ class SecureSlackInput(InputChannel):
             chat_token_secret=config.chat_token_secret(),
             seen=seen_ids(),
             limiter=ChatterLimiter(config.chat_rate_limit()),
+            relay=ThreadRelay.from_env(),
         )
 
     def __init__(
@@ -268,7 +276,9 @@ class SecureSlackInput(InputChannel):
         seen: Optional[SeenSet] = None,
         limiter: Optional[ChatterLimiter] = None,
         gate: Optional[MessageGate] = None,
+        relay: Optional[ThreadRelay] = None,
     ) -> None:
+        self.relay = relay
         self.bot_token = bot_token
         self.signing_secret = signing_secret
         self.chat_token_secret = chat_token_secret
@@ -363,6 +373,47 @@ class SecureSlackInput(InputChannel):
             {"team": team, "channel": channel, "thread_ts": thread_ts, "user": user},
         )
         return clean, self.conversation_id(team, channel, thread_ts, user), metadata
+
+    @staticmethod
+    def thread_reply(body: dict[str, Any]) -> Optional[dict[str, str]]:
+        """A person's message in a channel thread (not a DM, not the thread's
+        first message), as the hand-off relay needs it; None otherwise."""
+        event = body.get("event")
+        if not isinstance(event, dict) or event.get("type") not in {
+            "message",
+            "app_mention",
+        }:
+            return None
+        if event.get("bot_id") or event.get("subtype") or event.get("hidden"):
+            return None
+        user, channel, text = event.get("user"), event.get("channel"), event.get("text")
+        thread_ts, ts = event.get("thread_ts"), event.get("ts")
+        if (
+            event.get("channel_type") == "im"
+            or not all(isinstance(v, str) and v for v in (user, channel, text))
+            or not isinstance(thread_ts, str)
+            or not thread_ts
+            or thread_ts == ts
+        ):
+            return None
+        bot_users = {
+            a.get("user_id")
+            for a in body.get("authorizations") or []
+            if isinstance(a, dict) and a.get("is_bot")
+        }
+        if user in bot_users:
+            return None
+        said = SlackInput._sanitize_user_message(
+            clean_text(str(text)), [u for u in bot_users if isinstance(u, str)]
+        ).strip()
+        if not said:
+            return None
+        return {
+            "channel": str(channel),
+            "thread": thread_ts,
+            "user_id": str(user),
+            "text": inbound_text(said),
+        }
 
     def message_from_action(
         self, payload: dict[str, Any]
@@ -540,11 +591,30 @@ class SecureSlackInput(InputChannel):
         if data.get("type") != "event_callback":
             return response.text("")
         parsed = self.message_from_event(data)
+        reply = self.thread_reply(data) if self.relay is not None else None
+        if reply is not None:
+            self._background(self._relay_or_dispatch(reply, parsed, on_new_message))
+            return response.text("")
         if parsed is None:
             return response.text("")
         text, sender_id, metadata = parsed
         self._dispatch(on_new_message, text, sender_id, metadata)
         return response.text("")
+
+    async def _relay_or_dispatch(
+        self,
+        reply: dict[str, str],
+        parsed: Optional[tuple[str, str, dict[str, Any]]],
+        on_new_message: Callable[[UserMessage], Awaitable[Any]],
+    ) -> None:
+        """A thread reply: the customer's, if the thread is a hand-off's; else
+        the bot's as any mention (a plain channel message is then ignored)."""
+        assert self.relay is not None
+        if await self.relay.relay("slack", **reply):
+            return
+        if parsed is not None:
+            text, sender_id, metadata = parsed
+            self._dispatch(on_new_message, text, sender_id, metadata)
 
     def _interaction(
         self,

@@ -21,6 +21,8 @@ Buttons become a Hero card with `messageBack` actions, so a click posts the payl
 back while the chat shows the button's title (rasa#11411).
 
 Staff identity: `from.aadObjectId` becomes a staff chat token in the metadata.
+A message in a channel thread goes first to the API (bot/channels/handoff_relay.py):
+in the thread of a hand-off notice the bot posted, it reaches the customer instead.
 The channel is off (404) when TEAMS_APP_ID, TEAMS_APP_PASSWORD or TEAMS_TENANT_ID is
 missing, and says so at start.
 """
@@ -49,6 +51,7 @@ from sanic.response import HTTPResponse
 from yarl import URL
 
 from bot.channels.dedupe import SeenIds, SeenSet, seen_ids
+from bot.channels.handoff_relay import ThreadRelay
 from bot.channels.inbound import (
     MAX_BODY_BYTES,
     ChatterLimiter,
@@ -350,6 +353,10 @@ class TeamsOutput(OutputChannel):
     async def send_custom_json(
         self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any
     ) -> None:
+        if json_message.get("from") == "agent":  # a person's message, named
+            name, text = json_message.get("name", ""), json_message.get("text", "")
+            await self.send({"text": f"**{name}**: {text}"})
+            return
         await self.send(dict(json_message))
 
 
@@ -453,6 +460,7 @@ class TeamsInput(InputChannel):
             chat_token_secret=config.chat_token_secret(),
             seen=seen_ids(),
             limiter=ChatterLimiter(config.chat_rate_limit()),
+            relay=ThreadRelay.from_env(),
         )
 
     def __init__(
@@ -466,7 +474,9 @@ class TeamsInput(InputChannel):
         limiter: Optional[ChatterLimiter] = None,
         gate: Optional[MessageGate] = None,
         seen: Optional[SeenSet] = None,
+        relay: Optional[ThreadRelay] = None,
     ) -> None:
+        self.relay = relay
         self.app_id = app_id
         self.tenant_id = tenant_id
         self.chat_token_secret = chat_token_secret
@@ -613,10 +623,36 @@ class TeamsInput(InputChannel):
                 metadata=self.metadata(activity),
             )
             # Answer the connector at once; replies go out through its REST API.
-            self._background(self._handle(message, on_new_message))
+            reply = self.thread_reply(activity, message.text or "")
+            if reply is not None and self.relay is not None:
+                self._background(self._relay_or_handle(reply, message, on_new_message))
+            else:
+                self._background(self._handle(message, on_new_message))
             return response.text("", status=HTTPStatus.OK)
 
         return webhook
+
+    @staticmethod
+    def thread_reply(activity: dict[str, Any], text: str) -> Optional[dict[str, str]]:
+        """A staff member's message in a channel thread (its conversation id names
+        the thread's first message), as the hand-off relay needs it; else None."""
+        conversation = activity.get("conversation") or {}
+        thread = str(conversation.get("id") or "")
+        user = (activity.get("from") or {}).get("aadObjectId")
+        if ";messageid=" not in thread or not user or not text:
+            return None
+        return {"thread": thread, "user_id": str(user), "text": text}
+
+    async def _relay_or_handle(
+        self,
+        reply: dict[str, str],
+        message: UserMessage,
+        on_new_message: Callable[[UserMessage], Awaitable[Any]],
+    ) -> None:
+        """The customer's, if the thread is a hand-off's; else the bot's."""
+        assert self.relay is not None
+        if not await self.relay.relay("teams", **reply):
+            await self._handle(message, on_new_message)
 
     async def _handle(
         self,

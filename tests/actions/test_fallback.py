@@ -8,9 +8,10 @@ from typing import Any
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.fallback import (
-    INTENT_TITLES,
+    SUGGESTED_INTENTS,
     ActionFallback,
     fallbacks_in_a_row,
+    intent_title,
     payload_for,
     suggestions,
 )
@@ -49,10 +50,12 @@ def test_every_real_intent_has_a_readable_title() -> None:
     for intent in domain_intents(DOMAIN):
         topic = taxonomy.topic_for_intent(intent)
         if topic in NEVER_SUGGESTED_TOPICS:
-            assert intent not in INTENT_TITLES, intent
+            assert intent not in SUGGESTED_INTENTS, intent
         else:
-            assert intent in INTENT_TITLES, f"{intent} has no button title"
-    assert all(title and title[0].isupper() for title in INTENT_TITLES.values())
+            assert intent in SUGGESTED_INTENTS, f"{intent} is never suggested"
+    titles = [intent_title(intent) for intent in SUGGESTED_INTENTS]
+    assert all(title and title[0].isupper() for title in titles)
+    assert len(set(titles)) == len(titles)
 
 
 def test_suggestions_skip_fallback_and_small_talk() -> None:

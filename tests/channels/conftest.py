@@ -42,6 +42,9 @@ def channel_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChannelS
         "TEAMS_TENANT_ID": TEAMS_TENANT_ID,
         "TEAMS_OPENID_METADATA_URL": f"{teams.base}/openid",
         "TEAMS_LOGIN_BASE_URL": f"{teams.base}/login",
+        "TEAMS_SERVICE_URL": teams.service_url,
+        # The hand-off worker copies customers' messages to the threads quickly.
+        "HANDOFF_POLL_SECONDS": "0.5",
     }
     stack = start_stack(workdir, extra_env=extra)
     try:

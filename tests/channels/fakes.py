@@ -86,10 +86,9 @@ class FakeSlack:
             if request.headers.get("authorization") != f"Bearer {SLACK_BOT_TOKEN}":
                 return JSONResponse({"ok": False, "error": "invalid_auth"})
             body = await request.json()
-            self.posts.append(body)
-            return JSONResponse(
-                {"ok": True, "channel": body.get("channel"), "ts": f"{time.time():.6f}"}
-            )
+            ts = f"{time.time():.6f}"
+            self.posts.append({**body, "_ts": ts})  # _ts: what Slack answered
+            return JSONResponse({"ok": True, "channel": body.get("channel"), "ts": ts})
 
     def posts_in_thread(self, thread_ts: str) -> list[dict[str, Any]]:
         return [p for p in self.posts if p.get("thread_ts") == thread_ts]
@@ -104,6 +103,9 @@ class FakeMicrosoft:
     base: str = ""
     token_calls: list[dict[str, Any]] = field(default_factory=list)
     activities: list[dict[str, Any]] = field(default_factory=list)
+    # The bot's own posts: threads it started in channels, and posts into them.
+    created: list[dict[str, Any]] = field(default_factory=list)
+    thread_posts: list[dict[str, Any]] = field(default_factory=list)
     app: FastAPI = field(default_factory=FastAPI)
 
     def __post_init__(self) -> None:
@@ -127,6 +129,28 @@ class FakeMicrosoft:
                 "expires_in": 3599,
                 "access_token": "fake-out",
             }
+
+        @self.app.post("/connector/v3/conversations")
+        async def create(request: Request) -> dict[str, Any]:
+            body = await request.json()
+            channel = body["channelData"]["channel"]["id"]
+            message_id = f"17000000{len(self.created):05d}"
+            thread = f"{channel};messageid={message_id}"
+            self.created.append(
+                {
+                    "authorization": request.headers.get("authorization"),
+                    "body": body,
+                    "thread": thread,
+                }
+            )
+            return {"id": thread, "activityId": message_id}
+
+        @self.app.post("/connector/v3/conversations/{cid}/activities")
+        async def post_in(cid: str, request: Request) -> dict[str, Any]:
+            self.thread_posts.append(
+                {"conversation": cid, "body": await request.json()}
+            )
+            return {"id": f"post-{len(self.thread_posts)}"}
 
         @self.app.post("/connector/v3/conversations/{cid}/activities/{aid}")
         async def reply(cid: str, aid: str, request: Request) -> dict[str, Any]:

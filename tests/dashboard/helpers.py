@@ -72,14 +72,43 @@ class Conversation:
         self.events.append(self._action(name))
         return self
 
-    def bot(self, text: str, agent: Optional[str] = None) -> Conversation:
+    def bot(
+        self,
+        text: str,
+        agent: Optional[str] = None,
+        buttons: Optional[list[tuple[str, str]]] = None,
+    ) -> Conversation:
+        """A bot message; `buttons` as (title, payload) pairs."""
+        data: dict[str, Any] = {}
+        if buttons:
+            data["buttons"] = [{"title": t, "payload": p} for t, p in buttons]
         self.events.append(
             {
                 "event": "bot",
                 "timestamp": self._next(),
                 "metadata": {"agent": agent} if agent else {},
                 "text": text,
-                "data": {},
+                "data": data,
+            }
+        )
+        return self
+
+    def form(self, name: Optional[str]) -> Conversation:
+        """An ActiveLoop event: the form `name` starts, or (None) the form ends."""
+        self.events.append(
+            {"event": "active_loop", "timestamp": self._next(), "name": name}
+        )
+        return self
+
+    def rejected(self, name: str) -> Conversation:
+        """The form `name` did not take the user's message."""
+        self.events.append(
+            {
+                "event": "action_execution_rejected",
+                "timestamp": self._next(),
+                "name": name,
+                "policy": None,
+                "confidence": None,
             }
         )
         return self

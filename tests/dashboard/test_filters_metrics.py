@@ -391,7 +391,10 @@ def test_metrics_match_an_independent_count(
     assert total.handoff_rate == round(outcomes["handed_off"] / COUNT, 4)
     user_turns = sum(len(p.turns) for p in planned)
     low_turns = sum(p.low_turns for p in planned)
-    assert (total.user_turns, total.low_confidence_turns) == (user_turns, low_turns)
+    assert (total.predicted_turns, total.low_confidence_turns) == (
+        user_turns,
+        low_turns,
+    )
     assert total.fallback_rate == round(low_turns / user_turns, 4)
     assert total.with_low_confidence == sum(1 for p in planned if p.low_turns)
     split = Counter(p.triage for p in planned)

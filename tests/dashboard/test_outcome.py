@@ -31,6 +31,36 @@ TABLE: list[tuple[int, int, Optional[LastQuestion], Outcome]] = [
 ]
 
 
+# A form still waiting for its answer when the user left: abandoned, whatever
+# the last question was; a handoff or a ticket still wins.
+# handoffs, tickets, last question, form left open -> outcome
+FORM_TABLE: list[tuple[int, int, Optional[LastQuestion], bool, Outcome]] = [
+    (0, 0, understood, True, Outcome.ABANDONED),
+    (0, 0, understood, False, Outcome.RESOLVED),
+    (0, 1, understood, True, Outcome.ESCALATED),
+    (1, 0, understood, True, Outcome.HANDED_OFF),
+]
+
+
+@pytest.mark.parametrize(
+    ("handoffs", "tickets", "last", "form_open", "expected"), FORM_TABLE
+)
+def test_a_form_left_open_is_abandoned(
+    handoffs: int,
+    tickets: int,
+    last: Optional[LastQuestion],
+    form_open: bool,
+    expected: Outcome,
+) -> None:
+    facts = OutcomeFacts(
+        handoffs=handoffs,
+        tickets_filed=tickets,
+        last_question=last,
+        form_left_open=form_open,
+    )
+    assert conversation_outcome(facts) is expected
+
+
 @pytest.mark.parametrize(("handoffs", "tickets", "last", "expected"), TABLE)
 def test_outcome_table(
     handoffs: int, tickets: int, last: Optional[LastQuestion], expected: Outcome

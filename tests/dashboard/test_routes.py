@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 import yaml
@@ -272,6 +272,7 @@ def test_metrics_csv(
     today = NOW.date()
     reply = client.get(
         f"/dashboard/metrics.csv?date_from={today - timedelta(days=2)}&date_to={today}"
+        "&granularity=day"
     )
     assert reply.status_code == 200 and reply.headers["content-type"].startswith(
         "text/csv"
@@ -280,6 +281,12 @@ def test_metrics_csv(
     assert lines[0].startswith("period_start,conversations,resolved")
     assert len(lines) == 1 + 3 + 1  # header, three days, total
     assert lines[-1].startswith("total,1,")
+    weekly = client.get(
+        f"/dashboard/metrics.csv?date_from={today - timedelta(days=13)}&date_to={today}"
+    ).text.strip()
+    periods = [line.split(",")[0] for line in weekly.splitlines()[1:-1]]
+    assert len(periods) in (2, 3)  # two weeks, by default in weeks from a Monday
+    assert all(date.fromisoformat(p).weekday() == 0 for p in periods)
 
 
 def test_expired_session_is_refused(lead_client: tuple[TestClient, str]) -> None:

@@ -28,7 +28,7 @@ def test_demo_seed(seeded_db: object) -> None:
     with get_sessionmaker()() as session:
         summary = seed_dashboard_demo(session)
         session.commit()
-        assert summary.users_created == 2
+        assert summary.users_created == 3  # lead, admin, agent
         assert summary.conversations_created == DEMO_CONVERSATIONS
         assert summary.tickets_created > 0
         lead = authenticate(session, DEMO_LEAD_EMAIL, DEMO_LEAD_PASSWORD)

@@ -109,6 +109,7 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/api/v1/handoff/{conversation_id}"): Access(Kind.SERVICE_FOR_USER, "/api/v1/handoff/conv-1"),
     ("POST", "/api/v1/handoff/{conversation_id}/messages"): Access(Kind.SERVICE_FOR_USER, "/api/v1/handoff/conv-1/messages", body={"text": "Hello", "agent": "Sam"}),
     ("POST", "/api/v1/handoff/{conversation_id}/resume"): Access(Kind.SERVICE_FOR_USER, "/api/v1/handoff/conv-1/resume"),
+    ("POST", "/api/v1/handoff/threads/{platform}"): Access(Kind.SERVICE, "/api/v1/handoff/threads/slack", body={"channel": "C1", "thread": "1.2", "user_id": "U1", "text": "Hello"}),
     # the review dashboard
     ("POST", "/dashboard/login"): Access(Kind.SIGN_IN_FORM),
     ("POST", "/dashboard/logout"): Access(Kind.DASHBOARD_FORM),
@@ -122,6 +123,15 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/dashboard/metrics.csv"): Access(Kind.DASHBOARD_PAGE),
     ("GET", "/dashboard/webhooks"): Access(Kind.DASHBOARD_PAGE),
     ("POST", "/dashboard/webhooks/{delivery_id}/replay"): Access(Kind.DASHBOARD_FORM, "/dashboard/webhooks/1/replay", needs_admin=True),
+    # the agent's seat (leads may answer chats too)
+    ("GET", "/dashboard/inbox"): Access(Kind.DASHBOARD_PAGE),
+    ("GET", "/dashboard/inbox/events"): Access(Kind.DASHBOARD_PAGE),
+    ("GET", "/dashboard/handoffs/{handoff_id}"): Access(Kind.DASHBOARD_PAGE, "/dashboard/handoffs/1"),
+    ("GET", "/dashboard/handoffs/{handoff_id}/events"): Access(Kind.DASHBOARD_PAGE, "/dashboard/handoffs/1/events"),
+    ("POST", "/dashboard/handoffs/{handoff_id}/claim"): Access(Kind.DASHBOARD_FORM, "/dashboard/handoffs/1/claim"),
+    ("POST", "/dashboard/handoffs/{handoff_id}/messages"): Access(Kind.DASHBOARD_FORM, "/dashboard/handoffs/1/messages", form={"text": "Hello"}),
+    ("POST", "/dashboard/handoffs/{handoff_id}/release"): Access(Kind.DASHBOARD_FORM, "/dashboard/handoffs/1/release"),
+    ("POST", "/dashboard/handoffs/{handoff_id}/close"): Access(Kind.DASHBOARD_FORM, "/dashboard/handoffs/1/close"),
     # signed links
     ("GET", "/documents/invoices/{invoice_id}.pdf"): Access(Kind.SIGNED_LINK, "/documents/invoices/1.pdf"),
 }
@@ -241,6 +251,7 @@ def test_access(
 ) -> None:
     access = ACCESS[(method, route)]
     path = access.path or route
+    monkeypatch.setattr("api.dashboard.seat.STREAM_SECONDS", 0.2)  # live streams end
     assert "{" not in path, f"give ACCESS[{method} {route}] a concrete path"
     kind = access.kind
 

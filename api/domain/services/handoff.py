@@ -1,46 +1,63 @@
-"""Human handoff on the API side: an agent answers a paused conversation and hands
-it back to the assistant, through Rasa's HTTP API.
+"""Human handoff on the API side: the hand-off records (the agent seat's queue),
+claims, and the calls of Rasa's HTTP API that let a person answer a paused
+conversation and hand it back.
 
 The bot side is `actions/handoff.py`: it tells the user a person will reply, records
-the partner whose desk owns the conversation in the `handoff_partner_id` slot, and
-returns `ConversationPaused`. From then on Rasa stores the user's messages but does
-not answer them (shared RASA-NOTES.md), until a `resume` event is appended.
+the partner whose desk owns the conversation in the `handoff_partner_id` slot, opens
+a `handoffs` row (`open_handoff`), announces it on the partner's Slack and Teams
+channels, and returns `ConversationPaused`. From then on Rasa stores the user's
+messages but does not answer them (shared RASA-NOTES.md), until a `resume` event is
+appended.
 
 Here:
 
-* `deliver_agent_message(conversation_id, text, agent)` appends a `bot` event with
-  metadata `{"agent": <name>}` (how the review dashboard tells an agent's message
-  from the bot's, api/dashboard/ingest.py) to `/conversations/{id}/tracker/events`,
-  with `output_channel=latest&execute_side_effects=true`, so Rasa also sends it
-  through the channel the user last wrote on, when that channel can push
-  (the web chat over socket.io can; Slack and Teams reply through their own APIs).
-  The REST channel cannot push: a REST client sees an agent's messages only by
-  reading the conversation (`GET /conversations/{id}/tracker`).
-* `resume_conversation(conversation_id)` appends `resume`, a bot message "You're
-  back with the assistant", and `action_listen` (so that the next user message is
-  handled by the rules as at any other turn).
+* `open_handoff`, `claim_handoff`, `end_handoff`: the record. A claim is one
+  conditional UPDATE (`... WHERE status = 'waiting'`): of two agents who click at
+  once, the database lets exactly one row change, so exactly one gets it.
+* `deliver_agent_message(conversation_id, text, agent)` appends a `bot` event whose
+  payload is `{"from": "agent", "name": <agent>, "text": <text>}` (the widget shows
+  it under the agent's name; docs/channels.md) and whose metadata is
+  `{"agent": <name>}` (how the review dashboard tells an agent's message from the
+  bot's, api/dashboard/ingest.py), to `/conversations/{id}/tracker/events`, with
+  `output_channel=latest&execute_side_effects=true`, so Rasa also sends it through
+  the channel the user last wrote on, when that channel can push (the web chat over
+  socket.io can; Slack and Teams reply through their own APIs). The REST channel
+  cannot push: a REST client sees an agent's messages only by reading the
+  conversation (`GET /conversations/{id}/tracker`).
+* `resume_conversation(conversation_id)` appends `resume`, a bot message ("You're
+  back with the assistant", or why the chat ends), and `action_listen` (so that the
+  next user message is handled by the rules as at any other turn).
 
-Every call uses `RASA_URL` and `RASA_AUTH_TOKEN` from the settings.
+Every call to Rasa uses `RASA_URL` and `RASA_AUTH_TOKEN` from the settings.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Optional
+from datetime import datetime
+from typing import Any, Optional, cast
 from urllib.parse import quote
 
 import httpx
+from sqlalchemy import CursorResult, select, update
+from sqlalchemy.orm import Session
 
+from api.domain.models import (
+    OPEN_HANDOFF_STATUSES,
+    Handoff,
+    HandoffStatus,
+    utcnow,
+)
 from api.settings import get_settings
+from common.texts import catalogue
 
 HANDOFF_PARTNER_SLOT = "handoff_partner_id"
 AGENT_KEY = "agent"  # bot event metadata naming the human agent (the dashboard's key)
-RESUMED_TEXT = (
-    "You're back with the assistant. Ask me anything about your invoices, "
-    "payments, subscriptions or support tickets."
-)
+AGENT_SENDER = "agent"  # `from` of an agent's message payload (docs/channels.md)
 TIMEOUT_SECONDS = 10.0
+MAX_AGENT_NAME = 100
 
 
 class HandoffError(Exception):
@@ -53,6 +70,10 @@ class NotHandedOff(HandoffError):
 
 class RasaUnavailable(HandoffError):
     """Rasa's HTTP API did not answer, or refused our token."""
+
+
+class NotYours(HandoffError):
+    """Someone else holds this hand-off, or nobody has claimed it."""
 
 
 @dataclass(frozen=True)
@@ -147,6 +168,16 @@ class RasaConversations:
             latest_input_channel=channel if isinstance(channel, str) else None,
         )
 
+    def events(self, conversation_id: str) -> list[dict[str, Any]]:
+        """The conversation's events since its last restart."""
+        tracker = self._request(
+            "GET",
+            self._url(conversation_id, "/tracker"),
+            params={"include_events": "AFTER_RESTART"},
+        )
+        events = tracker.get("events") if isinstance(tracker, dict) else None
+        return [e for e in events or [] if isinstance(e, dict)]
+
     def append_events(
         self, conversation_id: str, events: list[dict[str, Any]], *, deliver: bool
     ) -> None:
@@ -165,24 +196,52 @@ class RasaConversations:
         )
 
 
-def agent_message_event(
-    text: str, agent: str, *, timestamp: Optional[float] = None
+def agent_payload(
+    text: str, agent: str, *, event: Optional[str] = None
 ) -> dict[str, Any]:
-    """A bot event written by a person: the dashboard shows it as the agent's."""
+    """What the customer's channel receives from a person: ``{"from": "agent",
+    "name", "text"}``, and ``"event": "joined"`` when it says an agent joined."""
+    payload: dict[str, Any] = {
+        "from": AGENT_SENDER,
+        "name": agent[:MAX_AGENT_NAME],
+        "text": text,
+    }
+    if event:
+        payload["event"] = event
+    return payload
+
+
+def agent_message_event(
+    text: str,
+    agent: str,
+    *,
+    timestamp: Optional[float] = None,
+    event: Optional[str] = None,
+) -> dict[str, Any]:
+    """A bot event written by a person: its payload carries the agent's name for
+    the widget, its metadata for the review dashboard."""
     return {
         "event": "bot",
-        "text": text,
-        "metadata": {AGENT_KEY: agent},
+        "text": None,
+        "data": {"custom": agent_payload(text, agent, event=event)},
+        "metadata": {AGENT_KEY: agent[:MAX_AGENT_NAME]},
         "timestamp": timestamp if timestamp is not None else time.time(),
     }
 
 
-def resume_events(*, timestamp: Optional[float] = None) -> list[dict[str, Any]]:
-    """What hands a conversation back to the assistant."""
+def resumed_text() -> str:
+    return catalogue().text("handoff.resumed")
+
+
+def resume_events(
+    *, timestamp: Optional[float] = None, text: Optional[str] = None
+) -> list[dict[str, Any]]:
+    """What hands a conversation back to the assistant: `text` tells the user why
+    (by default, that they are back with the assistant)."""
     now = timestamp if timestamp is not None else time.time()
     return [
         {"event": "resume", "timestamp": now},
-        {"event": "bot", "text": RESUMED_TEXT, "timestamp": now},
+        {"event": "bot", "text": text or resumed_text(), "timestamp": now},
         {"event": "action", "name": "action_listen", "timestamp": now},
     ]
 
@@ -203,6 +262,7 @@ def deliver_agent_message(
     agent: str,
     *,
     client: Optional[RasaConversations] = None,
+    event: Optional[str] = None,
 ) -> None:
     """Add an agent's message to a paused conversation and send it to the user.
 
@@ -214,12 +274,15 @@ def deliver_agent_message(
     if not rasa.state(conversation_id).paused:
         raise NotHandedOff(f"conversation {conversation_id} is not with a person")
     rasa.append_events(
-        conversation_id, [agent_message_event(text, agent)], deliver=True
+        conversation_id, [agent_message_event(text, agent, event=event)], deliver=True
     )
 
 
 def resume_conversation(
-    conversation_id: str, *, client: Optional[RasaConversations] = None
+    conversation_id: str,
+    *,
+    client: Optional[RasaConversations] = None,
+    text: Optional[str] = None,
 ) -> None:
     """Hand a paused conversation back to the assistant, and tell the user.
 
@@ -230,4 +293,174 @@ def resume_conversation(
     rasa = _client(client)
     if not rasa.state(conversation_id).paused:
         raise NotHandedOff(f"conversation {conversation_id} is not with a person")
-    rasa.append_events(conversation_id, resume_events(), deliver=True)
+    rasa.append_events(conversation_id, resume_events(text=text), deliver=True)
+
+
+# --------------------------------------------------------------------------- records
+
+
+def open_handoff_for(session: Session, conversation_id: str) -> Optional[Handoff]:
+    """The conversation's open (waiting or claimed) hand-off, if any."""
+    return session.scalars(
+        select(Handoff)
+        .where(
+            Handoff.conversation_id == conversation_id,
+            Handoff.status.in_(OPEN_HANDOFF_STATUSES),
+        )
+        .order_by(Handoff.id.desc())
+    ).first()
+
+
+def open_handoff(
+    session: Session,
+    *,
+    conversation_id: str,
+    partner_id: int,
+    requester: str,
+    requester_key: str,
+    customer_id: Optional[int] = None,
+    reason: str = "",
+    topic: Optional[str] = None,
+    triage: Optional[str] = None,
+    last_message: str = "",
+    channel: str = "",
+    now: Optional[datetime] = None,
+) -> Handoff:
+    """Record that a conversation waits for a person; the caller commits. A
+    conversation already waiting (or being answered) keeps its record: asking
+    again does not put it back at the end of the queue."""
+    existing = open_handoff_for(session, conversation_id)
+    if existing is not None:
+        existing.last_message = last_message or existing.last_message
+        return existing
+    now = now or utcnow()
+    handoff = Handoff(
+        conversation_id=conversation_id,
+        partner_id=partner_id,
+        customer_id=customer_id,
+        requester=requester[:300],
+        requester_key=requester_key[:200],
+        reason=reason[:300],
+        topic=topic,
+        triage=triage,
+        last_message=last_message,
+        channel=channel[:40],
+        status=HandoffStatus.WAITING,
+        requested_at=now,
+        updated_at=now,
+        forwarded_until=now.timestamp(),
+    )
+    session.add(handoff)
+    session.flush()
+    return handoff
+
+
+def _changed(result: Any) -> bool:
+    return cast("CursorResult[Any]", result).rowcount == 1
+
+
+def claim_handoff(
+    session: Session,
+    handoff_id: int,
+    *,
+    agent_key: str,
+    agent_name: str,
+    now: Optional[datetime] = None,
+) -> bool:
+    """Take a waiting hand-off for `agent_key`; True if this call got it. The
+    caller commits. Safe under concurrency: the UPDATE changes the row only while
+    it is still waiting, so of any number of simultaneous claims one wins."""
+    now = now or utcnow()
+    result = session.execute(
+        update(Handoff)
+        .where(Handoff.id == handoff_id, Handoff.status == HandoffStatus.WAITING)
+        .values(
+            status=HandoffStatus.CLAIMED,
+            agent_key=agent_key,
+            agent_name=agent_name[:200],
+            claimed_at=now,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    session.expire_all()
+    return _changed(result)
+
+
+def end_handoff(
+    session: Session,
+    handoff_id: int,
+    *,
+    status: HandoffStatus,
+    agent_key: Optional[str] = None,
+    from_statuses: Sequence[HandoffStatus] = OPEN_HANDOFF_STATUSES,
+    ticket_id: Optional[int] = None,
+    now: Optional[datetime] = None,
+) -> bool:
+    """Close an open hand-off as `status` (returned, closed, ticketed); with
+    `agent_key`, only when that agent holds it. True if this call ended it."""
+    now = now or utcnow()
+    query = update(Handoff).where(
+        Handoff.id == handoff_id, Handoff.status.in_(from_statuses)
+    )
+    if agent_key is not None:
+        query = query.where(Handoff.agent_key == agent_key)
+    values: dict[str, Any] = {"status": status, "ended_at": now, "updated_at": now}
+    if ticket_id is not None:
+        values["ticket_id"] = ticket_id
+    result = session.execute(
+        query.values(**values).execution_options(synchronize_session=False)
+    )
+    session.expire_all()
+    return _changed(result)
+
+
+def holds(handoff: Handoff, agent_key: str) -> bool:
+    """Whether `agent_key` is the agent answering this hand-off now."""
+    return handoff.status is HandoffStatus.CLAIMED and handoff.agent_key == agent_key
+
+
+# --------------------------------------------------------------------------- reading
+
+
+@dataclass(frozen=True)
+class ChatLine:
+    """One message of a handed-off chat, as the agent's screen shows it."""
+
+    sender: str  # "user", "bot" or "agent"
+    text: str
+    timestamp: float
+    name: str = ""  # the agent's name
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "from": self.sender,
+            "text": self.text,
+            "name": self.name,
+            "timestamp": self.timestamp,
+        }
+
+
+def chat_lines(events: Sequence[dict[str, Any]]) -> list[ChatLine]:
+    """The user's, the bot's and agents' messages among a tracker's events."""
+    lines: list[ChatLine] = []
+    for event in events:
+        kind = event.get("event")
+        when = float(event.get("timestamp") or 0.0)
+        if kind == "user" and event.get("text"):
+            lines.append(ChatLine("user", str(event["text"]), when))
+        elif kind == "bot":
+            data = event.get("data") or {}
+            custom = data.get("custom") if isinstance(data, dict) else None
+            if isinstance(custom, dict) and custom.get("from") == AGENT_SENDER:
+                lines.append(
+                    ChatLine(
+                        "agent",
+                        str(custom.get("text") or ""),
+                        when,
+                        name=str(custom.get("name") or ""),
+                    )
+                )
+            elif event.get("text"):
+                lines.append(ChatLine("bot", str(event["text"]), when))
+    return lines

@@ -14,6 +14,10 @@ service token, optionally `on_behalf_of` a partner user) can:
 * `POST .../resume` to hand back: the user is told "You're back with the
   assistant" and the bot answers again.
 
+`POST /handoff/threads/{platform}` is for Rasa's Slack and Teams channels: a staff
+reply in the thread of a hand-off notice reaches the customer
+(api/domain/services/handoff_threads.py).
+
 With `on_behalf_of`, the partner user must be active, have the `view_tickets`
 capability (api/domain/policies/permissions.yml: the roles that work on support), and work
 for the partner that owns the conversation; another partner's conversation answers
@@ -37,6 +41,7 @@ from api.domain.services.handoff import (
     deliver_agent_message,
     resume_conversation,
 )
+from api.domain.services.handoff_threads import Platform, Relayed, relay_staff_reply
 from api.domain.services.webhooks import actor_for, emit_handoff_ended
 from api.web.deps import SessionDep
 from api.web.errors import error_responses, unprocessable
@@ -239,3 +244,80 @@ def resume(
         )
         session.commit()
     return _out(state, paused=False)
+
+
+class ThreadReplyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    channel: OneLine = Field(
+        default="",
+        max_length=200,
+        description="Slack: the channel id (Teams: unused)",
+    )
+    thread: OneLine = Field(
+        min_length=1,
+        max_length=300,
+        description="Slack: the notice's ts; Teams: the thread's conversation id",
+    )
+    user_id: OneLine = Field(
+        min_length=1,
+        max_length=100,
+        description="Slack user id, or Teams (Entra) object id, of the author",
+    )
+    text: Text = Field(min_length=1, max_length=4000)
+
+
+class ThreadReplyOut(BaseModel):
+    result: Relayed
+
+
+RELAY_STATUS = {
+    Relayed.NOT_A_HANDOFF: (
+        status.HTTP_404_NOT_FOUND,
+        "No open hand-off has that thread.",
+    ),
+    Relayed.NOT_STAFF: (
+        status.HTTP_403_FORBIDDEN,
+        "The author may not answer this partner's chats.",
+    ),
+    Relayed.TAKEN: (status.HTTP_409_CONFLICT, "Another agent is answering this chat."),
+    Relayed.ENDED: (status.HTTP_409_CONFLICT, "The chat is back with the assistant."),
+    Relayed.UNAVAILABLE: (status.HTTP_503_SERVICE_UNAVAILABLE, NO_RASA),
+}
+
+
+@router.post(
+    "/threads/{platform}",
+    response_model=ThreadReplyOut,
+    responses=error_responses(
+        422,
+        described={
+            403: RELAY_STATUS[Relayed.NOT_STAFF][1],
+            404: RELAY_STATUS[Relayed.NOT_A_HANDOFF][1],
+            409: "Another agent is answering the chat, or it has ended.",
+            503: NO_RASA,
+        },
+    ),
+)
+def thread_reply(
+    platform: Platform,
+    body: ThreadReplyIn,
+    session: SessionDep,
+    rasa: RasaDep,
+) -> ThreadReplyOut:
+    """A staff member's reply in the thread of a hand-off notice: delivered to the
+    customer under their name (the first reply claims the chat)."""
+    result = relay_staff_reply(
+        session,
+        rasa,
+        platform,
+        channel=body.channel,
+        thread=body.thread,
+        user_id=body.user_id,
+        text=body.text,
+    )
+    session.commit()
+    if result is not Relayed.DELIVERED:
+        code, detail = RELAY_STATUS[result]
+        raise HTTPException(status_code=code, detail=detail)
+    return ThreadReplyOut(result=result)

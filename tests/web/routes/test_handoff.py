@@ -17,10 +17,10 @@ from sqlalchemy import select
 from api.domain.db import get_sessionmaker
 from api.domain.models import Partner, PartnerUser
 from api.domain.services.handoff import (
-    RESUMED_TEXT,
     RasaConversations,
     RasaUnavailable,
     agent_message_event,
+    resumed_text,
 )
 from api.web.routes.handoff import get_rasa
 from tests.web.conftest import TestClient
@@ -127,7 +127,11 @@ def test_an_agent_answers_then_hands_back(client: TestClient, rasa: FakeRasa) ->
     assert sent.json()["agent"] == "Dana"
     agent_event = rasa.trackers["conv-1"]["events"][-1]
     assert agent_event["event"] == "bot"
-    assert agent_event["text"] == "Hi, this is Dana from billing."
+    assert agent_event["data"]["custom"] == {
+        "from": "agent",
+        "name": "Dana",
+        "text": "Hi, this is Dana from billing.",
+    }
     assert agent_event["metadata"] == {"agent": "Dana"}
     post = rasa.calls[-1]
     assert post.url.path == "/conversations/conv-1/tracker/events"
@@ -138,7 +142,7 @@ def test_an_agent_answers_then_hands_back(client: TestClient, rasa: FakeRasa) ->
     assert resumed.status_code == 200 and resumed.json()["paused"] is False
     kinds = [e["event"] for e in rasa.trackers["conv-1"]["events"][-3:]]
     assert kinds == ["resume", "bot", "action"]
-    assert rasa.trackers["conv-1"]["events"][-2]["text"] == RESUMED_TEXT
+    assert rasa.trackers["conv-1"]["events"][-2]["text"] == resumed_text()
     assert rasa.trackers["conv-1"]["events"][-1]["name"] == "action_listen"
 
     again = client.post(
@@ -223,9 +227,11 @@ def test_a_wrong_rasa_token_is_unavailable(rasa: FakeRasa) -> None:
 
 def test_agent_events_are_what_the_dashboard_reads() -> None:
     event = agent_message_event("Hello", "Dana", timestamp=1.0)
+    # The widget shows the payload under the agent's name (docs/channels.md).
     assert event == {
         "event": "bot",
-        "text": "Hello",
+        "text": None,
+        "data": {"custom": {"from": "agent", "name": "Dana", "text": "Hello"}},
         "metadata": {"agent": "Dana"},
         "timestamp": 1.0,
     }
@@ -264,6 +270,7 @@ def test_the_dashboard_sees_the_handoff_and_the_agent() -> None:
     kinds = [row["kind"] for row in rows]
     assert kinds == [TurnKind.PAUSE, TurnKind.AGENT, TurnKind.RESUME, TurnKind.BOT]
     assert rows[1]["agent_name"] == "Dana"
+    assert rows[1]["text"] == "Hi, Dana here"
     turns = [ConversationTurn(**row) for row in rows]
     [period] = handoff_periods(turns)
     assert period.end is not None and period.seconds(period.end) == 20
