@@ -302,15 +302,24 @@ class BillingAction(Action, ABC):
         if chatter is None:
             return self.unidentified(identification)
         capability = self.required_capability(tracker)
-        if not chatter.can(capability):
-            return not_permitted(chatter, capability, lang)
         today = formatting.local_today(now, chatter.partner.timezone)
         context = Context(session, tracker, chatter, chatter.customer, now, today, lang)
         if not self.needs_customer:
+            if not chatter.can(capability):
+                return not_permitted(chatter, capability, lang)
             return self.answer(context)
         if chatter.is_staff and not chatter.can(ACT_FOR_CUSTOMERS):
             return not_permitted(chatter, ACT_FOR_CUSTOMERS, lang)
         target = target_customer(session, chatter, tracker)
+        if not chatter.can(capability):
+            # Remember whom they asked about: the next question ("what
+            # subscriptions do they have?") may be one their role allows.
+            refused = not_permitted(chatter, capability, lang)
+            if chatter.is_staff and target.customer is not None:
+                refused.events.insert(
+                    0, SlotSet(ACTING_FOR_SLOT, str(target.customer.id))
+                )
+            return refused
         if target.customer is None:
             fallback = self.without_customer(context, target)
             if fallback is not None:

@@ -30,7 +30,12 @@ from sqlalchemy.orm import Session
 
 from api.domain.models import Customer, Partner, PartnerUser
 from api.domain.services.billing import customer_by_tenant
-from api.domain.services.customers import customer_of_partner, find_customers, guids_in
+from api.domain.services.customers import (
+    customer_of_partner,
+    customers_mentioned,
+    find_customers,
+    guids_in,
+)
 from api.domain.services.permissions import CUSTOMER_ROLE, permission_table
 from api.settings import get_settings
 from common.identity import ChatIdentity, InvalidChatToken, verify_chat_token
@@ -239,6 +244,10 @@ def target_customer(session: Session, chatter: Chatter, tracker: Tracker) -> Tar
                     "candidates": ", ".join(c.name for c in search.matches[:5]),
                 },
             )
+    text = str((tracker.latest_message or {}).get("text") or "")
+    mentioned = customers_mentioned(session, partner_id=chatter.partner.id, text=text)
+    if len(mentioned) == 1:
+        return Target(customer=mentioned[0], named=True)
     if named:
         return Target(
             problem="utter_customer_not_found",

@@ -197,7 +197,9 @@ async def test_roles_without_invoice_access_are_told_who_can(
     )
     assert names == ["utter_not_permitted"]
     assert "Helpdesk agent" in said and "Global admin or Billing admin" in said
-    assert set(slots) == {"last_reason"}  # for a following "why?"
+    # the reason, for a following "why?"; the customer, for a following question
+    # the role allows ("what subscriptions do they have?")
+    assert set(slots) == {"last_reason", "acting_for_customer_id"}
     assert "Helpdesk agent" in slots["last_reason"]
 
 

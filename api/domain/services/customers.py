@@ -135,3 +135,66 @@ def customer_of_partner(
 def guids_in(text: str) -> list[str]:
     """Every GUID in `text`, lower case, in order."""
     return [match.group().lower() for match in GUID.finditer(text or "")]
+
+
+_POSSESSIVE = re.compile(r"['’]s\b", re.IGNORECASE)
+_WORDS = re.compile(r"[A-Za-z0-9]+(?:['’]s)?")
+
+
+def customers_mentioned(
+    session: Session, *, partner_id: int, text: str
+) -> list[Customer]:
+    """The partner's customers a sentence mentions, in the order it mentions them.
+
+    For what entity extraction misses or gets wrong ("Show Proseware's most recent
+    invoice", "woodgrove's latest", "and Coho's?"): a customer is mentioned by its
+    name without legal form (or its first two words or more), by its domain or the
+    domain's label, or by the first word of its name when that word is written as a
+    name (capitalised, or with a possessive) and names only this customer.
+    """
+    text = text[: MAX_QUERY_LENGTH * 5]
+    customers = list(
+        session.scalars(
+            select(Customer)
+            .where(Customer.partner_id == partner_id)
+            .order_by(Customer.name, Customer.id)
+        )
+    )
+    plain = (
+        " "
+        + " ".join(w.lower() for w in _WORDS.findall(_POSSESSIVE.sub("", text)))
+        + " "
+    )
+    as_names = {
+        _POSSESSIVE.sub("", w).lower()
+        for w in _WORDS.findall(text)
+        if w[:1].isupper() or _POSSESSIVE.search(w)
+    }
+    firsts: dict[str, list[Customer]] = {}
+    for customer in customers:
+        key = name_key(customer.name)
+        if key:
+            firsts.setdefault(key.split()[0], []).append(customer)
+    found: list[tuple[int, Customer]] = []
+    for customer in customers:
+        key = name_key(customer.name)
+        label = customer.domain.lower().split(".")[0]
+        words = key.split()
+        candidates = [f" {label} ", f" {customer.domain.lower()} "]
+        # the whole name, or its first two words or more ("Adventure Works")
+        candidates += [f" {' '.join(words[:n])} " for n in range(2, len(words) + 1)]
+        if len(words) == 1:
+            candidates.append(f" {key} ")
+        positions = [plain.find(c) for c in candidates if len(c.strip()) >= 3]
+        first = words[0] if words else ""
+        if (
+            len(first) >= 4
+            and first in as_names
+            and len(firsts.get(first, [])) == 1
+            and f" {first} " in plain
+        ):
+            positions.append(plain.find(f" {first} "))
+        hits = [p for p in positions if p >= 0]
+        if hits:
+            found.append((min(hits), customer))
+    return [customer for _, customer in sorted(found, key=lambda pair: pair[0])]

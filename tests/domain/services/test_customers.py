@@ -8,7 +8,12 @@ from sqlalchemy.orm import Session
 
 from api.demo.seed import DemoSummary
 from api.domain.models import Partner
-from api.domain.services.customers import customer_of_partner, find_customers, name_key
+from api.domain.services.customers import (
+    customer_of_partner,
+    customers_mentioned,
+    find_customers,
+    name_key,
+)
 
 
 def partner(session: Session, slug: str) -> Partner:
@@ -104,3 +109,38 @@ def test_name_keys() -> None:
     assert name_key("Proseware, Inc.") == "proseware"
     assert name_key("The Phone Company") == "phone"
     assert name_key("Ltd") == "ltd"
+
+
+@pytest.mark.parametrize(
+    ("slug", "text", "names"),
+    [
+        ("litware", "Show Proseware's most recent invoice", ["Proseware, Inc."]),
+        ("fabrikam", "woodgrove's latest invoice pls", ["Woodgrove Bank"]),
+        ("litware", "and Coho's?", ["Coho Winery"]),
+        ("litware", "Reduce Trey Research's Copilot subscription", ["Trey Research"]),
+        ("northwind", "same for adventure works", ["Adventure Works Cycles"]),
+        ("northwind", "and for wingtiptoys.com?", ["Wingtip Toys"]),
+        (
+            "northwind",
+            "Contoso, then Alpine Ski House",
+            ["Contoso Ltd", "Alpine Ski House"],
+        ),
+        # a first word counts only when written as a name
+        ("fabrikam", "the fourth invoice", []),
+        ("fabrikam", "Fourth's bill", ["Fourth Coffee"]),
+        # never another partner's customer
+        ("litware", "latest invoice for Contoso", []),
+        ("northwind", "what is the weather in London", []),
+    ],
+)
+def test_customers_mentioned_in_a_sentence(
+    seeded_db: DemoSummary,
+    seeded_session: Session,
+    slug: str,
+    text: str,
+    names: list[str],
+) -> None:
+    found = customers_mentioned(
+        seeded_session, partner_id=partner(seeded_session, slug).id, text=text
+    )
+    assert [c.name for c in found] == names
