@@ -70,6 +70,24 @@ G_AVAILABLE_DAY = 8
 # Five digits at least, so that "D365" (Dynamics 365) is not taken for one.
 NEAR_MISS_INVOICE_NUMBER = re.compile(r"(?<![\w-])[DdGg][-\s]?\d{5,}(?![\w-])")
 # "this month's bill", "this week's invoice", "my current bill": the newest invoice.
+# "is it paid?", "what dates does that one cover?", "the invoice it corrects": the
+# invoice just discussed (not "this month", "that week").
+REFERS_BACK = re.compile(
+    r"\b(?:it|its|that|this)\b(?!\s+(?:month|week|year|quarter|period)\b)",
+    re.IGNORECASE,
+)
+# "the invoice it corrects", "the original invoice": what a credit note corrects.
+CORRECTED = re.compile(
+    r"\b(?:it|that|this)\s+(?:corrects|credits|refers\s+to|was\s+against)\b"
+    r"|\b(?:corrected|original)\s+(?:invoice|bill)\b",
+    re.IGNORECASE,
+)
+# "the latest one", "the newest", "most recent": the newest invoice, whatever the
+# conversation was about.
+NEWEST = re.compile(
+    r"\b(?:latest|newest|most\s+recent|last)\s+(?:one|invoice|bill)\b|\b(?:latest|newest)\b",
+    re.IGNORECASE,
+)
 CURRENT_BILL = re.compile(
     r"\b(?:this|current)\s+(?:month|week|period|cycle)|\bcurrent\s+(?:bill|invoice)|"
     r"\bthis\s+(?:bill|invoice)\b",
@@ -394,6 +412,15 @@ def choose_invoice(
                 )
             )
         return Chosen(invoice=invoice)
+    text = latest_text(tracker)
+    current = current_invoice(context, customer)
+    if (
+        current is not None
+        and current.document_type is DocumentType.CREDIT_NOTE
+        and current.amends_of is not None
+        and CORRECTED.search(text)
+    ):
+        return Chosen(invoice=current.amends_of)
     refs = entity_values(tracker, INVOICE_REF_ENTITY)
     if refs:
         return by_reference(context, customer, refs[0])
@@ -405,10 +432,9 @@ def choose_invoice(
             invoice=latest_invoice(context.session, customer_id=customer.id),
             latest=True,
         )
-    if prefer_current:
-        current = current_invoice(context, customer)
-        if current is not None:
-            return Chosen(invoice=current)
+    refers_back = prefer_current or REFERS_BACK.search(text)
+    if current is not None and refers_back and not NEWEST.search(text):
+        return Chosen(invoice=current)
     newest = latest_invoice(context.session, customer_id=customer.id)
     if newest is None:
         return Chosen(reply=Reply().say("utter_no_invoices", account=context.account))

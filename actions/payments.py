@@ -21,7 +21,13 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 
 from actions.base import CURRENT_INVOICE_SLOT, BillingAction, Context, Reply
-from actions.invoices import checked_invoice_number, invoice_status
+from actions.invoices import (
+    NEWEST,
+    REFERS_BACK,
+    checked_invoice_number,
+    choose_invoice,
+    invoice_status,
+)
 from actions.tracker import entity_values, latest_text
 from api.domain.models import Customer, DocumentType, Invoice, Partner
 from api.domain.services.billing import invoice_by_number, unpaid_invoices
@@ -274,6 +280,25 @@ class ActionPaymentStatus(BillingAction):
                     account=context.account,
                 )
             return invoice_payment_reply(invoice, context)
+        tracker = context.tracker
+        text = latest_text(tracker)
+        refs = entity_values(tracker, "invoice_ref")
+        if refs and refs[0] == "first":
+            # "the oldest one": of the open invoices, when there are any
+            oldest = status_of(context, customer).unpaid
+            if oldest:
+                return invoice_payment_reply(oldest[0], context)
+        if (
+            refs
+            or entity_values(tracker, "billing_period")
+            or REFERS_BACK.search(text)
+            or NEWEST.search(text)
+        ):
+            chosen = choose_invoice(context, customer, prefer_current=True)
+            if chosen.reply is not None:
+                return chosen.reply
+            if chosen.invoice is not None:
+                return invoice_payment_reply(chosen.invoice, context)
         return account_reply(context, customer)
 
 

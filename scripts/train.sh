@@ -28,17 +28,19 @@ if [ "${FORCE_TRAIN:-0}" != 1 ] && [ -f "$MODEL" ] && [ -f "$STAMP" ] \
 fi
 
 echo "train: building the spaCy pipeline in $SPACY_OUT"
-.venv-rasa/bin/python -m bot.spacy_pipeline --out "$SPACY_OUT"
+TF_CPP_MIN_LOG_LEVEL=3 .venv-rasa/bin/python -m bot.spacy_pipeline --out "$SPACY_OUT" 2>&1 \
+  | { grep -vE "Warning|^\s|^To enable the following" || true; }
 
 echo "train: training the Rasa model (about 1-2 minutes) ..."
 start=$(date +%s)
 mkdir -p models
 rm -f "$MODEL" "$STAMP"
-export SQLALCHEMY_SILENCE_UBER_WARNING=1 TF_CPP_MIN_LOG_LEVEL=3 PYTHONWARNINGS=ignore
+export SQLALCHEMY_SILENCE_UBER_WARNING=1 TF_CPP_MIN_LOG_LEVEL=3 PYTHONWARNINGS=ignore \
+  RASA_TELEMETRY_ENABLED=false
 set +e
 .venv-rasa/bin/rasa train --config config.yml --domain domain --data data \
   --out models --fixed-model-name csp --quiet 2>&1 \
-  | grep --line-buffered -vE 'MovedIn20Warning|Base: DeclarativeMeta|UserWarning|warnings.warn|^\s*$'
+  | grep --line-buffered -vE 'Warning|declare_namespace|^Implementing implicit|^\s|^\S*\[0m\S*$|^$'
 status=${PIPESTATUS[0]}
 set -e
 if [ "$status" != 0 ] || [ ! -f "$MODEL" ]; then
