@@ -9,9 +9,17 @@ charged?", "how do we get access back?") is answered first and on its own (the
 
 from __future__ import annotations
 
+import re
+
 from rasa_sdk.events import SlotSet
 
-from actions.base import CURRENT_INVOICE_SLOT, BillingAction, Context, Reply
+from actions.base import (
+    CURRENT_INVOICE_SLOT,
+    BillingAction,
+    Context,
+    Reply,
+    possessive,
+)
 from actions.payments import how_to_pay_values, status_of
 from actions.tracker import entity_values
 from api.domain.models import Commerce, Customer
@@ -25,6 +33,19 @@ from api.domain.services.permissions import permission_table
 
 VIEW_PAYMENTS = "view_payments"
 ASPECTS = ("data", "billing_continues", "reactivate", "deadline")
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+# The sentences of a collections policy about getting access back ("Paying the
+# overdue balance reactivates them within one business day").
+ABOUT_REACTIVATION = re.compile(r"reactivat|restor|re-enabl|access back", re.I)
+
+
+def policy_on_reactivation(policy: str) -> str:
+    """What the partner's own collections policy says about reactivation, or ''."""
+    return " ".join(
+        sentence
+        for sentence in SENTENCE_END.split(" ".join(policy.split()))
+        if ABOUT_REACTIVATION.search(sentence)
+    )
 
 
 def suspension_reply(context: Context, customer: Customer) -> Reply:
@@ -75,6 +96,13 @@ def suspension_reply(context: Context, customer: Customer) -> Reply:
             reactivate_before=reactivate_before,
             partner_name=partner.name,
         )
+        said = policy_on_reactivation(partner.collections_policy)
+        if aspect == "reactivate" and said:
+            reply.say(
+                "utter_suspended_partner_policy",
+                partner_possessive=possessive(partner.name, context.lang),
+                policy=said,
+            )
         if aspect == "data" and legacy:
             reply.say(
                 "utter_suspended_aspect_data_legacy",

@@ -47,9 +47,11 @@ MAX_METERS = 3
 ZERO = Decimal("0.00")
 # "why is it higher than last month?": last month is what this invoice is compared
 # with, not the invoice to explain.
+# "compare it with the previous one" too: the invoice discussed is explained.
 COMPARISON = re.compile(
-    r"\b(?:than|compared (?:to|with)|vs\.?|versus|since|from)\s+(?:the\s+)?"
-    r"(?:last|previous|prior|the month before)\b",
+    r"\b(?:than|compar\w*(?:\s+(?:it|this|that)(?:\s+one)?)?\s+(?:to|with|against)"
+    r"|vs\.?|versus|since|from)\s+(?:the\s+)?"
+    r"(?:last|previous|prior|one before|month before)\b",
     re.IGNORECASE,
 )
 

@@ -100,8 +100,31 @@ def fallbacks_in_a_row(tracker: Tracker) -> int:
     return count
 
 
+FOLLOW_UP_INTENT = "follow_up"
+FOLLOW_UP_ACTION = "action_follow_up"
+
+
+def maybe_follow_up(parse: dict[str, Any]) -> bool:
+    """Whether an unclear message may be a follow-up ("and the support pricing?"
+    between follow_up and ask_support_info): one of its two best intents."""
+    ranking = parse.get("intent_ranking") or []
+    return any(
+        ranked.get("name") == FOLLOW_UP_INTENT
+        and (ranked.get("confidence") or 0.0) >= MIN_FOLLOW_UP_CONFIDENCE
+        for ranked in ranking[:2]
+    )
+
+
+MIN_FOLLOW_UP_CONFIDENCE = 0.3
+
+
 class ActionFallback(Action):
-    """Suggest what the user may have meant; the second time, offer help."""
+    """Suggest what the user may have meant; the second time, offer help. A message
+    that may follow up the answer just given goes to `action_follow_up`, which
+    comes back here (with `follow_up=False`) when there is nothing to follow."""
+
+    def __init__(self, follow_up: bool = True) -> None:
+        self._follow_up = follow_up
 
     def name(self) -> str:
         return "action_fallback"
@@ -109,6 +132,8 @@ class ActionFallback(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        if self._follow_up and maybe_follow_up(tracker.latest_message or {}):
+            return [FollowupAction(FOLLOW_UP_ACTION)]
         if fallbacks_in_a_row(tracker) >= 2:
             dispatcher.utter_message(response="utter_fallback_still_unclear")
             return [FollowupAction(OFFER_ACTION)]

@@ -12,7 +12,7 @@ question) gets the two-stage fallback's answer.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, FollowupAction
@@ -59,6 +59,44 @@ REPEATABLE: dict[str, type[Action]] = {
 NOT_ANSWERS = frozenset({LISTEN, FOLLOW_UP, "action_session_start"})
 
 
+# What a follow-up keeps from the question it follows when it does not say it again:
+# "what's the support pricing?" then "and for Teams problems?" still asks the price.
+CARRIED_ENTITIES = ("aspect", "billing_period", "product")
+
+
+def followed_message(tracker: Tracker, action_name: str) -> Optional[dict[str, Any]]:
+    """The user message the answer `action_name` (the one followed) answered."""
+    events = session_events(tracker)
+    for index in range(len(events) - 1, -1, -1):
+        event = events[index]
+        if event.get("event") == "action" and event.get("name") == action_name:
+            for earlier in reversed(events[:index]):
+                if earlier.get("event") == "user":
+                    return earlier
+            return None
+    return None
+
+
+def with_carried_entities(tracker: Tracker, earlier: dict[str, Any]) -> Tracker:
+    """`tracker` whose latest message also holds the entities of `earlier` that it
+    does not name again (of the kinds in CARRIED_ENTITIES)."""
+    state = tracker.current_state()
+    latest = dict(state.get("latest_message") or {})
+    entities = list(latest.get("entities") or [])
+    named = {e.get("entity") for e in entities}
+    earlier_entities = (earlier.get("parse_data") or {}).get("entities") or []
+    carried = [
+        {**e, "carried": True}
+        for e in earlier_entities
+        if e.get("entity") in CARRIED_ENTITIES and e.get("entity") not in named
+    ]
+    if not carried:
+        return tracker
+    latest["entities"] = entities + carried
+    state["latest_message"] = latest
+    return Tracker.from_dict(state)
+
+
 def answer_followed(tracker: Tracker) -> Optional[str]:
     """The latest answer before this message that a follow-up can ask again, as
     long as nothing else answered after it (a follow-up of a follow-up follows
@@ -87,7 +125,12 @@ class ActionFollowUp(Action):
     ) -> list[EventType]:
         followed = answer_followed(tracker)
         if followed is None:
-            return await ActionFallback().run(dispatcher, tracker, domain)
+            return await ActionFallback(follow_up=False).run(
+                dispatcher, tracker, domain
+            )
+        earlier = followed_message(tracker, followed)
+        if earlier is not None:
+            tracker = with_carried_entities(tracker, earlier)
         events = await REPEATABLE[followed]().run(dispatcher, tracker, domain)
         if followed == ActionCancellationOptions().name() and any(
             e.get("event") == "slot"

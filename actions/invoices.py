@@ -42,6 +42,7 @@ from api.domain.services.billing import (
     invoice_for_partner,
     invoices_in_period,
     latest_invoice,
+    latest_invoice_for_product,
     previous_invoice,
 )
 from api.domain.services.periods import Period, PeriodError, parse_billing_periods
@@ -60,6 +61,7 @@ __all__ = [
 
 INVOICE_NUMBER_ENTITY = "invoice_number"
 BILLING_PERIOD_ENTITY = "billing_period"
+PRODUCT_ENTITY = "product"
 INVOICE_REF_ENTITY = "invoice_ref"
 MAX_LISTED = 12
 G_AVAILABLE_DAY = 8
@@ -73,7 +75,8 @@ NEAR_MISS_INVOICE_NUMBER = re.compile(r"(?<![\w-])[DdGg][-\s]?\d{5,}(?![\w-])")
 # "is it paid?", "what dates does that one cover?", "the invoice it corrects": the
 # invoice just discussed (not "this month", "that week").
 REFERS_BACK = re.compile(
-    r"\b(?:it|its|that|this)\b(?!\s+(?:month|week|year|quarter|period)\b)",
+    r"\b(?:it|its|that|this)\b(?!\s+(?:month|week|year|quarter|period)\b)"
+    r"|\bthe\s+(?:problem|issue|culprit|cause)\b",
     re.IGNORECASE,
 )
 # "the invoice it corrects", "the original invoice": what a credit note corrects.
@@ -88,6 +91,8 @@ NEWEST = re.compile(
     r"\b(?:latest|newest|most\s+recent|last)\s+(?:one|invoice|bill)\b|\b(?:latest|newest)\b",
     re.IGNORECASE,
 )
+# "last month's", "the previous month": a period named from today.
+RELATIVE = re.compile(r"\b(?:last|previous|prior)\s+month", re.IGNORECASE)
 CURRENT_BILL = re.compile(
     r"\b(?:this|current)\s+(?:month|week|period|cycle)|\bcurrent\s+(?:bill|invoice)|"
     r"\bthis\s+(?:bill|invoice)\b",
@@ -337,6 +342,10 @@ def by_period(context: Context, customer: Customer, texts: list[str]) -> Chosen:
     try:
         period = parse_billing_periods(texts, today=context.today)
     except PeriodError:
+        if CURRENT_BILL.search(text):  # "this weeks bill": the newest
+            newest = latest_invoice(context.session, customer_id=customer.id)
+            if newest is not None:
+                return Chosen(invoice=newest, latest=True)
         return Chosen(
             reply=Reply().say("utter_period_not_understood", billing_period=texts[0])
         )
@@ -371,6 +380,25 @@ def by_period(context: Context, customer: Customer, texts: list[str]) -> Chosen:
             ),
         )
     if expected_availability(period) > context.today:
+        current = current_invoice(context, customer)
+        before = (
+            previous_invoice(context.session, invoice=newest)
+            if current is not None and current.id == newest.id and RELATIVE.search(text)
+            else None
+        )
+        if before is not None:
+            # "and last month's?" right after the newest bill was shown as "this
+            # month's": the one before it.
+            return Chosen(
+                invoice=before,
+                period=period,
+                note=Reply().say(
+                    "utter_period_not_invoiced_yet_before",
+                    billing_period=period.label,
+                    available_by=context.date(expected_availability(period)),
+                    invoice_number=newest.number,
+                ),
+            )
         return Chosen(
             invoice=newest,
             period=period,
@@ -435,6 +463,13 @@ def choose_invoice(
     refers_back = prefer_current or REFERS_BACK.search(text)
     if current is not None and refers_back and not NEWEST.search(text):
         return Chosen(invoice=current)
+    for product in entity_values(tracker, PRODUCT_ENTITY):
+        # "the newest one for Azure": the newest invoice that charges for it
+        found = latest_invoice_for_product(
+            context.session, customer_id=customer.id, product=product
+        )
+        if found is not None:
+            return Chosen(invoice=found)
     newest = latest_invoice(context.session, customer_id=customer.id)
     if newest is None:
         return Chosen(reply=Reply().say("utter_no_invoices", account=context.account))

@@ -39,6 +39,7 @@ from rasa_sdk.types import DomainDict
 from sqlalchemy.orm import Session
 
 from actions.base import (
+    ACT_FOR_CUSTOMERS,
     ACTING_FOR_SLOT,
     BillingAction,
     Context,
@@ -570,14 +571,14 @@ class ActionTechnicalSelfHelp(Action):
     ) -> list[EventType]:
         product = first_entity(tracker, PRODUCT_ENTITY)
         suspended = await in_session(
-            lambda session: self._suspension(session, tracker, product),
+            lambda session: self.suspension_answer(session, tracker, product),
             tracker,
             failed=None,
         )
         reply = suspended if suspended is not None else self_help(tracker, product)
         return reply.send(dispatcher, tracker)
 
-    def _suspension(
+    def suspension_answer(
         self, session: Session, tracker: Tracker, product: Optional[str]
     ) -> Optional[Reply]:
         """The suspension explanation, if a suspended subscription of the
@@ -585,9 +586,19 @@ class ActionTechnicalSelfHelp(Action):
         from actions.access import suspension_reply
 
         chatter = identify(session, tracker).chatter
-        if chatter is None or chatter.customer is None:
+        if chatter is None:
             return None
         customer = chatter.customer
+        if chatter.is_staff:
+            # "Alpine Ski House users can't sign in": the customer named, or the
+            # one the conversation is about, if their role may look.
+            if not chatter.can(ACT_FOR_CUSTOMERS) or not chatter.can(
+                "view_subscriptions"
+            ):
+                return None
+            customer = target_customer(session, chatter, tracker).customer
+        if customer is None:
+            return None
         explaining = suspension_explains(
             subscriptions_of(session, customer_id=customer.id),
             product,
@@ -605,7 +616,10 @@ class ActionTechnicalSelfHelp(Action):
             formatting.local_today(now, chatter.partner.timezone),
             language_of(tracker),
         )
-        return suspension_reply(context, customer)
+        reply = suspension_reply(context, customer)
+        if chatter.is_staff:
+            reply.events.insert(0, SlotSet(ACTING_FOR_SLOT, str(customer.id)))
+        return reply
 
 
 def self_help(tracker: Tracker, product: Optional[str]) -> Reply:
@@ -636,6 +650,19 @@ class ActionOfferTicket(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         helped = latest_intent(tracker) in ("deny", "report_technical_issue")
+        if latest_intent(tracker) == "report_technical_issue":
+            # "how do we fix it?", "will people lose their files?" after the
+            # suspension was the answer: the suspension again, on what is asked.
+            product = first_entity(tracker, PRODUCT_ENTITY)
+            suspended = await in_session(
+                lambda session: ActionTechnicalSelfHelp().suspension_answer(
+                    session, tracker, product
+                ),
+                tracker,
+                failed=None,
+            )
+            if suspended is not None:
+                return suspended.send(dispatcher, tracker)
         if helped:
             dispatcher.utter_message(response="utter_self_help_did_not_help")
         dispatcher.utter_message(response="utter_offer_ticket")
@@ -1264,6 +1291,7 @@ class ActionEscalationRoute(BillingAction):
             "commercial_target": policy.targets[
                 policy.routes[TicketCategory.COMMERCIAL][0]
             ].name,
+            "contact": contact_of(partner),
         }
         reply = Reply()
         if context.is_staff:

@@ -42,6 +42,7 @@ INTENT_TOPIC = {
     "ask_why": "smalltalk",
     "ask_capabilities": "smalltalk",
     "complain": "smalltalk",
+    "follow_up": "smalltalk",
     "ask_invoice": "invoice_lookup",
     "explain_charges": "charge_explanation",
     "dispute_charge": "charge_explanation",

@@ -41,6 +41,24 @@ def latest_invoice(session: Session, *, customer_id: int) -> Optional[Invoice]:
     ).first()
 
 
+def latest_invoice_for_product(
+    session: Session, *, customer_id: int, product: str
+) -> Optional[Invoice]:
+    """The customer's most recent invoice with a line for `product` (a product
+    name or part of one, any case), or None."""
+    return session.scalars(
+        select(Invoice)
+        .join(InvoiceLine, InvoiceLine.invoice_id == Invoice.id)
+        .where(
+            Invoice.customer_id == customer_id,
+            Invoice.document_type == DocumentType.INVOICE,
+            InvoiceLine.product_name.icontains(product, autoescape=True),
+        )
+        .order_by(Invoice.invoice_date.desc(), Invoice.id.desc())
+        .limit(1)
+    ).first()
+
+
 def invoice_by_number(
     session: Session, *, customer_id: int, number: str
 ) -> Optional[Invoice]:
