@@ -87,9 +87,7 @@ def page(browser: Any) -> Iterator[Page]:
         if path == "/fake-io.js":
             route.fulfill(body=FAKE_IO, content_type="application/javascript")
         elif path == "/widget.js":
-            route.fulfill(
-                body=widget_script(), content_type="application/javascript"
-            )
+            route.fulfill(body=widget_script(), content_type="application/javascript")
         elif path.startswith("/page"):
             route.fulfill(body=PAGE, content_type="text/html")
         else:
