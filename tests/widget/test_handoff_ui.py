@@ -200,6 +200,13 @@ def test_a_closed_desk_says_when_it_opens_and_offers_a_ticket(page: Page) -> Non
     assert emits(page, "handoff_ticket") == [{"session_id": SESSION}]
     expect(ticket).to_be_hidden()  # asked once
     expect(page.locator(".typing")).to_be_visible()  # the answer is coming
+    # The API failed: the channel says so, and the button is offered again.
+    say(page, {"text": "Sorry, I couldn't open a ticket just now."})
+    fire(page, "bot_done", {})
+    expect(ticket).to_be_visible()
+    expect(banner(page)).to_contain_text(TEXTS["waiting_closed"])
+    ticket.click()
+    assert len(emits(page, "handoff_ticket")) == 2
 
     # The channel hands the chat back with the ticket's number.
     say(page, {"text": "I've opened ticket CSP-1042."}, {"handoff": "ended"})
@@ -289,11 +296,18 @@ def test_replies_while_closed_show_on_the_launcher_and_in_the_title(
     open_chat(page)
     expect(launcher(page).locator(".badge")).to_be_hidden()
     page.wait_for_function("document.title === 'Portal'")
+    # A page that renames itself keeps its new name under the count.
+    page.keyboard.press("Escape")
+    page.evaluate("document.title = 'Invoices - Portal'")
+    say(page, {"text": "Another reply"})
+    page.wait_for_function("document.title === '(1) Invoices - Portal'")
+    open_chat(page)
+    page.wait_for_function("document.title === 'Invoices - Portal'")
     # Replies while it is open are read.
     say(page, {"text": "Seen at once"})
     page.keyboard.press("Escape")
     expect(launcher(page).locator(".badge")).to_be_hidden()
-    assert page.title() == "Portal"
+    assert page.title() == "Invoices - Portal"
 
 
 # --------------------------------------------------------------------------- links

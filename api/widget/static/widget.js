@@ -604,17 +604,23 @@
   // ------------------------------------------------------------------ unread
 
   var pageTitle = document.title;
+  var shownTitle = null; // the title we set, if it is still the page's
 
   function showUnread() {
     var count = state.unread || 0;
     badge.hidden = count === 0;
     badge.textContent = count > 99 ? "99+" : String(count);
     var label = t(panel.hidden ? "open_chat" : "close_chat", { title: config.title });
+    if (document.title !== shownTitle) {
+      pageTitle = document.title; // the page changed its own title meanwhile
+    }
     if (count && panel.hidden) {
       label += " " + t("unread", { count: count });
-      document.title = t("unread_title", { count: count, title: pageTitle });
-    } else {
+      shownTitle = t("unread_title", { count: count, title: pageTitle });
+      document.title = shownTitle;
+    } else if (shownTitle !== null) {
       document.title = pageTitle;
+      shownTitle = null;
     }
     launcher.setAttribute("aria-label", label);
   }
@@ -713,6 +719,12 @@
 
   socket.on("bot_done", function () {
     setTyping(false);
+    if (ticketAsked) {
+      // Answered: handed back with the ticket's number, or told why not (then
+      // the button is offered again while the chat still waits).
+      ticketAsked = false;
+      showHandoff();
+    }
   });
 
   socket.on("auth_expired", function () {
@@ -834,7 +846,6 @@
 
   function mount() {
     document.body.appendChild(host);
-    pageTitle = document.title;
     renderAll();
     if (config.startOpen || state.open) {
       open(false); // restored, not asked for: do not move the page's focus
