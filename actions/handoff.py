@@ -6,7 +6,11 @@ desk, and pauses itself for this conversation.
 
 1. tells the user that a person from the partner's desk will reply here, with the
    desk's support hours and contact details, so that nobody is left without an
-   answer when no one is online;
+   answer when no one is online. When the partner's hours (its profile's
+   schedule) say the desk is closed, it says so and when it opens. The message
+   carries `{"handoff": "waiting", "desk_open", "opens_at", "ticket"}` for the web
+   chat widget, which shows a "waiting for a person" banner and, while the desk
+   is closed, offers a ticket instead (docs/channels.md);
 2. announces the conversation on the partner's Teams and Slack channels, where
    configured (`api/domain/services/notify.py`; failures are logged, never shown);
 3. records the partner in the `handoff_partner_id` slot (the API checks an agent
@@ -28,6 +32,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Optional
 from urllib.parse import quote, urlencode
 
@@ -43,11 +48,17 @@ from actions.identity import Chatter, identify
 from actions.tickets import contact_of
 from actions.tracker import session_events
 from api.domain.db import session_scope
-from api.domain.models import Handoff
-from api.domain.services.handoff import HANDOFF_PARTNER_SLOT, open_handoff
+from api.domain.models import Handoff, utcnow
+from api.domain.services.handoff import (
+    HANDOFF_PARTNER_SLOT,
+    desk_hours,
+    open_handoff,
+    waiting_payload,
+)
 from api.domain.services.notify import HandoffNotice, NotifyResult, notify_handoff
 from api.domain.services.webhooks import HandoffStart, emit_handoff_started
 from api.settings import get_settings
+from common.formatting import format_moment
 from common.redaction import redact
 from common.taxonomy import TaxonomyError, load_taxonomy
 
@@ -60,8 +71,11 @@ ANSWERS_THAT_OFFER_HELP = frozenset(
     {"action_technical_self_help", "action_offer_ticket"}
 )
 MAX_NOTICE_TEXT = 300
+# The channel whose client can offer "Open a ticket instead" (the widget).
+WEB_CHAT = "socketio"
 
 Notifier = Callable[..., list[NotifyResult]]
+Clock = Callable[[], datetime]
 
 
 @dataclass
@@ -167,8 +181,11 @@ def _message_key(tracker: Tracker) -> Optional[str]:
 class ActionHandoff(Action):
     """Hand the conversation to a person at the partner's desk, and pause."""
 
-    def __init__(self, notifier: Notifier = notify_handoff) -> None:
+    def __init__(
+        self, notifier: Notifier = notify_handoff, clock: Clock = utcnow
+    ) -> None:
         self._notifier = notifier
+        self._clock = clock
 
     def name(self) -> str:
         return "action_handoff"
@@ -229,8 +246,7 @@ class ActionHandoff(Action):
                 elif result.target == "teams_channel":
                     handoff.teams_thread_id = result.thread
 
-    @staticmethod
-    def _plan(tracker: Tracker) -> HandoffPlan:
+    def _plan(self, tracker: Tracker) -> HandoffPlan:
         with session_scope() as session:
             identification = identify(session, tracker)
             chatter = identification.chatter
@@ -281,19 +297,27 @@ class ActionHandoff(Action):
                     message_key=_message_key(tracker),
                 ),
             )
+            lang = language_of(tracker)
+            hours = desk_hours(partner, self._clock())
+            values: dict[str, Any] = {
+                "partner_name": partner.name,
+                "partner_possessive": possessive(partner.name, lang),
+                "support_hours": partner.support_hours,
+                "contact": contact_of(partner),
+            }
+            if hours.open:
+                message = {"response": "utter_handoff", **values}
+            elif hours.opens_at is not None:
+                opens = format_moment(hours.opens_at, partner.timezone or "UTC", lang)
+                message = {"response": "utter_handoff_closed", "opens": opens, **values}
+            else:
+                message = {"response": "utter_handoff_closed_unknown", **values}
+            message["json_message"] = waiting_payload(
+                hours, ticket=notice.channel == WEB_CHAT
+            )
             return HandoffPlan(
                 handoff_id=handoff.id,
-                messages=[
-                    {
-                        "response": "utter_handoff",
-                        "partner_name": partner.name,
-                        "partner_possessive": possessive(
-                            partner.name, language_of(tracker)
-                        ),
-                        "support_hours": partner.support_hours,
-                        "contact": contact_of(partner),
-                    }
-                ],
+                messages=[message],
                 partner_id=partner.id,
                 teams_webhook=partner.teams_channel_webhook,
                 slack_channel=partner.slack_channel_id,

@@ -2,10 +2,12 @@
 
     GET  /widget/widget.js        the widget: one script tag embeds it on any page
 
-`widget.js` is built per request from two files and cached while they are
+`widget.js` is built per request from three files and cached while they are
 unchanged: the official Socket.IO browser client, which `scripts/build_frontend.sh`
 installs from npm into build/frontend/ (api/frontend.py; never from a CDN),
-wrapped so that it defines no global, and api/widget/static/widget.js.
+wrapped so that it defines no global, the widget's strings from the text catalogue
+(common/texts/<lang>.yml, `widget`; `?lang=` picks the language, English by
+default), and api/widget/static/widget.js.
 
 A page that embeds it, for the demo, is api/demo/portal.py.
 """
@@ -13,6 +15,7 @@ A page that embeds it, for the demo, is api/demo/portal.py.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Optional
@@ -22,6 +25,7 @@ from fastapi.responses import Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from api.frontend import BUILD_COMMAND, SOCKET_IO_CLIENT
+from common.texts import DEFAULT_LANGUAGE, catalogue, languages
 
 HERE = Path(__file__).resolve().parent
 WIDGET_SOURCE = HERE / "static" / "widget.js"
@@ -45,7 +49,7 @@ _templates = Environment(
 
 @dataclass
 class _Bundle:
-    key: tuple[float, float]
+    key: tuple[float, ...]
     body: str
     etag: str
 
@@ -53,18 +57,38 @@ class _Bundle:
 _bundle_cache: dict[str, _Bundle] = {}
 
 
+def widget_texts(language: str = DEFAULT_LANGUAGE) -> dict[str, str]:
+    """Every string the widget shows, in `language` (English for ids it leaves
+    out, or for a language without a catalogue)."""
+    if language not in languages():
+        language = DEFAULT_LANGUAGE
+    return catalogue(language).widget()
+
+
+def widget_script(
+    language: str = DEFAULT_LANGUAGE, source: Path = WIDGET_SOURCE
+) -> str:
+    """The widget's own code with its strings in front of it, as `TEXTS` (JSON,
+    ASCII only: safe inside any script whatever the page's charset)."""
+    texts = json.dumps(widget_texts(language), ensure_ascii=True, sort_keys=True)
+    return f"var TEXTS = {texts};\n{source.read_text(encoding='utf-8')}"
+
+
 def build_widget_js(
-    client: Path = SOCKET_IO_CLIENT, source: Path = WIDGET_SOURCE
+    client: Path = SOCKET_IO_CLIENT,
+    source: Path = WIDGET_SOURCE,
+    language: str = DEFAULT_LANGUAGE,
 ) -> str:
     """The Socket.IO client, wrapped so it sets no global (its UMD header takes the
-    CommonJS branch), then the widget, all inside one function scope."""
+    CommonJS branch), then the widget and its strings, all inside one function
+    scope."""
     library = client.read_text(encoding="utf-8")
     library = "\n".join(
         line
         for line in library.splitlines()
         if not line.startswith("//# sourceMappingURL")
     )
-    widget = source.read_text(encoding="utf-8")
+    widget = widget_script(language, source)
     return (
         "/*! CSP billing desk chat widget. Includes the Socket.IO client (MIT). */\n"
         "(function () {\n"
@@ -78,14 +102,17 @@ def build_widget_js(
     )
 
 
-def widget_bundle() -> _Bundle:
-    """The bundle, rebuilt when either file changed."""
+def widget_bundle(language: str = DEFAULT_LANGUAGE) -> _Bundle:
+    """The bundle in `language`, rebuilt when the client or the widget changed (the
+    catalogue is read once per process)."""
+    if language not in languages():
+        language = DEFAULT_LANGUAGE
     key = (SOCKET_IO_CLIENT.stat().st_mtime, WIDGET_SOURCE.stat().st_mtime)
-    cached = _bundle_cache.get("widget")
+    cached = _bundle_cache.get(language)
     if cached is None or cached.key != key:
-        body = build_widget_js()
+        body = build_widget_js(language=language)
         etag = '"' + hashlib.sha256(body.encode()).hexdigest()[:32] + '"'
-        cached = _bundle_cache["widget"] = _Bundle(key, body, etag)
+        cached = _bundle_cache[language] = _Bundle(key, body, etag)
     return cached
 
 
@@ -96,15 +123,18 @@ MISSING_CLIENT_JS = (
 
 
 @router.get("/widget/widget.js", include_in_schema=False)
-def widget_js(if_none_match: Annotated[Optional[str], Header()] = None) -> Response:
-    """The embeddable widget (JavaScript)."""
+def widget_js(
+    if_none_match: Annotated[Optional[str], Header()] = None,
+    lang: str = DEFAULT_LANGUAGE,
+) -> Response:
+    """The embeddable widget (JavaScript), its strings in `lang`."""
     if not SOCKET_IO_CLIENT.exists():
         return Response(
             MISSING_CLIENT_JS,
             status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
             media_type=JAVASCRIPT,
         )
-    bundle = widget_bundle()
+    bundle = widget_bundle(lang)
     headers = {"Cache-Control": "public, max-age=300", "ETag": bundle.etag}
     if if_none_match == bundle.etag:
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)

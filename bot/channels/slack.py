@@ -230,6 +230,8 @@ class SlackOutput(OutputChannel):
     async def send_custom_json(
         self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any
     ) -> None:
+        if isinstance(json_message.get("handoff"), str):
+            return  # a hand-off state change for the web chat: nothing to show
         if json_message.get("from") == "agent":  # a person's message, named
             said = f"{json_message.get('name', '')}: {json_message.get('text', '')}"
             await self._post(text=to_mrkdwn(said), mrkdwn=True)

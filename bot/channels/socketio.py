@@ -25,9 +25,10 @@ messages on every socket (and over REST) share one limit, anonymous chatters one
 client address (behind a trusted proxy, TRUSTED_PROXIES, the address it forwards).
 A packet that cannot be decoded is dropped with one log line, not a traceback.
 
-Events (Rasa's socket.io protocol, plus three of ours that Rasa clients ignore):
+Events (Rasa's socket.io protocol, plus some of ours that Rasa clients ignore):
     client -> server  session_request {session_id?}, user_uttered {message},
-                      auth_refresh {token}
+                      auth_refresh {token}, handoff_ticket {} (a chat waiting for
+                      a closed desk would rather have a ticket: passed to the API)
     server -> client  session_confirm <session_id>, bot_uttered <message>,
                       session_history {session_id, messages}, bot_done {},
                       auth_expired {}
@@ -52,6 +53,7 @@ from sanic.response import HTTPResponse
 from socketio import AsyncServer
 from socketio.exceptions import ConnectionRefusedError as SocketRefused
 
+from bot.channels.handoff_relay import ThreadRelay, TicketOutcome
 from bot.channels.inbound import (
     ChatterLimiter,
     MessageGate,
@@ -73,6 +75,7 @@ from common.identity import (
     identity_key,
     verify_chat_token,
 )
+from common.texts import catalogue
 
 logger = logging.getLogger(__name__)
 
@@ -263,8 +266,10 @@ class SecureSocketIOInput(InputChannel):
         gate: Optional[MessageGate] = None,
         trusted_proxies: Optional[list[config.Network]] = None,
         max_chars: Optional[int] = None,
+        relay: Optional[ThreadRelay] = None,
     ) -> None:
         self.chat_token_secret = chat_token_secret
+        self.relay = relay or ThreadRelay.from_env()
         self.limiter = limiter or ChatterLimiter()
         self.gate = gate or message_gate()
         self.trusted_proxies = trusted_proxies or []
@@ -405,6 +410,39 @@ class SecureSocketIOInput(InputChannel):
             state["token"] = token
             await sio.save_session(sid, state, namespace=namespace)
             return {"ok": True}
+
+        @sio.on("handoff_ticket", namespace=namespace)
+        async def handoff_ticket(sid: str, data: Any = None) -> None:
+            """ "Open a ticket instead" of waiting for a closed desk: the API opens
+            it for this socket's own conversation (never one the client names) and
+            hands the chat back; the customer hears of it through Rasa."""
+            state = await sio.get_session(sid, namespace=namespace)
+            session_id = state.get("session_id")
+            if not session_id:
+                return
+            if not self.limiter.admit(state["chatter"]):
+                await sio.emit(
+                    self.bot_message_evt,
+                    {"text": config.RATE_LIMITED_TEXT},
+                    room=sid,
+                    namespace=namespace,
+                )
+                await sio.emit("bot_done", {}, room=sid, namespace=namespace)
+                return
+            outcome = await self.relay.ticket_instead(session_id)
+            if outcome is not TicketOutcome.OPENED:
+                key = (
+                    "handoff.ticket_not_waiting"
+                    if outcome is TicketOutcome.NOT_WAITING
+                    else "handoff.ticket_failed"
+                )
+                await sio.emit(
+                    self.bot_message_evt,
+                    {"text": catalogue().text(key)},
+                    room=session_id,
+                    namespace=namespace,
+                )
+            await sio.emit("bot_done", {}, room=session_id, namespace=namespace)
 
         @sio.on(self.user_message_evt, namespace=namespace)
         async def handle_message(sid: str, data: Any = None) -> None:

@@ -353,6 +353,8 @@ class TeamsOutput(OutputChannel):
     async def send_custom_json(
         self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any
     ) -> None:
+        if isinstance(json_message.get("handoff"), str):
+            return  # a hand-off state change for the web chat: nothing to show
         if json_message.get("from") == "agent":  # a person's message, named
             name, text = json_message.get("name", ""), json_message.get("text", "")
             await self.send({"text": f"**{name}**: {text}"})

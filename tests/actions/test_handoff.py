@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
@@ -32,6 +33,17 @@ from tests.actions.escalation_fixtures import (
 from tests.actions.helpers import render
 
 CARD = "4111 1111 1111 1111"
+# Northwind (Contoso's partner) answers Monday to Friday, 07:00-19:00 Pacific.
+TUESDAY_10AM_PACIFIC = datetime(2026, 12, 8, 18, 0, tzinfo=timezone.utc)
+SATURDAY_NOON_PACIFIC = datetime(2026, 12, 5, 20, 0, tzinfo=timezone.utc)
+
+
+def desk_open() -> datetime:
+    return TUESDAY_10AM_PACIFIC
+
+
+def desk_closed() -> datetime:
+    return SATURDAY_NOON_PACIFIC
 
 
 class RecordingNotifier:
@@ -73,7 +85,9 @@ async def test_the_user_is_told_and_the_bot_pauses(seeded_session: Session) -> N
         token=customer_token(customer.tenant_id),
         sender_id="conv-handoff",
     )
-    events, dispatcher = await run(ActionHandoff(notifier=notifier), tracker)
+    events, dispatcher = await run(
+        ActionHandoff(notifier=notifier, clock=desk_open), tracker
+    )
 
     assert responses(dispatcher) == ["utter_handoff"]
     text = render(dispatcher)[0]
@@ -103,7 +117,7 @@ async def test_a_failing_notification_never_breaks_the_chat(
 ) -> None:
     customer = contoso(seeded_session)
     events, dispatcher = await run(
-        ActionHandoff(notifier=RecordingNotifier(fail=True)),
+        ActionHandoff(notifier=RecordingNotifier(fail=True), clock=desk_open),
         conversation(
             [user("a person please", "request_human")],
             token=customer_token(customer.tenant_id),
@@ -120,7 +134,7 @@ async def test_no_notification_without_a_channel(seeded_session: Session) -> Non
     assert proseware.partner.slack_channel_id is None
     notifier = RecordingNotifier()
     events, _ = await run(
-        ActionHandoff(notifier=notifier),
+        ActionHandoff(notifier=notifier, clock=desk_open),
         conversation(
             [user("human", "request_human")],
             token=customer_token(proseware.tenant_id),
@@ -133,7 +147,7 @@ async def test_no_notification_without_a_channel(seeded_session: Session) -> Non
 async def test_an_anonymous_chatter_is_not_paused(seeded_db: object) -> None:
     notifier = RecordingNotifier()
     events, dispatcher = await run(
-        ActionHandoff(notifier=notifier),
+        ActionHandoff(notifier=notifier, clock=desk_open),
         conversation([user("human", "request_human")]),
     )
     assert responses(dispatcher) == ["utter_handoff_unidentified"]
@@ -144,7 +158,7 @@ async def test_an_anonymous_chatter_is_not_paused(seeded_db: object) -> None:
 async def test_staff_are_handed_to_their_own_desk(seeded_session: Session) -> None:
     notifier = RecordingNotifier()
     events, dispatcher = await run(
-        ActionHandoff(notifier=notifier),
+        ActionHandoff(notifier=notifier, clock=desk_open),
         conversation(
             [user("get me a human", "request_human")],
             token=staff_token("U0NW0HELP1"),
@@ -158,7 +172,7 @@ async def test_staff_are_handed_to_their_own_desk(seeded_session: Session) -> No
 async def test_a_ticket_form_in_progress_is_closed(seeded_session: Session) -> None:
     customer = contoso(seeded_session)
     events, _ = await run(
-        ActionHandoff(notifier=RecordingNotifier()),
+        ActionHandoff(notifier=RecordingNotifier(), clock=desk_open),
         conversation(
             [user("talk to a person", "request_human")],
             token=customer_token(customer.tenant_id),
@@ -190,7 +204,7 @@ async def test_a_person_is_reachable_from_every_form(
     forgotten (a stale `cancellation_possible` would steer the next turn)."""
     customer = contoso(seeded_session)
     events, dispatcher = await run(
-        ActionHandoff(notifier=RecordingNotifier()),
+        ActionHandoff(notifier=RecordingNotifier(), clock=desk_open),
         conversation(
             [user("I need to talk to a person", "request_human")],
             token=customer_token(customer.tenant_id),
@@ -221,7 +235,7 @@ async def test_a_database_failure_does_not_pause(
 
     monkeypatch.setattr(handoff_module, "identify", broken)
     events, dispatcher = await run(
-        ActionHandoff(notifier=RecordingNotifier()),
+        ActionHandoff(notifier=RecordingNotifier(), clock=desk_open),
         conversation(
             [user("human", "request_human")],
             token=customer_token(contoso(seeded_session).tenant_id),
@@ -285,7 +299,9 @@ async def test_the_partners_helpdesk_hears_of_it_once_per_request(
         sender_id="conv-hooked",
     )
     for _ in range(2):  # the same message handled twice (a retried action)
-        events, _ = await run(ActionHandoff(notifier=RecordingNotifier()), tracker)
+        events, _ = await run(
+            ActionHandoff(notifier=RecordingNotifier(), clock=desk_open), tracker
+        )
         assert events[-1]["event"] == "pause"
     seeded_session.expire_all()
     rows = seeded_session.scalars(select(WebhookEvent)).all()
@@ -298,3 +314,80 @@ async def test_the_partners_helpdesk_hears_of_it_once_per_request(
     assert "charged twice" in data["last_message"]
     assert CARD not in rows[0].body  # redacted, as in the desk's notice
     assert data["links"]["reply"].endswith("/api/v1/handoff/conv-hooked/messages")
+
+
+def custom_payloads(dispatcher: CollectingDispatcher) -> list[dict[str, Any]]:
+    return [m["custom"] for m in dispatcher.messages if m.get("custom")]
+
+
+async def test_an_open_desk_the_widget_shows_waiting(seeded_session: Session) -> None:
+    customer = contoso(seeded_session)
+    _events, dispatcher = await run(
+        ActionHandoff(notifier=RecordingNotifier(), clock=desk_open),
+        conversation(
+            [user("a person please", "request_human", input_channel="socketio")],
+            token=customer_token(customer.tenant_id),
+        ),
+    )
+    assert responses(dispatcher) == ["utter_handoff"]
+    assert custom_payloads(dispatcher) == [
+        {"handoff": "waiting", "desk_open": True, "opens_at": None, "ticket": False}
+    ]
+
+
+async def test_a_closed_desk_says_when_it_opens_and_offers_a_ticket(
+    seeded_session: Session,
+) -> None:
+    customer = contoso(seeded_session)
+    events, dispatcher = await run(
+        ActionHandoff(notifier=RecordingNotifier(), clock=desk_closed),
+        conversation(
+            [user("a person please", "request_human", input_channel="socketio")],
+            token=customer_token(customer.tenant_id),
+        ),
+    )
+    assert responses(dispatcher) == ["utter_handoff_closed"]
+    text = render(dispatcher)[0]
+    # Saturday noon in Redmond: the desk opens on Monday at 07:00 Pacific.
+    assert "closed now: it opens Monday 7 December 2026 at 07:00 PST" in text
+    assert customer.partner.support_email in text
+    assert custom_payloads(dispatcher) == [
+        {
+            "handoff": "waiting",
+            "desk_open": False,
+            "opens_at": "2026-12-07T15:00:00+00:00",
+            "ticket": True,
+        }
+    ]
+    assert events[-1]["event"] == "pause"  # the chat still waits in the queue
+
+
+async def test_only_the_web_chat_is_offered_the_ticket_button(
+    seeded_session: Session,
+) -> None:
+    customer = contoso(seeded_session)
+    _events, dispatcher = await run(
+        ActionHandoff(notifier=RecordingNotifier(), clock=desk_closed),
+        conversation(
+            [user("a person please", "request_human", input_channel="rest")],
+            token=customer_token(customer.tenant_id),
+        ),
+    )
+    assert custom_payloads(dispatcher)[0]["ticket"] is False
+
+
+async def test_a_partner_without_hours_as_data_is_taken_as_open(
+    seeded_session: Session,
+) -> None:
+    customer = contoso(seeded_session)
+    customer.partner.support_schedule = None
+    seeded_session.commit()
+    _events, dispatcher = await run(
+        ActionHandoff(notifier=RecordingNotifier(), clock=desk_closed),
+        conversation(
+            [user("a person please", "request_human", input_channel="socketio")],
+            token=customer_token(customer.tenant_id),
+        ),
+    )
+    assert responses(dispatcher) == ["utter_handoff"]
+    assert custom_payloads(dispatcher)[0]["desk_open"] is None

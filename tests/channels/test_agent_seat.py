@@ -53,7 +53,8 @@ AGENT_EMAIL, AGENT_PASSWORD, AGENT_NAME = (
     "demo-agent-password",
     "Sam Rivera",
 )
-HANDED_OVER = "Someone will reply here"
+# Said whether the desk is open or closed (then with when it opens).
+HANDED_OVER = "handing this conversation to a person"
 
 
 @pytest.fixture(scope="module")
@@ -179,6 +180,11 @@ def test_an_agent_claims_in_the_dashboard_replies_and_hands_back(
 
     conversation = ask_for_a_person(chat, channel_stack)
     handoff = handoff_of(channel_stack, conversation)
+    # The widget shows that the chat waits for a person (the desk's hours decide
+    # whether it also says when the desk opens).
+    banner = chat.locator(".handoff")
+    expect(banner).to_contain_text("support desk", timeout=30_000)
+    expect(banner).to_have_attribute("role", "status")
     # The inbox shows it without a reload (server-sent events).
     row = desk.locator(f'tr[data-handoff="{handoff.id}"]')
     expect(row).to_contain_text(customer.name, timeout=30_000)
@@ -194,13 +200,27 @@ def test_an_agent_claims_in_the_dashboard_replies_and_hands_back(
     expect(chat.get_by_role("log")).to_contain_text(
         f"{AGENT_NAME} from Northwind", timeout=30_000
     )
+    expect(banner.locator(".handoff-text")).to_have_text(
+        f"You're chatting with {AGENT_NAME}."
+    )
 
+    # The customer closes the window; the agent's reply shows on the launcher.
+    chat.keyboard.press("Escape")
     reply = desk.get_by_label("Reply to the customer")
     reply.fill("Hi, I'm Sam. I can see your account; what can I do?")
     reply.press("Enter")
+    badge = chat.locator(".launcher .badge")
+    expect(badge).to_have_text("1", timeout=30_000)
+    assert wait_until(lambda: chat.title().startswith("(1) "), timeout=10)
+    open_chat(chat)
+    expect(badge).to_be_hidden()
     expect(chat.get_by_role("log")).to_contain_text(
         "I can see your account; what can I do?", timeout=30_000
     )
+    # Under the agent's name, in the agent's bubble.
+    agent_row = chat.locator(".msg.agent:not(.notice)").last
+    expect(agent_row.locator(".name")).to_have_text(AGENT_NAME)
+    expect(agent_row.locator(".bubble")).to_contain_text("I can see your account")
     chat.screenshot(path=screenshot_path("seat-customer-sees-agent"))
     # Named: the payload the widget got carries the agent's name.
     messages = chat.evaluate(
@@ -222,6 +242,7 @@ def test_an_agent_claims_in_the_dashboard_replies_and_hands_back(
     expect(chat.get_by_role("log")).to_contain_text(
         "back with the assistant", timeout=30_000
     )
+    expect(banner).to_be_hidden()
     ask(chat, "can you show me my latest invoice?")
     assert wait_until(
         lambda: (

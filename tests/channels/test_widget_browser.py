@@ -243,7 +243,9 @@ def test_escalation_to_a_person_and_back(
     posts_before = len(channel_stack.slack.posts)
 
     ask(page, "I want to talk to a person")
-    expect(log).to_contain_text("Someone will reply here", timeout=REPLY_TIMEOUT_MS)
+    expect(log).to_contain_text(
+        "handing this conversation to a person", timeout=REPLY_TIMEOUT_MS
+    )
     conversation = page.evaluate("window.CSPChat.sessionId")
     if slack_channel:
         assert wait_until(

@@ -511,3 +511,55 @@ def test_sign_in_of_a_lead_still_lands_on_the_conversations(
         assert (
             client.get("/dashboard").headers["location"] == "/dashboard/conversations"
         )
+
+
+def test_a_customer_who_would_rather_not_wait_gets_a_ticket_at_once(
+    seeded_db: object, rasa: FakeRasa, service_client: TestClient
+) -> None:
+    handoff_id = new_handoff("conv-closed-desk")
+    rasa.handoff("conv-closed-desk", 1)
+    answer = service_client.post("/api/v1/handoff/conv-closed-desk/ticket")
+    assert answer.status_code == 200, answer.text
+    public_id = answer.json()["ticket"]
+    with get_sessionmaker()() as session:
+        handoff = session.get(Handoff, handoff_id)
+        assert handoff is not None and handoff.status is HandoffStatus.TICKETED
+        ticket = session.get(Ticket, handoff.ticket_id)
+        assert ticket is not None and ticket.public_id == public_id
+        assert ticket.conversation_id == "conv-closed-desk"
+        assert "chose a ticket instead of waiting" in ticket.description
+    # The customer is told the number, handed back, and the widget's banner ends.
+    told = rasa.trackers["conv-closed-desk"]["events"][-2]
+    assert public_id in told["text"]
+    assert told["data"] == {"custom": {"handoff": "ended"}}
+    assert rasa.trackers["conv-closed-desk"]["paused"] is False
+    # Once: the chat no longer waits.
+    again = service_client.post("/api/v1/handoff/conv-closed-desk/ticket")
+    assert again.status_code == 404
+
+
+def test_a_chat_an_agent_took_is_not_ticketed_from_the_widget(
+    seeded_db: object, rasa: FakeRasa, service_client: TestClient
+) -> None:
+    handoff_id = new_handoff("conv-taken")
+    rasa.handoff("conv-taken", 1)
+    with get_sessionmaker()() as session:
+        assert claim_handoff(
+            session, handoff_id, agent_key="lead:1", agent_name="Sam Rivera"
+        )
+        session.commit()
+    answer = service_client.post("/api/v1/handoff/conv-taken/ticket")
+    assert answer.status_code == 404
+    assert rasa.trackers["conv-taken"]["paused"] is True
+    with get_sessionmaker()() as session:
+        assert (
+            session.scalars(
+                select(Ticket).where(Ticket.conversation_id == "conv-taken")
+            ).first()
+            is None
+        )
+
+
+def test_only_the_service_token_may_ticket_a_chat(app: FastAPI) -> None:
+    with TestClient(app) as client:
+        assert client.post("/api/v1/handoff/conv-x/ticket").status_code == 401

@@ -109,6 +109,7 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/api/v1/handoff/{conversation_id}"): Access(Kind.SERVICE_FOR_USER, "/api/v1/handoff/conv-1"),
     ("POST", "/api/v1/handoff/{conversation_id}/messages"): Access(Kind.SERVICE_FOR_USER, "/api/v1/handoff/conv-1/messages", body={"text": "Hello", "agent": "Sam"}),
     ("POST", "/api/v1/handoff/{conversation_id}/resume"): Access(Kind.SERVICE_FOR_USER, "/api/v1/handoff/conv-1/resume"),
+    ("POST", "/api/v1/handoff/{conversation_id}/ticket"): Access(Kind.SERVICE, "/api/v1/handoff/conv-1/ticket"),
     ("POST", "/api/v1/handoff/threads/{platform}"): Access(Kind.SERVICE, "/api/v1/handoff/threads/slack", body={"channel": "C1", "thread": "1.2", "user_id": "U1", "text": "Hello"}),
     # the review dashboard
     ("POST", "/dashboard/login"): Access(Kind.SIGN_IN_FORM),

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
-from api.widget.routes import WIDGET_SOURCE
+from api.widget.routes import widget_script
 from tests.channels.browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -87,9 +87,7 @@ def page(browser: Any) -> Iterator[Page]:
         if path == "/fake-io.js":
             route.fulfill(body=FAKE_IO, content_type="application/javascript")
         elif path == "/widget.js":
-            route.fulfill(
-                body=WIDGET_SOURCE.read_text(), content_type="application/javascript"
-            )
+            route.fulfill(body=widget_script(), content_type="application/javascript")
         elif path.startswith("/page"):
             route.fulfill(body=PAGE, content_type="text/html")
         else:

@@ -173,3 +173,31 @@ def test_the_demo_is_off_in_production(
     assert (
         client.post("/demo/portal/sign-in", data={"tenant_id": "x"}).status_code == 404
     )
+
+
+def test_every_string_the_widget_shows_comes_from_the_catalogue() -> None:
+    source = routes.WIDGET_SOURCE.read_text(encoding="utf-8")
+    called = set(re.findall(r"\bt\(\s*\"([a-z_]+)\"", source))
+    literals = set(re.findall(r"\"([a-z_]+)\"", source))  # t(cond ? "a" : "b")
+    texts = routes.widget_texts()
+    assert called - set(texts) == set(), "ids the catalogue lacks"
+    assert set(texts) - literals == set(), "catalogue ids the widget never shows"
+    # No sentence written into the code: labels and texts are t(...) calls.
+    inline = re.findall(
+        r"(?:text|placeholder|\"aria-label\"|alt|label)\s*:\s*\"[A-Za-z][^\"]*\"",
+        source,
+    )
+    assert inline == []
+
+
+def test_the_bundle_carries_the_catalogue_strings(
+    client: TestClient, socket_io_client: Path
+) -> None:
+    body = client.get("/widget/widget.js").text
+    texts = json.loads(re.search(r"var TEXTS = (\{.*?\});\n", body).group(1))  # type: ignore[union-attr]
+    assert texts == routes.widget_texts("en")
+    assert texts["ticket_instead"] == "Open a ticket instead"
+    # A language without a catalogue gets English rather than an error.
+    other = client.get("/widget/widget.js", params={"lang": "xx"})
+    assert other.status_code == 200
+    assert "var TEXTS = " in other.text

@@ -25,8 +25,13 @@ Here:
   cannot push: a REST client sees an agent's messages only by reading the
   conversation (`GET /conversations/{id}/tracker`).
 * `resume_conversation(conversation_id)` appends `resume`, a bot message ("You're
-  back with the assistant", or why the chat ends), and `action_listen` (so that the
-  next user message is handled by the rules as at any other turn).
+  back with the assistant", or why the chat ends) that carries the custom payload
+  `{"handoff": "ended"}` (the widget ends its "waiting for a person" banner on
+  it), and `action_listen` (so that the next user message is handled by the rules
+  as at any other turn).
+* `desk_hours(partner, now)`: whether the partner's desk is open, and when it next
+  opens; `waiting_payload(...)` is the custom payload `{"handoff": "waiting", ...}`
+  that the bot's hand-off message carries for the widget.
 
 Every call to Rasa uses `RASA_URL` and `RASA_AUTH_TOKEN` from the settings.
 """
@@ -36,7 +41,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Optional, cast
 from urllib.parse import quote
 
@@ -48,8 +53,10 @@ from api.domain.models import (
     OPEN_HANDOFF_STATUSES,
     Handoff,
     HandoffStatus,
+    Partner,
     utcnow,
 )
+from api.domain.services.routing import Opening, business_time_after
 from api.settings import get_settings
 from common.texts import catalogue
 
@@ -58,6 +65,11 @@ AGENT_KEY = "agent"  # bot event metadata naming the human agent (the dashboard'
 AGENT_SENDER = "agent"  # `from` of an agent's message payload (docs/channels.md)
 TIMEOUT_SECONDS = 10.0
 MAX_AGENT_NAME = 100
+# The custom payload key of a hand-off state change, for the widget
+# (docs/channels.md): "waiting" on the bot's hand-off message, "ended" on the
+# message that hands the chat back. Slack and Teams show nothing for it.
+HANDOFF_STATE_KEY = "handoff"
+WAITING, ENDED = "waiting", "ended"
 
 
 class HandoffError(Exception):
@@ -229,6 +241,52 @@ def agent_message_event(
     }
 
 
+@dataclass(frozen=True)
+class DeskHours:
+    """Whether a partner's desk is open at a moment, and when it next opens."""
+
+    known: bool  # the partner's profile gives its hours as data
+    open: bool
+    opens_at: Optional[datetime] = None  # when closed: the next opening, UTC
+
+
+def desk_hours(partner: Partner, now: Optional[datetime] = None) -> DeskHours:
+    """The partner's desk at `now`, from its `support_schedule` (weekly hours and
+    holidays in its zone). A partner without one is taken as open: nothing says
+    otherwise, and its hours in words are in the bot's message anyway."""
+    now = now or utcnow()
+    schedule = partner.support_schedule
+    if not schedule or not schedule.get("weekly"):
+        return DeskHours(known=False, open=True)
+    opening = Opening.from_schedule(schedule, partner.timezone or "UTC")
+    try:
+        # No open time to add: the moment itself if open, else the next opening.
+        opens = business_time_after(opening, now, timedelta(0))
+    except ValueError:  # a schedule that never opens
+        return DeskHours(known=True, open=False)
+    if opens <= now:
+        return DeskHours(known=True, open=True)
+    return DeskHours(known=True, open=False, opens_at=opens)
+
+
+def waiting_payload(hours: DeskHours, *, ticket: bool) -> dict[str, Any]:
+    """What the bot's hand-off message carries for the widget: the chat waits for
+    a person; whether the desk is open (None: not known) and when it opens; with
+    `ticket`, the widget offers "Open a ticket instead" while the desk is closed."""
+    return {
+        HANDOFF_STATE_KEY: WAITING,
+        "desk_open": hours.open if hours.known else None,
+        "opens_at": hours.opens_at.isoformat() if hours.opens_at else None,
+        "ticket": ticket and not hours.open,
+    }
+
+
+def is_state_payload(payload: Any) -> bool:
+    """Whether a custom payload is a hand-off state change (nothing to show on
+    channels other than the widget)."""
+    return isinstance(payload, dict) and isinstance(payload.get(HANDOFF_STATE_KEY), str)
+
+
 def resumed_text() -> str:
     return catalogue().text("handoff.resumed")
 
@@ -241,7 +299,12 @@ def resume_events(
     now = timestamp if timestamp is not None else time.time()
     return [
         {"event": "resume", "timestamp": now},
-        {"event": "bot", "text": text or resumed_text(), "timestamp": now},
+        {
+            "event": "bot",
+            "text": text or resumed_text(),
+            "data": {"custom": {HANDOFF_STATE_KEY: ENDED}},
+            "timestamp": now,
+        },
         {"event": "action", "name": "action_listen", "timestamp": now},
     ]
 

@@ -15,6 +15,9 @@ notice, and chats that wait too long.
 * **Waiting too long** (`expire_waiting`): a chat nobody has claimed after
   `HANDOFF_WAIT_TIMEOUT_SECONDS` becomes a ticket (idempotent per hand-off), and
   the customer is told its number and handed back to the assistant.
+* **A ticket instead** (`ticket_instead`): a customer waiting while the desk is
+  closed chose "Open a ticket instead" in the widget (the web chat channel passes
+  it on, `POST /api/v1/handoff/{conversation_id}/ticket`): the same, at once.
 
 A failure to reach Slack, Teams or Rasa is logged and retried on the next round;
 it never raises into a request that did its own work.
@@ -263,9 +266,28 @@ def forward_customer_messages(
 # --------------------------------------------------------------------------- waiting
 
 
-def ticket_for(handoff: Handoff, *, minutes: int) -> NewTicket:
+def ticket_for(
+    handoff: Handoff, *, minutes: int = 0, chosen: bool = False
+) -> NewTicket:
+    """The ticket of a chat nobody took within `minutes`, or (`chosen`) whose
+    customer chose a ticket instead of waiting for the desk to open."""
     texts = catalogue()
     last = handoff.last_message or "-"
+    if chosen:
+        description = texts.text(
+            "handoff.ticket_chosen_description",
+            requester=handoff.requester,
+            reason=handoff.reason or "-",
+            last_message=last,
+        )
+    else:
+        description = texts.text(
+            "handoff.ticket_description",
+            requester=handoff.requester,
+            reason=handoff.reason or "-",
+            minutes=minutes,
+            last_message=last,
+        )
     return NewTicket(
         partner_id=handoff.partner_id,
         customer_id=handoff.customer_id,
@@ -278,14 +300,87 @@ def ticket_for(handoff: Handoff, *, minutes: int) -> NewTicket:
         ),
         topic=handoff.topic or "human_agent",
         summary=texts.text("handoff.ticket_summary", last_message=last)[:300],
-        description=texts.text(
-            "handoff.ticket_description",
-            requester=handoff.requester,
-            reason=handoff.reason or "-",
-            minutes=minutes,
-            last_message=last,
-        ),
+        description=description,
+        # One ticket per hand-off, however it came about and however often asked.
         idempotency_key=f"handoff-timeout:{handoff.id}",
+    )
+
+
+def _ticket_and_resume(
+    session: Session,
+    rasa: RasaConversations,
+    handoff: Handoff,
+    new: NewTicket,
+    *,
+    text_key: str,
+    now: datetime,
+    threads: Optional[Threads],
+) -> Optional[str]:
+    """Turn a waiting hand-off into the ticket `new`, hand the chat back with the
+    text `text_key`, tell the threads; the ticket's id, or None when the hand-off
+    was claimed meanwhile (or the ticket could not be made). Commits."""
+    try:
+        ticket, _created = create_ticket(session, new=new)
+    except TicketError:
+        logger.exception("No ticket for the hand-off %s", handoff.id)
+        session.rollback()
+        return None
+    if not end_handoff(
+        session,
+        handoff.id,
+        status=HandoffStatus.TICKETED,
+        from_statuses=[HandoffStatus.WAITING],
+        ticket_id=ticket.id,
+        now=now,
+    ):
+        session.rollback()  # claimed meanwhile: no ticket after all
+        return None
+    session.commit()
+    handoff = session.get(Handoff, handoff.id) or handoff
+    text = catalogue().text(
+        text_key, partner_name=handoff.partner.name, ticket=ticket.public_id
+    )
+    try:
+        resume_conversation(handoff.conversation_id, client=rasa, text=text)
+    except NotHandedOff:
+        pass
+    except RasaUnavailable:
+        logger.warning("Hand-off %s: the customer could not be told", handoff.id)
+    announce_in_threads(
+        session, handoff, catalogue().text("handoff.thread_ended"), threads
+    )
+    return ticket.public_id
+
+
+def ticket_instead(
+    session: Session,
+    rasa: RasaConversations,
+    conversation_id: str,
+    *,
+    now: Optional[datetime] = None,
+    threads: Optional[Threads] = None,
+) -> Optional[str]:
+    """The customer of a waiting chat would rather have a ticket: open it, hand
+    the chat back and tell them its number. The ticket's id; None when the chat
+    is not waiting (nobody asked for a person, an agent took it, it ended)."""
+    handoff = session.scalars(
+        select(Handoff)
+        .where(
+            Handoff.conversation_id == conversation_id,
+            Handoff.status == HandoffStatus.WAITING,
+        )
+        .order_by(Handoff.id.desc())
+    ).first()
+    if handoff is None:
+        return None
+    return _ticket_and_resume(
+        session,
+        rasa,
+        handoff,
+        ticket_for(handoff, chosen=True),
+        text_key="handoff.ticket_chosen",
+        now=now or utcnow(),
+        threads=threads,
     )
 
 
@@ -311,39 +406,15 @@ def expire_waiting(
         )
     )
     for handoff in waiting:
-        try:
-            ticket, _created = create_ticket(
-                session, new=ticket_for(handoff, minutes=max(1, timeout_seconds // 60))
-            )
-        except TicketError:
-            logger.exception("No ticket for the hand-off %s", handoff.id)
-            session.rollback()
-            continue
-        if not end_handoff(
+        ticketed = _ticket_and_resume(
             session,
-            handoff.id,
-            status=HandoffStatus.TICKETED,
-            from_statuses=[HandoffStatus.WAITING],
-            ticket_id=ticket.id,
+            rasa,
+            handoff,
+            ticket_for(handoff, minutes=max(1, timeout_seconds // 60)),
+            text_key="handoff.timed_out",
             now=now,
-        ):
-            session.rollback()  # claimed meanwhile: no ticket after all
-            continue
-        session.commit()
-        handoff = session.get(Handoff, handoff.id) or handoff
-        text = catalogue().text(
-            "handoff.timed_out",
-            partner_name=handoff.partner.name,
-            ticket=ticket.public_id,
+            threads=threads,
         )
-        try:
-            resume_conversation(handoff.conversation_id, client=rasa, text=text)
-        except NotHandedOff:
-            pass
-        except RasaUnavailable:
-            logger.warning("Hand-off %s: the customer could not be told", handoff.id)
-        announce_in_threads(
-            session, handoff, catalogue().text("handoff.thread_ended"), threads
-        )
-        done.append(handoff)
+        if ticketed is not None:
+            done.append(session.get(Handoff, handoff.id) or handoff)
     return done

@@ -18,6 +18,11 @@ service token, optionally `on_behalf_of` a partner user) can:
 reply in the thread of a hand-off notice reaches the customer
 (api/domain/services/handoff_threads.py).
 
+`POST /handoff/{conversation_id}/ticket` is for Rasa's web chat channel: the
+customer of a chat waiting while the desk is closed chose "Open a ticket instead"
+in the widget; the ticket is opened at once, the customer told its number and
+handed back to the assistant.
+
 With `on_behalf_of`, the partner user must be active, have the `view_tickets`
 capability (api/domain/policies/permissions.yml: the roles that work on support), and work
 for the partner that owns the conversation; another partner's conversation answers
@@ -41,7 +46,13 @@ from api.domain.services.handoff import (
     deliver_agent_message,
     resume_conversation,
 )
-from api.domain.services.handoff_threads import Platform, Relayed, relay_staff_reply
+from api.domain.services.handoff_threads import (
+    Platform,
+    Relayed,
+    Threads,
+    relay_staff_reply,
+    ticket_instead,
+)
 from api.domain.services.webhooks import actor_for, emit_handoff_ended
 from api.web.deps import SessionDep
 from api.web.errors import error_responses, unprocessable
@@ -321,3 +332,34 @@ def thread_reply(
         code, detail = RELAY_STATUS[result]
         raise HTTPException(status_code=code, detail=detail)
     return ThreadReplyOut(result=result)
+
+
+class TicketInsteadOut(BaseModel):
+    conversation_id: str
+    ticket: str = Field(description="The public id of the ticket, e.g. CSP-1042")
+
+
+@router.post(
+    "/{conversation_id}/ticket",
+    response_model=TicketInsteadOut,
+    responses=error_responses(
+        422,
+        described={404: "The conversation is not waiting for a person."},
+    ),
+)
+def ticket_for_waiting_chat(
+    conversation_id: ConversationId,
+    session: SessionDep,
+    rasa: RasaDep,
+) -> TicketInsteadOut:
+    """The customer of a chat waiting for a person would rather have a ticket
+    (the widget's "Open a ticket instead", passed on by the web chat channel):
+    open it, tell them its number, hand the chat back to the assistant. Asking
+    again answers 404: the chat no longer waits."""
+    ticket = ticket_instead(session, rasa, conversation_id, threads=Threads.from_env())
+    if ticket is None:
+        raise HTTPException(
+            status_code=status.HTTP_404_NOT_FOUND,
+            detail=f"Conversation {conversation_id} is not waiting for a person.",
+        )
+    return TicketInsteadOut(conversation_id=conversation_id, ticket=ticket)

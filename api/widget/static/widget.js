@@ -16,12 +16,35 @@
  * connections and reloads of the tab: the server-issued session id and the messages
  * are kept in sessionStorage, and the server re-sends the history on resume.
  *
+ * Every string it shows comes from the text catalogue (common/texts/<lang>.yml,
+ * `widget`), which the API puts in front of this code as `TEXTS`.
+ *
+ * A person in the chat (docs/channels.md, "A person in the chat"): an agent's
+ * message is `{from: "agent", name, text}` and shows under the agent's name in a
+ * bubble of its own; `{handoff: "waiting", desk_open, opens_at, ticket}` riding on
+ * the bot's hand-off message starts the "waiting for a person" banner, an agent's
+ * message turns it into "you're chatting with ...", `{handoff: "ended"}` ends it.
+ * Replies that arrive while the window is closed count on the launcher's badge
+ * and in the page title until it is opened.
+ *
  * Page API: window.CSPChat.open(), .close(), .send(text), .setToken(token).
  * Page events: "cspchat:token-expired" on window when the token needs renewing.
  */
-/* global io */
-(function (io, script) {
+/* global io, TEXTS */
+(function (io, script, texts) {
   "use strict";
+
+  function t(key, values) {
+    // A catalogue string with {name} filled from `values` (unknown names kept).
+    var template = Object.prototype.hasOwnProperty.call(texts, key)
+      ? String(texts[key])
+      : key;
+    return template.replace(/\{(\w+)\}/g, function (whole, name) {
+      return values && Object.prototype.hasOwnProperty.call(values, name)
+        ? String(values[name])
+        : whole;
+    });
+  }
 
   if (!script || window.CSPChat) {
     return;
@@ -35,10 +58,8 @@
     socketUrl: script.getAttribute("data-socket-url") || "",
     socketPath: script.getAttribute("data-socket-path") || "/socket.io",
     token: script.getAttribute("data-token") || "",
-    title: script.getAttribute("data-title") || "Billing help",
-    greeting:
-      script.getAttribute("data-greeting") ||
-      "Hi! Ask me about your invoices, charges, payments or subscriptions.",
+    title: script.getAttribute("data-title") || t("title"),
+    greeting: script.getAttribute("data-greeting") || t("greeting"),
     startOpen: script.getAttribute("data-open") === "true",
   };
   if (!config.socketUrl) {
@@ -62,7 +83,7 @@
     } catch (e) {
       /* storage blocked or corrupt: start afresh */
     }
-    return { sessionId: null, messages: [], open: false };
+    return { sessionId: null, messages: [], open: false, unread: 0 };
   }
 
   function randomHex(bytes) {
@@ -97,6 +118,11 @@
     "  background: #0f5cc0; color: #fff; cursor: pointer; display: grid; place-items: center;",
     "  box-shadow: 0 4px 14px rgba(0,0,0,.25); }",
     ".launcher:hover { background: #0b4a9c; }",
+    ".launcher { position: relative; }",
+    ".badge { position: absolute; top: -4px; right: -4px; min-width: 22px; height: 22px;",
+    "  padding: 0 6px; border-radius: 11px; background: #c50f1f; color: #fff; font-size: 12px;",
+    "  font-weight: 700; line-height: 22px; text-align: center; border: 2px solid #fff; }",
+    ".badge[hidden] { display: none; }",
     "button:focus-visible, textarea:focus-visible, a:focus-visible {",
     "  outline: 3px solid #ffb900; outline-offset: 2px; }",
     ".panel { position: absolute; right: 0; bottom: 70px; width: 360px; max-width: calc(100vw - 40px);",
@@ -116,7 +142,20 @@
     "  overflow-wrap: anywhere; }",
     ".bot .bubble { background: #fff; border: 1px solid #dde3ea; align-self: flex-start; }",
     ".user .bubble { background: #0f5cc0; color: #fff; align-self: flex-end; }",
-    ".bot a { color: #0f5cc0; }",
+    ".bot a, .agent a { color: #0f5cc0; }",
+    ".agent .bubble { background: #e9f6ec; border: 1px solid #8cc79a; border-left: 4px solid #107c10;",
+    "  align-self: flex-start; }",
+    ".agent .name { font-size: 12px; font-weight: 600; color: #0b5a0b; margin: 0 0 2px 2px; }",
+    ".notice { align-items: center; }",
+    ".notice .bubble { background: transparent; border: 0; border-left: 0; color: #3d4650;",
+    "  font-size: 12px; font-style: italic; text-align: center; max-width: 100%; }",
+    ".handoff { font-size: 13px; padding: 8px 12px; background: #e9f6ec; color: #0b3d0b;",
+    "  border-bottom: 1px solid #8cc79a; display: flex; flex-direction: column; gap: 6px; }",
+    ".handoff[hidden] { display: none; }",
+    ".handoff.waiting { background: #fff8e6; color: #3b2e00; border-bottom-color: #e3c36b; }",
+    ".handoff .ticket { align-self: flex-start; border: 1px solid #0f5cc0; color: #0f5cc0;",
+    "  background: #fff; border-radius: 16px; padding: 4px 12px; cursor: pointer; font: inherit; }",
+    ".handoff .ticket[hidden] { display: none; }",
     ".sr-only { position: absolute; width: 1px; height: 1px; margin: -1px; overflow: hidden;",
     "  clip: rect(0 0 0 0); white-space: nowrap; border: 0; }",
     ".replies { display: flex; flex-wrap: wrap; gap: 6px; margin-top: 6px; }",
@@ -193,16 +232,18 @@
   var launcher = el("button", {
     className: "launcher",
     type: "button",
-    "aria-label": "Open chat: " + config.title,
+    "aria-label": t("open_chat", { title: config.title }),
     "aria-expanded": "false",
     "aria-controls": uid + "-panel",
   });
   launcher.appendChild(chatIcon());
+  var badge = el("span", { className: "badge", "aria-hidden": "true", hidden: "" });
+  launcher.appendChild(badge);
   var title = el("h2", { id: uid + "-title", text: config.title });
   var closeButton = el("button", {
     className: "close",
     type: "button",
-    "aria-label": "Close chat",
+    "aria-label": t("close"),
     text: "\u00D7",
   });
   var status = el("div", { className: "status", role: "status" });
@@ -211,11 +252,11 @@
     role: "log",
     "aria-live": "polite",
     "aria-relevant": "additions",
-    "aria-label": "Conversation",
+    "aria-label": t("conversation"),
     tabindex: "0",
   });
   var typing = el("div", { className: "typing", hidden: "" }, [
-    el("span", { className: "sr-only", text: "The assistant is typing" }),
+    el("span", { className: "sr-only", text: t("typing") }),
     el("span", { className: "dots", "aria-hidden": "true" }, [
       el("span"),
       el("span"),
@@ -225,21 +266,32 @@
   var input = el("textarea", {
     id: uid + "-input",
     rows: "1",
-    placeholder: "Type your question\u2026",
+    placeholder: t("placeholder"),
     "aria-describedby": uid + "-hint",
     maxlength: "2000",
   });
-  var sendButton = el("button", { className: "send", type: "submit", text: "Send" });
+  var sendButton = el("button", { className: "send", type: "submit", text: t("send") });
   var composer = el("form", { className: "composer" }, [
-    el("label", { className: "sr-only", for: uid + "-input", text: "Message" }),
-    el("span", {
-      className: "sr-only",
-      id: uid + "-hint",
-      text: "Press Enter to send, Shift+Enter for a new line, Escape to close.",
-    }),
+    el("label", { className: "sr-only", for: uid + "-input", text: t("message_label") }),
+    el("span", { className: "sr-only", id: uid + "-hint", text: t("hint") }),
     input,
     sendButton,
   ]);
+  // The hand-off banner: waiting for a person (and when the desk opens), or who
+  // is answering. A status region, so that screen readers hear it change.
+  var handoffText = el("span", { className: "handoff-text" });
+  var handoffHours = el("span", { className: "handoff-hours" });
+  var ticketButton = el("button", {
+    className: "ticket",
+    type: "button",
+    text: t("ticket_instead"),
+    hidden: "",
+  });
+  var handoffBar = el(
+    "div",
+    { className: "handoff", role: "status", "aria-live": "polite", hidden: "" },
+    [handoffText, handoffHours, ticketButton]
+  );
   var panel = el(
     "div",
     {
@@ -253,6 +305,7 @@
     [
       el("div", { className: "header" }, [title, closeButton]),
       status,
+      handoffBar,
       log,
       typing,
       composer,
@@ -262,7 +315,18 @@
 
   // ------------------------------------------------------------------ rendering
 
-  var LINK = /\[([^\]\n]+)\]\((https?:\/\/[^)\s]+)\)|(https?:\/\/[^\s<>"')\]]+)/g;
+  // Markdown links, bare http(s) URLs, e-mail addresses and international phone
+  // numbers (+ and a country code, as partners' profiles give them).
+  var LINK = new RegExp(
+    [
+      "\\[([^\\]\\n]+)\\]\\((https?:\\/\\/[^)\\s]+)\\)",
+      "(https?:\\/\\/[^\\s<>\"')\\]]+)",
+      "([A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\\.[A-Za-z0-9-]+)*\\.[A-Za-z]{2,})",
+      "(\\+\\d{1,3}(?:[ .-]?\\(?\\d{1,5}\\)?){1,6})",
+    ].join("|"),
+    "g"
+  );
+  var EMAIL = /^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$/;
 
   function safeUrl(href) {
     try {
@@ -281,12 +345,42 @@
     return el("a", { href: url, target: "_blank", rel: "noopener noreferrer", text: label });
   }
 
+  function contactLink(kind, matched) {
+    // mailto:/tel: links built from the matched characters only (the patterns
+    // admit no quote, angle bracket, colon or space in an address); the label is
+    // a text node. A phone number needs 8 to 15 digits (E.164).
+    if (kind === "email") {
+      if (!EMAIL.test(matched)) {
+        return null;
+      }
+      return el("a", { href: "mailto:" + matched, text: matched });
+    }
+    var digits = matched.replace(/\D/g, "");
+    if (digits.length < 8 || digits.length > 15) {
+      return null;
+    }
+    return el("a", { href: "tel:+" + digits, text: matched });
+  }
+
   function appendRich(parent, text) {
-    // Text nodes only; markdown links and bare http(s) URLs become <a>, **x** <strong>.
+    // Text nodes only; markdown links, bare http(s) URLs, e-mail addresses and
+    // phone numbers become <a>, **x** <strong>. Nothing is parsed as HTML.
     var last = 0;
     var match;
     LINK.lastIndex = 0;
     while ((match = LINK.exec(text)) !== null) {
+      if (match[4] || match[5]) {
+        var kind = match[4] ? "email" : "phone";
+        var found = (match[4] || match[5]).replace(/[\s.-]+$/, "");
+        var anchor = contactLink(kind, found);
+        if (anchor) {
+          appendBold(parent, text.slice(last, match.index));
+          parent.appendChild(anchor);
+          last = match.index + found.length;
+        }
+        LINK.lastIndex = match.index + Math.max(found.length, 1);
+        continue;
+      }
       appendBold(parent, text.slice(last, match.index));
       if (match[3]) {
         var bare = match[3].replace(/[.,;:!?]+$/, "");
@@ -320,18 +414,45 @@
     return Array.isArray(list) ? list : [];
   }
 
+  function senderOf(message) {
+    if (message.from === "user") {
+      return "user";
+    }
+    return message.from === "agent" ? "agent" : "bot";
+  }
+
+  function isMarker(message) {
+    // A hand-off state change with nothing to show (its text came separately).
+    return typeof message.handoff === "string" && !message.text && !choicesOf(message).length;
+  }
+
+  function agentName(message) {
+    return String(message.name || "").trim() || t("agent_unnamed");
+  }
+
   function render(message, live) {
-    var who = message.from === "user" ? "user" : "bot";
-    var row = el("div", { className: "msg " + who });
-    row.appendChild(
-      el("span", { className: "sr-only", text: who === "user" ? "You said:" : "Assistant:" })
-    );
+    if (isMarker(message)) {
+      return;
+    }
+    var who = senderOf(message);
+    var joined = who === "agent" && message.event === "joined";
+    var row = el("div", { className: "msg " + who + (joined ? " notice" : "") });
+    var said = t("assistant_said");
+    if (who === "user") {
+      said = t("you_said");
+    } else if (who === "agent") {
+      said = t("agent_said", { name: agentName(message) });
+    }
+    row.appendChild(el("span", { className: "sr-only", text: said }));
+    if (who === "agent" && !joined) {
+      row.appendChild(el("span", { className: "name", "aria-hidden": "true", text: agentName(message) }));
+    }
     if (message.text) {
       var bubble = el("div", { className: "bubble" });
-      if (who === "bot") {
-        appendRich(bubble, String(message.text));
-      } else {
+      if (who === "user") {
         bubble.textContent = String(message.text);
+      } else {
+        appendRich(bubble, String(message.text));
       }
       row.appendChild(bubble);
     }
@@ -339,12 +460,12 @@
     if (attachment && attachment.type === "image" && attachment.payload) {
       var src = safeUrl(attachment.payload.src || "");
       if (src) {
-        row.appendChild(el("img", { src: src, alt: "Image from the assistant" }));
+        row.appendChild(el("img", { src: src, alt: t("image_alt") }));
       }
     }
     var choices = choicesOf(message);
     if (choices.length) {
-      var group = el("div", { className: "replies", role: "group", "aria-label": "Choices" });
+      var group = el("div", { className: "replies", role: "group", "aria-label": t("choices") });
       choices.forEach(function (choice) {
         var button = el("button", {
           className: "reply",
@@ -379,16 +500,129 @@
     if (config.greeting) {
       render({ from: "bot", text: config.greeting }, false);
     }
-    state.messages.forEach(function (message, index) {
-      var isLast = index === state.messages.length - 1;
+    var shown = state.messages.filter(function (message) {
+      return !isMarker(message);
+    });
+    shown.forEach(function (message, index) {
+      var isLast = index === shown.length - 1;
       render(message, isLast && message.from !== "user");
     });
+    showHandoff();
   }
 
   function add(message) {
     state.messages.push(message);
+    if (message.from !== "user" && !isMarker(message) && panel.hidden) {
+      state.unread = (state.unread || 0) + 1;
+    }
     saveState();
     render(message, message.from !== "user");
+    showHandoff();
+    showUnread();
+  }
+
+  // ------------------------------------------------------------------ hand-off
+
+  function handoffState(messages) {
+    // The latest hand-off state the conversation says: null (with the bot),
+    // {phase: "waiting", ...the marker} or {phase: "agent", name}.
+    var current = null;
+    messages.forEach(function (message) {
+      if (message.handoff === "waiting") {
+        current = { phase: "waiting", marker: message };
+      } else if (message.handoff === "ended") {
+        current = null;
+      } else if (message.from === "agent") {
+        current = { phase: "agent", name: agentName(message) };
+      }
+    });
+    return current;
+  }
+
+  function opensAt(marker) {
+    // When the desk opens, in the customer's own time zone and language.
+    var when = new Date(String(marker.opens_at || ""));
+    if (isNaN(when.getTime())) {
+      return "";
+    }
+    try {
+      return new Intl.DateTimeFormat(document.documentElement.lang || undefined, {
+        weekday: "long",
+        day: "numeric",
+        month: "long",
+        hour: "numeric",
+        minute: "2-digit",
+        timeZoneName: "short",
+      }).format(when);
+    } catch (e) {
+      return when.toLocaleString();
+    }
+  }
+
+  var ticketAsked = false;
+
+  function showHandoff() {
+    var current = handoffState(state.messages);
+    if (!current) {
+      handoffBar.hidden = true;
+      handoffBar.className = "handoff";
+      handoffText.textContent = "";
+      handoffHours.textContent = "";
+      ticketButton.hidden = true;
+      ticketAsked = false;
+      return;
+    }
+    handoffBar.hidden = false;
+    if (current.phase === "agent") {
+      handoffBar.className = "handoff agent";
+      handoffText.textContent = t("with_agent", { name: current.name });
+      handoffHours.textContent = "";
+      ticketButton.hidden = true;
+      return;
+    }
+    var marker = current.marker;
+    var closed = marker.desk_open === false;
+    var opens = closed ? opensAt(marker) : "";
+    handoffBar.className = "handoff waiting";
+    handoffText.textContent = t(closed ? "waiting_closed" : "waiting");
+    handoffHours.textContent = opens ? t("desk_opens", { time: opens }) : "";
+    ticketButton.hidden = !(closed && marker.ticket === true) || ticketAsked;
+  }
+
+  ticketButton.addEventListener("click", function () {
+    if (!(ready && socket.connected)) {
+      setStatus(t("ticket_offline"));
+      return;
+    }
+    ticketAsked = true;
+    ticketButton.hidden = true;
+    socket.emit("handoff_ticket", { session_id: state.sessionId });
+    setTyping(true);
+    input.focus();
+  });
+
+  // ------------------------------------------------------------------ unread
+
+  var pageTitle = document.title;
+  var shownTitle = null; // the title we set, if it is still the page's
+
+  function showUnread() {
+    var count = state.unread || 0;
+    badge.hidden = count === 0;
+    badge.textContent = count > 99 ? "99+" : String(count);
+    var label = t(panel.hidden ? "open_chat" : "close_chat", { title: config.title });
+    if (document.title !== shownTitle) {
+      pageTitle = document.title; // the page changed its own title meanwhile
+    }
+    if (count && panel.hidden) {
+      label += " " + t("unread", { count: count });
+      shownTitle = t("unread_title", { count: count, title: pageTitle });
+      document.title = shownTitle;
+    } else if (shownTitle !== null) {
+      document.title = pageTitle;
+      shownTitle = null;
+    }
+    launcher.setAttribute("aria-label", label);
   }
 
   // ------------------------------------------------------------------ typing
@@ -477,11 +711,20 @@
   socket.on("bot_uttered", function (message) {
     if (message && typeof message === "object") {
       add(Object.assign({ from: "bot" }, message));
+      if (isMarker(message) && message.handoff === "ended") {
+        setTyping(false);
+      }
     }
   });
 
   socket.on("bot_done", function () {
     setTyping(false);
+    if (ticketAsked) {
+      // Answered: handed back with the ticket's number, or told why not (then
+      // the button is offered again while the chat still waits).
+      ticketAsked = false;
+      showHandoff();
+    }
   });
 
   socket.on("auth_expired", function () {
@@ -491,7 +734,7 @@
   socket.on("disconnect", function (reason) {
     ready = false;
     if (reason !== "io client disconnect") {
-      setStatus("Connection lost. Reconnecting\u2026");
+      setStatus(t("connection_lost"));
     }
   });
 
@@ -499,12 +742,12 @@
     ready = false;
     var reason = error && error.message;
     if (reason === "invalid_token") {
-      setStatus("Your sign-in has expired. Reload the page to continue the chat.");
+      setStatus(t("sign_in_expired"));
       window.dispatchEvent(new CustomEvent("cspchat:token-expired"));
     } else if (reason === "sign_in_required") {
-      setStatus("Please sign in to chat with us.");
+      setStatus(t("sign_in_required"));
     } else {
-      setStatus("Cannot reach the assistant. Retrying\u2026");
+      setStatus(t("cannot_reach"));
     }
   });
 
@@ -542,7 +785,7 @@
       setTyping(true);
     } else {
       outbox.push({ payload: clean, message: message });
-      setStatus("Offline. Your message will be sent when the connection is back.");
+      setStatus(t("offline"));
     }
   }
 
@@ -565,9 +808,10 @@
   function open(focus) {
     panel.hidden = false;
     launcher.setAttribute("aria-expanded", "true");
-    launcher.setAttribute("aria-label", "Close chat: " + config.title);
     state.open = true;
+    state.unread = 0;
     saveState();
+    showUnread();
     log.scrollTop = log.scrollHeight;
     if (focus !== false) {
       input.focus();
@@ -577,9 +821,9 @@
   function close() {
     panel.hidden = true;
     launcher.setAttribute("aria-expanded", "false");
-    launcher.setAttribute("aria-label", "Open chat: " + config.title);
     state.open = false;
     saveState();
+    showUnread();
     launcher.focus();
   }
 
@@ -605,6 +849,8 @@
     renderAll();
     if (config.startOpen || state.open) {
       open(false); // restored, not asked for: do not move the page's focus
+    } else {
+      showUnread();
     }
   }
 
@@ -636,4 +882,4 @@
       return state.sessionId;
     },
   };
-})(io, document.currentScript);
+})(io, document.currentScript, typeof TEXTS === "object" && TEXTS ? TEXTS : {});

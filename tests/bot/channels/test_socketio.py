@@ -421,3 +421,90 @@ def test_a_broken_packet_is_one_log_line_not_a_traceback(
     assert not [r for r in caplog.records if r.exc_info], caplog.text
     dropped = [r for r in caplog.records if "packet from" in r.getMessage()]
     assert len(dropped) == 3 and all(r.levelno == logging.WARNING for r in dropped)
+
+
+# --------------------------------------------------------------- a person
+
+
+def test_the_transcript_keeps_agents_and_hand_off_states() -> None:
+    events = [
+        {
+            "event": "bot",
+            "text": "I'm handing this conversation to a person.",
+            "data": {"custom": {"handoff": "waiting", "desk_open": True}},
+        },
+        {
+            "event": "bot",
+            "text": None,
+            "data": {"custom": {"from": "agent", "name": "Sam", "text": "Hi"}},
+        },
+        {
+            "event": "bot",
+            "text": "You're back with the assistant.",
+            "data": {"custom": {"handoff": "ended"}},
+        },
+    ]
+    assert transcript(events) == [
+        {"from": "bot", "text": "I'm handing this conversation to a person."},
+        {"from": "bot", "handoff": "waiting", "desk_open": True},
+        {"from": "agent", "name": "Sam", "text": "Hi"},
+        {"from": "bot", "text": "You're back with the assistant."},
+        {"from": "bot", "handoff": "ended"},
+    ]
+
+
+def test_a_ticket_instead_is_asked_for_the_sockets_own_conversation() -> None:
+    from aiohttp import web
+
+    from bot.channels.handoff_relay import ThreadRelay
+    from common.texts import catalogue
+    from tests.bot.channels.harness import aiohttp_server
+
+    asked: list[tuple[str, str]] = []
+    answers = [200, 404, 503]
+
+    async def ticket(request: web.Request) -> web.Response:
+        asked.append(
+            (request.match_info["conversation"], request.headers["Authorization"])
+        )
+        status = answers.pop(0)
+        return web.json_response({"ticket": "CSP-1"}, status=status)
+
+    async def bot(message: UserMessage) -> None:  # never called
+        raise AssertionError("a ticket request is not a message")
+
+    async def scenario() -> None:
+        api = web.Application()
+        api.router.add_post("/api/v1/handoff/{conversation}/ticket", ticket)
+        async with aiohttp_server(api) as api_url:
+            channel = SecureSocketIOInput(
+                chat_token_secret=SECRET, relay=ThreadRelay(api_url, "service-token")
+            )
+            async with channel_server(channel, bot) as url:
+                alice = Chatter(url)
+                session = await alice.connect(token("alice", "tenant-a"))
+
+                async def ask() -> list[dict[str, Any]]:
+                    alice._done.clear()
+                    before = len(alice.replies)
+                    # A session id in the request is ignored, as for messages.
+                    await alice.client.emit(
+                        "handoff_ticket", {"session_id": "someone-elses"}
+                    )
+                    await asyncio.wait_for(alice._done.wait(), 10)
+                    return alice.replies[before:]
+
+                # Opened: the API hands the chat back through Rasa; nothing here.
+                assert await ask() == []
+                assert asked == [(session, "Bearer service-token")]
+                # Not waiting any more (asked twice, or an agent took it).
+                assert await ask() == [
+                    {"text": catalogue().text("handoff.ticket_not_waiting")}
+                ]
+                # The API failed: the customer knows, and may try again.
+                assert await ask() == [
+                    {"text": catalogue().text("handoff.ticket_failed")}
+                ]
+                await alice.close()
+
+    asyncio.run(scenario())
