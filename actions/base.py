@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any, ClassVar, Optional
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 from sqlalchemy.orm import Session
@@ -35,7 +35,7 @@ from actions.runtime import in_session, utc_now
 from api.domain.models import Customer
 from api.domain.services.permissions import permission_table
 from common import formatting
-from common.taxonomy import ISSUES_KEY, TaxonomyError, load_taxonomy
+from common.taxonomy import ISSUES_KEY, QUESTIONS_KEY, TaxonomyError, load_taxonomy
 from common.texts import DEFAULT_LANGUAGE, Catalogue, catalogue
 
 ACT_FOR_CUSTOMERS = "act_for_customers"
@@ -107,7 +107,7 @@ class Reply:
         previous answer's forgotten)."""
         for message in self.messages:
             dispatcher.utter_message(**message)
-        if self.messages:
+        if self.messages and not wants_every_answer(tracker):
             offer_other_issues(dispatcher, tracker)
         if self.reason is not None:
             return [*self.events, SlotSet(LAST_REASON_SLOT, self.reason)]
@@ -117,6 +117,32 @@ class Reply:
 
 
 BUTTON_TITLE_CHARS = 60
+
+
+ANSWER_QUESTIONS = "action_answer_questions"
+
+
+def questions_of(tracker: Tracker) -> list[dict[str, Any]]:
+    """The questions the latest message asks, one per clause (bot/issues.py)."""
+    message = tracker.latest_message or {}
+    return [q for q in message.get(QUESTIONS_KEY) or [] if isinstance(q, dict)]
+
+
+def answered_already(tracker: Tracker) -> bool:
+    """Whether an action already answered the latest message."""
+    for event in reversed(tracker.events or []):
+        if event.get("event") == "user":
+            return False
+        if event.get("event") == "bot":
+            return True
+    return False
+
+
+def wants_every_answer(tracker: Tracker) -> bool:
+    """Whether the latest message asks several questions, which
+    `action_answer_questions` (actions/questions.py) answers one by one after the
+    first answer (it also offers the message's other problems)."""
+    return len(questions_of(tracker)) >= 2 and not answered_already(tracker)
 
 
 def other_issues(tracker: Tracker) -> list[dict[str, Any]]:
@@ -159,11 +185,12 @@ def offer_other_issues(dispatcher: CollectingDispatcher, tracker: Tracker) -> No
         text = texts.text(
             "issues.also_many", issues=formatting.join_words(quoted, "and", lang)
         )
-    buttons = [{"title": _shorten(w, BUTTON_TITLE_CHARS), "payload": w} for w in words]
+    buttons = [{"title": shorten(w, BUTTON_TITLE_CHARS), "payload": w} for w in words]
     dispatcher.utter_message(text=text, buttons=buttons)
 
 
-def _shorten(text: str, limit: int) -> str:
+def shorten(text: str, limit: int) -> str:
+    """`text`, cut to `limit` characters with an ellipsis."""
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
@@ -280,7 +307,12 @@ class BillingAction(Action, ABC):
                 tracker,
                 failed=Reply().say("utter_billing_unavailable"),
             )
-        return self.finish(reply, tracker).send(dispatcher, tracker)
+        events = self.finish(reply, tracker).send(dispatcher, tracker)
+        if wants_every_answer(tracker) and not any(
+            e.get("event") == "followup" for e in events
+        ):
+            events.append(FollowupAction(ANSWER_QUESTIONS))
+        return events
 
     def finish(self, reply: Reply, tracker: Tracker) -> Reply:
         """A last look at the reply before it is sent (subclasses add to it)."""

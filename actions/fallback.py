@@ -21,7 +21,7 @@ from rasa_sdk.events import EventType, FollowupAction
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.base import language_of
+from actions.base import ANSWER_QUESTIONS, language_of, wants_every_answer
 from actions.tracker import session_events
 from common.taxonomy import FALLBACK_INTENT
 from common.texts import DEFAULT_LANGUAGE, catalogue
@@ -132,6 +132,8 @@ class ActionFallback(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        if wants_every_answer(tracker):  # several questions: each is answered
+            return [FollowupAction(ANSWER_QUESTIONS)]
         if self._follow_up and maybe_follow_up(tracker.latest_message or {}):
             return [FollowupAction(FOLLOW_UP_ACTION)]
         if fallbacks_in_a_row(tracker) >= 2:

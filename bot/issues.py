@@ -1,4 +1,6 @@
-"""Two problems in one message: "my invoice is wrong and Outlook keeps crashing".
+"""Two problems in one message: "my invoice is wrong and Outlook keeps crashing";
+several questions in one: "what was our last bill, when are you around, and do you
+charge for technical help?".
 
 The intent classifier gives the whole message one intent. When the message holds
 clauses about different topics, each is classified on its own too, and the parse
@@ -9,6 +11,12 @@ output gets an `issues` list, one entry per topic in the order the user raised t
 
 The actions answer the message's intent as usual and offer the other issues
 (actions/base.py, `Reply.send`), so a second problem is never silently dropped.
+
+Questions are listed apart, under `questions`, one entry per clause (two questions
+about support are two entries): every clause confidently about a topic the desk
+answers, and a clause out of its scope when it is asked as a question ("and what's
+the weather tomorrow?"), so that each gets its answer (actions/questions.py). A
+comma before a question word also ends a clause there.
 
 Splitting is deliberately conservative: sentence ends, and connectors that start a
 new matter ("and also", "another thing", "on top of that", ...); a plain "and" only
@@ -154,3 +162,49 @@ def find_issues(
                 clause, intent, confidence, topic, taxonomy.topic_triage[topic]
             )
     return list(issues.values()) if len(issues) >= 2 else []
+
+
+# A comma or colon before one of these starts another question: "what was our last
+# bill, when are you around", "a few things: how much do we owe".
+_QUESTION_START = (
+    r"what|what's|whats|when|where|how|can|could|do|does|did|is|are|will|would|who"
+    r"|which|why|should"
+)
+_QUESTION_COMMA = re.compile(rf"[,:]\s+(?=(?:{_QUESTION_START})\b)", re.IGNORECASE)
+_ASKED = re.compile(rf"\?\s*$|^(?:{_QUESTION_START})\b", re.IGNORECASE)
+# Topics whose clauses are no question for the desk to answer.
+NOT_QUESTIONS = frozenset({"smalltalk", "human_agent"})
+OUT_OF_SCOPE_TOPIC = "out_of_scope"
+
+
+def find_questions(
+    text: str,
+    classify: Callable[[Sequence[str]], Sequence[tuple[str, float]]],
+    min_confidence: float,
+) -> list[Issue]:
+    """The clauses of a message that ask the desk something, each on its own (two
+    or more), or [] when the message holds one question."""
+    clauses = [
+        piece.strip(" ,.;:-")
+        for clause in split_clauses(text)
+        for piece in _QUESTION_COMMA.split(clause)
+    ]
+    clauses = [c for c in clauses if _words(c) >= MIN_CLAUSE_WORDS][:MAX_CLAUSES]
+    if len(clauses) < 2:
+        return []
+    try:
+        taxonomy = load_taxonomy()
+    except TaxonomyError:
+        return []
+    found: list[Issue] = []
+    for clause, (intent, confidence) in zip(clauses, classify(clauses)):
+        topic = taxonomy.intent_topic.get(intent)
+        if topic is None or topic in NOT_QUESTIONS or confidence < min_confidence:
+            continue
+        if topic == OUT_OF_SCOPE_TOPIC and not _ASKED.search(clause):
+            continue  # "our finance person is off this week": no question
+        found.append(
+            Issue(clause, intent, confidence, topic, taxonomy.topic_triage[topic])
+        )
+    answerable = [q for q in found if q.topic != OUT_OF_SCOPE_TOPIC]
+    return found if len(found) >= 2 and answerable else []

@@ -23,7 +23,7 @@ import logging
 import random
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +41,8 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 from scipy import sparse
 
-from bot.issues import find_issues
-from common.taxonomy import ISSUES_KEY
+from bot.issues import find_issues, find_questions
+from common.taxonomy import ISSUES_KEY, QUESTIONS_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -201,6 +201,9 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             # list in the parse output (bot/issues.py), each clause classified alone
             # and counted when at least this confident. 0 = off.
             "issues_min_confidence": 0.9,
+            # ... and a `questions` list, one entry per clause that asks something
+            # (bot/issues.py), each answered in turn by actions/questions.py; 0: off
+            "questions_min_confidence": 0.8,
             "max_iter": 5000,
             "random_state": 42,
         }
@@ -514,17 +517,45 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             if self.config["ranking_length"] > 0:
                 ranking = ranking[: self.config["ranking_length"]]
             message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
+            classify = self._cached_classifier()
             if self.config["issues_min_confidence"] > 0:
                 issues = find_issues(
                     message.get(TEXT) or "",
-                    self._classify,
+                    classify,
                     float(self.config["issues_min_confidence"]),
                 )
                 if issues:
                     message.set(
                         ISSUES_KEY, [i.as_dict() for i in issues], add_to_output=True
                     )
+            if self.config["questions_min_confidence"] > 0:
+                questions = find_questions(
+                    message.get(TEXT) or "",
+                    classify,
+                    float(self.config["questions_min_confidence"]),
+                )
+                if questions:
+                    message.set(
+                        QUESTIONS_KEY,
+                        [q.as_dict() for q in questions],
+                        add_to_output=True,
+                    )
         return messages
+
+    def _cached_classifier(
+        self,
+    ) -> Callable[[Sequence[str]], list[tuple[str, float]]]:
+        """`_classify` that classifies each clause of a message once, however many
+        times the issues and the questions ask."""
+        known: dict[str, tuple[str, float]] = {}
+
+        def classify(texts: Sequence[str]) -> list[tuple[str, float]]:
+            missing = list(dict.fromkeys(t for t in texts if t not in known))
+            if missing:
+                known.update(zip(missing, self._classify(missing)))
+            return [known[t] for t in texts]
+
+        return classify
 
     def _classify(self, texts: Sequence[str]) -> list[tuple[str, float]]:
         """The top intent and its confidence for each text."""

@@ -29,6 +29,8 @@ OUT_OF_SCOPE_TOPIC = "out_of_scope"
 NO_TRIAGE = "none"
 # Key of the parse output listing a message's distinct issues (bot/issues.py).
 ISSUES_KEY = "issues"
+# Key of the parse output listing the questions a message asks, one per clause.
+QUESTIONS_KEY = "questions"
 # Intents Rasa predicts by itself; they need a topic but are not declared in the domain.
 BUILTIN_INTENTS = frozenset({FALLBACK_INTENT})
 

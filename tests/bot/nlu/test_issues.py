@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from bot.issues import MAX_TEXT_CHARS, find_issues, split_clauses
+from bot.issues import MAX_TEXT_CHARS, find_issues, find_questions, split_clauses
 
 
 @pytest.mark.parametrize(
@@ -111,3 +111,66 @@ def test_three_issues() -> None:
         "how do I pay by bank transfer"
     )
     assert topics(text) == ["refund", "technical_issue", "payment"]
+
+
+# --------------------------------------------------------------------------- questions
+
+QUESTIONS = {
+    "couple of things": ("smalltalk_filler", 0.5),
+    "what was our last bill": ("ask_invoice", 0.98),
+    "when are you guys around": ("ask_support_info", 0.95),
+    "do you charge for technical help": ("ask_support_info", 0.99),
+    "What's our latest invoice": ("ask_invoice", 0.99),
+    "what's the weather going to be like in London tomorrow?": ("out_of_scope", 0.97),
+    "our finance person is off this week": ("out_of_scope", 0.9),
+    "what is the weather like today": ("out_of_scope", 0.9),
+    "and how is your day going": ("greet", 0.9),
+    "do you know any good jokes": ("out_of_scope", 0.9),
+    "how do I pay by bank transfer": ("ask_payment_methods", 0.6),
+}
+
+
+def ask(clauses: Sequence[str]) -> list[tuple[str, float]]:
+    return [QUESTIONS[c] for c in clauses]
+
+
+def test_each_question_is_listed_even_two_about_one_topic() -> None:
+    """A comma or colon before a question word ends a clause; two support questions
+    are two questions, in the order asked."""
+    found = find_questions(
+        "Hey. couple of things: what was our last bill, when are you guys around, "
+        "and do you charge for technical help",
+        ask,
+        0.8,
+    )
+    assert [(q.text, q.intent) for q in found] == [
+        ("what was our last bill", "ask_invoice"),
+        ("when are you guys around", "ask_support_info"),
+        ("do you charge for technical help", "ask_support_info"),
+    ]
+
+
+def test_an_out_of_scope_question_is_listed_beside_one_the_desk_answers() -> None:
+    found = find_questions(
+        "What's our latest invoice, and what's the weather going to be like in "
+        "London tomorrow?",
+        ask,
+        0.8,
+    )
+    assert [q.intent for q in found] == ["ask_invoice", "out_of_scope"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # nothing the desk answers
+        "what is the weather like today. do you know any good jokes",
+        # small talk and a statement are no questions: one question is left
+        "What's our latest invoice. and how is your day going",
+        "our finance person is off this week. What's our latest invoice",
+        # not confident enough
+        "What's our latest invoice. how do I pay by bank transfer",
+    ],
+)
+def test_fewer_than_two_questions_is_no_list(text: str) -> None:
+    assert find_questions(text, ask, 0.8) == []
