@@ -363,9 +363,7 @@ class Customer(Base):
     # Partner Center's customer id, and when a sync first found the customer gone
     # from the partner's list (marked, never deleted; None while it is listed).
     partner_center_id: Mapped[Optional[str]] = mapped_column(String(36), index=True)
-    partner_center_removed_at: Mapped[Optional[datetime]] = mapped_column(
-        UTCDateTime()
-    )
+    partner_center_removed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime())
 
     partner: Mapped[Partner] = relationship(back_populates="customers")
     subscriptions: Mapped[list[Subscription]] = relationship(
@@ -414,9 +412,7 @@ class Subscription(Base):
     from_partner_center: Mapped[bool] = mapped_column(
         default=False, server_default=false()
     )
-    partner_center_removed_at: Mapped[Optional[datetime]] = mapped_column(
-        UTCDateTime()
-    )
+    partner_center_removed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime())
 
     customer: Mapped[Customer] = relationship(back_populates="subscriptions")
 
@@ -817,7 +813,9 @@ class PartnerCenterSyncRun(Base):
     what it counted and what failed (shown on the dashboard)."""
 
     __tablename__ = "partner_center_sync_runs"
-    __table_args__ = (Index("ix_pc_sync_runs_partner_started", "partner_id", "started_at"),)
+    __table_args__ = (
+        Index("ix_pc_sync_runs_partner_started", "partner_id", "started_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     partner_id: Mapped[int] = mapped_column(
