@@ -40,6 +40,7 @@ from markupsafe import Markup, escape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from api.partner_center.status import last_runs
 from api.dashboard import queries, seat
 from api.dashboard.auth import (
     HOME_PAGE,
@@ -719,6 +720,7 @@ def metrics(
             # In a <script> element: no "</" may appear, so "<" is escaped.
             "chart_json": json.dumps(chart).replace("<", "\\u003c"),
             "chart_available": STATIC_FILES["vendor/chart.umd.js"].is_file(),
+            "partner_center_runs": last_runs(session),
             **_filter_options(session),
         },
     )
