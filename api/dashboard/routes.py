@@ -40,7 +40,6 @@ from markupsafe import Markup, escape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.partner_center.status import last_runs
 from api.dashboard import queries, seat
 from api.dashboard.auth import (
     HOME_PAGE,
@@ -96,6 +95,7 @@ from api.domain.services.webhooks import (
     replay_delivery,
 )
 from api.frontend import BUILD_COMMAND, CHART_JS, static_file
+from api.partner_center.status import last_runs
 from api.settings import Settings, get_settings
 from api.web.deps import PublicRateLimit, SessionDep
 from common.taxonomy import load_taxonomy

@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import os
 import ssl
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -335,7 +336,7 @@ class PartnerCenterClient:
             stop=stop_after_attempt(self.settings.partner_center_max_retries + 1),
             wait=self._wait,
             reraise=True,
-            **({"sleep": self._sleep} if self._sleep else {}),
+            sleep=self._sleep or time.sleep,
         )
         try:
             for attempt in retrying:

@@ -41,12 +41,25 @@ def partner_profile() -> dict[str, Any]:
             "hours": {
                 "text": "Monday to Friday, 8:00-18:00 Eastern Time",
                 "timezone": "America/New_York",
-                "weekly": [{"days": ["mon", "tue", "wed", "thu", "fri"], "opens": "08:00", "closes": "18:00"}],
+                "weekly": [
+                    {
+                        "days": ["mon", "tue", "wed", "thu", "fri"],
+                        "opens": "08:00",
+                        "closes": "18:00",
+                    }
+                ],
             },
-            "contact": {"email": "help@adventure-works.example", "method": "Chat or e-mail"},
+            "contact": {
+                "email": "help@adventure-works.example",
+                "method": "Chat or e-mail",
+            },
             "pricing": "Included in your subscriptions.",
         },
-        "payments": {"terms_days": 30, "methods": ["Bank transfer"], "accepted_currencies": ["USD"]},
+        "payments": {
+            "terms_days": 30,
+            "methods": ["Bank transfer"],
+            "accepted_currencies": ["USD"],
+        },
         "collections": {
             "policy": "Reminders at 7 days overdue, suspension at 30; suspended subscriptions are still billed.",
             "reminder_after_days": 7,
@@ -61,7 +74,9 @@ def partner_profile() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def fake_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakePartnerCenter]:
+def fake_server(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[FakePartnerCenter]:
     server = FakePartnerCenter.start(tmp_path_factory.mktemp("fake-pc"))
     try:
         yield server
@@ -86,7 +101,11 @@ def pc_settings(fake: FakePartnerCenter, monkeypatch: pytest.MonkeyPatch) -> Set
     monkeypatch.setenv(SECRET_ENV, CLIENT_SECRET)
     monkeypatch.setenv("PARTNER_CENTER_RETRY_MAX_SECONDS", "2")
     monkeypatch.setenv("PARTNER_CENTER_MAX_RETRIES", "2")
-    for name in ("PARTNER_CENTER_TENANT_ID", "PARTNER_CENTER_CLIENT_ID", "PARTNER_CENTER_CLIENT_SECRET"):
+    for name in (
+        "PARTNER_CENTER_TENANT_ID",
+        "PARTNER_CENTER_CLIENT_ID",
+        "PARTNER_CENTER_CLIENT_SECRET",
+    ):
         monkeypatch.delenv(name, raising=False)
     get_settings.cache_clear()
     return get_settings()
@@ -117,6 +136,7 @@ def snapshot(session: Session) -> dict[str, list[tuple[Any, ...]]]:
         "pc_invoices": "SELECT * FROM partner_center_invoices ORDER BY id",
         "pc_lines": "SELECT * FROM partner_center_invoice_lines ORDER BY id",
     }
-    return {name: [tuple(row) for row in session.execute(text(sql))] for name, sql in tables.items()}
-
-
+    return {
+        name: [tuple(row) for row in session.execute(text(sql))]
+        for name, sql in tables.items()
+    }

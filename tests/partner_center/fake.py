@@ -97,8 +97,13 @@ def subscription(
         "quantity": quantity,
         "unitType": "Licenses",
         "creationDate": iso(created + timedelta(seconds=40)),
-        "effectiveStartDate": iso(created.replace(hour=0, minute=0, second=0, microsecond=0)),
-        "commitmentEndDate": iso(created.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=365)),
+        "effectiveStartDate": iso(
+            created.replace(hour=0, minute=0, second=0, microsecond=0)
+        ),
+        "commitmentEndDate": iso(
+            created.replace(hour=0, minute=0, second=0, microsecond=0)
+            + timedelta(days=365)
+        ),
         "status": status,
         "autoRenewEnabled": auto_renew,
         "billingType": "license",
@@ -107,7 +112,9 @@ def subscription(
         "isTrial": False,
         "contractType": "subscription",
         "orderId": order_id,
-        "links": {"self": {"uri": f"/subscriptions/{sub_id}", "method": "GET", "headers": []}},
+        "links": {
+            "self": {"uri": f"/subscriptions/{sub_id}", "method": "GET", "headers": []}
+        },
         "attributes": {"etag": "W/1", "objectType": "Subscription"},
     }
     if suspension_reasons:
@@ -143,13 +150,26 @@ def order(
         "creationDate": iso(created),
         "status": "completed",
         "transactionType": "UserPurchase",
-        "links": {"self": {"uri": f"/customers/{customer_id}/orders/{order_id}", "method": "GET", "headers": []}},
+        "links": {
+            "self": {
+                "uri": f"/customers/{customer_id}/orders/{order_id}",
+                "method": "GET",
+                "headers": [],
+            }
+        },
         "attributes": {"objectType": "Order"},
     }
 
 
 def line_item(
-    invoice_id: str, tenant: str, name: str, domain: str, sub_id: str, product: str, subtotal: str, tax: str
+    invoice_id: str,
+    tenant: str,
+    name: str,
+    domain: str,
+    sub_id: str,
+    product: str,
+    subtotal: str,
+    tax: str,
 ) -> dict[str, Any]:
     return {
         "partnerId": PARTNER_TENANT,
@@ -220,7 +240,9 @@ def scenario(now: Optional[datetime] = None) -> State:
     state = State()
     state.customers = [
         customer(ADATUM, "Adatum Corporation", "adatum.onmicrosoft.com"),
-        customer(BLUE_YONDER, "Blue Yonder Airlines", "blueyonderairlines.onmicrosoft.com"),
+        customer(
+            BLUE_YONDER, "Blue Yonder Airlines", "blueyonderairlines.onmicrosoft.com"
+        ),
         customer(COHO, "Coho Winery", "cohowinery.onmicrosoft.com"),
         customer(FOURTH_COFFEE, "Fourth Coffee", "fourthcoffee.onmicrosoft.com"),
     ]
@@ -272,14 +294,41 @@ def scenario(now: Optional[datetime] = None) -> State:
     }
     state.orders = {
         ADATUM: [
-            order("ord-adatum-e3", ADATUM, two_days_ago, [(M365_E3, "CFQ7TTC0LFLX:0001:CFQ7TTC0LFLX", 10, "new")]),
-            order("ord-adatum-exo", ADATUM, now - timedelta(days=200), [(EXCHANGE, "CFQ7TTC0LH16:0001:CFQ7TTC0LH16", 4, "new")]),
+            order(
+                "ord-adatum-e3",
+                ADATUM,
+                two_days_ago,
+                [(M365_E3, "CFQ7TTC0LFLX:0001:CFQ7TTC0LFLX", 10, "new")],
+            ),
+            order(
+                "ord-adatum-exo",
+                ADATUM,
+                now - timedelta(days=200),
+                [(EXCHANGE, "CFQ7TTC0LH16:0001:CFQ7TTC0LH16", 4, "new")],
+            ),
         ],
         BLUE_YONDER: [],
-        COHO: [order("ord-coho-azure", COHO, now - timedelta(days=40), [(AZURE_PLAN, "DZH318Z0BPS6:0001:DZH318Z0BPS6", 1, "new")])],
+        COHO: [
+            order(
+                "ord-coho-azure",
+                COHO,
+                now - timedelta(days=40),
+                [(AZURE_PLAN, "DZH318Z0BPS6:0001:DZH318Z0BPS6", 1, "new")],
+            )
+        ],
         FOURTH_COFFEE: [
-            order("ord-fourth-teams", FOURTH_COFFEE, now - timedelta(days=366), [(TEAMS, "CFQ7TTC0RL1W:0001:CFQ7TTC0RL1W", 25, "new")]),
-            order("ord-fourth-renew", FOURTH_COFFEE, now - timedelta(days=1), [(TEAMS, "CFQ7TTC0RL1W:0001:CFQ7TTC0RL1W", 25, "renew")]),
+            order(
+                "ord-fourth-teams",
+                FOURTH_COFFEE,
+                now - timedelta(days=366),
+                [(TEAMS, "CFQ7TTC0RL1W:0001:CFQ7TTC0RL1W", 25, "new")],
+            ),
+            order(
+                "ord-fourth-renew",
+                FOURTH_COFFEE,
+                now - timedelta(days=1),
+                [(TEAMS, "CFQ7TTC0RL1W:0001:CFQ7TTC0RL1W", 25, "renew")],
+            ),
         ],
     }
     invoice_date = datetime(now.year, now.month, 8, 1, 22, 47, tzinfo=timezone.utc)
@@ -287,18 +336,69 @@ def scenario(now: Optional[datetime] = None) -> State:
         invoice_date = (invoice_date.replace(day=1) - timedelta(days=1)).replace(day=8)
     state.invoices = [
         invoice("G000024130", invoice_date, "1143.00", "0"),
-        invoice("G000024131", invoice_date + timedelta(days=2), "-36.00", "0", credit_note_of="G000024130"),
+        invoice(
+            "G000024131",
+            invoice_date + timedelta(days=2),
+            "-36.00",
+            "0",
+            credit_note_of="G000024130",
+        ),
     ]
     state.line_items = {
         "G000024130": [
-            line_item("G000024130", ADATUM, "Adatum Corporation", "adatum.onmicrosoft.com", M365_E3, "Microsoft 365 E3", "360.00", "32.40"),
-            line_item("G000024130", ADATUM, "Adatum Corporation", "adatum.onmicrosoft.com", EXCHANGE, "Exchange Online (Plan 1)", "16.00", "1.44"),
-            line_item("G000024130", COHO, "Coho Winery", "cohowinery.onmicrosoft.com", AZURE_PLAN, "Azure plan", "650.00", "58.50"),
-            line_item("G000024130", "0a1b2c3d-0000-4000-8000-0000000ffff9", "Gone Customer", "gone.onmicrosoft.com", "5f2a9c1e-9999-4aaa-8bbb-000000000999", "Microsoft 365 E3", "22.00", "2.66"),
+            line_item(
+                "G000024130",
+                ADATUM,
+                "Adatum Corporation",
+                "adatum.onmicrosoft.com",
+                M365_E3,
+                "Microsoft 365 E3",
+                "360.00",
+                "32.40",
+            ),
+            line_item(
+                "G000024130",
+                ADATUM,
+                "Adatum Corporation",
+                "adatum.onmicrosoft.com",
+                EXCHANGE,
+                "Exchange Online (Plan 1)",
+                "16.00",
+                "1.44",
+            ),
+            line_item(
+                "G000024130",
+                COHO,
+                "Coho Winery",
+                "cohowinery.onmicrosoft.com",
+                AZURE_PLAN,
+                "Azure plan",
+                "650.00",
+                "58.50",
+            ),
+            line_item(
+                "G000024130",
+                "0a1b2c3d-0000-4000-8000-0000000ffff9",
+                "Gone Customer",
+                "gone.onmicrosoft.com",
+                "5f2a9c1e-9999-4aaa-8bbb-000000000999",
+                "Microsoft 365 E3",
+                "22.00",
+                "2.66",
+            ),
         ],
         "G000024131": [
             {
-                **line_item("G000024131", ADATUM, "Adatum Corporation", "adatum.onmicrosoft.com", EXCHANGE, "Exchange Online (Plan 1)", "-36.00", "0"),
+                **line_item(
+                    "G000024131",
+                    ADATUM,
+                    "Adatum Corporation",
+                    "adatum.onmicrosoft.com",
+                    EXCHANGE,
+                    "Exchange Online (Plan 1)",
+                    "-36.00",
+                    "0",
+                ),
                 "chargeType": "cancelImmediate",
             }
         ],
@@ -307,13 +407,21 @@ def scenario(now: Optional[datetime] = None) -> State:
 
 
 def invoice(
-    number: str, when: datetime, total: str, paid: str, credit_note_of: Optional[str] = None
+    number: str,
+    when: datetime,
+    total: str,
+    paid: str,
+    credit_note_of: Optional[str] = None,
 ) -> dict[str, Any]:
     item: dict[str, Any] = {
         "id": number,
         "invoiceDate": iso(when),
-        "billingPeriodStartDate": iso(when.replace(day=1, hour=0, minute=0, second=0) - timedelta(days=31)),
-        "billingPeriodEndDate": iso(when.replace(day=1, hour=0, minute=0, second=0) - timedelta(days=1)),
+        "billingPeriodStartDate": iso(
+            when.replace(day=1, hour=0, minute=0, second=0) - timedelta(days=31)
+        ),
+        "billingPeriodEndDate": iso(
+            when.replace(day=1, hour=0, minute=0, second=0) - timedelta(days=1)
+        ),
         "totalCharges": float(total),
         "paidAmount": float(paid),
         "currencyCode": "USD",
@@ -323,13 +431,21 @@ def invoice(
             {
                 "invoiceLineItemType": "billing_line_items",
                 "billingProvider": "one_time",
-                "links": {"self": {"uri": f"/invoices/OneTime-{number}/lineitems/OneTime/BillingLineItems", "method": "GET", "headers": []}},
+                "links": {
+                    "self": {
+                        "uri": f"/invoices/OneTime-{number}/lineitems/OneTime/BillingLineItems",
+                        "method": "GET",
+                        "headers": [],
+                    }
+                },
                 "attributes": {"objectType": "InvoiceDetail"},
             }
         ],
         "documentType": "Credit Note" if credit_note_of else "Invoice",
         "invoiceType": "OneTime",
-        "links": {"self": {"uri": f"/invoices/{number}", "method": "GET", "headers": []}},
+        "links": {
+            "self": {"uri": f"/invoices/{number}", "method": "GET", "headers": []}
+        },
         "attributes": {"objectType": "Invoice"},
     }
     if credit_note_of:
@@ -419,29 +535,54 @@ class FakePartnerCenter:
                 "token_endpoint": f"{base}/oauth2/v2.0/token",
                 "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
                 "issuer": f"{base}/v2.0",
-                "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
+                "token_endpoint_auth_methods_supported": [
+                    "client_secret_post",
+                    "client_secret_basic",
+                ],
                 "response_types_supported": ["code", "id_token", "token"],
             }
         )
 
     async def token(self, request: Request) -> Response:
         form = {k: str(v) for k, v in (await request.form()).items()}
-        self.state.token_requests.append({**form, "tenant": request.path_params["tenant"]})
+        self.state.token_requests.append(
+            {**form, "tenant": request.path_params["tenant"]}
+        )
         if request.path_params["tenant"] != PARTNER_TENANT:
-            return self._oauth_error(400, "invalid_request", "AADSTS90002: Tenant not found.")
-        if form.get("client_id") != CLIENT_ID or form.get("client_secret") != self.state.client_secret:
-            return self._oauth_error(401, "invalid_client", "AADSTS7000215: Invalid client secret provided.")
+            return self._oauth_error(
+                400, "invalid_request", "AADSTS90002: Tenant not found."
+            )
+        if (
+            form.get("client_id") != CLIENT_ID
+            or form.get("client_secret") != self.state.client_secret
+        ):
+            return self._oauth_error(
+                401, "invalid_client", "AADSTS7000215: Invalid client secret provided."
+            )
         grant = form.get("grant_type")
         scopes = set(form.get("scope", "").split())
         if grant == "client_credentials":
             if APP_SCOPE not in scopes:
-                return self._oauth_error(400, "invalid_scope", "AADSTS70011: The provided scope is not valid.")
+                return self._oauth_error(
+                    400,
+                    "invalid_scope",
+                    "AADSTS70011: The provided scope is not valid.",
+                )
             token = f"app-{uuid.uuid4()}"
             self.state.app_tokens.add(token)
-            return JSONResponse({"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": token})
+            return JSONResponse(
+                {
+                    "token_type": "Bearer",
+                    "expires_in": 3599,
+                    "ext_expires_in": 3599,
+                    "access_token": token,
+                }
+            )
         if grant == "refresh_token":
             if form.get("refresh_token") not in self.state.refresh_tokens:
-                return self._oauth_error(400, "invalid_grant", "AADSTS700082: The refresh token has expired.")
+                return self._oauth_error(
+                    400, "invalid_grant", "AADSTS700082: The refresh token has expired."
+                )
             self.state.refresh_tokens.discard(form["refresh_token"])
             token, rotated = f"user-{uuid.uuid4()}", f"rt-{uuid.uuid4()}"
             self.state.user_tokens.add(token)
@@ -460,7 +601,12 @@ class FakePartnerCenter:
     @staticmethod
     def _oauth_error(status: int, error: str, description: str) -> Response:
         return JSONResponse(
-            {"error": error, "error_description": description, "error_codes": [0], "timestamp": "now"},
+            {
+                "error": error,
+                "error_description": description,
+                "error_codes": [0],
+                "timestamp": "now",
+            },
             status_code=status,
         )
 
@@ -482,9 +628,14 @@ class FakePartnerCenter:
         auth = request.headers.get("Authorization", "")
         token = auth[7:] if auth.startswith("Bearer ") else ""
         if token not in self.state.app_tokens | self.state.user_tokens:
-            return Response(status_code=401, headers={**ids, "WWW-Authenticate": "Bearer realm=urn:cpsvc"})
+            return Response(
+                status_code=401,
+                headers={**ids, "WWW-Authenticate": "Bearer realm=urn:cpsvc"},
+            )
         if path in self.state.app_only_refused and token not in self.state.user_tokens:
-            return self._error(403, 3000, "This operation needs App+User credentials.", ids)
+            return self._error(
+                403, 3000, "This operation needs App+User credentials.", ids
+            )
         script = self.state.scripted.get(path)
         if script:
             status, retry_after = script.pop(0)
@@ -493,23 +644,42 @@ class FakePartnerCenter:
                 headers["Retry-After"] = retry_after
             if status == 429:
                 return JSONResponse(
-                    {"statusCode": 429, "message": f"Rate limit is exceeded. Try again in {retry_after} seconds."},
+                    {
+                        "statusCode": 429,
+                        "message": f"Rate limit is exceeded. Try again in {retry_after} seconds.",
+                    },
                     status_code=429,
                     headers=headers,
                 )
-            return self._error(status, 500, "Service unavailable, try again.", ids, headers)
+            return self._error(
+                status, 500, "Service unavailable, try again.", ids, headers
+            )
         if path in self.state.always_fail:
-            return self._error(self.state.always_fail[path], 500, "Internal error.", ids)
+            return self._error(
+                self.state.always_fail[path], 500, "Internal error.", ids
+            )
         body = self._route(path, request)
         if body is None:
-            return self._error(404, 600008, "The requested resource was not found.", ids)
+            return self._error(
+                404, 600008, "The requested resource was not found.", ids
+            )
         return JSONResponse(body, headers=ids)
 
     def _error(
-        self, status: int, code: int, description: str, ids: dict[str, str], headers: Optional[dict[str, str]] = None
+        self,
+        status: int,
+        code: int,
+        description: str,
+        ids: dict[str, str],
+        headers: Optional[dict[str, str]] = None,
     ) -> Response:
         return JSONResponse(
-            {"code": str(code), "description": description, "data": [], "source": "PartnerFD"},
+            {
+                "code": str(code),
+                "description": description,
+                "data": [],
+                "source": "PartnerFD",
+            },
             status_code=status,
             headers=headers or ids,
         )
@@ -518,9 +688,22 @@ class FakePartnerCenter:
         parts = path.strip("/").split("/")[1:]
         query = request.query_params
         if parts == ["customers"]:
-            return self._seek_page(self.state.customers, "/customers", request, size=int(query.get("size", 40)))
-        if len(parts) == 3 and parts[0] == "customers" and parts[2] in ("subscriptions", "orders"):
-            store = self.state.subscriptions if parts[2] == "subscriptions" else self.state.orders
+            return self._seek_page(
+                self.state.customers,
+                "/customers",
+                request,
+                size=int(query.get("size", 40)),
+            )
+        if (
+            len(parts) == 3
+            and parts[0] == "customers"
+            and parts[2] in ("subscriptions", "orders")
+        ):
+            store = (
+                self.state.subscriptions
+                if parts[2] == "subscriptions"
+                else self.state.orders
+            )
             key = parts[1].lower()
             if not any(c["id"] == key for c in self.state.customers):
                 return None
@@ -529,8 +712,12 @@ class FakePartnerCenter:
         if parts == ["invoices"]:
             size = int(query.get("size", 200))
             offset = int(query.get("offset", 0))
-            page = self.state.invoices[offset : offset + min(size, self.state.page_size)]
-            listed = [{k: v for k, v in i.items() if k != "pdfDownloadLink"} for i in page]
+            page = self.state.invoices[
+                offset : offset + min(size, self.state.page_size)
+            ]
+            listed = [
+                {k: v for k, v in i.items() if k != "pdfDownloadLink"} for i in page
+            ]
             body = self._collection(listed, f"/invoices?size={size}&offset={offset}")
             if offset + len(page) < len(self.state.invoices):
                 body["links"]["next"] = {
@@ -542,7 +729,10 @@ class FakePartnerCenter:
         if len(parts) == 2 and parts[0] == "invoices":
             return next((i for i in self.state.invoices if i["id"] == parts[1]), None)
         if len(parts) == 3 and parts[0] == "invoices" and parts[2] == "lineitems":
-            if query.get("provider", "").lower() != "onetime" or query.get("invoicelineitemtype", "").lower() != "billinglineitems":
+            if (
+                query.get("provider", "").lower() != "onetime"
+                or query.get("invoicelineitemtype", "").lower() != "billinglineitems"
+            ):
                 return self._collection([], path)
             items = self.state.line_items.get(parts[1])
             if items is None:
@@ -563,11 +753,18 @@ class FakePartnerCenter:
             "attributes": {"objectType": "Collection"},
         }
 
-    def _seek_page(self, items: list[dict[str, Any]], uri: str, request: Request, size: int) -> dict[str, Any]:
+    def _seek_page(
+        self, items: list[dict[str, Any]], uri: str, request: Request, size: int
+    ) -> dict[str, Any]:
         """Seek-based paging: the first page from the start, the next ones from
         the offset in MS-ContinuationToken (`seekOperation=Next`)."""
         offset = 0
-        if request.query_params.get("seekOperation", request.query_params.get("seekoperation")) == "Next":
+        if (
+            request.query_params.get(
+                "seekOperation", request.query_params.get("seekoperation")
+            )
+            == "Next"
+        ):
             offset = _decode(request.headers["MS-ContinuationToken"])
         size = min(size, self.state.page_size)
         page = items[offset : offset + size]
@@ -577,7 +774,9 @@ class FakePartnerCenter:
             body["links"]["next"] = {
                 "uri": f"{uri}{separator}size={size}&seekOperation=Next",
                 "method": "GET",
-                "headers": [{"key": "MS-ContinuationToken", "value": _encode(offset + size)}],
+                "headers": [
+                    {"key": "MS-ContinuationToken", "value": _encode(offset + size)}
+                ],
             }
         return body
 

@@ -71,11 +71,15 @@ def test_the_token_comes_from_the_authority_with_the_partner_center_scope(
     with client(pc_settings) as pc:
         pc.subscriptions(ADATUM)
         pc.orders(ADATUM)
-    tokens = [t for t in fake.state.token_requests if t["grant_type"] == "client_credentials"]
+    tokens = [
+        t for t in fake.state.token_requests if t["grant_type"] == "client_credentials"
+    ]
     assert len(tokens) == 1  # MSAL keeps the token for the next call
     assert tokens[0]["tenant"] == PARTNER_TENANT
     assert tokens[0]["client_id"] == CLIENT_ID
-    assert "https://api.partnercenter.microsoft.com/.default" in tokens[0]["scope"].split()
+    assert (
+        "https://api.partnercenter.microsoft.com/.default" in tokens[0]["scope"].split()
+    )
 
 
 def test_429_waits_the_seconds_retry_after_gives_then_succeeds(
@@ -94,9 +98,19 @@ def test_429_waits_the_seconds_retry_after_gives_then_succeeds(
 
 def test_retry_after_as_an_http_date() -> None:
     now = datetime(2026, 12, 5, 8, 0, 0, tzinfo=timezone.utc)
-    assert retry_after_seconds(format_datetime(now + timedelta(seconds=30), usegmt=True), now) == 30
+    assert (
+        retry_after_seconds(
+            format_datetime(now + timedelta(seconds=30), usegmt=True), now
+        )
+        == 30
+    )
     assert retry_after_seconds("7", now) == 7
-    assert retry_after_seconds(format_datetime(now - timedelta(seconds=30), usegmt=True), now) == 0
+    assert (
+        retry_after_seconds(
+            format_datetime(now - timedelta(seconds=30), usegmt=True), now
+        )
+        == 0
+    )
     assert retry_after_seconds("soon", now) == 0
 
 
@@ -109,13 +123,17 @@ def test_a_retry_after_longer_than_the_ceiling_is_cut_to_it(
         assert pc.log.waits == [pc_settings.partner_center_retry_max_seconds]
 
 
-def test_5xx_backs_off_and_then_succeeds(fake: FakePartnerCenter, pc_settings: Settings) -> None:
+def test_5xx_backs_off_and_then_succeeds(
+    fake: FakePartnerCenter, pc_settings: Settings
+) -> None:
     fake.state.scripted[f"/v1/customers/{ADATUM}/orders"] = [(503, None), (500, None)]
     with client(pc_settings) as pc:
         orders = pc.orders(ADATUM)
         waits = pc.log.waits
     assert len(orders) == 2
-    assert len(waits) == 2 and all(0 < w <= pc_settings.partner_center_retry_max_seconds for w in waits)
+    assert len(waits) == 2 and all(
+        0 < w <= pc_settings.partner_center_retry_max_seconds for w in waits
+    )
 
 
 def test_5xx_that_persists_is_one_clear_error_with_the_ids(
@@ -148,7 +166,10 @@ def test_a_wrong_client_secret_is_refused_at_the_token_endpoint(
     fake: FakePartnerCenter, pc_settings: Settings
 ) -> None:
     wrong = AppRegistration(PARTNER_TENANT, CLIENT_ID, "not-the-secret")
-    with PartnerCenterClient(wrong, pc_settings, sleep=no_sleep) as pc, pytest.raises(PartnerCenterAuthError) as caught:
+    with (
+        PartnerCenterClient(wrong, pc_settings, sleep=no_sleep) as pc,
+        pytest.raises(PartnerCenterAuthError) as caught,
+    ):
         list(pc.customers())
     assert "invalid_client" in str(caught.value)
     assert "AADSTS7000215" in str(caught.value)
@@ -161,7 +182,10 @@ def test_the_fakes_certificate_is_not_trusted_without_its_ca(
     monkeypatch.delenv("REQUESTS_CA_BUNDLE")
     with client(pc_settings) as pc, pytest.raises(PartnerCenterAuthError) as caught:
         list(pc.customers())
-    assert "CERTIFICATE_VERIFY_FAILED" in str(caught.value) or "certificate" in str(caught.value).lower()
+    assert (
+        "CERTIFICATE_VERIFY_FAILED" in str(caught.value)
+        or "certificate" in str(caught.value).lower()
+    )
 
 
 def test_ssl_cert_file_is_honoured_too(
@@ -189,16 +213,23 @@ def test_invoice_by_id_uses_the_app_user_token_when_one_is_stored(
         pc.invoice("G000024130")
     fake.state.refresh_tokens.add("rt-consented")
     rotated: list[str] = []
-    with client(pc_settings, refresh_token="rt-consented", on_refresh_token=rotated.append) as pc:
+    with client(
+        pc_settings, refresh_token="rt-consented", on_refresh_token=rotated.append
+    ) as pc:
         invoice = pc.invoice("G000024130")
         list(pc.customers())  # app-only calls stay app-only
     assert invoice["pdfDownloadLink"].endswith("/documents/statement")
     assert len(rotated) == 1 and rotated[0] in fake.state.refresh_tokens
     user_call = fake.api_requests("/v1/invoices/G000024130")[-1]
     assert user_call["headers"]["authorization"].startswith("Bearer user-")
-    assert fake.api_requests("/v1/customers")[-1]["headers"]["authorization"].startswith("Bearer app-")
+    assert fake.api_requests("/v1/customers")[-1]["headers"][
+        "authorization"
+    ].startswith("Bearer app-")
     grant = [t for t in fake.state.token_requests if t["grant_type"] == "refresh_token"]
-    assert "https://api.partnercenter.microsoft.com/user_impersonation" in grant[0]["scope"].split()
+    assert (
+        "https://api.partnercenter.microsoft.com/user_impersonation"
+        in grant[0]["scope"].split()
+    )
 
 
 def test_invoice_line_items_follow_the_continuation_token(

@@ -43,11 +43,16 @@ async def test_a_customer_only_partner_center_knows_gets_answers_from_the_sync(
     assert main(["partner-center", "sync", "--partner", SLUG]) == 0
     out = capsys.readouterr().out
     assert f"partner-center sync {SLUG}: ok" in out
-    assert "customers       4 read, 4 new, 0 updated, 0 unchanged, 0 marked removed" in out
+    assert (
+        "customers       4 read, 4 new, 0 updated, 0 unchanged, 0 marked removed" in out
+    )
     assert "invoice_lines   5 read, 5 new" in out
 
     assert main(["partner-center", "sync", "--partner", SLUG]) == 0
-    assert "customers       4 read, 0 new, 0 updated, 4 unchanged" in capsys.readouterr().out
+    assert (
+        "customers       4 read, 0 new, 0 updated, 4 unchanged"
+        in capsys.readouterr().out
+    )
 
     assert main(["mint-token", "--tenant", "adatum.onmicrosoft.com"]) == 0
     token = capsys.readouterr().out.strip()
@@ -90,11 +95,17 @@ async def test_a_customer_with_no_subscriptions_is_told_so(
     capsys.readouterr()
     assert main(["mint-token", "--tenant", "0a1b2c3d-0000-4000-8000-00000000b002"]) == 0
     token = capsys.readouterr().out.strip()
-    said, _, dispatcher = await run(
+    _said, _, dispatcher = await run(
         ActionSubscriptions(),
-        make_tracker(session_metadata=signed_in(token), intent="ask_subscriptions", text="our subscriptions?"),
+        make_tracker(
+            session_metadata=signed_in(token),
+            intent="ask_subscriptions",
+            text="our subscriptions?",
+        ),
     )
-    assert [m.get("response") for m in dispatcher.messages] == ["utter_no_subscriptions"]
+    assert [m.get("response") for m in dispatcher.messages] == [
+        "utter_no_subscriptions"
+    ]
 
 
 def test_the_command_fails_clearly_and_keeps_what_it_wrote(
@@ -105,7 +116,9 @@ def test_the_command_fails_clearly_and_keeps_what_it_wrote(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     assert main(["partner", "apply", str(profile_file)]) == 0
-    fake.state.always_fail["/v1/customers/0a1b2c3d-0000-4000-8000-00000000c003/orders"] = 503
+    fake.state.always_fail[
+        "/v1/customers/0a1b2c3d-0000-4000-8000-00000000c003/orders"
+    ] = 503
     assert main(["partner-center", "sync", "--partner", SLUG]) == 1
     out = capsys.readouterr().out
     assert f"partner-center sync {SLUG}: partial" in out
@@ -146,7 +159,9 @@ def test_the_environment_overrides_the_profiles_registration(
 
     get_settings.cache_clear()
     assert main(["partner-center", "sync", "--partner", SLUG]) == 0
-    assert {t["client_secret"] for t in fake.state.token_requests} == {"an-override-secret"}
+    assert {t["client_secret"] for t in fake.state.token_requests} == {
+        "an-override-secret"
+    }
 
 
 def test_the_scheduled_sync_runs_every_partner_with_a_registration(
@@ -159,7 +174,10 @@ def test_the_scheduled_sync_runs_every_partner_with_a_registration(
     assert main(["partner", "apply", str(profile_file)]) == 0
     capsys.readouterr()
     assert main(["partner-center", "schedule", "--once"]) == 0
-    assert f"partner-center schedule: {SLUG} ok, changes written" in capsys.readouterr().out
+    assert (
+        f"partner-center schedule: {SLUG} ok, changes written"
+        in capsys.readouterr().out
+    )
     with session_scope() as session:
         runs = session.scalars(select(PartnerCenterSyncRun)).all()
         assert [(r.trigger, r.status) for r in runs] == [("schedule", "ok")]

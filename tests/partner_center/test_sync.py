@@ -57,7 +57,13 @@ def test_a_first_sync_brings_in_customers_subscriptions_orders_and_invoices(
     report = run(partner_slug, pc_settings)
     assert report.status == "ok", report.summary()
     counts = {k: c.as_dict() for k, c in report.counts.items()}
-    assert counts["customers"] == {"read": 4, "created": 4, "updated": 0, "unchanged": 0, "removed": 0}
+    assert counts["customers"] == {
+        "read": 4,
+        "created": 4,
+        "updated": 0,
+        "unchanged": 0,
+        "removed": 0,
+    }
     assert counts["subscriptions"]["created"] == 4
     assert counts["orders"]["read"] == 5
     assert counts["invoices"]["created"] == 2
@@ -65,19 +71,35 @@ def test_a_first_sync_brings_in_customers_subscriptions_orders_and_invoices(
 
     with session_scope() as session:
         adatum = by_domain(session, "adatum.onmicrosoft.com")
-        assert (adatum.name, adatum.tenant_id, adatum.partner_center_id) == ("Adatum Corporation", ADATUM, ADATUM)
+        assert (adatum.name, adatum.tenant_id, adatum.partner_center_id) == (
+            "Adatum Corporation",
+            ADATUM,
+            ADATUM,
+        )
         assert adatum.partner.slug == partner_slug
         assert adatum.currency == "USD"  # from its orders
 
         e3 = session.get(Subscription, M365_E3)
         assert e3 is not None and e3.customer_id == adatum.id
-        assert (e3.product_name, e3.seats, e3.status) == ("Microsoft 365 E3", 10, SubscriptionStatus.ACTIVE)
-        assert (e3.product_kind, e3.commerce, e3.term) == (ProductKind.LICENSE, Commerce.NEW, "P1Y")
+        assert (e3.product_name, e3.seats, e3.status) == (
+            "Microsoft 365 E3",
+            10,
+            SubscriptionStatus.ACTIVE,
+        )
+        assert (e3.product_kind, e3.commerce, e3.term) == (
+            ProductKind.LICENSE,
+            Commerce.NEW,
+            "P1Y",
+        )
         assert e3.billing_frequency is BillingFrequency.MONTHLY
-        assert e3.order_id == "ord-adatum-e3" and e3.auto_renew and e3.from_partner_center
+        assert (
+            e3.order_id == "ord-adatum-e3" and e3.auto_renew and e3.from_partner_center
+        )
         order = fake.state.orders[ADATUM][0]
         assert e3.ordered_at is not None
-        assert e3.ordered_at.isoformat()[:19] == order["creationDate"][:19]  # the order's time
+        assert (
+            e3.ordered_at.isoformat()[:19] == order["creationDate"][:19]
+        )  # the order's time
         assert e3.term_end_date is not None
 
         exchange = session.get(Subscription, EXCHANGE)
@@ -87,7 +109,10 @@ def test_a_first_sync_brings_in_customers_subscriptions_orders_and_invoices(
         assert exchange.suspended_on is not None
 
         blue = by_domain(session, "blueyonderairlines.onmicrosoft.com")
-        assert blue.tenant_id == BLUE_YONDER and subscriptions_of(session, customer_id=blue.id) == []
+        assert (
+            blue.tenant_id == BLUE_YONDER
+            and subscriptions_of(session, customer_id=blue.id) == []
+        )
 
         azure = session.get(Subscription, "5f2a9c1e-3333-4aaa-8bbb-000000000a21")
         assert azure is not None and azure.product_kind is ProductKind.AZURE_PLAN
@@ -97,10 +122,17 @@ def test_a_first_sync_brings_in_customers_subscriptions_orders_and_invoices(
         assert teams.billing_frequency is BillingFrequency.ANNUAL
         assert teams.renewed_at > teams.ordered_at  # type: ignore[operator]
 
-        invoice = session.scalars(select(PartnerCenterInvoice).where(PartnerCenterInvoice.number == "G000024130")).one()
+        invoice = session.scalars(
+            select(PartnerCenterInvoice).where(
+                PartnerCenterInvoice.number == "G000024130"
+            )
+        ).one()
         assert invoice.total_charges == Decimal("1143.00") and invoice.currency == "USD"
         assert invoice.document_type is DocumentType.INVOICE
-        shares = {(line.customer.domain if line.customer else None, line.total) for line in invoice.lines}
+        shares = {
+            (line.customer.domain if line.customer else None, line.total)
+            for line in invoice.lines
+        }
         assert shares == {
             ("adatum.onmicrosoft.com", Decimal("392.40")),
             ("adatum.onmicrosoft.com", Decimal("17.44")),
@@ -108,13 +140,23 @@ def test_a_first_sync_brings_in_customers_subscriptions_orders_and_invoices(
             (None, Decimal("24.66")),  # a customer the partner no longer has
         }
         assert {line.customer_tenant_id for line in invoice.lines} >= {ADATUM, COHO}
-        credit = session.scalars(select(PartnerCenterInvoice).where(PartnerCenterInvoice.number == "G000024131")).one()
-        assert credit.document_type is DocumentType.CREDIT_NOTE and credit.amends_of == "G000024130"
+        credit = session.scalars(
+            select(PartnerCenterInvoice).where(
+                PartnerCenterInvoice.number == "G000024131"
+            )
+        ).one()
+        assert (
+            credit.document_type is DocumentType.CREDIT_NOTE
+            and credit.amends_of == "G000024130"
+        )
 
         runs = session.scalars(select(PartnerCenterSyncRun)).all()
         assert [(r.status, r.trigger) for r in runs] == [("ok", "command")]
         assert runs[0].counts["customers"]["created"] == 4
-        assert runs[0].finished_at is not None and runs[0].correlation_id == report.correlation_id
+        assert (
+            runs[0].finished_at is not None
+            and runs[0].correlation_id == report.correlation_id
+        )
 
 
 def test_a_second_run_changes_nothing(
@@ -147,17 +189,28 @@ def test_what_disappeared_is_marked_not_deleted_and_comes_back(
         exchange = session.get(Subscription, EXCHANGE)
         assert exchange is not None and exchange.partner_center_removed_at is not None
         adatum = by_domain(session, "adatum.onmicrosoft.com")
-        assert [s.id for s in subscriptions_of(session, customer_id=adatum.id)] == [M365_E3]
+        assert [s.id for s in subscriptions_of(session, customer_id=adatum.id)] == [
+            M365_E3
+        ]
 
     third = run(partner_slug, pc_settings)  # still gone: nothing new to mark
-    assert third.counts["customers"].removed == 0 and third.counts["subscriptions"].removed == 0
+    assert (
+        third.counts["customers"].removed == 0
+        and third.counts["subscriptions"].removed == 0
+    )
 
     fake.state.customers.insert(2, removed_customer)
     fake.state.subscriptions[ADATUM].append(removed_subscription)
     back = run(partner_slug, pc_settings)
-    assert back.counts["customers"].updated == 1 and back.counts["subscriptions"].updated == 1
+    assert (
+        back.counts["customers"].updated == 1
+        and back.counts["subscriptions"].updated == 1
+    )
     with session_scope() as session:
-        assert by_domain(session, "cohowinery.onmicrosoft.com").partner_center_removed_at is None
+        assert (
+            by_domain(session, "cohowinery.onmicrosoft.com").partner_center_removed_at
+            is None
+        )
         exchange = session.get(Subscription, EXCHANGE)
         assert exchange is not None and exchange.partner_center_removed_at is None
 
@@ -172,20 +225,35 @@ def test_one_customers_failure_leaves_the_others_and_is_reported(
     assert "Coho Winery" in report.summary() and "500" in report.summary()
     assert report.counts["customers"].created == 3
     with session_scope() as session:
-        assert session.scalars(select(Customer).where(Customer.tenant_id == COHO)).first() is None
+        assert (
+            session.scalars(select(Customer).where(Customer.tenant_id == COHO)).first()
+            is None
+        )
         for tenant in (ADATUM, BLUE_YONDER, FOURTH_COFFEE):
-            assert session.scalars(select(Customer).where(Customer.tenant_id == tenant)).one()
+            assert session.scalars(
+                select(Customer).where(Customer.tenant_id == tenant)
+            ).one()
         run_row = session.scalars(select(PartnerCenterSyncRun)).one()
         assert run_row.status == "partial"
-        assert run_row.failures[0]["key"] == COHO and "500" in run_row.failures[0]["error"]
+        assert (
+            run_row.failures[0]["key"] == COHO and "500" in run_row.failures[0]["error"]
+        )
     # The invoice line for Coho has no customer yet; the next run links it.
     del fake.state.always_fail[f"/v1/customers/{COHO}/subscriptions"]
     again = run(partner_slug, pc_settings)
     assert again.status == "ok" and again.counts["invoice_lines"].updated == 1
     with session_scope() as session:
         coho = by_domain(session, "cohowinery.onmicrosoft.com")
-        invoice = session.scalars(select(PartnerCenterInvoice).where(PartnerCenterInvoice.number == "G000024130")).one()
-        assert [line.customer_id for line in invoice.lines if line.customer_tenant_id == COHO] == [coho.id]
+        invoice = session.scalars(
+            select(PartnerCenterInvoice).where(
+                PartnerCenterInvoice.number == "G000024130"
+            )
+        ).one()
+        assert [
+            line.customer_id
+            for line in invoice.lines
+            if line.customer_tenant_id == COHO
+        ] == [coho.id]
 
 
 def test_a_database_failure_in_one_customer_rolls_back_only_that_one(
@@ -197,13 +265,31 @@ def test_a_database_failure_in_one_customer_rolls_back_only_that_one(
 
     with session_scope() as session:
         other = Partner(
-            slug="other", name="Other", mpn_id="1", billing_model="direct", country="US", currency="USD",  # type: ignore[arg-type]
-            support_offer="-", support_hours="-", support_contact_method="-", support_email="a@b.c",
-            support_pricing="-", collections_policy="-",
+            slug="other",
+            name="Other",
+            mpn_id="1",
+            billing_model="direct",
+            country="US",
+            currency="USD",  # type: ignore[arg-type]
+            support_offer="-",
+            support_hours="-",
+            support_contact_method="-",
+            support_email="a@b.c",
+            support_pricing="-",
+            collections_policy="-",
         )
         session.add(other)
-        session.add(Customer(partner=other, name="Fourth Coffee (other)", domain="fourthcoffee.onmicrosoft.com",
-                             tenant_id="99999999-0000-4000-8000-000000000000", billing_email="", country="US", currency="USD"))
+        session.add(
+            Customer(
+                partner=other,
+                name="Fourth Coffee (other)",
+                domain="fourthcoffee.onmicrosoft.com",
+                tenant_id="99999999-0000-4000-8000-000000000000",
+                billing_email="",
+                country="US",
+                currency="USD",
+            )
+        )
     report = run(partner_slug, pc_settings)
     assert [(f.kind, f.key) for f in report.failures] == [("customer", FOURTH_COFFEE)]
     assert "domain fourthcoffee.onmicrosoft.com" in report.failures[0].error
@@ -243,7 +329,9 @@ def test_invoice_details_need_app_user_and_the_list_is_used_without(
     assert report.counts["invoice_lines"].created == 5
 
 
-def test_progress_is_reported(fake: FakePartnerCenter, pc_settings: Settings, partner_slug: str) -> None:
+def test_progress_is_reported(
+    fake: FakePartnerCenter, pc_settings: Settings, partner_slug: str
+) -> None:
     seen: list[tuple[str, int, int]] = []
     run(partner_slug, pc_settings, progress=lambda *step: seen.append(step))
     assert ("customers", 4, 4) in seen and ("invoices", 2, 2) in seen
@@ -252,13 +340,15 @@ def test_progress_is_reported(fake: FakePartnerCenter, pc_settings: Settings, pa
 def test_ordered_at_starts_the_window_in_the_partners_zone(
     fake: FakePartnerCenter, pc_settings: Settings, partner_slug: str
 ) -> None:
-    late = datetime.now(timezone.utc).replace(hour=3, minute=30, second=0, microsecond=0) - timedelta(days=2)
-    fake.state.orders[ADATUM][0]["creationDate"] = late.strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
+    late = datetime.now(timezone.utc).replace(
+        hour=3, minute=30, second=0, microsecond=0
+    ) - timedelta(days=2)
+    fake.state.orders[ADATUM][0]["creationDate"] = late.strftime(
+        "%Y-%m-%dT%H:%M:%S.0000000Z"
+    )
     run(partner_slug, pc_settings)
     with session_scope() as session:
         e3 = session.get(Subscription, M365_E3)
         assert e3 is not None and e3.ordered_at == late
         # 03:30 UTC is the evening before in New York, the partner's zone.
         assert e3.order_date == (late - timedelta(hours=5)).date()
-
-
