@@ -352,3 +352,16 @@ def test_ordered_at_starts_the_window_in_the_partners_zone(
         assert e3 is not None and e3.ordered_at == late
         # 03:30 UTC is the evening before in New York, the partner's zone.
         assert e3.order_date == (late - timedelta(hours=5)).date()
+
+
+def test_invoices_the_app_may_not_read_are_a_note_not_a_failure(
+    fake: FakePartnerCenter, pc_settings: Settings, partner_slug: str
+) -> None:
+    fake.state.always_fail["/v1/invoices"] = 403
+    report = run(partner_slug, pc_settings)
+    assert report.status == "ok" and report.counts["customers"].created == 4
+    assert any(
+        "Microsoft invoices not read" in note and "403" in note for note in report.notes
+    )
+    fake.state.always_fail["/v1/invoices"] = 500
+    assert run(partner_slug, pc_settings).status == "partial"
