@@ -375,6 +375,7 @@ class PartnerCenterClient:
                     "MS-RequestId": request_id,
                     "MS-CorrelationId": self.correlation_id,
                     "MS-PartnerCenter-Application": APPLICATION_NAME,
+                    "MS-Contract-Version": "v1",
                     "X-Locale": "en-US",
                     **(headers or {}),
                 },

@@ -40,7 +40,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any, Optional
+from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import or_, select
@@ -310,7 +312,7 @@ def _sync_customer(
     """One customer with its subscriptions and orders, in one transaction."""
     try:
         subscriptions = client.subscriptions(fields["id"])
-        orders = client.orders(fields["id"])
+        orders = _orders(client, fields["id"])
     except PartnerCenterError as exc:
         report.failures.append(
             Failure("customer", fields["id"], fields["name"], str(exc))
@@ -346,6 +348,17 @@ def _sync_customer(
         return
     for kind, counts in local.items():
         report.counts[kind].add(counts)
+
+
+def _orders(client: PartnerCenterClient, customer_id: str) -> list[dict[str, Any]]:
+    """The customer's orders; none when Partner Center has no order list for it
+    (404): the subscriptions' own creation dates stand in."""
+    try:
+        return client.orders(customer_id)
+    except PartnerCenterError as exc:
+        if exc.status == 404:
+            return []
+        raise
 
 
 def _assign(row: Any, values: dict[str, Any]) -> bool:
@@ -666,7 +679,7 @@ def _sync_invoices(
                         "invoice details (GET /v1/invoices/{id}, app+user only) were "
                         f"refused, the invoice list was used instead: {exc}"
                     )
-            lines = None if current else _invoice_lines(client, number, item)
+            lines = None if current else _invoice_lines(client, number, item, report)
             with session_scope() as session:
                 _upsert_invoice(session, partner_id, number, item, lines, report)
         except (PartnerCenterError, SQLAlchemyError, ValueError) as exc:
@@ -677,24 +690,51 @@ def _sync_invoices(
         progress("invoices", len(wanted), len(wanted))
 
 
+# Answers meaning "not here in this form" when looking for line items.
+NOT_THERE = (400, 404, 405)
+PROVIDER_IN_PATH = {"onetime": "OneTime", "office": "Office", "azure": "Azure"}
+
+
 def _invoice_lines(
-    client: PartnerCenterClient, number: str, item: dict[str, Any]
-) -> list[tuple[str, dict[str, Any]]]:
-    """(provider, line item) of every billing line item of the invoice."""
+    client: PartnerCenterClient, number: str, item: dict[str, Any], report: SyncReport
+) -> Optional[list[tuple[str, dict[str, Any]]]]:
+    """(provider, line item) of every billing line item of the invoice, or None
+    when Partner Center has them in none of the documented forms (the query
+    form, the path form, the detail's own link)."""
     lines: list[tuple[str, dict[str, Any]]] = []
     for detail in item.get("invoiceDetails") or []:
         query = R.line_item_query(detail)
         if query is None:
             continue
         provider, kind = query
-        try:
-            items = list(client.invoice_line_items(number, provider, kind))
-        except PartnerCenterError as exc:
-            link = ((detail.get("links") or {}).get("self") or {}).get("uri")
-            if exc.status != 404 or not link:
-                raise
-            items = list(client.collection(str(link)))
-        lines += [(provider, line) for line in items]
+        forms: list[Callable[[], Iterable[dict[str, Any]]]] = [
+            partial(client.invoice_line_items, number, provider, kind),
+            partial(
+                client.collection,
+                f"/v1/invoices/{quote(number, safe='')}/lineitems/"
+                f"{PROVIDER_IN_PATH.get(provider, provider)}/BillingLineItems",
+            ),
+        ]
+        link = ((detail.get("links") or {}).get("self") or {}).get("uri")
+        if link:
+            forms.append(partial(client.collection, str(link)))
+        found: Optional[list[dict[str, Any]]] = None
+        last: Optional[PartnerCenterError] = None
+        for form in forms:
+            try:
+                found = list(form())
+                break
+            except PartnerCenterError as exc:
+                if exc.status not in NOT_THERE:
+                    raise
+                last = exc
+        if found is None:
+            report.notes.append(
+                f"invoice {number}: its {provider} billing line items were not found "
+                f"({last}); the invoice is kept without them"
+            )
+            return None
+        lines += [(provider, line) for line in found]
     return lines
 
 

@@ -220,6 +220,8 @@ class State:
     scripted: dict[str, list[tuple[int, Optional[str]]]] = field(default_factory=dict)
     always_fail: dict[str, int] = field(default_factory=dict)  # path -> status
     app_only_refused: set[str] = field(default_factory=set)  # paths needing app+user
+    # Serve invoice line items only at /v1/invoices/{id}/lineitems/{provider}/{type}.
+    line_items_by_path_only: bool = False
     # Tokens.
     client_secret: str = CLIENT_SECRET
     app_tokens: set[str] = field(default_factory=set)
@@ -728,7 +730,23 @@ class FakePartnerCenter:
             return body
         if len(parts) == 2 and parts[0] == "invoices":
             return next((i for i in self.state.invoices if i["id"] == parts[1]), None)
+        if len(parts) == 5 and parts[0] == "invoices" and parts[2] == "lineitems":
+            if not self.state.line_items_by_path_only:
+                return None
+            if (parts[3].lower(), parts[4].lower()) != ("onetime", "billinglineitems"):
+                return self._collection([], path)
+            items = self.state.line_items.get(parts[1])
+            if items is None:
+                return None
+            return self._seek_page(
+                items,
+                f"/invoices/{parts[1]}/lineitems/OneTime/BillingLineItems",
+                request,
+                size=2000,
+            )
         if len(parts) == 3 and parts[0] == "invoices" and parts[2] == "lineitems":
+            if self.state.line_items_by_path_only:
+                return None
             if (
                 query.get("provider", "").lower() != "onetime"
                 or query.get("invoicelineitemtype", "").lower() != "billinglineitems"

@@ -365,3 +365,27 @@ def test_invoices_the_app_may_not_read_are_a_note_not_a_failure(
     )
     fake.state.always_fail["/v1/invoices"] = 500
     assert run(partner_slug, pc_settings).status == "partial"
+
+
+def test_line_items_are_found_in_the_path_form_too(
+    fake: FakePartnerCenter, pc_settings: Settings, partner_slug: str
+) -> None:
+    fake.state.line_items_by_path_only = True
+    report = run(partner_slug, pc_settings)
+    assert report.status == "ok", report.summary()
+    assert report.counts["invoice_lines"].created == 5
+    paths = {r["path"] for r in fake.api_requests("/v1/invoices/G000024130/lineitems")}
+    assert "/v1/invoices/G000024130/lineitems/OneTime/BillingLineItems" in paths
+
+
+def test_an_invoice_whose_line_items_are_nowhere_is_kept_without_them(
+    fake: FakePartnerCenter, pc_settings: Settings, partner_slug: str
+) -> None:
+    del fake.state.line_items["G000024131"]
+    report = run(partner_slug, pc_settings)
+    assert report.status == "ok", report.summary()
+    assert report.counts["invoices"].created == 2
+    assert any("G000024131" in note and "not found" in note for note in report.notes)
+    assert report.counts["invoice_lines"].created == 4
+    again = run(partner_slug, pc_settings)
+    assert not again.changed, again.summary()
