@@ -834,6 +834,7 @@ def partner_center_consent(
     """Get the app+user refresh token once: open the printed address, sign in as a
     Partner Center admin agent (with MFA) and consent, then paste the address the
     browser was sent to. The token is stored encrypted."""
+    import warnings
     from urllib.parse import parse_qs, urlsplit
 
     import httpx
@@ -851,14 +852,24 @@ def partner_center_consent(
             app_ = confidential_app(
                 registration, settings.partner_center_authority, http
             )
-            flow = app_.initiate_auth_code_flow(
-                [USER_SCOPE], redirect_uri=redirect_uri, prompt="consent"
-            )
+            with warnings.catch_warnings():
+                # MSAL recommends form_post; here the operator pastes the address
+                # back, so the code comes in the query. MSAL's flow adds PKCE, so
+                # a code seen in the address bar is useless to anyone else.
+                warnings.filterwarnings("ignore", message="response_mode='form_post'")
+                flow = app_.initiate_auth_code_flow(
+                    [USER_SCOPE], redirect_uri=redirect_uri, prompt="consent"
+                )
             err.print("Open this address, sign in and consent:", markup=False)
             typer.echo(flow["auth_uri"])
             answer = typer.prompt("Paste the address the browser was sent to")
             params = {k: v[0] for k, v in parse_qs(urlsplit(answer).query).items()}
-            result = app_.acquire_token_by_auth_code_flow(flow, params)
+            try:
+                result = app_.acquire_token_by_auth_code_flow(flow, params)
+            except ValueError as exc:  # another flow's state, or no code at all
+                raise PartnerCenterAuthError(
+                    f"that address does not finish this consent: {exc}"
+                ) from None
         refresh = result.get("refresh_token") if isinstance(result, dict) else None
         if not refresh:
             raise PartnerCenterAuthError(

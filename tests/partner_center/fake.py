@@ -227,6 +227,7 @@ class State:
     app_tokens: set[str] = field(default_factory=set)
     user_tokens: set[str] = field(default_factory=set)
     refresh_tokens: set[str] = field(default_factory=set)
+    auth_codes: set[str] = field(default_factory=set)
     # What was asked.
     requests: list[dict[str, Any]] = field(default_factory=list)
     token_requests: list[dict[str, str]] = field(default_factory=list)
@@ -596,6 +597,24 @@ class FakePartnerCenter:
                     "expires_in": 3599,
                     "access_token": token,
                     "refresh_token": rotated,
+                }
+            )
+        if grant == "authorization_code":
+            if form.get("code") not in self.state.auth_codes:
+                return self._oauth_error(
+                    400, "invalid_grant", "AADSTS70000: The code is not valid."
+                )
+            self.state.auth_codes.discard(form["code"])
+            token, refresh = f"user-{uuid.uuid4()}", f"rt-{uuid.uuid4()}"
+            self.state.user_tokens.add(token)
+            self.state.refresh_tokens.add(refresh)
+            return JSONResponse(
+                {
+                    "token_type": "Bearer",
+                    "scope": USER_SCOPE,
+                    "expires_in": 3599,
+                    "access_token": token,
+                    "refresh_token": refresh,
                 }
             )
         return self._oauth_error(400, "unsupported_grant_type", "AADSTS70003")

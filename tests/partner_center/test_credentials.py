@@ -114,3 +114,41 @@ def test_each_call_is_logged_with_its_ids(
     assert f"MS-RequestId {call['ms-requestid']}" in logged
     assert f"MS-CorrelationId {call['ms-correlationid']}" in logged
     assert "GET /v1/customers?size=" in logged and "-> 200" in logged
+
+
+def test_consent_stores_the_refresh_token_the_code_flow_gives(
+    fake: FakePartnerCenter,
+    pc_settings: Settings,
+    partner_slug: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from urllib.parse import parse_qs, urlsplit
+
+    from api.domain.models import Partner
+    from api.partner_center.credentials import load_refresh_token, new_key
+
+    monkeypatch.setenv("PARTNER_CENTER_TOKEN_KEY", new_key())
+    get_settings.cache_clear()
+    fake.state.auth_codes.add("code-from-entra")
+    asked: dict[str, str] = {}
+
+    def browser(_question: str) -> str:
+        """The admin opens the printed address, consents, pastes where they landed."""
+        auth_uri = capsys.readouterr().out.strip().splitlines()[-1]
+        query = parse_qs(urlsplit(auth_uri).query)
+        asked.update({k: v[0] for k, v in query.items()})
+        return f"http://localhost:8400/?code=code-from-entra&state={query['state'][0]}"
+
+    monkeypatch.setattr("typer.prompt", browser)
+    assert main(["partner-center", "consent", "--partner", SLUG]) == 0
+    assert asked["client_id"] and "user_impersonation" in asked["scope"]
+    assert asked["redirect_uri"] == "http://localhost:8400"
+    code_grant = [
+        t for t in fake.state.token_requests if t["grant_type"] == "authorization_code"
+    ]
+    assert len(code_grant) == 1
+    with session_scope() as session:
+        partner = session.scalars(select(Partner).where(Partner.slug == SLUG)).one()
+        token = load_refresh_token(session, partner, get_settings())
+    assert token in fake.state.refresh_tokens
