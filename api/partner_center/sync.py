@@ -314,6 +314,8 @@ def _sync_customer(
         subscriptions = client.subscriptions(fields["id"])
         orders = _orders(client, fields["id"])
     except PartnerCenterError as exc:
+        if _ends_the_run(exc):
+            raise
         report.failures.append(
             Failure("customer", fields["id"], fields["name"], str(exc))
         )
@@ -348,6 +350,12 @@ def _sync_customer(
         return
     for kind, counts in local.items():
         report.counts[kind].add(counts)
+
+
+def _ends_the_run(exc: PartnerCenterError) -> bool:
+    """A token that cannot be had or is refused (401) fails every call after it:
+    the run stops there rather than list each customer with the same error."""
+    return isinstance(exc, PartnerCenterAuthError) and exc.status != 403
 
 
 def _orders(client: PartnerCenterClient, customer_id: str) -> list[dict[str, Any]]:
@@ -683,6 +691,8 @@ def _sync_invoices(
             with session_scope() as session:
                 _upsert_invoice(session, partner_id, number, item, lines, report)
         except (PartnerCenterError, SQLAlchemyError, ValueError) as exc:
+            if isinstance(exc, PartnerCenterError) and _ends_the_run(exc):
+                raise
             report.failures.append(
                 Failure("invoice", number, number, str(exc).splitlines()[0])
             )

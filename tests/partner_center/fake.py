@@ -220,6 +220,8 @@ class State:
     scripted: dict[str, list[tuple[int, Optional[str]]]] = field(default_factory=dict)
     always_fail: dict[str, int] = field(default_factory=dict)  # path -> status
     app_only_refused: set[str] = field(default_factory=set)  # paths needing app+user
+    # Revoke every app token when a request's path starts with this (mid-run).
+    revoke_tokens_at: Optional[str] = None
     # Serve invoice line items only at /v1/invoices/{id}/lineitems/{provider}/{type}.
     line_items_by_path_only: bool = False
     # Tokens.
@@ -646,6 +648,8 @@ class FakePartnerCenter:
             "MS-RequestId": request.headers.get("MS-RequestId", ""),
             "MS-CorrelationId": request.headers.get("MS-CorrelationId", ""),
         }
+        if self.state.revoke_tokens_at and path.startswith(self.state.revoke_tokens_at):
+            self.state.app_tokens.clear()
         auth = request.headers.get("Authorization", "")
         token = auth[7:] if auth.startswith("Bearer ") else ""
         if token not in self.state.app_tokens | self.state.user_tokens:

@@ -389,3 +389,20 @@ def test_an_invoice_whose_line_items_are_nowhere_is_kept_without_them(
     assert report.counts["invoice_lines"].created == 4
     again = run(partner_slug, pc_settings)
     assert not again.changed, again.summary()
+
+
+def test_a_token_refused_mid_run_stops_the_run_once_keeping_what_was_written(
+    fake: FakePartnerCenter, pc_settings: Settings, partner_slug: str
+) -> None:
+    fake.state.revoke_tokens_at = f"/v1/customers/{COHO}/"
+    report = run(partner_slug, pc_settings)
+    assert report.status == "failed"
+    assert (
+        len(report.failures) == 1
+        and "refused the token (401)" in report.failures[0].error
+    )
+    with session_scope() as session:
+        assert {c.tenant_id for c in session.scalars(select(Customer))} == {
+            ADATUM,
+            BLUE_YONDER,
+        }
