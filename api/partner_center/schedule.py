@@ -35,6 +35,7 @@ def run_schedule(
         stop.wait()
         return 0
     runs = 0
+    said: set[str] = set()  # a partner that cannot be synced is named once
     while not stop.is_set():
         try:
             reports = sync_all()
@@ -43,6 +44,15 @@ def run_schedule(
             reports = []
         runs += 1
         for report in reports:
+            if report.run_id is None:  # never started: no app registration to use
+                line = (
+                    f"partner-center schedule: {report.partner} skipped: "
+                    + "; ".join(failure.error for failure in report.failures)
+                )
+                if line not in said:
+                    said.add(line)
+                    echo(line)
+                continue
             changed = "changes written" if report.changed else "no changes"
             echo(
                 f"partner-center schedule: {report.partner} {report.status}, {changed}"

@@ -181,3 +181,47 @@ def test_the_scheduled_sync_runs_every_partner_with_a_registration(
     with session_scope() as session:
         runs = session.scalars(select(PartnerCenterSyncRun)).all()
         assert [(r.trigger, r.status) for r in runs] == [("schedule", "ok")]
+
+
+def test_the_schedule_names_a_partner_it_cannot_sync_once(
+    fake: FakePartnerCenter,
+    pc_settings: Settings,
+    database_url: str,
+    profile_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import threading
+
+    from api.partner_center.schedule import run_schedule
+    from api.partner_center.sync import sync_partners_with_registration
+
+    assert main(["partner", "apply", str(profile_file)]) == 0
+    monkeypatch.delenv("ADVENTURE_WORKS_PC_SECRET")
+    lines: list[str] = []
+    rounds = iter(range(3))
+    stop = threading.Event()
+
+    def three_rounds() -> list:  # type: ignore[type-arg]
+        if next(rounds) == 2:
+            stop.set()
+        return sync_partners_with_registration(settings=pc_settings)
+
+    assert run_schedule(0.01, stop, sync=three_rounds, echo=lines.append) == 3
+    assert len(lines) == 1
+    assert lines[0].startswith(f"partner-center schedule: {SLUG} skipped: ")
+    assert "ADVENTURE_WORKS_PC_SECRET" in lines[0]
+    assert fake.api_requests() == []
+
+
+def test_the_schedule_is_off_at_interval_zero() -> None:
+    import threading
+
+    from api.partner_center.schedule import run_schedule
+
+    stop = threading.Event()
+    stop.set()
+    lines: list[str] = []
+    assert run_schedule(0, stop, sync=lambda: [], echo=lines.append) == 0
+    assert lines == [
+        "partner-center schedule: off (PARTNER_CENTER_SYNC_INTERVAL_SECONDS=0)"
+    ]
