@@ -719,11 +719,11 @@ def partner_center_sync(
         typer.Option("--verbose", "-v", help="log every call (MS-RequestId, ...)"),
     ] = False,
 ) -> None:
-    """Bring one partner's customers, subscriptions, orders and Microsoft invoices
-    in from Partner Center.
+    """Bring a partner's customers, subscriptions, orders and invoices in.
 
-    Each customer and each invoice is written in its own transaction; what failed is
-    listed at the end (exit status 1), the rest is kept. Running it again changes
+    Reads Partner Center with the app registration of the partner's profile. Each
+    customer and each invoice is written in its own transaction: what failed is
+    listed at the end (exit status 1), the rest is kept. A second run changes
     nothing unless Partner Center changed.
     """
     import logging
@@ -755,9 +755,11 @@ def partner_center_schedule(
         bool, typer.Option("--once", help="one round, then exit (for cron or tests)")
     ] = False,
 ) -> None:
-    """Sync every partner with an app registration every
-    PARTNER_CENTER_SYNC_INTERVAL_SECONDS until stopped (the process runner's
-    `partner-center` line)."""
+    """Sync every partner with an app registration, on schedule, until stopped.
+
+    Every PARTNER_CENTER_SYNC_INTERVAL_SECONDS (0: off); the process runner's
+    `partner-center` line.
+    """
     import logging
     import signal
     import threading
@@ -808,9 +810,11 @@ def partner_center_store_token(
         str, typer.Option(help="who consented, for the record (an e-mail)")
     ] = "",
 ) -> None:
-    """Store an app+user refresh token read from stdin, encrypted (one obtained by
-    the Secure Application Model's consent elsewhere, e.g. PowerShell's
-    New-PartnerAccessToken)."""
+    """Store an app+user refresh token read from stdin, encrypted.
+
+    For a token obtained by the Secure Application Model's consent elsewhere,
+    e.g. PowerShell's New-PartnerAccessToken.
+    """
     from api.partner_center.credentials import store_refresh_token
 
     token = sys.stdin.read().strip()
@@ -831,9 +835,11 @@ def partner_center_consent(
         typer.Option(help="a redirect URI of the app registration (Web platform)"),
     ] = "http://localhost:8400",
 ) -> None:
-    """Get the app+user refresh token once: open the printed address, sign in as a
-    Partner Center admin agent (with MFA) and consent, then paste the address the
-    browser was sent to. The token is stored encrypted."""
+    """Consent once as a Partner Center user; the refresh token is kept encrypted.
+
+    Open the printed address, sign in as a Partner Center admin agent (with MFA)
+    and consent, then paste the address the browser was sent to.
+    """
     import warnings
     from urllib.parse import parse_qs, urlsplit
 
