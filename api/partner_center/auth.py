@@ -94,8 +94,17 @@ def registration_for(
     return AppRegistration(tenant_id=tenant, client_id=client, client_secret=secret)
 
 
+OPENID_CONFIGURATION = "/v2.0/.well-known/openid-configuration"
+
+
 class _MsalHttp:
-    """MSAL's HTTP client (its `get`/`post` shape) over our httpx client."""
+    """MSAL's HTTP client (its `get`/`post` shape) over our httpx client.
+
+    MSAL first reads the authority's OpenID configuration to find the token
+    endpoint. An authority that does not publish one (404) is taken to have Entra
+    ID's documented endpoints, `{authority}/{tenant}/oauth2/v2.0/token` and
+    `.../authorize`.
+    """
 
     def __init__(self, client: httpx.Client) -> None:
         self._client = client
@@ -107,7 +116,19 @@ class _MsalHttp:
         headers: Optional[dict[str, str]] = None,
         **_: Any,
     ) -> httpx.Response:
-        return self._client.get(url, params=params, headers=headers)
+        response = self._client.get(url, params=params, headers=headers)
+        if response.status_code == 404 and url.endswith(OPENID_CONFIGURATION):
+            base = url[: -len(OPENID_CONFIGURATION)]
+            return httpx.Response(
+                200,
+                json={
+                    "token_endpoint": f"{base}/oauth2/v2.0/token",
+                    "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+                    "issuer": f"{base}/v2.0",
+                },
+                request=response.request,
+            )
+        return response
 
     def post(
         self,

@@ -220,6 +220,8 @@ class State:
     scripted: dict[str, list[tuple[int, Optional[str]]]] = field(default_factory=dict)
     always_fail: dict[str, int] = field(default_factory=dict)  # path -> status
     app_only_refused: set[str] = field(default_factory=set)  # paths needing app+user
+    # Whether the authority publishes its OpenID configuration (MSAL reads it).
+    serve_openid_configuration: bool = True
     # Revoke every app token when a request's path starts with this (mid-run).
     revoke_tokens_at: Optional[str] = None
     # Serve invoice line items only at /v1/invoices/{id}/lineitems/{provider}/{type}.
@@ -533,6 +535,8 @@ class FakePartnerCenter:
     # ------------------------------------------------------------------ Entra ID
 
     async def openid(self, request: Request) -> Response:
+        if not self.state.serve_openid_configuration:
+            return JSONResponse({"error": "not_found"}, status_code=404)
         tenant = request.path_params["tenant"]
         base = f"{self.base_url}/{tenant}"
         return JSONResponse(

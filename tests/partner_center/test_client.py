@@ -242,3 +242,12 @@ def test_invoice_line_items_follow_the_continuation_token(
     assert len(calls) == 2
     assert calls[0]["query"]["provider"] == "onetime"
     assert calls[1]["headers"]["ms-continuationtoken"]
+
+
+def test_an_authority_without_openid_configuration_gets_the_documented_token_endpoint(
+    fake: FakePartnerCenter, pc_settings: Settings
+) -> None:
+    fake.state.serve_openid_configuration = False
+    with client(pc_settings) as pc:
+        assert len(list(pc.customers())) == 4
+    assert [t["tenant"] for t in fake.state.token_requests] == [PARTNER_TENANT]
