@@ -788,6 +788,32 @@ def partner_center_schedule(
                 signal.signal(number, handler)
 
 
+@partner_center.command("runs")
+def partner_center_runs() -> None:
+    """Each partner's last sync: when, how it went, what it counted and what failed."""
+    from api.partner_center.status import last_runs
+
+    with _partner_center_reported():
+        with session_scope() as session:
+            runs = last_runs(session)
+        if not runs:
+            typer.echo("partner-center runs: no sync has run yet")
+        for run in runs:
+            when = (run.finished_at or run.started_at).strftime("%Y-%m-%d %H:%M UTC")
+            typer.echo(
+                f"{run.partner}: {run.status} ({run.trigger}, {when}); customers "
+                f"{run.count('customers', 'read')}, subscriptions "
+                f"{run.count('subscriptions', 'read')}, Microsoft invoices "
+                f"{run.count('invoices', 'read')}"
+                + (f"; {len(run.failures)} failed" if run.failures else "")
+            )
+            for failure in run.failures:
+                typer.echo(
+                    f"  {failure.get('kind')} {failure.get('name') or failure.get('key')}: "
+                    f"{failure.get('error')}"
+                )
+
+
 def _partner_row(session: Any, slug: str) -> Partner:
     row = session.scalar(select(Partner).where(Partner.slug == slug))
     if row is None:

@@ -125,6 +125,13 @@ def test_the_command_fails_clearly_and_keeps_what_it_wrote(
     assert "customer Coho Winery (0a1b2c3d-0000-4000-8000-00000000c003)" in out
     assert "Partner Center failed (503) after 3 tries" in out
     assert "customers       4 read, 3 new" in out
+    assert main(["partner-center", "runs"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("Adventure Works Cloud: partial (command, ")
+    assert lines[0].endswith(
+        "customers 4, subscriptions 3, Microsoft invoices 2; 1 failed"
+    )
+    assert lines[1].startswith("  customer Coho Winery: GET /v1/customers/")
 
 
 def test_without_an_app_registration_secret_the_command_says_what_to_set(
