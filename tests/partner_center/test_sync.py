@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from api.domain.db import session_scope
@@ -24,7 +25,7 @@ from api.domain.models import (
 from api.domain.services.billing import subscriptions_of
 from api.partner_center.client import PartnerCenterClient
 from api.partner_center.sync import SyncReport, sync_partner
-from api.settings import Settings
+from api.settings import Settings, get_settings
 from tests.partner_center.conftest import no_sleep, snapshot
 from tests.partner_center.fake import (
     ADATUM,
@@ -406,3 +407,34 @@ def test_a_token_refused_mid_run_stops_the_run_once_keeping_what_was_written(
             ADATUM,
             BLUE_YONDER,
         }
+
+
+def test_the_sync_on_postgresql_is_idempotent_too(
+    fake: FakePartnerCenter,
+    pc_settings: Settings,
+    postgres_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from api.domain.migrate import upgrade
+    from api.domain.profiles import apply_profile, profile_from_data
+    from tests.conftest import reset_caches
+    from tests.partner_center.conftest import SLUG, partner_profile
+
+    upgrade(postgres_url)
+    monkeypatch.setenv("DATABASE_URL", postgres_url)
+    reset_caches()
+    try:
+        with session_scope() as session:
+            apply_profile(session, profile_from_data(partner_profile(), "partner.yml"))
+        first = run(SLUG, get_settings())
+        assert first.status == "ok", first.summary()
+        with session_scope() as session:
+            before = snapshot(session)
+            e3 = session.get(Subscription, M365_E3)
+            assert e3 is not None and e3.from_partner_center
+        second = run(SLUG, get_settings())
+        assert not second.changed, second.summary()
+        with session_scope() as session:
+            assert snapshot(session) == before
+    finally:
+        reset_caches()
