@@ -2,7 +2,7 @@
 module, with a fresh scenario for each test, and the settings pointing at it.
 
     def test_x(fake, pc_settings): ...        # PARTNER_CENTER_* and REQUESTS_CA_BUNDLE set
-    def test_y(fake, synced_partner): ...     # + a migrated database with the partner
+    def test_y(fake, partner_slug): ...       # + a migrated database with the partner
 """
 
 from __future__ import annotations

@@ -23,7 +23,6 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -824,7 +823,3 @@ class FakePartnerCenter:
                 ],
             }
         return body
-
-
-def fake_requests(fake: FakePartnerCenter, path: str) -> Iterator[dict[str, Any]]:
-    return (r for r in fake.state.requests if r["path"] == path)
