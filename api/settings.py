@@ -152,6 +152,32 @@ class Settings(BaseSettings):
     handoff_poll_seconds: float = S.HANDOFF_POLL_SECONDS.default
     api_internal_url: str = S.API_INTERNAL_URL.default
 
+    # Partner Center sync (api/partner_center/, docs/onboarding.md).
+    partner_center_api_url: str = S.PARTNER_CENTER_API_URL.default
+    partner_center_authority: str = S.PARTNER_CENTER_AUTHORITY.default
+    partner_center_tenant_id: str = S.PARTNER_CENTER_TENANT_ID.default
+    partner_center_client_id: str = S.PARTNER_CENTER_CLIENT_ID.default
+    partner_center_client_secret: str = S.PARTNER_CENTER_CLIENT_SECRET.default
+    partner_center_token_key: str = S.PARTNER_CENTER_TOKEN_KEY.default
+    partner_center_sync_interval_seconds: int = Field(
+        default=S.PARTNER_CENTER_SYNC_INTERVAL_SECONDS.default, ge=0
+    )
+    partner_center_timeout_seconds: float = Field(
+        default=S.PARTNER_CENTER_TIMEOUT_SECONDS.default, gt=0
+    )
+    partner_center_max_retries: int = Field(
+        default=S.PARTNER_CENTER_MAX_RETRIES.default, ge=0, le=20
+    )
+    partner_center_retry_max_seconds: float = Field(
+        default=S.PARTNER_CENTER_RETRY_MAX_SECONDS.default, ge=0
+    )
+    partner_center_page_size: int = Field(
+        default=S.PARTNER_CENTER_PAGE_SIZE.default, ge=1, le=2000
+    )
+    partner_center_invoice_months: int = Field(
+        default=S.PARTNER_CENTER_INVOICE_MONTHS.default, ge=1
+    )
+
     # Channels (bot/channels/, read inside Rasa from the same names).
     widget_allowed_origins: str = S.WIDGET_ALLOWED_ORIGINS.default
     widget_allow_anonymous: bool = S.WIDGET_ALLOW_ANONYMOUS.default
@@ -235,6 +261,17 @@ class Settings(BaseSettings):
         if problem:
             raise ValueError(f"WEBHOOK_DEFAULT_URL / WEBHOOK_DEFAULT_SECRET: {problem}")
         return self
+
+    @field_validator("partner_center_api_url", "partner_center_authority")
+    @classmethod
+    def _https_only(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if urlsplit(value).scheme != "https" or not urlsplit(value).hostname:
+            raise ValueError(
+                f"{value!r}: Partner Center and its authority are reached over "
+                "https:// only"
+            )
+        return value
 
     @model_validator(mode="after")
     def _refuse_defaults_in_production(self) -> Settings:

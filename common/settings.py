@@ -310,6 +310,68 @@ API_INTERNAL_URL = Setting(
     "empty: http://API_HOST:API_PORT",
 )
 
+# --------------------------------------------------------------------------- Partner Center
+
+PARTNER_CENTER_API_URL = Setting(
+    "PARTNER_CENTER_API_URL",
+    "https://api.partnercenter.microsoft.com",
+    "the Partner Center REST API (https only)",
+)
+PARTNER_CENTER_AUTHORITY = Setting(
+    "PARTNER_CENTER_AUTHORITY",
+    "https://login.microsoftonline.com",
+    "the Entra ID authority tokens come from ({authority}/{tenant}/oauth2/v2.0/token)",
+)
+PARTNER_CENTER_TENANT_ID = Setting(
+    "PARTNER_CENTER_TENANT_ID",
+    "",
+    "the partner's Entra tenant; overrides the profile's partner_center.tenant_id",
+)
+PARTNER_CENTER_CLIENT_ID = Setting(
+    "PARTNER_CENTER_CLIENT_ID",
+    "",
+    "the app registration's client id; overrides the profile's",
+)
+PARTNER_CENTER_CLIENT_SECRET = Setting(
+    "PARTNER_CENTER_CLIENT_SECRET",
+    "",
+    "the app registration's client secret; overrides the variable the profile names",
+    secret=True,
+)
+PARTNER_CENTER_TOKEN_KEY = Setting(
+    "PARTNER_CENTER_TOKEN_KEY",
+    "",
+    "key (Fernet, `csp-desk partner-center new-key`) that encrypts the stored app+user "
+    "refresh tokens; without it none can be stored",
+    secret=True,
+)
+PARTNER_CENTER_SYNC_INTERVAL_SECONDS = Setting(
+    "PARTNER_CENTER_SYNC_INTERVAL_SECONDS",
+    6 * 3600,
+    "how often the process runner syncs every partner with an app registration (0: off)",
+)
+PARTNER_CENTER_TIMEOUT_SECONDS = Setting(
+    "PARTNER_CENTER_TIMEOUT_SECONDS", 60.0, "how long one Partner Center call may take"
+)
+PARTNER_CENTER_MAX_RETRIES = Setting(
+    "PARTNER_CENTER_MAX_RETRIES",
+    5,
+    "retries of a call that was throttled (429) or failed on Microsoft's side (5xx)",
+)
+PARTNER_CENTER_RETRY_MAX_SECONDS = Setting(
+    "PARTNER_CENTER_RETRY_MAX_SECONDS",
+    300.0,
+    "the longest wait before a retry, whatever Retry-After asks",
+)
+PARTNER_CENTER_PAGE_SIZE = Setting(
+    "PARTNER_CENTER_PAGE_SIZE", 100, "items asked for per page of a collection"
+)
+PARTNER_CENTER_INVOICE_MONTHS = Setting(
+    "PARTNER_CENTER_INVOICE_MONTHS",
+    13,
+    "Microsoft invoices older than this many months are not synced",
+)
+
 # --------------------------------------------------------------------------- channels
 
 WIDGET_ALLOWED_ORIGINS = Setting(

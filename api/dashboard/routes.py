@@ -95,6 +95,7 @@ from api.domain.services.webhooks import (
     replay_delivery,
 )
 from api.frontend import BUILD_COMMAND, CHART_JS, static_file
+from api.partner_center.status import last_runs
 from api.settings import Settings, get_settings
 from api.web.deps import PublicRateLimit, SessionDep
 from common.taxonomy import load_taxonomy
@@ -719,6 +720,7 @@ def metrics(
             # In a <script> element: no "</" may appear, so "<" is escaped.
             "chart_json": json.dumps(chart).replace("<", "\\u003c"),
             "chart_available": STATIC_FILES["vendor/chart.umd.js"].is_file(),
+            "partner_center_runs": last_runs(session),
             **_filter_options(session),
         },
     )

@@ -29,6 +29,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -358,6 +359,11 @@ class Customer(Base):
     billing_email: Mapped[str] = mapped_column(String(200))
     country: Mapped[str] = mapped_column(String(2))
     currency: Mapped[str] = mapped_column(String(3))
+    # Set on customers brought in by the Partner Center sync (api/partner_center/):
+    # Partner Center's customer id, and when a sync first found the customer gone
+    # from the partner's list (marked, never deleted; None while it is listed).
+    partner_center_id: Mapped[Optional[str]] = mapped_column(String(36), index=True)
+    partner_center_removed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime())
 
     partner: Mapped[Partner] = relationship(back_populates="customers")
     subscriptions: Mapped[list[Subscription]] = relationship(
@@ -401,6 +407,12 @@ class Subscription(Base):
     auto_renew: Mapped[bool] = mapped_column(default=True)
     suspended_on: Mapped[Optional[date]] = mapped_column(Date)
     suspension_reason: Mapped[Optional[str]] = mapped_column(String(200))
+    # Brought in by the Partner Center sync; when a sync first found it gone from
+    # the customer's subscriptions (marked, never deleted; None while it is listed).
+    from_partner_center: Mapped[bool] = mapped_column(
+        default=False, server_default=false()
+    )
+    partner_center_removed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime())
 
     customer: Mapped[Customer] = relationship(back_populates="subscriptions")
 
@@ -710,3 +722,129 @@ class Handoff(Base):
     @property
     def is_open(self) -> bool:
         return self.status in OPEN_HANDOFF_STATUSES
+
+
+# --------------------------------------------------------------------------- Partner Center
+
+
+class PartnerCenterInvoice(Base):
+    """An invoice or credit note Microsoft issued to a partner (the D/G-numbered
+    Partner Center invoices), as the Partner Center sync read it.
+
+    Not the partner's invoices to its customers (`Invoice`): a customer never sees
+    these. Each line names the customer it is for, which is what a customer's share
+    of a Microsoft invoice is made of.
+    """
+
+    __tablename__ = "partner_center_invoices"
+    __table_args__ = (UniqueConstraint("partner_id", "number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    partner_id: Mapped[int] = mapped_column(
+        ForeignKey("partners.id", ondelete="CASCADE"), index=True
+    )
+    number: Mapped[str] = mapped_column(String(40))  # Partner Center's invoice id
+    document_type: Mapped[DocumentType] = mapped_column(_enum(DocumentType))
+    amends_of: Mapped[Optional[str]] = mapped_column(String(40))  # a number
+    invoice_type: Mapped[Optional[str]] = mapped_column(String(40))  # recurring, ...
+    invoice_date: Mapped[date] = mapped_column(Date, index=True)
+    billing_period_start: Mapped[Optional[date]] = mapped_column(Date)
+    billing_period_end: Mapped[Optional[date]] = mapped_column(Date)
+    currency: Mapped[str] = mapped_column(String(3))
+    total_charges: Mapped[Decimal] = mapped_column(Money())
+    # What the partner paid; Partner Center gives it negative when a payment was
+    # received, and it is kept as given.
+    paid_amount: Mapped[Decimal] = mapped_column(Money(), default=Decimal("0.00"))
+    # A fingerprint of the line items last written, so that a sync that reads the
+    # same lines again writes nothing.
+    lines_digest: Mapped[Optional[str]] = mapped_column(String(64))
+
+    partner: Mapped[Partner] = relationship()
+    lines: Mapped[list[PartnerCenterInvoiceLine]] = relationship(
+        back_populates="invoice",
+        cascade="all, delete-orphan",
+        order_by="PartnerCenterInvoiceLine.position",
+    )
+
+
+class PartnerCenterInvoiceLine(Base):
+    """One billing line item of a Microsoft invoice: a charge for one customer's
+    subscription (the reconciliation data)."""
+
+    __tablename__ = "partner_center_invoice_lines"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(
+        ForeignKey("partner_center_invoices.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(Integer)  # order as Partner Center gave it
+    billing_provider: Mapped[str] = mapped_column(String(40))  # office, one_time, ...
+    # The customer: its Entra tenant id as Partner Center names it, and our row
+    # when we have the customer (None for one not synced, or since removed).
+    customer_tenant_id: Mapped[Optional[str]] = mapped_column(String(36), index=True)
+    customer_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("customers.id", ondelete="SET NULL"), index=True
+    )
+    customer_name: Mapped[Optional[str]] = mapped_column(String(200))
+    customer_domain: Mapped[Optional[str]] = mapped_column(String(253))
+    subscription_id: Mapped[Optional[str]] = mapped_column(String(64), index=True)
+    order_id: Mapped[Optional[str]] = mapped_column(String(64))
+    product_name: Mapped[str] = mapped_column(String(300), default="")
+    sku_name: Mapped[Optional[str]] = mapped_column(String(300))
+    charge_type: Mapped[Optional[str]] = mapped_column(String(60))  # as given
+    quantity: Mapped[Optional[float]] = mapped_column(Float)
+    unit_price: Mapped[Optional[Decimal]] = mapped_column(Money())
+    subtotal: Mapped[Decimal] = mapped_column(Money())
+    tax: Mapped[Decimal] = mapped_column(Money())
+    total: Mapped[Decimal] = mapped_column(Money())
+    currency: Mapped[Optional[str]] = mapped_column(String(3))
+    charge_start: Mapped[Optional[date]] = mapped_column(Date)
+    charge_end: Mapped[Optional[date]] = mapped_column(Date)
+    billing_frequency: Mapped[Optional[str]] = mapped_column(String(40))
+    # The line item exactly as Partner Center sent it, for what the columns omit.
+    raw: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    invoice: Mapped[PartnerCenterInvoice] = relationship(back_populates="lines")
+    customer: Mapped[Optional[Customer]] = relationship()
+
+
+class PartnerCenterSyncRun(Base):
+    """One run of the Partner Center sync for one partner: when, how it ended,
+    what it counted and what failed (shown on the dashboard)."""
+
+    __tablename__ = "partner_center_sync_runs"
+    __table_args__ = (
+        Index("ix_pc_sync_runs_partner_started", "partner_id", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    partner_id: Mapped[int] = mapped_column(
+        ForeignKey("partners.id", ondelete="CASCADE")
+    )
+    trigger: Mapped[str] = mapped_column(String(20))  # command | schedule
+    status: Mapped[str] = mapped_column(String(20))  # running | ok | partial | failed
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    finished_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime())
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    failures: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    correlation_id: Mapped[Optional[str]] = mapped_column(String(36))
+
+    partner: Mapped[Partner] = relationship()
+
+
+class PartnerCenterCredential(Base):
+    """A partner's app+user refresh token for the Partner Center calls that need a
+    user (`csp-desk partner-center consent`), encrypted with PARTNER_CENTER_TOKEN_KEY;
+    the clear token is never stored."""
+
+    __tablename__ = "partner_center_credentials"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    partner_id: Mapped[int] = mapped_column(
+        ForeignKey("partners.id", ondelete="CASCADE"), unique=True
+    )
+    encrypted_refresh_token: Mapped[str] = mapped_column(Text)
+    account: Mapped[Optional[str]] = mapped_column(String(200))  # who consented
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=utcnow, onupdate=utcnow
+    )

@@ -10,6 +10,7 @@
     csp-desk privacy delete-conversation SENDER_ID --by dpo@partner.example
     csp-desk partner apply northwind.yml    create or update a partner from its profile
     csp-desk partner export northwind -o northwind.yml
+    csp-desk partner-center sync --partner northwind   customers, subscriptions, invoices
     csp-desk webhooks deliver       the helpdesk webhooks' delivery worker
     csp-desk webhooks replay 42     send a failed delivery again
 
@@ -69,7 +70,13 @@ webhooks = typer.Typer(
     "(docs/helpdesk-webhooks.md).",
     no_args_is_help=True,
 )
+partner_center = typer.Typer(
+    help="Partner Center: sync a partner's customers, subscriptions, orders and "
+    "Microsoft invoices; the app+user consent (docs/onboarding.md).",
+    no_args_is_help=True,
+)
 app.add_typer(partner, name="partner")
+app.add_typer(partner_center, name="partner-center")
 app.add_typer(webhooks, name="webhooks")
 
 err = Console(stderr=True, highlight=False)
@@ -682,6 +689,231 @@ def partner_schema(
         out.write(
             json.dumps(profile_json_schema(), indent=2, ensure_ascii=False) + "\n"
         )
+
+
+# --------------------------------------------------------------------------- Partner Center
+
+
+@contextmanager
+def _partner_center_reported() -> Iterator[None]:
+    """Partner Center and database failures as one line (exit status 1)."""
+    from api.partner_center.errors import PartnerCenterError
+
+    with reported():
+        try:
+            yield
+        except PartnerCenterError as exc:
+            raise _partner_error(str(exc)) from None
+        except SQLAlchemyError as exc:
+            raise _partner_error(
+                f"cannot use the database ({exc.__class__.__name__}); run "
+                "`csp-desk migrate` first"
+            ) from None
+
+
+@partner_center.command("sync")
+def partner_center_sync(
+    slug: Annotated[str, typer.Option("--partner", help="the partner's slug")],
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="log every call (MS-RequestId, ...)"),
+    ] = False,
+) -> None:
+    """Bring a partner's customers, subscriptions, orders and invoices in.
+
+    Reads Partner Center with the app registration of the partner's profile. Each
+    customer and each invoice is written in its own transaction: what failed is
+    listed at the end (exit status 1), the rest is kept. A second run changes
+    nothing unless Partner Center changed.
+    """
+    import logging
+
+    from api.partner_center.sync import sync_partner
+
+    if verbose:
+        logging.basicConfig(
+            level=logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+        )
+    with _partner_center_reported():
+        with Progress(console=err, transient=True) as progress:
+            tasks: dict[str, Any] = {}
+
+            def step(stage: str, done: int, total: int) -> None:
+                if stage not in tasks:
+                    tasks[stage] = progress.add_task(stage, total=total)
+                progress.update(tasks[stage], completed=done, total=total)
+
+            report = sync_partner(slug, trigger="command", progress=step)
+        typer.echo(report.summary())
+        if report.status != "ok":
+            raise typer.Exit(1)
+
+
+@partner_center.command("schedule")
+def partner_center_schedule(
+    once: Annotated[
+        bool, typer.Option("--once", help="one round, then exit (for cron or tests)")
+    ] = False,
+) -> None:
+    """Sync every partner with an app registration, on schedule, until stopped.
+
+    Every PARTNER_CENTER_SYNC_INTERVAL_SECONDS (0: off); the process runner's
+    `partner-center` line.
+    """
+    import logging
+    import signal
+    import threading
+
+    from api.partner_center.schedule import run_schedule
+
+    with _partner_center_reported():
+        settings = get_settings()
+        logging.basicConfig(
+            level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+        )
+        stop = threading.Event()
+        previous = {
+            number: signal.signal(number, lambda *_args: stop.set())
+            for number in (signal.SIGTERM, signal.SIGINT)
+        }
+        try:
+            run_schedule(
+                settings.partner_center_sync_interval_seconds,
+                stop,
+                once=once,
+                echo=lambda line: typer.echo(line),
+            )
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+
+
+@partner_center.command("runs")
+def partner_center_runs() -> None:
+    """Each partner's last sync: when, how it went, what it counted and what failed."""
+    from api.partner_center.status import last_runs
+
+    with _partner_center_reported():
+        with session_scope() as session:
+            runs = last_runs(session)
+        if not runs:
+            typer.echo("partner-center runs: no sync has run yet")
+        for run in runs:
+            when = (run.finished_at or run.started_at).strftime("%Y-%m-%d %H:%M UTC")
+            typer.echo(
+                f"{run.partner}: {run.status} ({run.trigger}, {when}); customers "
+                f"{run.count('customers', 'read')}, subscriptions "
+                f"{run.count('subscriptions', 'read')}, Microsoft invoices "
+                f"{run.count('invoices', 'read')}"
+                + (f"; {len(run.failures)} failed" if run.failures else "")
+            )
+            for failure in run.failures:
+                typer.echo(
+                    f"  {failure.get('kind')} {failure.get('name') or failure.get('key')}: "
+                    f"{failure.get('error')}"
+                )
+
+
+def _partner_row(session: Any, slug: str) -> Partner:
+    row = session.scalar(select(Partner).where(Partner.slug == slug))
+    if row is None:
+        raise _partner_error(f"no partner with slug {slug!r}")
+    return row
+
+
+@partner_center.command("new-key")
+def partner_center_new_key() -> None:
+    """Print a new PARTNER_CENTER_TOKEN_KEY (it encrypts stored refresh tokens)."""
+    from api.partner_center.credentials import new_key
+
+    typer.echo(new_key())
+
+
+@partner_center.command("store-token")
+def partner_center_store_token(
+    slug: Annotated[str, typer.Option("--partner", help="the partner's slug")],
+    account: Annotated[
+        str, typer.Option(help="who consented, for the record (an e-mail)")
+    ] = "",
+) -> None:
+    """Store an app+user refresh token read from stdin, encrypted.
+
+    For a token obtained by the Secure Application Model's consent elsewhere,
+    e.g. PowerShell's New-PartnerAccessToken.
+    """
+    from api.partner_center.credentials import store_refresh_token
+
+    token = sys.stdin.read().strip()
+    with _partner_center_reported():
+        settings = get_settings()
+        with session_scope() as session:
+            store_refresh_token(
+                session, _partner_row(session, slug), token, settings, account or None
+            )
+        err.print(f"partner-center: app+user token of {slug} stored", markup=False)
+
+
+@partner_center.command("consent")
+def partner_center_consent(
+    slug: Annotated[str, typer.Option("--partner", help="the partner's slug")],
+    redirect_uri: Annotated[
+        str,
+        typer.Option(help="a redirect URI of the app registration (Web platform)"),
+    ] = "http://localhost:8400",
+) -> None:
+    """Consent once as a Partner Center user; the refresh token is kept encrypted.
+
+    Open the printed address, sign in as a Partner Center admin agent (with MFA)
+    and consent, then paste the address the browser was sent to.
+    """
+    import warnings
+    from urllib.parse import parse_qs, urlsplit
+
+    import httpx
+
+    from api.partner_center.auth import USER_SCOPE, confidential_app, registration_for
+    from api.partner_center.client import ssl_context
+    from api.partner_center.credentials import store_refresh_token
+    from api.partner_center.errors import PartnerCenterAuthError
+
+    with _partner_center_reported():
+        settings = get_settings()
+        with session_scope() as session:
+            registration = registration_for(_partner_row(session, slug), settings)
+        with httpx.Client(verify=ssl_context(), timeout=30) as http:
+            app_ = confidential_app(
+                registration, settings.partner_center_authority, http
+            )
+            with warnings.catch_warnings():
+                # MSAL recommends form_post; here the operator pastes the address
+                # back, so the code comes in the query. MSAL's flow adds PKCE, so
+                # a code seen in the address bar is useless to anyone else.
+                warnings.filterwarnings("ignore", message="response_mode='form_post'")
+                flow = app_.initiate_auth_code_flow(
+                    [USER_SCOPE], redirect_uri=redirect_uri, prompt="consent"
+                )
+            err.print("Open this address, sign in and consent:", markup=False)
+            typer.echo(flow["auth_uri"])
+            answer = typer.prompt("Paste the address the browser was sent to")
+            params = {k: v[0] for k, v in parse_qs(urlsplit(answer).query).items()}
+            try:
+                result = app_.acquire_token_by_auth_code_flow(flow, params)
+            except ValueError as exc:  # another flow's state, or no code at all
+                raise PartnerCenterAuthError(
+                    f"that address does not finish this consent: {exc}"
+                ) from None
+        refresh = result.get("refresh_token") if isinstance(result, dict) else None
+        if not refresh:
+            raise PartnerCenterAuthError(
+                "no refresh token came back: "
+                f"{result.get('error', '')} {result.get('error_description', '')}".strip()
+            )
+        account = (result.get("id_token_claims") or {}).get("preferred_username")
+        with session_scope() as session:
+            store_refresh_token(
+                session, _partner_row(session, slug), refresh, settings, account
+            )
+        typer.echo(f"partner-center consent: app+user token of {slug} stored")
 
 
 # --------------------------------------------------------------------------- webhooks

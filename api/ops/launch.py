@@ -6,14 +6,15 @@ output and stops them all on Ctrl-C. The Procfile's `ready` process
 (`csp-desk run ready`) waits for the health checks and prints where to go.
 
 - Embedded (APP_MODE=local, `make run`): the repository's `Procfile`, one Rasa, one
-  action server, the API and the helpdesk webhooks' delivery worker (one: SQLite
-  has no row locks); SQLite, in-memory lock store.
+  action server, the API, the helpdesk webhooks' delivery worker (one: SQLite
+  has no row locks) and the scheduled Partner Center sync; SQLite, in-memory lock
+  store.
 - Production (APP_MODE=production, `make run-prod`, docs/production.md): a Procfile
   generated into RUN_DIR (default var/) with RASA_REPLICAS Rasa replicas on
   RASA_REPLICA_PORTS, nginx on RASA_URL's port routing each conversation to one of them
   (config rendered from deploy/production/nginx.conf.j2), the action server with
-  ACTION_WORKERS workers, the API, the transcript consumer and the webhooks'
-  delivery worker; PostgreSQL tracker
+  ACTION_WORKERS workers, the API, the transcript consumer, the webhooks'
+  delivery worker and the scheduled Partner Center sync; PostgreSQL tracker
   store, Redis lock store and RabbitMQ event broker from deploy/production/endpoints.yml.
 """
 
@@ -178,7 +179,7 @@ def replica_trusted_proxies(settings: Settings) -> str:
 def production_procfile(settings: Settings, run_dir: Path, nginx: str) -> Path:
     """The Procfile of the production profile: one line per Rasa replica, then the
     action server, the API, the transcript consumer, the webhooks' delivery worker,
-    nginx and `ready`."""
+    the scheduled Partner Center sync, nginx and `ready`."""
     # The replicas believe the client address nginx forwards (anonymous chatters'
     # rate limits count per address); nothing else does.
     trusted = shlex.quote(replica_trusted_proxies(settings))
@@ -200,6 +201,7 @@ def production_procfile(settings: Settings, run_dir: Path, nginx: str) -> Path:
         "api: .venv/bin/csp-desk serve",
         "transcripts: .venv/bin/csp-desk transcripts consume",
         "webhooks: .venv/bin/csp-desk webhooks deliver",
+        "partner-center: .venv/bin/csp-desk partner-center schedule",
         f"nginx: {shlex.quote(nginx)} -e stderr -p {shlex.quote(str(conf.parent))} "
         f"-c {shlex.quote(str(conf))}",
         "ready: .venv/bin/csp-desk ready",

@@ -134,6 +134,7 @@ def test_the_procfile_has_a_line_per_replica(tmp_path: Path) -> None:
         "api",
         "transcripts",
         "webhooks",
+        "partner-center",
         "nginx",
         "ready",
     ]

@@ -129,7 +129,14 @@ def test_the_kustomization_renders_the_whole_product(
         if o["kind"] != "Namespace"
     )
     deployments = by_kind(rendered, "Deployment")
-    assert set(deployments) == {"rasa", "actions", "api", "transcripts", "webhooks"}
+    assert set(deployments) == {
+        "rasa",
+        "actions",
+        "api",
+        "transcripts",
+        "webhooks",
+        "partner-center",
+    }
     assert deployments["rasa"]["spec"]["replicas"] >= 2
     assert deployments["transcripts"]["spec"]["replicas"] == 1, (
         "one consumer per queue: it numbers events in arrival order"
@@ -148,7 +155,7 @@ def test_every_pod_reads_the_rendered_config_and_secret(
         for o in rendered
         if "template" in o.get("spec", {})
     ]
-    assert len(pods) == 6  # five deployments and the migration job
+    assert len(pods) == 7  # six deployments and the migration job
     for pod in pods:
         for container in pod["containers"]:
             sources = container["envFrom"]

@@ -224,11 +224,15 @@ def billed_total(session: Session, *, customer_id: int) -> Decimal:
 
 
 def subscriptions_of(session: Session, *, customer_id: int) -> list[Subscription]:
-    """The customer's subscriptions, by product name."""
+    """The customer's subscriptions, by product name; those Partner Center no longer
+    lists (marked by the sync, api/partner_center/sync.py) are left out."""
     return list(
         session.scalars(
             select(Subscription)
-            .where(Subscription.customer_id == customer_id)
+            .where(
+                Subscription.customer_id == customer_id,
+                Subscription.partner_center_removed_at.is_(None),
+            )
             .order_by(Subscription.product_name, Subscription.id)
         )
     )
