@@ -99,14 +99,11 @@ class ActionAnswerQuestions(Action):
     ) -> list[EventType]:
         questions = questions_of(tracker)
         message = tracker.latest_message or {}
-        main = (message.get("intent") or {}).get("name")
-        # The answer to the whole message took up its question when only one clause
-        # asks it; of two questions with that intent ("when are you around", "do
-        # you charge for help"), which one it answered is not known: both follow.
+        # The answer to the whole message read every entity in it: the clauses
+        # asking what it answered are answered.
         answered_intent = (
-            main
+            (message.get("intent") or {}).get("name")
             if answered_already(tracker)
-            and sum(q.get("intent") == main for q in questions) == 1
             else None
         )
         texts = texts_for(tracker)
@@ -116,7 +113,6 @@ class ActionAnswerQuestions(Action):
             intent = str(question.get("intent") or "")
             clause = str(question.get("text") or "").strip()
             if intent == answered_intent:
-                answered_intent = None  # that one is answered; a second is not
                 continue
             answer = ANSWERS.get(intent)
             if answer is not None:
