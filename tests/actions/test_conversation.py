@@ -14,8 +14,8 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from actions.base import CURRENT_INVOICE_SLOT, LAST_REASON_SLOT
 from actions import conversation as conversation_actions
+from actions.base import CURRENT_INVOICE_SLOT, LAST_REASON_SLOT
 from actions.conversation import (
     FORM_SLOTS,
     ActionCapabilities,
