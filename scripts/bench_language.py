@@ -81,10 +81,12 @@ def langid_scorer(codes: list[str]) -> Scorer:
     return score
 
 
-def public_english(eval_dir: Path) -> list[str]:
+def public_english(eval_dir: Path, synthetic: bool = False) -> list[str]:
+    """The public evaluation texts: human-written, or (`synthetic`) the generated and
+    peer-bot files."""
     texts: list[str] = []
     for path in sorted(eval_dir.glob("*.csv")):
-        if path.name in SYNTHETIC_FILES:
+        if (path.name in SYNTHETIC_FILES) != synthetic:
             continue
         with path.open(encoding="utf-8", newline="") as handle:
             texts += [row["text"] for row in csv.DictReader(handle) if row.get("text")]
@@ -210,6 +212,8 @@ def main() -> int:
     ]
     public = public_english(args.eval_dir) if args.eval_dir.is_dir() else []
     false_public = sum(detect(t, full_vocabulary).code != "en" for t in public)
+    generated = public_english(args.eval_dir, True) if args.eval_dir.is_dir() else []
+    false_generated = sum(detect(t, full_vocabulary).code != "en" for t in generated)
 
     # Other languages
     rows = []
@@ -251,6 +255,10 @@ def main() -> int:
         lines.append(
             f"| public evaluation files, human-written English (never trained on) "
             f"| {len(public)} | {false_public} |"
+        )
+        lines.append(
+            f"| public evaluation files, generated and peer-bot English "
+            f"| {len(generated)} | {false_generated} |"
         )
     lines += [
         "",
