@@ -417,7 +417,10 @@ class LanguageDetector(GraphComponent):
             spoken = [c for c in detection.candidates if c in self.spoken]
             if spoken and spoken[0] != detection.code:
                 detection = Detection(
-                    spoken[0], detection.candidates, detection.confidence, "script"
+                    spoken[0],
+                    detection.candidates,
+                    detection.confidence,
+                    detection.source,
                 )
             message.set(
                 LANGUAGE_KEY, detection.as_dict(bool(spoken)), add_to_output=True
