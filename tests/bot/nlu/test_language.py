@@ -267,7 +267,8 @@ def test_english_training_data_stays_english_with_words_it_has_not_seen(
             if found.code != "en":
                 false.append((texts[i], found.code))
     assert len(texts) > 4000
-    assert len(false) <= 2, false  # measured: 1 in 4,756 ("blah blah" -> id)
+    # measured: 1 in 4,756 ("blah blah" -> id); at most one in a thousand
+    assert len(false) <= max(2, len(texts) // 1000), false
 
 
 def test_other_languages_are_told(
