@@ -8,10 +8,15 @@ and a chatter who is unhappy with it.
   (`last_reason`, set by `Reply.because()`).
 - `action_capabilities` says what the desk can do, for customers or for staff.
 - `action_complaint` apologises and offers a person.
+- `action_unsupported_language` answers a message in a language the desk does not
+  speak (bot/language.py sets the intent `unsupported_language` and the message's
+  `language`): which languages the desk speaks, inviting the user to write in one of
+  them, in the message's language where its catalogue has that text, else in English.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -27,6 +32,9 @@ from actions.identity import chat_identity
 from actions.refunds import POSSIBLE_SLOT
 from actions.refunds import SLOTS as CANCELLATION_SLOTS
 from actions.tickets import TICKET_SLOTS
+from actions.tracker import latest_message
+from common.formatting import language_names
+from common.texts import DEFAULT_LANGUAGE, catalogue, desk_languages
 
 # What each form forgets when it is left.
 FORM_SLOTS: dict[str, tuple[str, ...]] = {
@@ -116,4 +124,56 @@ class ActionComplaint(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         dispatcher.utter_message(response="utter_complaint")
+        return []
+
+
+UNSUPPORTED_TEXT = "language.unsupported"
+LANGUAGE_CODE = re.compile(r"[a-z]{2,3}")  # ISO 639-1 or -3, as bot/language.py gives
+
+
+def languages_of_message(tracker: Tracker) -> list[str]:
+    """The languages the latest message may be in, most likely first
+    (`latest_message["language"]`, bot/language.py)."""
+    detected = latest_message(tracker).get("language")
+    if not isinstance(detected, dict):
+        return []
+    candidates = detected.get("candidates")
+    if not isinstance(candidates, list) or not candidates:
+        candidates = [detected.get("code")]
+    return [c for c in candidates if isinstance(c, str) and LANGUAGE_CODE.fullmatch(c)]
+
+
+def unsupported_language_text(lang: str) -> str:
+    """ "Sorry, I can only chat in English for now...", in `lang` (whose catalogue
+    may hold just this text)."""
+    spoken = list(desk_languages())
+    return catalogue(lang).text(
+        UNSUPPORTED_TEXT,
+        languages=language_names(spoken, "and", lang),
+        any_language=language_names(spoken, "or", lang),
+    )
+
+
+def answer_languages(candidates: list[str]) -> list[str]:
+    """The languages to answer in: each candidate whose catalogue has the text (both,
+    when the message may be Japanese or Chinese), else English."""
+    found = [
+        lang
+        for lang in dict.fromkeys(candidates)
+        if catalogue(lang).language == lang and lang != DEFAULT_LANGUAGE
+    ]
+    return found or [DEFAULT_LANGUAGE]
+
+
+class ActionUnsupportedLanguage(Action):
+    """A message in a language the desk does not speak: say which it speaks."""
+
+    def name(self) -> str:
+        return "action_unsupported_language"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        for lang in answer_languages(languages_of_message(tracker)):
+            dispatcher.utter_message(text=unsupported_language_text(lang))
         return []

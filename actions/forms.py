@@ -53,7 +53,15 @@ AFFIRM, DENY = "affirm", "deny"
 # Intents a form never takes as an answer: their own rules answer them, and the
 # form asks again afterwards (or has been left).
 LEAVING_INTENTS = frozenset(
-    {"stop", "request_human", "ask_why", "complain", "goodbye", "ask_capabilities"}
+    {
+        "stop",
+        "request_human",
+        "ask_why",
+        "complain",
+        "goodbye",
+        "ask_capabilities",
+        "unsupported_language",
+    }
 )
 # A topic question inside a form is an interruption when NLU is at least this sure.
 INTERRUPTION_CONFIDENCE = 0.5

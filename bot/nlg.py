@@ -2,8 +2,8 @@
 
 Rasa renders a response (`utter_*`, by a rule or by an action that names it) through
 its NLG. This one is Rasa's own templated NLG run over the catalogue of the
-conversation's language (the `language` slot; English when it is unset or has no
-catalogue), so variations, slot conditions, buttons and `{placeholders}` work as
+conversation's language (the `language` slot; English when it is unset or not one
+the desk speaks: a partial catalogue is never a conversation's language), so variations, slot conditions, buttons and `{placeholders}` work as
 Rasa documents them, and the domain holds no texts. endpoints.yml selects it:
 
     nlg:
@@ -19,7 +19,7 @@ from rasa.core.nlg.generator import NaturalLanguageGenerator
 from rasa.core.nlg.response import TemplatedNaturalLanguageGenerator
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from common.texts import DEFAULT_LANGUAGE, catalogue, languages
+from common.texts import DEFAULT_LANGUAGE, catalogue, desk_languages
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class CatalogueNLG(NaturalLanguageGenerator):
             language: TemplatedNaturalLanguageGenerator(
                 dict(catalogue(language).responses)
             )
-            for language in languages()
+            for language in desk_languages()
         }
 
     def for_language(self, language: Any) -> TemplatedNaturalLanguageGenerator:

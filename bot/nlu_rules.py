@@ -109,7 +109,7 @@ def _identifier_intent(text: str, config: dict[str, Any]) -> str | None:
     return str(config["invoice_intent"] if invoices else config["ticket_intent"])
 
 
-def _with_rule_intent(message: Message, intent: str, confidence: float) -> None:
+def with_rule_intent(message: Message, intent: str, confidence: float) -> None:
     """Put ``intent`` first; the classifier's other intents share the rest."""
     ranking = [
         dict(entry)
@@ -174,7 +174,7 @@ class NluRules(GraphComponent):
             self._add_separated_identifiers(message, text)
             intent = _identifier_intent(text, self.config)
             if intent is not None:
-                _with_rule_intent(message, intent, float(self.config["confidence"]))
+                with_rule_intent(message, intent, float(self.config["confidence"]))
         return messages
 
     @staticmethod

@@ -16,8 +16,10 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from babel import Locale, UnknownLocaleError
 from babel.dates import format_date as babel_date
 from babel.dates import format_time as babel_time
+from babel.lists import format_list
 from babel.numbers import format_currency, format_decimal, get_currency_precision
 from babel.plural import PluralRule
 
@@ -120,6 +122,25 @@ def join_words(
         head=texts.text("list.separator").join(words[:-1]),
         tail=words[-1],
     )
+
+
+def language_names(
+    codes: list[str], last: str = "and", lang: str = DEFAULT_LANGUAGE
+) -> str:
+    """Languages named in `lang`, as a list: `["en", "ja"]` in German is "Englisch
+    und Japanisch" (`last="or"`: "Englisch oder Japanisch"). Babel's CLDR names and
+    list patterns, so a catalogue that holds only a few texts needs no words of its
+    own for this."""
+    try:
+        locale = Locale.parse(lang)
+    except (ValueError, UnknownLocaleError):
+        locale = Locale.parse(DEFAULT_LANGUAGE)
+    names = [locale.languages.get(code, code) for code in codes]
+    if not names:
+        return ""
+    if last == "or":
+        return format_list(names, "or", locale=locale)
+    return format_list(names, "standard", locale=locale)
 
 
 def bullet_list(lines: list[str]) -> str:

@@ -13,6 +13,13 @@ bot/nlg.py), `texts` (phrases actions compose, Python format strings), `widget` 
 `documents`. A language other than English may leave ids out; they fall back to
 English, so adding a language is a data change (its catalogue) plus its NLU.
 
+`desk: true` at the top of a catalogue says the desk speaks that language: its NLU
+understands it and the bot answers in it (`desk_languages()`, the one list of them).
+A catalogue without it is partial on purpose: it holds the few texts that tell a
+user, in their own language, which languages the desk speaks (`language.*`), and the
+words those texts are built with (`list.*`). Making such a language one the desk
+speaks means completing its catalogue and its NLU, then setting `desk: true`.
+
 Standard library and PyYAML only: Rasa's environment renders the responses, ours the
 texts, the widget and the PDFs.
 """
@@ -31,6 +38,7 @@ import yaml
 TEXTS_DIR = Path(__file__).with_name("texts")
 DEFAULT_LANGUAGE = "en"
 SECTIONS = ("responses", "texts", "widget", "documents")
+DESK_KEY = "desk"  # `desk: true`: the desk speaks the catalogue's language
 
 
 class CatalogueError(ValueError):
@@ -38,9 +46,17 @@ class CatalogueError(ValueError):
 
 
 def languages() -> tuple[str, ...]:
-    """The languages that have a catalogue, English first."""
+    """The languages that have a catalogue (whole or partial), English first."""
     found = sorted(path.stem for path in TEXTS_DIR.glob("*.yml"))
     return tuple(sorted(found, key=lambda code: code != DEFAULT_LANGUAGE))
+
+
+def desk_languages() -> tuple[str, ...]:
+    """The languages the desk speaks (catalogues with `desk: true`), English first."""
+    spoken = tuple(code for code in languages() if catalogue(code).desk)
+    if DEFAULT_LANGUAGE not in spoken:
+        raise CatalogueError(f"{DEFAULT_LANGUAGE}.yml must say `desk: true`")
+    return spoken
 
 
 class _Blank(dict[str, Any]):
@@ -65,6 +81,7 @@ class Catalogue:
     texts: Mapping[str, str]
     widget_texts: Mapping[str, str]
     document_texts: Mapping[str, str]
+    desk: bool = False  # the desk speaks this language (not only a few texts)
 
     def response(self, key: str) -> list[dict[str, Any]]:
         """The variations of the bot's answer `key`."""
@@ -93,13 +110,16 @@ class Catalogue:
             raise CatalogueError(f"no document text {key!r} in the catalogue") from None
 
 
-def _read(path: Path) -> dict[str, dict[str, Any]]:
+def _read(path: Path) -> tuple[dict[str, dict[str, Any]], bool]:
+    """The sections of a catalogue file, and whether the desk speaks its language."""
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     if not isinstance(data, dict) or data.get("language") != path.stem:
         raise CatalogueError(f"{path}: `language: {path.stem}` is missing")
-    unknown = set(data) - {"version", "language", *SECTIONS}
+    unknown = set(data) - {"version", "language", DESK_KEY, *SECTIONS}
     if unknown:
         raise CatalogueError(f"{path}: unknown sections {sorted(unknown)}")
+    if not isinstance(data.get(DESK_KEY, False), bool):
+        raise CatalogueError(f"{path}: `{DESK_KEY}` must be true or false")
     sections: dict[str, dict[str, Any]] = {}
     for section in SECTIONS:
         entries = data.get(section) or {}
@@ -117,19 +137,19 @@ def _read(path: Path) -> dict[str, dict[str, Any]]:
         for key, value in sections[section].items():
             if not isinstance(value, str):
                 raise CatalogueError(f"{path}: {section}.{key} must be a string")
-    return sections
+    return sections, data.get(DESK_KEY, False) is True
 
 
 @lru_cache
 def catalogue(language: str = DEFAULT_LANGUAGE) -> Catalogue:
     """The catalogue of `language` (English for a language we have none for)."""
-    english = _read(TEXTS_DIR / f"{DEFAULT_LANGUAGE}.yml")
+    english, english_desk = _read(TEXTS_DIR / f"{DEFAULT_LANGUAGE}.yml")
     path = TEXTS_DIR / f"{language}.yml"
     if language == DEFAULT_LANGUAGE or not path.is_file():
-        own = english
+        own, desk = english, english_desk
         language = DEFAULT_LANGUAGE
     else:
-        own = _read(path)
+        own, desk = _read(path)
     merged = {section: {**english[section], **own[section]} for section in SECTIONS}
     return Catalogue(
         language=language,
@@ -137,4 +157,5 @@ def catalogue(language: str = DEFAULT_LANGUAGE) -> Catalogue:
         texts=merged["texts"],
         widget_texts=merged["widget"],
         document_texts=merged["documents"],
+        desk=desk,
     )

@@ -29,6 +29,13 @@ RASA_SENDS = frozenset({"utter_default"})
 UNUSED = re.compile(r"The utterance '(?P<name>[^']+)' is not used in any story or rule")
 # Said on every run whatever the domain holds (rasa/shared/core/slot_mappings.py).
 ALWAYS_SAID = ("Slot auto-fill has been removed in 3.0",)
+# Intents an NLU component sets by itself, never trained: Rasa warns that they have
+# no examples. `unsupported_language`: bot/language.py.
+SET_BY_COMPONENTS = frozenset({"unsupported_language"})
+UNTRAINED = re.compile(
+    r"The intent '(?P<name>[^']+)' is listed in the domain file, but is not found "
+    r"in the NLU training data"
+)
 
 
 # A response name composed in code, e.g. f"utter_why_{form}_{slot}": its prefix.
@@ -88,6 +95,9 @@ def main() -> int:
         message = str(warning.message).strip()
         match = UNUSED.search(message)
         if message.startswith(ALWAYS_SAID):
+            continue
+        untrained = UNTRAINED.search(" ".join(message.split()))
+        if untrained and untrained["name"] in SET_BY_COMPONENTS:
             continue
         if match:
             unused.add(match["name"])

@@ -1,5 +1,6 @@
 """The conversation itself (actions/conversation.py): leaving a request, "why?",
-what the desk can do, and an unhappy chatter."""
+what the desk can do, an unhappy chatter, and a message in a language the desk does
+not speak."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from actions import conversation as conversation_actions
 from actions.base import CURRENT_INVOICE_SLOT, LAST_REASON_SLOT
 from actions.conversation import (
     FORM_SLOTS,
@@ -20,6 +22,7 @@ from actions.conversation import (
     ActionComplaint,
     ActionExplainWhy,
     ActionStop,
+    ActionUnsupportedLanguage,
 )
 from actions.forms import FAILURES_SLOT
 from actions.payments import ActionPaymentMethods
@@ -271,3 +274,91 @@ async def test_a_complaint_gets_an_apology_and_a_person() -> None:
     assert names == ["utter_complaint"] and events == []
     assert shown[0].startswith("I'm sorry")
     assert "welcome" not in shown[0].lower()
+
+
+# --------------------------------------------------------------- another language
+
+
+def in_language(text: str, detected: Optional[dict[str, Any]]) -> Tracker:
+    """The latest message `text`, with the `language` bot/language.py gave it."""
+    event = user(text, "unsupported_language", confidence=1.0)
+    if detected is not None:
+        event["parse_data"]["language"] = detected
+    return conversation([event])
+
+
+def detected(*candidates: str) -> dict[str, Any]:
+    return {
+        "code": candidates[0],
+        "candidates": list(candidates),
+        "confidence": 0.97,
+        "source": "detector",
+        "spoken": False,
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "english_named", "start"),
+    [
+        ("Wann ist meine nächste Rechnung fällig?", "de", "Englisch", "Entschuldigung"),
+        ("Où est ma facture ?", "fr", "anglais", "Désolé"),
+        ("¿Dónde está mi factura?", "es", "inglés", "Lo siento"),
+        ("Onde está a minha fatura?", "pt", "inglês", "Desculpe"),
+        ("Dov'è la mia fattura?", "it", "inglese", "Mi scusi"),
+        ("Waar is mijn factuur?", "nl", "Engels", "Sorry, ik"),
+        ("請求書を見せてください", "ja", "英語", "申し訳ございません"),
+        ("请把上个月的发票发给我", "zh", "英语", "抱歉"),
+    ],
+)
+async def test_another_language_is_told_in_that_language_which_the_desk_speaks(
+    text: str, language: str, english_named: str, start: str
+) -> None:
+    names, shown, events = await run(
+        ActionUnsupportedLanguage(), in_language(text, detected(language))
+    )
+    assert names == ["<text>"] and events == []
+    assert shown[0].startswith(start)
+    assert shown[0].count(english_named) == 2  # speaks it, and write in it
+    assert "English" not in shown[0] and "{" not in shown[0]
+
+
+async def test_japanese_or_chinese_characters_alone_are_answered_in_both() -> None:
+    _, shown, _ = await run(
+        ActionUnsupportedLanguage(),
+        in_language("請求書 G000024195", detected("zh", "ja")),
+    )
+    assert len(shown) == 2
+    assert "英语" in shown[0] and "英語" in shown[1]
+
+
+@pytest.mark.parametrize(
+    "language",
+    [
+        detected("ko"),  # told, but no catalogue has the text in Korean
+        None,  # nothing said which language
+        {"code": "../../etc/passwd", "candidates": ["../../etc/passwd"]},
+        {"code": 7},
+    ],
+)
+async def test_a_language_without_its_own_text_is_answered_in_english(
+    language: Optional[dict[str, Any]],
+) -> None:
+    _, shown, _ = await run(
+        ActionUnsupportedLanguage(), in_language("청구서를 보내주세요", language)
+    )
+    assert shown == [
+        "Sorry, I can only chat in English for now. Please write your message in "
+        "English and I'll be glad to help."
+    ]
+
+
+async def test_the_answer_names_every_language_the_desk_speaks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(conversation_actions, "desk_languages", lambda: ("en", "ja"))
+    _, shown, _ = await run(
+        ActionUnsupportedLanguage(),
+        in_language("Wo ist meine Rechnung?", detected("de")),
+    )
+    assert "nur auf Englisch und Japanisch antworten" in shown[0]
+    assert "auf Englisch oder Japanisch" in shown[0]

@@ -20,7 +20,7 @@ from tests.actions.escalation_fixtures import action, bot, conversation, respons
 from tests.actions.helpers import render
 
 DOMAIN = Path(__file__).resolve().parents[2] / "domain"
-NEVER_SUGGESTED_TOPICS = {"smalltalk", "out_of_scope"}
+NEVER_SUGGESTED_TOPICS = {"smalltalk", "out_of_scope", "other_language"}
 
 
 def unclear(text: str = "the thingy on the bill", **kwargs: Any) -> dict[str, Any]:

@@ -142,6 +142,8 @@ async def validate(tracker: Tracker) -> tuple[dict[str, Any], list[str], list[An
         ("you're useless", "complain"),
         ("bye", "goodbye"),
         ("what can you do?", "ask_capabilities"),
+        # another language: its rule says which languages the desk speaks
+        ("zehn Lizenzen bitte", "unsupported_language"),
     ],
 )
 @pytest.mark.parametrize("asked", [SEATS, REASON, CONFIRM])

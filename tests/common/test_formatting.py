@@ -13,6 +13,7 @@ from common.formatting import (
     format_money,
     format_period,
     join_words,
+    language_names,
     local_today,
     plural,
 )
@@ -65,3 +66,20 @@ def test_counts_and_lists_read_as_english() -> None:
     assert plural(1200, "seat") == "1,200 seats"
     assert join_words(["a"]) == "a"
     assert join_words(["a", "b", "c"], "or") == "a, b or c"
+
+
+@pytest.mark.parametrize(
+    ("codes", "last", "lang", "expected"),
+    [
+        (["en"], "and", "en", "English"),
+        (["en", "ja"], "and", "de", "Englisch und Japanisch"),
+        (["en", "ja"], "or", "fr", "anglais ou japonais"),
+        (["en", "ja"], "or", "ja", "英語または日本語"),
+        (["en", "ja"], "and", "xx-nonsense", "English and Japanese"),  # unknown: en
+        ([], "and", "en", ""),
+    ],
+)
+def test_languages_are_named_in_the_language_of_the_text(
+    codes: list[str], last: str, lang: str, expected: str
+) -> None:
+    assert language_names(codes, last, lang) == expected

@@ -29,6 +29,7 @@ TOPIC_TRIAGE = {
     "human_agent": "none",
     "smalltalk": "none",
     "out_of_scope": "none",
+    "other_language": "none",
 }
 
 INTENT_TOPIC = {
@@ -62,6 +63,7 @@ INTENT_TOPIC = {
     "ask_ticket_status": "ticket_status",
     "request_human": "human_agent",
     "out_of_scope": "out_of_scope",
+    "unsupported_language": "other_language",
     "nlu_fallback": "out_of_scope",
 }
 

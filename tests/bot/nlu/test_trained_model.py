@@ -88,6 +88,11 @@ def parse():
         ("g-000 024 178", "ask_invoice"),
         ("CSP-000012", "ask_ticket_status"),
         ("the one before that", "ask_invoice"),
+        # languages the desk does not speak (bot/language.py)
+        ("請求書 G000024195", "unsupported_language"),
+        ("Wann ist meine nächste Rechnung fällig?", "unsupported_language"),
+        ("Où est ma facture ?", "unsupported_language"),
+        ("sorry: in English, show me my latest invoice", "ask_invoice"),
     ],
 )
 def test_intent(parse, text: str, intent: str) -> None:
@@ -108,3 +113,18 @@ def test_intent(parse, text: str, intent: str) -> None:
 def test_entity(parse, text: str, entity: str, value: str) -> None:
     found = [(e["entity"], e["value"]) for e in parse(text)["entities"]]
     assert (entity, value) in found
+
+
+@pytest.mark.parametrize(
+    ("text", "code", "spoken"),
+    [
+        ("show me my latest invoice", "en", True),
+        ("ok", "en", True),
+        ("Teams", "en", True),
+        ("請求書を見せてください", "ja", False),
+        ("¿Dónde está mi factura?", "es", False),
+    ],
+)
+def test_language(parse, text: str, code: str, spoken: bool) -> None:
+    told = parse(text)["language"]
+    assert (told["code"], told["spoken"]) == (code, spoken)
