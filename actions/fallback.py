@@ -14,6 +14,7 @@ found in the unclear message, so that choosing it answers what was asked.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -104,9 +105,17 @@ FOLLOW_UP_INTENT = "follow_up"
 FOLLOW_UP_ACTION = "action_follow_up"
 
 
+# "how do we fix it?", "is that normal?": a message that leans on the answer just
+# given.
+POINTS_BACK = re.compile(r"\b(?:it|that|this|they|them)\b", re.IGNORECASE)
+
+
 def maybe_follow_up(parse: dict[str, Any]) -> bool:
-    """Whether an unclear message may be a follow-up ("and the support pricing?"
-    between follow_up and ask_support_info): one of its two best intents."""
+    """Whether an unclear message may be a follow-up: "and the support pricing?"
+    (follow_up one of its two best intents) or "how do we fix it?" (it points back
+    at the answer just given)."""
+    if POINTS_BACK.search(str(parse.get("text") or "")):
+        return True
     ranking = parse.get("intent_ranking") or []
     return any(
         ranked.get("name") == FOLLOW_UP_INTENT

@@ -44,6 +44,7 @@ from api.domain.services.billing import (
     latest_invoice,
     latest_invoice_for_product,
     previous_invoice,
+    unpaid_invoices,
 )
 from api.domain.services.periods import Period, PeriodError, parse_billing_periods
 from api.settings import get_settings
@@ -91,6 +92,8 @@ NEWEST = re.compile(
     r"\b(?:latest|newest|most\s+recent|last)\s+(?:one|invoice|bill)\b|\b(?:latest|newest)\b",
     re.IGNORECASE,
 )
+# "when is my next invoice due?", "the next bill to pay": the open invoice due first.
+NEXT_TO_PAY = re.compile(r"\b(?:due|pay|payable|owe)\b", re.IGNORECASE)
 # "last month's", "the previous month": a period named from today.
 RELATIVE = re.compile(r"\b(?:last|previous|prior)\s+month", re.IGNORECASE)
 CURRENT_BILL = re.compile(
@@ -321,6 +324,13 @@ def by_reference(context: Context, customer: Customer, ref: str) -> Chosen:
         return Chosen(invoice=found)
     if ref == "next":
         found = next_invoice(context, base)
+        if found is None and NEXT_TO_PAY.search(latest_text(context.tracker)):
+            # "when is my next invoice due?": the next one to pay
+            open_invoices = sorted(
+                unpaid_invoices(context.session, customer_id=customer.id),
+                key=lambda i: (i.due_date, i.number),
+            )
+            found = open_invoices[0] if open_invoices else None
         if found is None:
             return Chosen(
                 reply=Reply().say(

@@ -52,6 +52,8 @@ ANSWERS: dict[str, type[Action]] = {
     "ask_support_info": ActionSupportInfo,
     "escalate_to_microsoft": ActionEscalationRoute,
     "ask_ticket_status": ActionTicketStatus,
+    # "can someone call us back?" among other questions: how to reach the desk
+    "request_human": ActionSupportInfo,
 }
 
 

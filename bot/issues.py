@@ -173,8 +173,14 @@ _QUESTION_START = (
 _QUESTION_COMMA = re.compile(rf"[,:]\s+(?=(?:{_QUESTION_START})\b)", re.IGNORECASE)
 _ASKED = re.compile(rf"\?\s*$|^(?:{_QUESTION_START})\b", re.IGNORECASE)
 # Topics whose clauses are no question for the desk to answer.
-NOT_QUESTIONS = frozenset({"smalltalk", "human_agent"})
+NOT_QUESTIONS = frozenset({"smalltalk"})
 OUT_OF_SCOPE_TOPIC = "out_of_scope"
+# Topics that count only when asked as a question ("can someone call us back?", "and
+# what's the weather tomorrow?"), not as a statement.
+ONLY_ASKED = frozenset({OUT_OF_SCOPE_TOPIC, "human_agent"})
+# A clause asked as a question counts from this confidence: short questions ("when
+# are you guys around") carry few words for the classifier.
+ASKED_MIN_CONFIDENCE = 0.4
 
 
 def find_questions(
@@ -199,9 +205,14 @@ def find_questions(
     found: list[Issue] = []
     for clause, (intent, confidence) in zip(clauses, classify(clauses)):
         topic = taxonomy.intent_topic.get(intent)
-        if topic is None or topic in NOT_QUESTIONS or confidence < min_confidence:
+        asked = _ASKED.search(clause) is not None
+        if topic is None or topic in NOT_QUESTIONS:
             continue
-        if topic == OUT_OF_SCOPE_TOPIC and not _ASKED.search(clause):
+        if confidence < (
+            min(min_confidence, ASKED_MIN_CONFIDENCE) if asked else min_confidence
+        ):
+            continue
+        if topic in ONLY_ASKED and not asked:
             continue  # "our finance person is off this week": no question
         found.append(
             Issue(clause, intent, confidence, topic, taxonomy.topic_triage[topic])

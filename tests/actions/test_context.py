@@ -185,3 +185,40 @@ async def test_a_follow_up_with_nothing_to_follow_is_the_fallback() -> None:
     await ActionFollowUp().run(dispatcher, tracker, {})
     assert dispatcher.messages
     assert all("invoice" not in str(m.get("response")) for m in dispatcher.messages)
+
+
+async def test_the_next_invoice_due_is_the_next_one_to_pay(
+    seeded_db: DemoSummary, seeded_session: Session
+) -> None:
+    """Woodgrove's newest invoice is partly paid: "when is my next invoice due?"
+    is about it (nothing comes after the newest), not "there is none after it"."""
+    case = seeded_db.case("partially_paid_invoice")
+    assert case.invoice_number
+    partial = invoice(seeded_session, case.invoice_number)
+    tracker = make_tracker(
+        session_metadata={"chat_token": customer_token(case.tenant_id)},
+        intent="ask_payment_status",
+        text="When is my next invoice due?",
+        entities={"invoice_ref": "next"},
+    )
+    action = ActionPaymentStatus(clock=midday(seeded_db.anchor))  # type: ignore[call-arg]
+    texts, _, _ = await run(action, tracker)
+    said = "\n".join(texts)
+    assert partial.number in said
+    assert f"{partial.due_date.day} {partial.due_date:%B %Y}" in said
+
+
+def test_an_unclear_message_that_points_back_is_followed() -> None:
+    from actions.fallback import maybe_follow_up
+
+    assert maybe_follow_up({"text": "how do we fix it?", "intent_ranking": []})
+    assert not maybe_follow_up({"text": "blorp wibble", "intent_ranking": []})
+    assert maybe_follow_up(
+        {
+            "text": "and the support pricing?",
+            "intent_ranking": [
+                {"name": "follow_up", "confidence": 0.5},
+                {"name": "ask_support_info", "confidence": 0.47},
+            ],
+        }
+    )

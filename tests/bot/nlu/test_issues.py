@@ -126,7 +126,7 @@ QUESTIONS = {
     "what is the weather like today": ("out_of_scope", 0.9),
     "and how is your day going": ("greet", 0.9),
     "do you know any good jokes": ("out_of_scope", 0.9),
-    "how do I pay by bank transfer": ("ask_payment_methods", 0.6),
+    "how do I pay by bank transfer": ("ask_payment_methods", 0.3),
 }
 
 
@@ -174,3 +174,30 @@ def test_an_out_of_scope_question_is_listed_beside_one_the_desk_answers() -> Non
 )
 def test_fewer_than_two_questions_is_no_list(text: str) -> None:
     assert find_questions(text, ask, 0.8) == []
+
+
+def test_a_short_question_counts_with_less_confidence_than_a_statement() -> None:
+    table = {
+        "What's our latest invoice": ("ask_invoice", 0.99),
+        "when are you guys around": ("ask_support_info", 0.48),
+        "you guys are around a lot": ("ask_support_info", 0.48),
+        "can someone call us back": ("request_human", 0.99),
+    }
+
+    def short(clauses: Sequence[str]) -> list[tuple[str, float]]:
+        return [table[c] for c in clauses]
+
+    asked = find_questions(
+        "What's our latest invoice. when are you guys around", short, 0.8
+    )
+    assert [q.intent for q in asked] == ["ask_invoice", "ask_support_info"]
+    assert (
+        find_questions(
+            "What's our latest invoice. you guys are around a lot", short, 0.8
+        )
+        == []
+    )
+    asked = find_questions(
+        "What's our latest invoice. can someone call us back", short, 0.8
+    )
+    assert [q.intent for q in asked] == ["ask_invoice", "request_human"]
