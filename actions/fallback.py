@@ -107,7 +107,10 @@ FOLLOW_UP_ACTION = "action_follow_up"
 
 # "how do we fix it?", "is that normal?": a message that leans on the answer just
 # given.
-POINTS_BACK = re.compile(r"\b(?:it|that|this|they|them)\b", re.IGNORECASE)
+POINTS_BACK = re.compile(
+    r"\b(?:it|that|this|they|them)\b|^\W*(?:and|what about|how about|same)\b",
+    re.IGNORECASE,
+)
 
 
 def maybe_follow_up(parse: dict[str, Any]) -> bool:

@@ -31,7 +31,11 @@ from actions.payments import (
 from actions.refunds import POSSIBLE_SLOT, ActionCancellationOptions
 from actions.subscriptions import ActionSubscriptions
 from actions.support import ActionSupportInfo
-from actions.tickets import ActionEscalationRoute, ActionTicketStatus
+from actions.tickets import (
+    ActionEscalationRoute,
+    ActionTechnicalSelfHelp,
+    ActionTicketStatus,
+)
 from actions.tracker import LISTEN, session_events
 
 FOLLOW_UP = "action_follow_up"
@@ -53,10 +57,13 @@ REPEATABLE: dict[str, type[Action]] = {
         ActionSupportInfo,
         ActionEscalationRoute,
         ActionTicketStatus,
+        ActionTechnicalSelfHelp,
     )
 }
 # Actions that run on every turn or only ask: they are not the answer followed.
-NOT_ANSWERS = frozenset({LISTEN, FOLLOW_UP, "action_session_start"})
+NOT_ANSWERS = frozenset(
+    {LISTEN, FOLLOW_UP, "action_session_start", "action_answer_questions"}
+)
 
 
 # What a follow-up keeps from the question it follows when it does not say it again:
