@@ -24,7 +24,11 @@ from actions.base import LAST_REASON_SLOT, texts_for
 from actions.disputes import DISPUTE_SLOTS
 from actions.forms import FAILURES_SLOT
 from actions.identity import chat_identity
-from actions.refunds import POSSIBLE_SLOT
+from actions.refunds import (
+    POSSIBLE_SLOT,
+    ActionCancellationAlternatives,
+    wants_alternatives,
+)
 from actions.refunds import SLOTS as CANCELLATION_SLOTS
 from actions.tickets import TICKET_SLOTS
 
@@ -98,6 +102,11 @@ class ActionCapabilities(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        if wants_alternatives(tracker):
+            # "So what can I do instead?" right after a cancellation was refused.
+            return await ActionCancellationAlternatives().run(
+                dispatcher, tracker, domain
+            )
         identity = chat_identity(tracker)
         staff = identity is not None and identity.kind == "staff"
         dispatcher.utter_message(
