@@ -57,7 +57,9 @@ def token(session: Session, domain: str) -> str:
 
 def sub(session: Session, domain: str, product_start: str) -> Subscription:
     owner = customer(session, domain)
-    return next(s for s in owner.subscriptions if s.product_name.startswith(product_start))
+    return next(
+        s for s in owner.subscriptions if s.product_name.startswith(product_start)
+    )
 
 
 def tracker_for(
