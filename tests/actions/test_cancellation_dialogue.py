@@ -501,3 +501,36 @@ async def test_what_can_you_do_without_a_refusal_is_the_capabilities(
         seeded_session, "fourthcoffee.com", "what can I do here?", "ask_capabilities"
     )
     assert not wants_alternatives(tracker)
+
+
+async def test_asking_for_another_eligible_product_switches_the_form(
+    seeded_db: DemoSummary, seeded_session: Session
+) -> None:
+    copilot = sub(seeded_session, "treyresearch.net", "Microsoft 365 Copilot")
+    central = sub(seeded_session, "treyresearch.net", "Dynamics 365 Business Central")
+    # Business Central is outside its window: asked for, it is explained, the form
+    # stays on Copilot; Copilot named while the form is on it is just an answer.
+    tracker = form_tracker(
+        seeded_session,
+        "treyresearch.net",
+        "cancel Business Central instead",
+        "cancel_subscription",
+        SEATS_SLOT,
+        {SUBSCRIPTION_SLOT: copilot.id},
+        products=["Dynamics 365 Business Central"],
+    )
+    events, texts = await validate(seeded_db, tracker)
+    slots = slot_events(events)
+    assert SUBSCRIPTION_SLOT not in slots
+    assert slots[CURRENT_SUBSCRIPTION_SLOT] == central.id
+    tracker = form_tracker(
+        seeded_session,
+        "treyresearch.net",
+        "cancel 2 copilot seats",
+        "change_seats",
+        SEATS_SLOT,
+        {SUBSCRIPTION_SLOT: copilot.id},
+        products=["Copilot"],
+    )
+    events, texts = await validate(seeded_db, tracker)
+    assert slot_events(events)[SEATS_SLOT] == "2" and texts == []
