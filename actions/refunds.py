@@ -906,6 +906,15 @@ class ValidateCancellationForm(FormValidation):
             events.append(SlotSet(LAST_REASON_SLOT, reply.reason))
         return events
 
+    def interrupts(self, tracker: Tracker, requested: str) -> bool:
+        """A reason is any statement ("we found a cheaper backup product" is no
+        technical problem here); only a question, "stop" or a person interrupts
+        it."""
+        intent = latest_intent(tracker)
+        if requested == REASON_SLOT and intent not in (*LEAVING_INTENTS, "deny"):
+            return looks_like_question(latest_text(tracker))
+        return super().interrupts(tracker, requested)
+
     def answers(self, slot: str, text: str, tracker: Tracker) -> bool:
         if slot == SUBSCRIPTION_SLOT:
             return (

@@ -304,10 +304,20 @@ class ActionSubscriptions(BillingAction):
         subscriptions = subscriptions_of(context.session, customer_id=customer.id)
         if not subscriptions:
             return Reply().say("utter_no_subscriptions", account=context.account)
-        named, _ = named_subscriptions(context.tracker, subscriptions)
+        named, missing = named_subscriptions(context.tracker, subscriptions)
+        if not named and missing is None:
+            current = refers_back(context.tracker)  # "does it renew?"
+            named = [s for s in subscriptions if s.id == current]
         if named:
             return self.about(named, context)
-        reply = Reply().say(
+        reply = Reply()
+        if missing:
+            reply.say(
+                "utter_cancellation_not_on_account",
+                product=missing,
+                account=context.account,
+            )
+        reply.say(
             "utter_subscriptions",
             account=context.account,
             subscriptions=bullet_list(
@@ -334,9 +344,10 @@ class ActionSubscriptions(BillingAction):
         still cancel it?")."""
         customer = context.customer
         assert customer is not None
+        lines = [subscription_line(s, context) for s in named]
         reply = Reply().say(
             "utter_subscription_named",
-            subscriptions=bullet_list([subscription_line(s, context) for s in named]),
+            subscriptions=lines[0] + "." if len(lines) == 1 else bullet_list(lines),
         )
         sentences = [
             eligibility_sentence(

@@ -534,3 +534,58 @@ async def test_asking_for_another_eligible_product_switches_the_form(
     )
     events, texts = await validate(seeded_db, tracker)
     assert slot_events(events)[SEATS_SLOT] == "2" and texts == []
+
+
+async def test_a_reason_that_sounds_like_another_topic_is_still_the_reason(
+    seeded_db: DemoSummary, seeded_session: Session
+) -> None:
+    copilot = sub(seeded_session, "treyresearch.net", "Microsoft 365 Copilot")
+    slots = {SUBSCRIPTION_SLOT: copilot.id, SEATS_SLOT: "2"}
+    tracker = form_tracker(
+        seeded_session,
+        "treyresearch.net",
+        "we found a cheaper product that works better",
+        "report_technical_issue",
+        REASON_SLOT,
+        slots,
+    )
+    tracker.events = [
+        {"event": "slot", "name": REASON_SLOT, "value": latest_text_of(tracker)}
+    ]
+    tracker.slots[REASON_SLOT] = latest_text_of(tracker)
+    events, _ = await validate(seeded_db, tracker)
+    assert slot_events(events)[REASON_SLOT] == latest_text_of(tracker)
+    # A question is still an interruption, answered by its own rule.
+    question = form_tracker(
+        seeded_session,
+        "treyresearch.net",
+        "wait, what's my latest invoice?",
+        "ask_invoice",
+        REASON_SLOT,
+        slots,
+    )
+    events, _ = await validate(seeded_db, question)
+    assert events == []
+
+
+def latest_text_of(tracker: Tracker) -> str:
+    return str(tracker.latest_message["text"])
+
+
+async def test_does_it_renew_is_about_the_subscription_just_shown(
+    seeded_db: DemoSummary, seeded_session: Session
+) -> None:
+    server = sub(seeded_session, "wingtiptoys.com", "Windows Server")
+    texts, _, _ = await run(
+        ActionSubscriptions(clock=midday(seeded_db.anchor)),
+        tracker_for(
+            seeded_session,
+            "wingtiptoys.com",
+            "does it renew automatically?",
+            "ask_subscription",
+            slots={CURRENT_SUBSCRIPTION_SLOT: server.id},
+        ),
+    )
+    said = "\n".join(texts)
+    assert server.product_name in said and "never renews" in said
+    assert "Relecloud" not in said and "Business Premium" not in said
