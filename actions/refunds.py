@@ -183,6 +183,12 @@ PRODUCT_NUMBERS = re.compile(
     r"|\b(?:19|20)\d\d\b",
     re.IGNORECASE,
 )
+SEATS_KEPT = re.compile(
+    r"\b(?:down to|from\s+\d+\s+(?:seats?\s+|licen[cs]es?\s+)?to|keep(?:ing)?"
+    r"(?:\s+only|\s+just)?|(?:reduce|reducing|cut|cutting|lower|lowering|decrease|"
+    r"decreasing|go|bring)\b(?:\s+[\w']+){0,4}?\s+to)\s+" + NUMBER + r"\b",
+    re.IGNORECASE,
+)
 # What a correction takes back: "2 not 4", "not 4 but 2", "instead of 4", "from 4 to 2".
 TAKEN_BACK = re.compile(
     r"\b(?:not|instead of|rather than|from|than)\s+" + NUMBER + r"\b", re.IGNORECASE
@@ -253,10 +259,25 @@ def _masked(text: str, spans: list[tuple[int, int]]) -> str:
     return PRODUCT_NUMBERS.sub(lambda m: " " * len(m.group()), "".join(chars))
 
 
-def seats_in_request(text: str, spans: list[tuple[int, int]]) -> Optional[str]:
-    """The seats a request names: a number ("cancel 2 Copilot seats", "by 4 seats")
-    or "all" ("all the Copilot licences"); None if it names none."""
+def seats_kept(text: str, spans: list[tuple[int, int]]) -> Optional[int]:
+    """The seats a request keeps: "reduce Copilot to 3 seats", "from 5 to 3", "keep
+    only 2"; None if it says no such thing."""
+    match = SEATS_KEPT.search(_masked(text, spans))
+    return _number(match.group(1)) if match else None
+
+
+def seats_in_request(
+    text: str, spans: list[tuple[int, int]], total: Optional[int] = None
+) -> Optional[str]:
+    """The seats a request cancels: a number ("cancel 2 Copilot seats", "by 4
+    seats"), what is left of `total` when it names the seats kept ("down to 3"), or
+    "all" ("all the Copilot licences"); None if it names none."""
     masked = _masked(text, spans)
+    kept = seats_kept(text, spans)
+    if kept is not None and total is not None and 0 <= kept < total:
+        return str(total - kept) if kept else "all"
+    if kept is not None:
+        return None
     match = SEATS_IN_REQUEST.search(masked)
     if match:
         return str(_number(next(g for g in match.groups() if g)))
@@ -554,7 +575,9 @@ class ActionCancellationOptions(BillingAction):
             reply.events.append(SlotSet(SEATS_SLOT, str(eligibility.cancellable_seats)))
         else:
             seats = seats_in_request(
-                latest_text(context.tracker), entity_spans(context.tracker)
+                latest_text(context.tracker),
+                entity_spans(context.tracker),
+                subscription.seats,
             )
             if seats == "all":
                 seats = str(eligibility.cancellable_seats)
@@ -870,7 +893,7 @@ class ValidateCancellationForm(FormValidation):
                     if reduces_seats(subscription)
                     else str(eligibility.cancellable_seats)
                 )
-                count = seats_in_request(text, spans)
+                count = seats_in_request(text, spans, subscription.seats)
                 if seats is None and count is not None:
                     count = (
                         str(eligibility.cancellable_seats) if count == "all" else count
@@ -931,6 +954,8 @@ class ValidateCancellationForm(FormValidation):
 
     def correction_for(self, slot: str, text: str, tracker: Tracker) -> Any:
         if slot == SEATS_SLOT:
+            if seats_kept(text, entity_spans(tracker)) is not None:
+                return text  # "no wait, keep 3": the validation counts
             return corrected_seats(text, entity_spans(tracker))
         if slot == SUBSCRIPTION_SLOT:
             products = entity_values(tracker, "product")
@@ -984,7 +1009,9 @@ class ValidateCancellationForm(FormValidation):
                 )
             subscription, eligibility = chosen
             slots: dict[str, Any] = {SUBSCRIPTION_SLOT: subscription.id}
-            asked = seats_in_request(latest_text(tracker), entity_spans(tracker))
+            asked = seats_in_request(
+                latest_text(tracker), entity_spans(tracker), subscription.seats
+            )
             if asked == "all":
                 asked = str(eligibility.cancellable_seats)
             if not reduces_seats(subscription):
@@ -1020,9 +1047,14 @@ class ValidateCancellationForm(FormValidation):
                 )
             subscription, eligibility = chosen
             most = eligibility.cancellable_seats
-            if text == "all" or ALL_WORDS.search(text):
+            spans = entity_spans(tracker) if text == latest_text(tracker) else []
+            kept = seats_kept(text, spans)
+            if kept is not None:
+                count: Optional[int] = subscription.seats - kept  # "keep 3"
+            elif text == "all" or ALL_WORDS.search(text):
                 return {SEATS_SLOT: str(most)}, Reply()
-            count = parse_count(text)
+            else:
+                count = parse_count(TAKEN_BACK.sub(" ", _masked(text, spans)))
             if count is None or count < 1 or count > most:
                 return {SEATS_SLOT: None}, Reply().say(
                     "utter_invalid_cancellation_seats",
@@ -1048,7 +1080,10 @@ class ValidateCancellationForm(FormValidation):
         tracker: Tracker,
         domain: DomainDict,
     ) -> dict[str, Any]:
-        text = strip_back_to(" ".join(str(slot_value or "").split()))
+        said = " ".join(str(slot_value or "").split())
+        text = strip_back_to(said)
+        if not text and said:
+            return {REASON_SLOT: None}  # "ok, back to the cancellation": asked again
         if len(re.sub(r"[^\w]", "", text)) < MIN_REASON_CHARS:
             dispatcher.utter_message(response="utter_invalid_cancellation_reason_short")
             return {REASON_SLOT: None}

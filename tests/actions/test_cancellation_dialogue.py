@@ -117,6 +117,22 @@ def test_the_seats_a_request_names(text: str, seats: Optional[str]) -> None:
 @pytest.mark.parametrize(
     ("text", "seats"),
     [
+        ("reduce Copilot to 3 seats", "2"),
+        ("can we go from 5 to 4 Copilot licences", "1"),
+        ("we only want to keep 1", "4"),
+        ("bring it down to 0", "all"),
+        ("cancel 2 of our 5 Copilot seats", "2"),
+    ],
+)
+def test_the_seats_a_request_keeps_are_taken_from_the_total(
+    text: str, seats: Optional[str]
+) -> None:
+    assert seats_in_request(text, [], total=5) == seats
+
+
+@pytest.mark.parametrize(
+    ("text", "seats"),
+    [
         ("no wait, only 3 seats", "3"),
         ("actually just 2, sorry", "2"),
         ("sorry, 2 not 4", "2"),
@@ -335,13 +351,15 @@ async def validate(
 
 
 @pytest.mark.parametrize(
-    ("text", "intent", "seats_before", "requested"),
+    ("text", "intent", "seats_before", "requested", "wanted"),
     [
-        ("no wait, only 3 seats", "change_seats", "4", REASON_SLOT),
-        ("sorry, 2 not 4", "deny", "4", REASON_SLOT),
-        ("actually just 2, sorry", "stop", "5", REASON_SLOT),
-        ("actually just 2, sorry", "stop", None, SEATS_SLOT),
-        ("no, 2", "deny", None, SEATS_SLOT),
+        ("no wait, only 3 seats", "change_seats", "4", REASON_SLOT, "3"),
+        ("sorry, 2 not 4", "deny", "4", REASON_SLOT, "2"),
+        ("actually just 2, sorry", "stop", "5", REASON_SLOT, "2"),
+        ("actually just 2, sorry", "stop", None, SEATS_SLOT, "2"),
+        ("no, 2", "deny", None, SEATS_SLOT, "2"),
+        ("sorry, not 4 but 2", "deny", None, SEATS_SLOT, "2"),
+        ("no wait, keep 3", "deny", "4", REASON_SLOT, "2"),  # 5 seats, 3 kept
     ],
 )
 async def test_a_correction_sets_the_seats_and_never_leaves(
@@ -351,6 +369,7 @@ async def test_a_correction_sets_the_seats_and_never_leaves(
     intent: str,
     seats_before: Optional[str],
     requested: str,
+    wanted: str,
 ) -> None:
     copilot = sub(seeded_session, "treyresearch.net", "Microsoft 365 Copilot")
     tracker = form_tracker(
@@ -363,7 +382,6 @@ async def test_a_correction_sets_the_seats_and_never_leaves(
     )
     events, _ = await validate(seeded_db, tracker)
     slots = slot_events(events)
-    wanted = "3" if "3" in text else "2"
     assert slots[SEATS_SLOT] == wanted
     assert slots.get(REASON_SLOT) is None  # never taken as the reason
 
