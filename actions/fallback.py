@@ -22,6 +22,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.base import language_of
+from actions.refunds import ActionCancellationAlternatives, wants_alternatives
 from actions.tracker import session_events
 from common.taxonomy import FALLBACK_INTENT
 from common.texts import DEFAULT_LANGUAGE, catalogue
@@ -109,6 +110,11 @@ class ActionFallback(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        if wants_alternatives(tracker):
+            # "Is there anything else I can do?" right after a refused cancellation.
+            return await ActionCancellationAlternatives().run(
+                dispatcher, tracker, domain
+            )
         if fallbacks_in_a_row(tracker) >= 2:
             dispatcher.utter_message(response="utter_fallback_still_unclear")
             return [FollowupAction(OFFER_ACTION)]

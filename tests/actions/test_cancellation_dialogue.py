@@ -607,3 +607,27 @@ async def test_does_it_renew_is_about_the_subscription_just_shown(
     said = "\n".join(texts)
     assert server.product_name in said and "never renews" in said
     assert "Relecloud" not in said and "Business Premium" not in said
+
+
+async def test_an_unclear_ask_for_alternatives_after_a_refusal_is_answered(
+    seeded_db: DemoSummary, seeded_session: Session
+) -> None:
+    from actions.fallback import ActionFallback
+
+    premium = sub(seeded_session, "fourthcoffee.com", "Microsoft 365 Business Premium")
+    tracker = tracker_for(
+        seeded_session,
+        "fourthcoffee.com",
+        "is there anything else I can do?",
+        "nlu_fallback",
+        slots={
+            LAST_REASON_SLOT: "its window closed",
+            CURRENT_SUBSCRIPTION_SLOT: premium.id,
+        },
+        events=after_refusal("its window closed"),
+    )
+    dispatcher = CollectingDispatcher()
+    await ActionFallback().run(dispatcher, tracker, {})
+    said = "\n".join(render(dispatcher))
+    assert premium.term_end_date is not None
+    assert f"it renews on {format_date(premium.term_end_date)}" in said
