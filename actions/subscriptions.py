@@ -65,6 +65,10 @@ REFERS_BACK = re.compile(
     re.IGNORECASE,
 )
 S = TypeVar("S")
+ACTIVE_ASKED = re.compile(
+    r"\b(?:active|still (?:running|live|have|got)|live|current(?:ly)?|left)\b",
+    re.IGNORECASE,
+)
 
 
 def eligibility_of(
@@ -317,6 +321,13 @@ class ActionSubscriptions(BillingAction):
                 product=missing,
                 account=context.account,
             )
+        if ACTIVE_ASKED.search(latest_text(context.tracker)):
+            # "What's still active?": the cancelled and expired ones left out.
+            subscriptions = [s for s in subscriptions if s.status in OPEN_STATUSES]
+            if not subscriptions:
+                return reply.say(
+                    "utter_no_active_subscriptions", account=context.account
+                )
         reply.say(
             "utter_subscriptions",
             account=context.account,

@@ -631,3 +631,19 @@ async def test_an_unclear_ask_for_alternatives_after_a_refusal_is_answered(
     said = "\n".join(render(dispatcher))
     assert premium.term_end_date is not None
     assert f"it renews on {format_date(premium.term_end_date)}" in said
+
+
+async def test_what_is_still_active_leaves_out_the_cancelled_ones(
+    seeded_db: DemoSummary, seeded_session: Session
+) -> None:
+    texts, _, _ = await run(
+        ActionSubscriptions(clock=midday(seeded_db.anchor)),
+        tracker_for(
+            seeded_session,
+            "cohowinery.com",
+            "what's still active then?",
+            "ask_subscription",
+        ),
+    )
+    said = "\n".join(texts)
+    assert "Microsoft 365 Business Premium" in said and "Exchange Online" not in said
