@@ -865,8 +865,8 @@ class ValidateCancellationForm(FormValidation):
             )
             context = form_context(found, tracker, session)
             if named is None:
-                if missing is None:
-                    return None
+                if missing is None or (requested == SUBSCRIPTION_SLOT and not asks):
+                    return None  # no product, or a wrong answer to "which one?"
                 reply = Reply().say(
                     "utter_cancellation_not_on_account",
                     product=missing,
