@@ -1241,7 +1241,7 @@ def is_perpetual(subscription: Subscription) -> bool:
 # "so what can I do instead", "what are my options then?" after a refusal.
 ALTERNATIVES_ASKED = re.compile(
     r"\b(?:instead|alternatives?|options?|what else|other ways?|what now|"
-    r"what can (?:i|we) do|anything(?: else)? (?:i|we) can do)\b",
+    r"what can (?:i|we|they) do|anything(?: else)? (?:i|we|they) can do)\b",
     re.IGNORECASE,
 )
 # The answers after which "what can I do instead?" is about a cancellation.
