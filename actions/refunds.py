@@ -607,6 +607,20 @@ class ActionCancellationOptions(BillingAction):
         return None, missing
 
 
+def reason_given_this_turn(tracker: Tracker) -> bool:
+    """Whether an action set `last_reason` since the latest user message."""
+    for event in reversed(list(tracker.events or [])):
+        if event.get("event") == "user":
+            return False
+        if (
+            event.get("event") == "slot"
+            and event.get("name") == LAST_REASON_SLOT
+            and event.get("value")
+        ):
+            return True
+    return False
+
+
 def refusal_reason(
     sentence: str, others: list[tuple[Subscription, Eligibility]], context: Context
 ) -> str:
@@ -653,7 +667,16 @@ class CancellationQuestion(FormQuestion):
                 )
             else:
                 dispatcher.utter_message(response=f"utter_back_to_{self.form}")
-        return reply.send(dispatcher, tracker)
+        events = reply.send(dispatcher, tracker)
+        if reason_given_this_turn(tracker):
+            # "Why not?" after another product was answered inside the form is
+            # about that answer: its reason is kept over the question.
+            events = [
+                e
+                for e in events
+                if not (e.get("event") == "slot" and e.get("name") == LAST_REASON_SLOT)
+            ]
+        return events
 
     async def product_asked_about(self, tracker: Tracker) -> Optional[str]:
         """The product of the request, once chosen (for "back to your request
@@ -1281,7 +1304,9 @@ def wants_alternatives(tracker: Tracker) -> bool:
         name = str(event.get("name"))
         if name in PASSING_ACTIONS:
             continue
-        return name in CANCELLATION_ANSWERS
+        return name in CANCELLATION_ANSWERS or name.startswith(
+            "action_ask_cancellation_"
+        )
     return False
 
 

@@ -647,3 +647,24 @@ async def test_what_is_still_active_leaves_out_the_cancelled_ones(
     )
     said = "\n".join(texts)
     assert "Microsoft 365 Business Premium" in said and "Exchange Online" not in said
+
+
+async def test_why_not_inside_the_form_is_about_the_product_just_answered() -> None:
+    from actions.conversation import ActionExplainWhy
+
+    tracker = make_tracker(
+        text="why not?",
+        intent="ask_why",
+        slots={"requested_slot": SEATS_SLOT, LAST_REASON_SLOT: "its window closed"},
+        active_loop="cancellation_form",
+    )
+    tracker.events = [
+        {"event": "user", "text": "and Business Central?"},
+        {"event": "action", "name": "cancellation_form"},
+        {"event": "slot", "name": LAST_REASON_SLOT, "value": "its window closed"},
+        {"event": "action", "name": "action_listen"},
+        {"event": "user", "text": "why not?"},
+    ]
+    dispatcher = CollectingDispatcher()
+    await ActionExplainWhy().run(dispatcher, tracker, {})
+    assert render(dispatcher) == ["Because its window closed"]
