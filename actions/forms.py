@@ -67,7 +67,8 @@ CORRECTION_CUE = re.compile(
     r"^\s*(?:no[,.!]?\s+|sorry[,.!]?\s+|oops[,.!]?\s+)*(?:wait|actually|correction|"
     r"i meant|i mean|make it|change it to|change that to|instead|rather|not \w+ but|"
     r"only|just|no,)\b|\binstead\b|\bi meant\b|\bmake (?:it|that)\b"
-    r"|^\W*(?:sorry|oops|no|nope|actually|wait)\b[,.!]*\s+\S|\bnot\s+\w+\s*$",
+    r"|^\W*(?:sorry|oops|no|nope|actually|wait)\b[,.!]*\s+\S|\bnot\s+\w+\s*$"
+    r"|\b(?:actually|sorry|i mean)\W*$",
     re.IGNORECASE,
 )
 # Words that really leave a form, whatever else the message says ("forget it, I'll

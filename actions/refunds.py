@@ -235,6 +235,16 @@ CORRECTION_FILLER = frozenset(
         "say",
         "do",
         "one",
+        "can",
+        "could",
+        "we",
+        "you",
+        "how",
+        "about",
+        "go",
+        "with",
+        "us",
+        "maybe",
     }
 )
 # "ok back to the cancellation." in front of an answer is no part of it.
@@ -854,7 +864,15 @@ class ValidateCancellationForm(FormValidation):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         requested = tracker.get_slot(REQUESTED_SLOT)
-        if requested is not None and latest_intent(tracker) not in LEAVING_INTENTS:
+        intent = latest_intent(tracker)
+        if requested is not None and intent not in LEAVING_INTENTS:
+            if intent in KIND_BY_INTENT and looks_like_question(latest_text(tracker)):
+                # "can we make it 3 instead?": a correction asked as a question.
+                corrected = self.corrections(tracker, requested)
+                if SEATS_SLOT in corrected:
+                    return await self.apply_corrections(
+                        corrected, dispatcher, tracker, domain
+                    )
             detour = await self.other_product(dispatcher, tracker, requested)
             if detour is not None:
                 return detour

@@ -360,6 +360,9 @@ async def validate(
         ("no, 2", "deny", None, SEATS_SLOT, "2"),
         ("sorry, not 4 but 2", "deny", None, SEATS_SLOT, "2"),
         ("no wait, keep 3", "deny", "4", REASON_SLOT, "2"),  # 5 seats, 3 kept
+        ("3 actually", "change_seats", "4", REASON_SLOT, "3"),
+        ("can we make it 3 instead?", "change_seats", "4", REASON_SLOT, "3"),
+        ("no, 3", "deny", "4", REASON_SLOT, "3"),
     ],
 )
 async def test_a_correction_sets_the_seats_and_never_leaves(
