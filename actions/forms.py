@@ -68,7 +68,7 @@ CORRECTION_CUE = re.compile(
     r"i meant|i mean|make it|change it to|change that to|instead|rather|not \w+ but|"
     r"only|just|no,)\b|\binstead\b|\bi meant\b|\bmake (?:it|that)\b"
     r"|^\W*(?:sorry|oops|no|nope|actually|wait)\b[,.!]*\s+\S|\bnot\s+\w+\s*$"
-    r"|\b(?:actually|sorry|i mean)\W*$",
+    r"|\b(?:actually|sorry|i mean)\W*$|^\W*(?:how|what) about\s+(?:\d|only|just)",
     re.IGNORECASE,
 )
 # Words that really leave a form, whatever else the message says ("forget it, I'll

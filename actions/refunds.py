@@ -247,6 +247,12 @@ CORRECTION_FILLER = frozenset(
         "maybe",
     }
 )
+# A complaint about the bot, not about the subscription.
+BOT_DIRECTED = re.compile(
+    r"\b(?:you|you're|youre|your|bot|assistant|chatbot|useless|stupid|dumb|"
+    r"helpful|unhelpful|waste of time|ridiculous)\b",
+    re.IGNORECASE,
+)
 # "ok back to the cancellation." in front of an answer is no part of it.
 BACK_TO_REQUEST = re.compile(
     r"^\s*(?:(?:ok|okay|right|so|anyway|alright)[,.!]?\s+)*(?:back to|about|re:?|"
@@ -805,8 +811,14 @@ class ActionAskCancellationReason(CancellationQuestion):
         assert subscription is not None and eligibility is not None
         seats_text = str(context.tracker.get_slot(SEATS_SLOT) or "")
         seats = int(seats_text) if seats_text.isdigit() else 0
-        if seats >= subscription.seats or not reduces_seats(subscription):
+        if not reduces_seats(subscription):
             what = context.t("refund.chosen_whole", product=subscription.product_name)
+        elif seats >= subscription.seats:
+            what = context.t(
+                "refund.chosen_all_seats",
+                seats=context.plural(seats, "seat"),
+                product=subscription.product_name,
+            )
         else:
             what = context.t(
                 "refund.chosen_seats",
@@ -866,8 +878,9 @@ class ValidateCancellationForm(FormValidation):
         requested = tracker.get_slot(REQUESTED_SLOT)
         intent = latest_intent(tracker)
         if requested is not None and intent not in LEAVING_INTENTS:
-            if intent in KIND_BY_INTENT and looks_like_question(latest_text(tracker)):
-                # "can we make it 3 instead?": a correction asked as a question.
+            if looks_like_question(latest_text(tracker)):
+                # "can we make it 3 instead?", "how about 2?": a correction asked
+                # as a question.
                 corrected = self.corrections(tracker, requested)
                 if SEATS_SLOT in corrected:
                     return await self.apply_corrections(
@@ -975,8 +988,12 @@ class ValidateCancellationForm(FormValidation):
         technical problem here); only a question, "stop" or a person interrupts
         it."""
         intent = latest_intent(tracker)
+        text = latest_text(tracker)
+        if requested == REASON_SLOT and intent == "complain":
+            # "nobody uses them" is a reason; "you're useless" is a complaint.
+            return BOT_DIRECTED.search(text) is not None
         if requested == REASON_SLOT and intent not in (*LEAVING_INTENTS, "deny"):
-            return looks_like_question(latest_text(tracker))
+            return looks_like_question(text)
         return super().interrupts(tracker, requested)
 
     def answers(self, slot: str, text: str, tracker: Tracker) -> bool:

@@ -363,6 +363,8 @@ async def validate(
         ("3 actually", "change_seats", "4", REASON_SLOT, "3"),
         ("can we make it 3 instead?", "change_seats", "4", REASON_SLOT, "3"),
         ("no, 3", "deny", "4", REASON_SLOT, "3"),
+        ("how about 2?", "follow_up", "3", REASON_SLOT, "2"),
+        ("make it 3", "nlu_fallback", "4", REASON_SLOT, "3"),
     ],
 )
 async def test_a_correction_sets_the_seats_and_never_leaves(
@@ -671,3 +673,18 @@ async def test_why_not_inside_the_form_is_about_the_product_just_answered() -> N
     dispatcher = CollectingDispatcher()
     await ActionExplainWhy().run(dispatcher, tracker, {})
     assert render(dispatcher) == ["Because its window closed"]
+
+
+async def test_a_reason_heard_as_a_complaint_is_the_reason(
+    seeded_db: DemoSummary, seeded_session: Session
+) -> None:
+    copilot = sub(seeded_session, "treyresearch.net", "Microsoft 365 Copilot")
+    slots = {SUBSCRIPTION_SLOT: copilot.id, SEATS_SLOT: "2"}
+    for text, reason in (("nobody uses them", True), ("you're useless", False)):
+        tracker = form_tracker(
+            seeded_session, "treyresearch.net", text, "complain", REASON_SLOT, slots
+        )
+        tracker.events = [{"event": "slot", "name": REASON_SLOT, "value": text}]
+        tracker.slots[REASON_SLOT] = text
+        events, _ = await validate(seeded_db, tracker)
+        assert (slot_events(events).get(REASON_SLOT) == text) is reason
