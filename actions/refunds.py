@@ -908,6 +908,15 @@ class ValidateCancellationForm(FormValidation):
             return None
         now = self._clock()
         current = tracker.get_slot(SUBSCRIPTION_SLOT)
+        # A question about cancelling that gives no answer and no new number.
+        about_the_request = (
+            asks
+            and bool(current)
+            and latest_intent(tracker) in KIND_BY_INTENT
+            and not self.answers(requested, text, tracker)
+            and seats_in_request(text, spans) is None
+            and corrected_seats(text, spans) is None
+        )
 
         def work(session: Session) -> Optional[tuple[list[EventType], Reply]]:
             found, _ = situation(session, tracker, now)
@@ -918,6 +927,25 @@ class ValidateCancellationForm(FormValidation):
                 tracker, everything
             )
             context = form_context(found, tracker, session)
+            own = (named is None and missing is None) or (
+                named is not None and named[0].id == current
+            )
+            if own and about_the_request:
+                # "until when can I cancel?" about the request's own product: its
+                # facts, and the form goes on (never started again from scratch).
+                chosen = found.find(current)
+                if chosen is None:
+                    return None
+                sentence = eligibility_sentence(*chosen, context)
+                reply = (
+                    Reply()
+                    .say("utter_cancellation_eligibility_one", sentence=sentence)
+                    .say(
+                        "utter_back_to_cancellation_about",
+                        product=chosen[0].product_name,
+                    )
+                )
+                return [SlotSet(requested, None)], reply
             if named is None:
                 if missing is None or (requested == SUBSCRIPTION_SLOT and not asks):
                     return None  # no product, or a wrong answer to "which one?"

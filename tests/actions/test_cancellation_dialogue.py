@@ -688,3 +688,23 @@ async def test_a_reason_heard_as_a_complaint_is_the_reason(
         tracker.slots[REASON_SLOT] = text
         events, _ = await validate(seeded_db, tracker)
         assert (slot_events(events).get(REASON_SLOT) == text) is reason
+
+
+async def test_a_question_about_the_request_itself_does_not_restart_the_form(
+    seeded_db: DemoSummary, seeded_session: Session
+) -> None:
+    copilot = sub(seeded_session, "treyresearch.net", "Microsoft 365 Copilot")
+    tracker = form_tracker(
+        seeded_session,
+        "treyresearch.net",
+        "wait, until when can I cancel?",
+        "cancel_subscription",
+        CONFIRM_SLOT,
+        {SUBSCRIPTION_SLOT: copilot.id, SEATS_SLOT: "2", REASON_SLOT: "too many"},
+    )
+    events, texts = await validate(seeded_db, tracker)
+    said = "\n".join(texts)
+    assert "Microsoft 365 Copilot (5 seats): bought on" in said
+    assert "Back to your request about Microsoft 365 Copilot:" in said
+    slots = slot_events(events)
+    assert slots == {CONFIRM_SLOT: None}  # the seats and the reason are kept
