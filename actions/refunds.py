@@ -548,6 +548,8 @@ class ActionCancellationOptions(BillingAction):
                 account=context.account,
             )
         sentences = [eligibility_sentence(s, e, context) for s, e in options]
+        # The whole account was discussed, no one subscription ("it" is unclear).
+        reply.events.append(SlotSet(CURRENT_SUBSCRIPTION_SLOT, None))
         reply.say(
             "utter_cancellation_eligibility",
             account=context.account,
