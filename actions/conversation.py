@@ -29,7 +29,11 @@ from actions.base import LAST_REASON_SLOT, texts_for
 from actions.disputes import DISPUTE_SLOTS
 from actions.forms import FAILURES_SLOT
 from actions.identity import chat_identity
-from actions.refunds import POSSIBLE_SLOT
+from actions.refunds import (
+    POSSIBLE_SLOT,
+    ActionCancellationAlternatives,
+    wants_alternatives,
+)
 from actions.refunds import SLOTS as CANCELLATION_SLOTS
 from actions.tickets import TICKET_SLOTS
 from actions.tracker import latest_message
@@ -72,6 +76,26 @@ class ActionStop(Action):
         return leave_form(form)
 
 
+def reason_just_given(tracker: Tracker) -> bool:
+    """Whether the answer just before the latest message gave a reason (inside a
+    form: another product answered there, "why not?" is about that answer)."""
+    users = 0
+    for event in reversed(list(tracker.events or [])):
+        if event.get("event") == "user":
+            users += 1
+            if users == 2:
+                return False
+            continue
+        if (
+            users == 1
+            and event.get("event") == "slot"
+            and event.get("name") == LAST_REASON_SLOT
+            and event.get("value")
+        ):
+            return True
+    return False
+
+
 class ActionExplainWhy(Action):
     """ "Why?" / "why not?": the reason of the last answer, or why a form asks."""
 
@@ -82,14 +106,14 @@ class ActionExplainWhy(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         requested = tracker.get_slot(REQUESTED_SLOT)
-        if tracker.active_loop_name and requested:
+        reason = tracker.get_slot(LAST_REASON_SLOT)
+        if tracker.active_loop_name and requested and not reason_just_given(tracker):
             key = f"utter_why_{requested}"
             texts = texts_for(tracker)
             if key not in texts.responses:
                 key = f"utter_explain_{requested}"
             dispatcher.utter_message(response=key)
             return []
-        reason = tracker.get_slot(LAST_REASON_SLOT)
         if isinstance(reason, str) and reason:
             dispatcher.utter_message(response="utter_because", reason=reason)
             return [SlotSet(LAST_REASON_SLOT, reason)]  # "why?" again: the same
@@ -106,6 +130,11 @@ class ActionCapabilities(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        if wants_alternatives(tracker):
+            # "So what can I do instead?" right after a cancellation was refused.
+            return await ActionCancellationAlternatives().run(
+                dispatcher, tracker, domain
+            )
         identity = chat_identity(tracker)
         staff = identity is not None and identity.kind == "staff"
         dispatcher.utter_message(

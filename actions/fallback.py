@@ -23,6 +23,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.base import ANSWER_QUESTIONS, language_of, wants_every_answer
+from actions.refunds import ActionCancellationAlternatives, wants_alternatives
 from actions.tracker import session_events
 from common.taxonomy import FALLBACK_INTENT
 from common.texts import DEFAULT_LANGUAGE, catalogue
@@ -146,6 +147,11 @@ class ActionFallback(Action):
     ) -> list[EventType]:
         if wants_every_answer(tracker):  # several questions: each is answered
             return [FollowupAction(ANSWER_QUESTIONS)]
+        if wants_alternatives(tracker):
+            # "Is there anything else I can do?" right after a refused cancellation.
+            return await ActionCancellationAlternatives().run(
+                dispatcher, tracker, domain
+            )
         if self._follow_up and maybe_follow_up(tracker.latest_message or {}):
             return [FollowupAction(FOLLOW_UP_ACTION)]
         if fallbacks_in_a_row(tracker) >= 2:

@@ -74,9 +74,21 @@ QUESTION_START = re.compile(
 CORRECTION_CUE = re.compile(
     r"^\s*(?:no[,.!]?\s+|sorry[,.!]?\s+|oops[,.!]?\s+)*(?:wait|actually|correction|"
     r"i meant|i mean|make it|change it to|change that to|instead|rather|not \w+ but|"
-    r"only|no,)\b|\binstead\b|\bi meant\b|\bmake (?:it|that)\b",
+    r"only|just|no,)\b|\binstead\b|\bi meant\b|\bmake (?:it|that)\b"
+    r"|^\W*(?:sorry|oops|no|nope|actually|wait)\b[,.!]*\s+\S|\bnot\s+\w+\s*$"
+    r"|\b(?:actually|sorry|i mean)\W*$|^\W*(?:how|what) about\s+(?:\d|only|just)",
     re.IGNORECASE,
 )
+# Words that really leave a form, whatever else the message says ("forget it, I'll
+# keep them all" leaves; "actually just 2, sorry" answers).
+STOP_WORDS = re.compile(
+    r"\b(?:stop|never\s*mind|nevermind|forget (?:it|that|about it|the whole thing)|"
+    r"cancel (?:that|this|it|the request|the form)|quit|abort|exit|leave it|"
+    r"don't bother|keep (?:them|it|all|everything)|changed my mind|not any ?more)\b",
+    re.IGNORECASE,
+)
+# Intents NLU gives a correction or an answer that begins with "no" / "sorry".
+SOFT_LEAVING_INTENTS = frozenset({"stop", DENY})
 
 
 def looks_like_question(text: str) -> bool:
@@ -124,7 +136,20 @@ class FormValidation(FormValidationAction, ABC):
         # A correction comes before "no" leaving an open question: NLU often reads
         # "no wait, only 3 seats" as `deny`. "Stop" and a person always leave; a
         # question ("actually, is Teams down too?") is answered as one first.
-        leaving = latest_intent(tracker) in LEAVING_INTENTS
+        text = latest_text(tracker)
+        if (
+            latest_intent(tracker) in SOFT_LEAVING_INTENTS
+            and requested not in self.yes_no
+            and not STOP_WORDS.search(text)
+            and (self.answers(requested, text, tracker) and is_correction(text))
+        ):
+            # "actually just 2, sorry", "no, 3": NLU hears "stop" or "no", but the
+            # message answers the question.
+            events = await super().run(dispatcher, tracker, domain)
+            return self.count_failures(requested, events, dispatcher, tracker)
+        leaving = latest_intent(tracker) in LEAVING_INTENTS and not (
+            latest_intent(tracker) == "stop" and not STOP_WORDS.search(text)
+        )
         corrected = {} if leaving else self.corrections(tracker, requested)
         if corrected and not looks_like_question(latest_text(tracker)):
             return await self.apply_corrections(corrected, dispatcher, tracker, domain)

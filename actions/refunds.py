@@ -28,23 +28,45 @@ from typing import Any, Optional
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.forms import REQUESTED_SLOT
 from rasa_sdk.types import DomainDict
 from sqlalchemy.orm import Session
 
 from actions.base import (
     ACT_FOR_CUSTOMERS,
     CURRENT_SUBSCRIPTION_SLOT,
+    LAST_REASON_SLOT,
     BillingAction,
     Context,
     Reply,
     language_of,
     not_permitted,
 )
-from actions.forms import FormQuestion, FormValidation, yes_no_buttons
+from actions.forms import (
+    LEAVING_INTENTS,
+    FormQuestion,
+    FormValidation,
+    form_was_interrupted,
+    looks_like_question,
+    yes_no_buttons,
+)
 from actions.identity import Chatter, identify, target_customer
 from actions.runtime import in_session, utc_now
-from actions.subscriptions import eligibilities, eligibility_sentence
-from actions.tracker import entity_values, latest_intent, latest_text
+from actions.subscriptions import (
+    ENDED_STATUSES,
+    best_named,
+    eligibilities,
+    eligibility_sentence,
+    named_subscriptions,
+    refers_back,
+)
+from actions.tracker import (
+    entity_spans,
+    entity_values,
+    latest_intent,
+    latest_text,
+    session_events,
+)
 from api.domain.models import Customer, ProductKind, Subscription, TicketCategory
 from api.domain.services.billing import billed_total
 from api.domain.services.refunds import Eligibility, commerce_policy
@@ -148,6 +170,158 @@ def parse_count(text: str) -> Optional[int]:
     return None
 
 
+# A number of seats in a request: "cancel 2 Copilot seats", "by 4 seats", "drop five
+# licences"; a number inside a product name ("Microsoft 365") is never one.
+NUMBER = r"(\d{1,6}|" + "|".join(NUMBER_WORDS) + r")"
+SEATS_IN_REQUEST = re.compile(
+    NUMBER + r"\s+(?:[\w'-]+\s+){0,4}?(?:seats?|licen[cs]es?|users?)\b"
+    r"|\bby\s+" + NUMBER + r"\b",
+    re.IGNORECASE,
+)
+PRODUCT_NUMBERS = re.compile(
+    r"\b(?:microsoft|office|dynamics|windows server|server|sql server)\s+\d+\b"
+    r"|\b(?:19|20)\d\d\b",
+    re.IGNORECASE,
+)
+SEATS_KEPT = re.compile(
+    r"\b(?:down to|from\s+\d+\s+(?:seats?\s+|licen[cs]es?\s+)?to|keep(?:ing)?"
+    r"(?:\s+only|\s+just)?|(?:reduce|reducing|cut|cutting|lower|lowering|decrease|"
+    r"decreasing|go|bring)\b(?:\s+[\w']+){0,4}?\s+to)\s+" + NUMBER + r"\b",
+    re.IGNORECASE,
+)
+# What a correction takes back: "2 not 4", "not 4 but 2", "instead of 4", "from 4 to 2".
+TAKEN_BACK = re.compile(
+    r"\b(?:not|instead of|rather than|from|than)\s+" + NUMBER + r"\b", re.IGNORECASE
+)
+# Words a seat correction may hold besides its number ("no wait, only 3 seats").
+CORRECTION_FILLER = frozenset(
+    {
+        "no",
+        "nope",
+        "wait",
+        "sorry",
+        "oops",
+        "actually",
+        "just",
+        "only",
+        "make",
+        "it",
+        "that",
+        "i",
+        "meant",
+        "mean",
+        "change",
+        "to",
+        "instead",
+        "please",
+        "pls",
+        "ok",
+        "okay",
+        "then",
+        "correction",
+        "rather",
+        "of",
+        "seats",
+        "seat",
+        "licences",
+        "licenses",
+        "licence",
+        "license",
+        "users",
+        "not",
+        "but",
+        "let's",
+        "lets",
+        "say",
+        "do",
+        "one",
+        "can",
+        "could",
+        "we",
+        "you",
+        "how",
+        "about",
+        "go",
+        "with",
+        "us",
+        "maybe",
+    }
+)
+# A complaint about the bot, not about the subscription.
+BOT_DIRECTED = re.compile(
+    r"\b(?:you|you're|youre|your|bot|assistant|chatbot|useless|stupid|dumb|"
+    r"helpful|unhelpful|waste of time|ridiculous)\b",
+    re.IGNORECASE,
+)
+# "ok back to the cancellation." in front of an answer is no part of it.
+BACK_TO_REQUEST = re.compile(
+    r"^\s*(?:(?:ok|okay|right|so|anyway|alright)[,.!]?\s+)*(?:back to|about|re:?|"
+    r"returning to|now for)\s+(?:the|my|our|that)\s+(?:cancellation|refund|request|"
+    r"seats?|form)\s*[.,:;!-]*\s*",
+    re.IGNORECASE,
+)
+
+
+def _number(word: str) -> int:
+    return int(word) if word.isdigit() else NUMBER_WORDS[word.lower()]
+
+
+def _masked(text: str, spans: list[tuple[int, int]]) -> str:
+    """`text` with the entity spans and product numbers blanked out."""
+    chars = list(text)
+    for start, end in spans:
+        for i in range(max(start, 0), min(end, len(chars))):
+            chars[i] = " "
+    return PRODUCT_NUMBERS.sub(lambda m: " " * len(m.group()), "".join(chars))
+
+
+def seats_kept(text: str, spans: list[tuple[int, int]]) -> Optional[int]:
+    """The seats a request keeps: "reduce Copilot to 3 seats", "from 5 to 3", "keep
+    only 2"; None if it says no such thing."""
+    match = SEATS_KEPT.search(_masked(text, spans))
+    return _number(match.group(1)) if match else None
+
+
+def seats_in_request(
+    text: str, spans: list[tuple[int, int]], total: Optional[int] = None
+) -> Optional[str]:
+    """The seats a request cancels: a number ("cancel 2 Copilot seats", "by 4
+    seats"), what is left of `total` when it names the seats kept ("down to 3"), or
+    "all" ("all the Copilot licences"); None if it names none."""
+    masked = _masked(text, spans)
+    kept = seats_kept(text, spans)
+    if kept is not None and total is not None and 0 <= kept < total:
+        return str(total - kept) if kept else "all"
+    if kept is not None:
+        return None
+    match = SEATS_IN_REQUEST.search(masked)
+    if match:
+        return str(_number(next(g for g in match.groups() if g)))
+    if ALL_WORDS.search(masked):
+        return "all"
+    return None
+
+
+def corrected_seats(text: str, spans: list[tuple[int, int]]) -> Optional[str]:
+    """The number of seats a correction gives: "no wait, only 3 seats", "sorry, 2 not
+    4", "actually just 2", "make it 3 instead of 4"; None if the message is about
+    something else (a reason that happens to hold a number)."""
+    masked = TAKEN_BACK.sub(" ", _masked(text, spans))
+    words = re.findall(r"[\w']+", masked.lower())
+    numbers = [w for w in words if w.isdigit() or w in NUMBER_WORDS]
+    if not numbers:
+        return "all" if ALL_WORDS.search(masked) and SEAT_WORDS.search(masked) else None
+    rest = [w for w in words if w not in numbers and w not in CORRECTION_FILLER]
+    if rest and not SEAT_WORDS.search(masked):
+        return None
+    return str(_number(numbers[0]))
+
+
+def strip_back_to(text: str) -> str:
+    """An answer without "ok back to the cancellation." in front."""
+    return BACK_TO_REQUEST.sub("", text, count=1).strip()
+
+
 def requested_amount(tracker: Tracker) -> Optional[tuple[Decimal, str]]:
     """An amount of money the latest message mentions, and how it was written."""
     texts = [*entity_values(tracker, "amount"), latest_text(tracker)]
@@ -218,17 +392,9 @@ class Situation:
                 return self.eligible[index - 1]
         if len(lowered) < 3:
             return None
-        matches = [
-            option
-            for option in self.eligible
-            if lowered in option[0].product_name.lower()
-            or option[0].product_name.lower() in lowered
-            or any(
-                word in option[0].product_name.lower().split()
-                for word in re.findall(r"[a-z0-9]{4,}", lowered)
-                if word not in ("microsoft", "with", "that", "this", "want", "cancel")
-            )
-        ]
+        matches = best_named(
+            [(s.product_name, (s, e)) for s, e in self.eligible], lowered
+        )
         return matches[0] if len(matches) == 1 else None
 
 
@@ -363,42 +529,27 @@ class ActionCancellationOptions(BillingAction):
                 ).with_events(SlotSet(POSSIBLE_SLOT, False))
             reply.events.append(SlotSet(AMOUNT_SLOT, written[:MAX_AMOUNT_CHARS]))
 
-        options = eligibilities(context.session, customer, context.now)
-        if not options:
+        everything = eligibilities(context.session, customer, context.now, ended=True)
+        options = [(s, e) for s, e in everything if s.status not in ENDED_STATUSES]
+        named, missing = self.named_subscription(tracker, everything)
+        if not options and named is None:
             return reply.say(
                 "utter_cancellation_no_subscriptions", account=context.account
             ).with_events(SlotSet(POSSIBLE_SLOT, False))
         eligible = [(s, e) for s, e in options if e.eligible]
 
-        named = self.named_subscription(tracker, options)
         if named is not None:
-            subscription, eligibility = named
-            reply.events.append(SlotSet(CURRENT_SUBSCRIPTION_SLOT, subscription.id))
-            reply.say(
-                "utter_cancellation_eligibility_one",
-                sentence=eligibility_sentence(subscription, eligibility, context),
-            )
-            if not eligibility.eligible:
-                reply.because(eligibility_sentence(subscription, eligibility, context))
-                others = [(s, e) for s, e in eligible if s.id != subscription.id]
-                if others:
-                    return reply.say(
-                        "utter_cancellation_others_possible",
-                        others=bullet_list(
-                            [eligibility_sentence(s, e, context) for s, e in others]
-                        ),
-                    ).with_events(SlotSet(POSSIBLE_SLOT, False))
-                return reply.say(
-                    "utter_cancellation_not_possible", account=context.account
-                ).with_events(SlotSet(POSSIBLE_SLOT, False))
-            reply.events.append(SlotSet(SUBSCRIPTION_SLOT, subscription.id))
-            if not reduces_seats(subscription):
-                reply.events.append(
-                    SlotSet(SEATS_SLOT, str(eligibility.cancellable_seats))
-                )
-            return reply.with_events(SlotSet(POSSIBLE_SLOT, True))
+            return self.about_one(reply, context, named, eligible)
 
+        if missing:
+            reply.say(
+                "utter_cancellation_not_on_account",
+                product=missing,
+                account=context.account,
+            )
         sentences = [eligibility_sentence(s, e, context) for s, e in options]
+        # The whole account was discussed, no one subscription ("it" is unclear).
+        reply.events.append(SlotSet(CURRENT_SUBSCRIPTION_SLOT, None))
         reply.say(
             "utter_cancellation_eligibility",
             account=context.account,
@@ -411,28 +562,106 @@ class ActionCancellationOptions(BillingAction):
             ).with_events(SlotSet(POSSIBLE_SLOT, False))
         return reply.with_events(SlotSet(POSSIBLE_SLOT, True))
 
+    def about_one(
+        self,
+        reply: Reply,
+        context: Context,
+        named: tuple[Subscription, Eligibility],
+        eligible: list[tuple[Subscription, Eligibility]],
+    ) -> Reply:
+        """The subscription the chatter named: its own facts; the form starts on it
+        if it can be cancelled, else what can be instead."""
+        subscription, eligibility = named
+        sentence = eligibility_sentence(subscription, eligibility, context)
+        reply.events.append(SlotSet(CURRENT_SUBSCRIPTION_SLOT, subscription.id))
+        reply.say("utter_cancellation_eligibility_one", sentence=sentence)
+        if not eligibility.eligible:
+            others = [(s, e) for s, e in eligible if s.id != subscription.id]
+            reply.because(refusal_reason(sentence, others, context))
+            if others:
+                return reply.say(
+                    "utter_cancellation_others_possible",
+                    others=bullet_list(
+                        [eligibility_sentence(s, e, context) for s, e in others]
+                    ),
+                ).with_events(SlotSet(POSSIBLE_SLOT, False))
+            return reply.say(
+                "utter_cancellation_not_possible", account=context.account
+            ).with_events(SlotSet(POSSIBLE_SLOT, False))
+        reply.events.append(SlotSet(SUBSCRIPTION_SLOT, subscription.id))
+        if not reduces_seats(subscription):
+            reply.events.append(SlotSet(SEATS_SLOT, str(eligibility.cancellable_seats)))
+        else:
+            seats = seats_in_request(
+                latest_text(context.tracker),
+                entity_spans(context.tracker),
+                subscription.seats,
+            )
+            if seats == "all":
+                seats = str(eligibility.cancellable_seats)
+            if seats is not None and 1 <= int(seats) <= eligibility.cancellable_seats:
+                reply.events.append(SlotSet(SEATS_SLOT, seats))
+        return reply.with_events(SlotSet(POSSIBLE_SLOT, True))
+
     @staticmethod
     def named_subscription(
         tracker: Tracker, options: list[tuple[Subscription, Eligibility]]
-    ) -> Optional[tuple[Subscription, Eligibility]]:
-        """The one subscription the message names by id or product, if exactly one."""
-        ids = {v.lower() for v in entity_values(tracker, "subscription_id")}
-        for option in options:
-            if option[0].id.lower() in ids:
-                return option
-        products = [v.lower() for v in entity_values(tracker, "product")]
-        if not products:
-            return None
-        matches = [
-            option
-            for option in options
-            if any(
-                p in option[0].product_name.lower()
-                or option[0].product_name.lower() in p
-                for p in products
-            )
-        ]
-        return matches[0] if len(matches) == 1 else None
+    ) -> tuple[Optional[tuple[Subscription, Eligibility]], Optional[str]]:
+        """The one subscription the message names by id or product (or "it", the
+        one just discussed), if exactly one; else the product it named that the
+        account does not have."""
+        by_id = {s.id: (s, e) for s, e in options}
+        found, missing = named_subscriptions(tracker, [s for s, _ in options])
+        if len(found) > 1:
+            # A tie between an open and an ended one: the open one.
+            open_ones = [s for s in found if s.status not in ENDED_STATUSES]
+            found = open_ones if len(open_ones) == 1 else found
+        if len(found) == 1:
+            return by_id[found[0].id], None
+        if not found and missing is None:
+            current = refers_back(tracker)
+            if current in by_id:
+                return by_id[current], None
+        return None, missing
+
+
+def reason_given_this_turn(tracker: Tracker) -> bool:
+    """Whether an action set `last_reason` since the latest user message."""
+    for event in reversed(list(tracker.events or [])):
+        if event.get("event") == "user":
+            return False
+        if (
+            event.get("event") == "slot"
+            and event.get("name") == LAST_REASON_SLOT
+            and event.get("value")
+        ):
+            return True
+    return False
+
+
+def refusal_reason(
+    sentence: str, others: list[tuple[Subscription, Eligibility]], context: Context
+) -> str:
+    """Why a subscription can't be cancelled (for "why not?"), and which can."""
+    if not others:
+        return sentence
+    return (
+        sentence
+        + " "
+        + context.t(
+            "refund.still_cancellable",
+            others=context.join(
+                [
+                    context.t(
+                        "refund.still_one",
+                        product=s.product_name,
+                        until=context.moment(e.window_end_at),
+                    )
+                    for s, e in others
+                ]
+            ),
+        )
+    )
 
 
 # --------------------------------------------------------------------------- form
@@ -443,6 +672,45 @@ class CancellationQuestion(FormQuestion):
     situation (subscriptions and windows read anew at each question)."""
 
     form = FORM
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        reply = await self.ask(tracker)
+        if form_was_interrupted(tracker, self.form):
+            product = await self.product_asked_about(tracker)
+            if product:
+                dispatcher.utter_message(
+                    response="utter_back_to_cancellation_about", product=product
+                )
+            else:
+                dispatcher.utter_message(response=f"utter_back_to_{self.form}")
+        events = reply.send(dispatcher, tracker)
+        if reason_given_this_turn(tracker):
+            # "Why not?" after another product was answered inside the form is
+            # about that answer: its reason is kept over the question.
+            events = [
+                e
+                for e in events
+                if not (e.get("event") == "slot" and e.get("name") == LAST_REASON_SLOT)
+            ]
+        return events
+
+    async def product_asked_about(self, tracker: Tracker) -> Optional[str]:
+        """The product of the request, once chosen (for "back to your request
+        about ...")."""
+        chosen = tracker.get_slot(SUBSCRIPTION_SLOT)
+        if not chosen:
+            return None
+        now = self._clock()
+
+        def work(session: Session) -> Optional[str]:
+            found, _ = situation(session, tracker, now)
+            option = found.find(chosen) if found else None
+            return option[0].product_name if option else None
+
+        name: Optional[str] = await in_session(work, tracker, failed=None)
+        return name
 
     async def ask(self, tracker: Tracker) -> Reply:
         now = self._clock()
@@ -530,7 +798,37 @@ class ActionAskCancellationSeats(CancellationQuestion):
 
 
 class ActionAskCancellationReason(CancellationQuestion):
+    """Why? After saying back what will be cancelled (the seats just given, a
+    correction, or the number in the first message)."""
+
     slot = REASON_SLOT
+
+    def prompt(
+        self,
+        found: Situation,
+        context: Context,
+        subscription: Optional[Subscription],
+        eligibility: Optional[Eligibility],
+    ) -> Reply:
+        assert subscription is not None and eligibility is not None
+        seats_text = str(context.tracker.get_slot(SEATS_SLOT) or "")
+        seats = int(seats_text) if seats_text.isdigit() else 0
+        if not reduces_seats(subscription):
+            what = context.t("refund.chosen_whole", product=subscription.product_name)
+        elif seats >= subscription.seats:
+            what = context.t(
+                "refund.chosen_all_seats",
+                seats=context.plural(seats, "seat"),
+                product=subscription.product_name,
+            )
+        else:
+            what = context.t(
+                "refund.chosen_seats",
+                seats=context.plural(seats, "seat"),
+                product=subscription.product_name,
+                total=context.plural(subscription.seats, "seat"),
+            )
+        return Reply().say("utter_ask_cancellation_reason_about", what=what)
 
 
 class ActionAskCancellationConfirm(CancellationQuestion):
@@ -576,6 +874,158 @@ class ValidateCancellationForm(FormValidation):
     def name(self) -> str:
         return "validate_cancellation_form"
 
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        requested = tracker.get_slot(REQUESTED_SLOT)
+        intent = latest_intent(tracker)
+        if requested is not None and intent not in LEAVING_INTENTS:
+            if looks_like_question(latest_text(tracker)):
+                # "can we make it 3 instead?", "how about 2?": a correction asked
+                # as a question.
+                corrected = self.corrections(tracker, requested)
+                if SEATS_SLOT in corrected:
+                    return await self.apply_corrections(
+                        corrected, dispatcher, tracker, domain
+                    )
+            detour = await self.other_product(dispatcher, tracker, requested)
+            if detour is not None:
+                return detour
+        return await super().run(dispatcher, tracker, domain)
+
+    async def other_product(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, requested: str
+    ) -> Optional[list[EventType]]:
+        """A question about another product inside the form ("and Business
+        Central?", "what about the E3 licences?"): its own facts, then the form
+        goes on (on that product, if it can be cancelled and the chatter asks for
+        it). None if the message is not about another product."""
+        text = latest_text(tracker)
+        asks = latest_intent(tracker) == "follow_up" or looks_like_question(text)
+        spans = entity_spans(tracker)
+        if not asks and (
+            requested in (REASON_SLOT, CONFIRM_SLOT)  # "we moved to E5" is a reason
+            or corrected_seats(text, spans) is not None
+        ):
+            return None
+        now = self._clock()
+        current = tracker.get_slot(SUBSCRIPTION_SLOT)
+        # A question about cancelling that gives no answer and no new number.
+        about_the_request = (
+            asks
+            and bool(current)
+            and latest_intent(tracker) in KIND_BY_INTENT
+            and not self.answers(requested, text, tracker)
+            and seats_in_request(text, spans) is None
+            and corrected_seats(text, spans) is None
+        )
+
+        def work(session: Session) -> Optional[tuple[list[EventType], Reply]]:
+            found, _ = situation(session, tracker, now)
+            if found is None:
+                return None
+            everything = eligibilities(session, found.customer, now, ended=True)
+            named, missing = ActionCancellationOptions.named_subscription(
+                tracker, everything
+            )
+            context = form_context(found, tracker, session)
+            own = (named is None and missing is None) or (
+                named is not None and named[0].id == current
+            )
+            if own and about_the_request:
+                # "until when can I cancel?" about the request's own product: its
+                # facts, and the form goes on (never started again from scratch).
+                chosen = found.find(current)
+                if chosen is None:
+                    return None
+                sentence = eligibility_sentence(*chosen, context)
+                reply = (
+                    Reply()
+                    .say("utter_cancellation_eligibility_one", sentence=sentence)
+                    .say(
+                        "utter_back_to_cancellation_about",
+                        product=chosen[0].product_name,
+                    )
+                )
+                return [SlotSet(requested, None)], reply
+            if named is None:
+                if missing is None or (requested == SUBSCRIPTION_SLOT and not asks):
+                    return None  # no product, or a wrong answer to "which one?"
+                reply = Reply().say(
+                    "utter_cancellation_not_on_account",
+                    product=missing,
+                    account=context.account,
+                )
+                return [SlotSet(requested, None)], reply
+            subscription, eligibility = named
+            if subscription.id == current:
+                return None  # the request's own product: an answer as usual
+            if eligibility.eligible and requested == SUBSCRIPTION_SLOT:
+                return None  # the answer to "which one?"
+            sentence = eligibility_sentence(subscription, eligibility, context)
+            reply = Reply().say("utter_cancellation_eligibility_one", sentence=sentence)
+            events: list[EventType] = [
+                SlotSet(CURRENT_SUBSCRIPTION_SLOT, subscription.id)
+            ]
+            switch = eligibility.eligible and (
+                latest_intent(tracker) in KIND_BY_INTENT or not asks
+            )
+            if switch:
+                events += [SlotSet(SUBSCRIPTION_SLOT, subscription.id)]
+                seats = (
+                    None
+                    if reduces_seats(subscription)
+                    else str(eligibility.cancellable_seats)
+                )
+                count = seats_in_request(text, spans, subscription.seats)
+                if seats is None and count is not None:
+                    count = (
+                        str(eligibility.cancellable_seats) if count == "all" else count
+                    )
+                    if 1 <= int(count) <= eligibility.cancellable_seats:
+                        seats = count
+                events += [SlotSet(SEATS_SLOT, seats), SlotSet(CONFIRM_SLOT, None)]
+                return events, reply
+            if current:
+                chosen = found.find(current)
+                if chosen is not None:
+                    reply.say(
+                        "utter_back_to_cancellation_about",
+                        product=chosen[0].product_name,
+                    )
+            else:
+                reply.say("utter_back_to_cancellation_form")
+            reply.because(
+                refusal_reason(
+                    sentence,
+                    [(s, e) for s, e in found.eligible if s.id != subscription.id],
+                    context,
+                )
+            )
+            return [*events, SlotSet(requested, None)], reply
+
+        result = await in_session(work, tracker, failed=None)
+        if result is None:
+            return None
+        events, reply = result
+        self._send(dispatcher, reply)
+        if reply.reason:
+            events.append(SlotSet(LAST_REASON_SLOT, reply.reason))
+        return events
+
+    def interrupts(self, tracker: Tracker, requested: str) -> bool:
+        """A reason is any statement ("we found a cheaper backup product" is no
+        technical problem here); only a question, "stop" or a person interrupts
+        it."""
+        intent = latest_intent(tracker)
+        text = latest_text(tracker)
+        if requested == REASON_SLOT and intent == "complain":
+            # "nobody uses them" is a reason; "you're useless" is a complaint.
+            return BOT_DIRECTED.search(text) is not None
+        if requested == REASON_SLOT and intent not in (*LEAVING_INTENTS, "deny"):
+            return looks_like_question(text)
+        return super().interrupts(tracker, requested)
+
     def answers(self, slot: str, text: str, tracker: Tracker) -> bool:
         if slot == SUBSCRIPTION_SLOT:
             return (
@@ -584,15 +1034,17 @@ class ValidateCancellationForm(FormValidation):
                 or text.strip().rstrip(".").isdigit()
             )
         if slot == SEATS_SLOT:
-            return parse_count(text) is not None or ALL_WORDS.search(text) is not None
+            masked = _masked(text, entity_spans(tracker))
+            return (
+                parse_count(masked) is not None or ALL_WORDS.search(masked) is not None
+            )
         return False
 
     def correction_for(self, slot: str, text: str, tracker: Tracker) -> Any:
-        if slot == SEATS_SLOT and SEAT_WORDS.search(text):
-            if ALL_WORDS.search(text):
-                return "all"
-            count = parse_count(text)
-            return str(count) if count is not None else None
+        if slot == SEATS_SLOT:
+            if seats_kept(text, entity_spans(tracker)) is not None:
+                return text  # "no wait, keep 3": the validation counts
+            return corrected_seats(text, entity_spans(tracker))
         if slot == SUBSCRIPTION_SLOT:
             products = entity_values(tracker, "product")
             return products[0] if products else None
@@ -645,8 +1097,15 @@ class ValidateCancellationForm(FormValidation):
                 )
             subscription, eligibility = chosen
             slots: dict[str, Any] = {SUBSCRIPTION_SLOT: subscription.id}
+            asked = seats_in_request(
+                latest_text(tracker), entity_spans(tracker), subscription.seats
+            )
+            if asked == "all":
+                asked = str(eligibility.cancellable_seats)
             if not reduces_seats(subscription):
                 slots[SEATS_SLOT] = str(eligibility.cancellable_seats)
+            elif asked is not None and 1 <= int(asked) <= eligibility.cancellable_seats:
+                slots[SEATS_SLOT] = asked  # "cancel 2 Copilot seats"
             elif (
                 tracker.get_slot(SEATS_SLOT) not in (None, "all")
                 and str(tracker.get_slot(SEATS_SLOT)).isdigit()
@@ -676,9 +1135,14 @@ class ValidateCancellationForm(FormValidation):
                 )
             subscription, eligibility = chosen
             most = eligibility.cancellable_seats
-            if text == "all" or ALL_WORDS.search(text):
+            spans = entity_spans(tracker) if text == latest_text(tracker) else []
+            kept = seats_kept(text, spans)
+            if kept is not None:
+                count: Optional[int] = subscription.seats - kept  # "keep 3"
+            elif text == "all" or ALL_WORDS.search(text):
                 return {SEATS_SLOT: str(most)}, Reply()
-            count = parse_count(text)
+            else:
+                count = parse_count(TAKEN_BACK.sub(" ", _masked(text, spans)))
             if count is None or count < 1 or count > most:
                 return {SEATS_SLOT: None}, Reply().say(
                     "utter_invalid_cancellation_seats",
@@ -704,7 +1168,10 @@ class ValidateCancellationForm(FormValidation):
         tracker: Tracker,
         domain: DomainDict,
     ) -> dict[str, Any]:
-        text = " ".join(str(slot_value or "").split())
+        said = " ".join(str(slot_value or "").split())
+        text = strip_back_to(said)
+        if not text and said:
+            return {REASON_SLOT: None}  # "ok, back to the cancellation": asked again
         if len(re.sub(r"[^\w]", "", text)) < MIN_REASON_CHARS:
             dispatcher.utter_message(response="utter_invalid_cancellation_reason_short")
             return {REASON_SLOT: None}
@@ -855,3 +1322,138 @@ class ActionSubmitCancellation(Action):
 
 def is_perpetual(subscription: Subscription) -> bool:
     return subscription.product_kind is ProductKind.PERPETUAL_SOFTWARE
+
+
+# --------------------------------------------------------------------------- instead
+
+# "so what can I do instead", "what are my options then?" after a refusal.
+ALTERNATIVES_ASKED = re.compile(
+    r"\b(?:instead|alternatives?|options?|what else|other ways?|what now|"
+    r"what can (?:i|we|they) do|anything(?: else)? (?:i|we|they) can do)\b",
+    re.IGNORECASE,
+)
+# The answers after which "what can I do instead?" is about a cancellation.
+CANCELLATION_ANSWERS = frozenset(
+    {
+        "action_cancellation_options",
+        "action_follow_up",
+        "validate_cancellation_form",
+        "cancellation_form",
+    }
+)
+PASSING_ACTIONS = frozenset(
+    {
+        "action_listen",
+        "action_extract_slots",
+        "action_explain_why",
+        "action_capabilities",
+        "action_session_start",
+    }
+)
+
+
+def wants_alternatives(tracker: Tracker) -> bool:
+    """Whether the latest message asks what else can be done about a cancellation
+    just refused ("why?" in between is fine)."""
+    if not ALTERNATIVES_ASKED.search(latest_text(tracker)):
+        return False
+    if not tracker.get_slot(LAST_REASON_SLOT):
+        return False
+    seen_user = False
+    for event in reversed(session_events(tracker)):
+        if event.get("event") == "user":
+            seen_user = True
+            continue
+        if not seen_user or event.get("event") != "action":
+            continue
+        name = str(event.get("name"))
+        if name in PASSING_ACTIONS:
+            continue
+        return name in CANCELLATION_ANSWERS or name.startswith(
+            "action_ask_cancellation_"
+        )
+    return False
+
+
+class ActionCancellationAlternatives(BillingAction):
+    """What can be done about subscriptions that can't be cancelled for a refund:
+    auto-renewal off or fewer seats at renewal (and when), a perpetual licence that
+    never renews, and the ones that can still be cancelled. About the subscription
+    just discussed if there is one, else about the whole account. Run by
+    `action_capabilities` when the question follows a refusal."""
+
+    capability = "view_subscriptions"
+    general_response = "utter_refunds_general"
+
+    def name(self) -> str:
+        return "action_cancellation_alternatives"
+
+    def answer(self, context: Context) -> Reply:
+        customer = context.customer
+        assert customer is not None
+        options = eligibilities(context.session, customer, context.now)
+        current = context.tracker.get_slot(CURRENT_SUBSCRIPTION_SLOT)
+        about = [(s, e) for s, e in options if s.id == current and not e.eligible]
+        if not about:
+            about = [(s, e) for s, e in options if not e.eligible]
+        lines = [
+            line
+            for line in (self.instead(s, context) for s, _ in about)
+            if line is not None
+        ]
+        others = [(s, e) for s, e in options if e.eligible]
+        if others:
+            lines.append(
+                context.t(
+                    "refund.instead.still",
+                    others=context.join(
+                        [
+                            context.t(
+                                "refund.still_one",
+                                product=s.product_name,
+                                until=context.moment(e.window_end_at),
+                            )
+                            for s, e in others
+                        ]
+                    ),
+                )
+            )
+        if not lines:
+            return Reply().say("utter_capabilities")
+        lines.append(
+            context.t("refund.instead.how", partner_name=customer.partner.name)
+        )
+        reply = Reply().say(
+            "utter_cancellation_alternatives", alternatives=bullet_list(lines)
+        )
+        reason = context.tracker.get_slot(LAST_REASON_SLOT)
+        return reply.because(str(reason)) if reason else reply
+
+    @staticmethod
+    def instead(subscription: Subscription, context: Context) -> Optional[str]:
+        partner = context.customer.partner if context.customer else None
+        values = {
+            "product": subscription.product_name,
+            "partner_name": partner.name if partner else "",
+        }
+        kind = subscription.product_kind
+        if kind is ProductKind.PERPETUAL_SOFTWARE:
+            hours = commerce_policy().windows[kind].hours
+            return context.t(
+                "refund.instead.perpetual",
+                days=context.plural(hours // 24, "day"),
+                **values,
+            )
+        if kind is ProductKind.AZURE_PLAN:
+            return context.t("refund.instead.azure_plan", **values)
+        if subscription.term_end_date is None:
+            return None
+        day = context.date(subscription.term_end_date)
+        if not subscription.auto_renew:
+            return context.t("refund.instead.ending", day=day, **values)
+        key = (
+            "refund.instead.renewing"
+            if commerce_policy().windows[kind].seat_reduction
+            else "refund.instead.renewing_whole"
+        )
+        return context.t(key, day=day, **values)

@@ -432,6 +432,9 @@ def test_what_looks_like_a_question(text: str, question: bool) -> None:
         ("bought by mistake", False),
         ("no", False),
         ("only if it's cheaper", True),  # taken as a cue; a value decides
+        ("sorry, 2 not 4", True),
+        ("actually just 2, sorry", True),
+        ("nope, 3", True),
     ],
 )
 def test_what_reads_as_a_correction(text: str, correction: bool) -> None:

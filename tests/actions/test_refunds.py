@@ -116,7 +116,7 @@ async def test_a_customer_inside_the_window_is_told_the_day_and_the_seats(
     assert re.search(
         r"Microsoft 365 Copilot \(5 seats\): bought on 12 November 2026, so you can "
         r"still cancel up to 5 seats for a prorated refund, until Thursday 19 "
-        r"November 2026 at \d\d:\d\d CST\.",
+        r"November 2026 at \d\d:\d\d CST \(7 days after the purchase\)\.",
         said,
     )
     assert re.search(
