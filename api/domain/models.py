@@ -782,6 +782,10 @@ class PartnerCenterInvoice(Base):
     # What the partner paid; Partner Center gives it negative when a payment was
     # received, and it is kept as given.
     paid_amount: Mapped[Decimal] = mapped_column(Money(), default=Decimal("0.00"))
+    # When the partner must pay it, from the partner's billing agreement with
+    # Microsoft: Partner Center's invoice resource has no due date, so the sync
+    # leaves it empty; the demo fills it in.
+    due_date: Mapped[Optional[date]] = mapped_column(Date)
     # A fingerprint of the line items last written, so that a sync that reads the
     # same lines again writes nothing.
     lines_digest: Mapped[Optional[str]] = mapped_column(String(64))

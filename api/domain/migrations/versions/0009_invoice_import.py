@@ -3,6 +3,8 @@
 * ``invoices.import_digest``: a fingerprint of an imported invoice (fields, lines,
   PDF), so that importing the same file again writes nothing.
 * ``invoice_pdfs``: the partner's own PDF of an invoice, served instead of ours.
+* ``partner_center_invoices.due_date``: when the partner must pay Microsoft (not in
+  Partner Center's invoice resource; the demo fills it in).
 
 Revision ID: 0009_invoice_import
 Revises: 0008_partner_center
@@ -26,6 +28,8 @@ depends_on: Union[str, Sequence[str], None] = None
 def upgrade() -> None:
     with op.batch_alter_table("invoices") as batch:
         batch.add_column(sa.Column("import_digest", sa.String(length=64), nullable=True))
+    with op.batch_alter_table("partner_center_invoices") as batch:
+        batch.add_column(sa.Column("due_date", sa.Date(), nullable=True))
     op.create_table(
         "invoice_pdfs",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -46,5 +50,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("invoice_pdfs")
+    with op.batch_alter_table("partner_center_invoices") as batch:
+        batch.drop_column("due_date")
     with op.batch_alter_table("invoices") as batch:
         batch.drop_column("import_digest")
