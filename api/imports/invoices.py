@@ -346,6 +346,20 @@ def read_rows(
     Raises:
         InvoiceImportError: The file cannot be read, or a row is not valid.
     """
+    rows, problems = _read(path, file_format)
+    if problems:
+        raise InvoiceImportError(problems)
+    return rows
+
+
+def _read(
+    path: Union[str, Path], file_format: Optional[str]
+) -> tuple[list[tuple[int, InvoiceRow]], list[Problem]]:
+    """The valid rows of the file, and the problems of the others.
+
+    Raises:
+        InvoiceImportError: The file cannot be read at all.
+    """
     name = display_name(path)
     kind = (file_format or Path(path).suffix.lstrip(".")).lower()
     if kind in ("ndjson", "json"):
@@ -380,9 +394,7 @@ def read_rows(
         problems.append(Problem(name, None, f"CSV: {exc}"))
     if not rows and not problems:
         problems.append(Problem(name, None, "the file has no invoice lines"))
-    if problems:
-        raise InvoiceImportError(problems)
-    return rows
+    return rows, problems
 
 
 # --------------------------------------------------------------------------- checking
@@ -774,8 +786,11 @@ def import_invoices(
     if partner is None:
         raise UnknownPartner(partner_slug)
     name = display_name(path)
-    rows = read_rows(path, file_format=file_format)
-    documents, problems = _group(rows, name)
+    # Every problem at once: those of the rows, then those between the valid rows
+    # (an invoice's lines that disagree) and against the database and the disk.
+    rows, problems = _read(path, file_format)
+    documents, grouped = _group(rows, name)
+    problems += grouped
     problems += _check(session, partner, documents, name, Path(path).parent)
     if problems:
         raise InvoiceImportError(problems)

@@ -298,3 +298,18 @@ def test_the_command_reports_and_refuses(
     assert err.endswith("import invoices: nothing was imported\n")
     assert main(["import", "invoices", str(wrong), "--partner", "nobody"]) == 1
     assert "no partner with slug 'nobody'" in capsys.readouterr().err
+
+
+def test_every_problem_of_the_file_is_listed_at_once(
+    seeded_db: DemoSummary, seeded_session: Session, tmp_path: Path
+) -> None:
+    rows = sample_rows()
+    rows[0]["invoice_date"] = "2026-13-01"  # a bad cell: that row is left out
+    rows[2]["due_date"] = "2027-01-15"  # disagrees with the invoice's next line
+    rows[3]["amends"] = ""
+    problems = problems_of(seeded_session, write_csv(tmp_path / "october.csv", rows))
+    assert [p.split(":", 2)[1] for p in problems] == ["2", "4", "5"]
+    assert problems[1] == (
+        "october.csv:4: invoice G000090001: due_date is 2027-01-15 here but "
+        "2026-12-31 on line 3"
+    )
