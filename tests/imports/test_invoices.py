@@ -313,3 +313,82 @@ def test_every_problem_of_the_file_is_listed_at_once(
         "october.csv:4: invoice G000090001: due_date is 2027-01-15 here but "
         "2026-12-31 on line 3"
     )
+
+
+def test_on_postgresql_too(postgres_url: str, tmp_path: Path) -> None:
+    """The bulk writes (INSERT ... RETURNING, primary-key UPDATEs) on PostgreSQL:
+    import, import again unchanged, import a change."""
+    from datetime import date
+
+    from api.domain.db import make_engine
+    from api.domain.migrate import upgrade
+    from api.domain.models import (
+        BillingFrequency,
+        Commerce,
+        Customer,
+        Partner,
+        ProductKind,
+        Subscription,
+        SubscriptionStatus,
+    )
+    from api.domain.profiles import apply_profile, load_profile
+
+    upgrade(postgres_url)
+    engine = make_engine(postgres_url)
+    profile = Path(__file__).parents[2] / "api/demo/data/partners/northwind.yml"
+    try:
+        with Session(engine) as session:
+            apply_profile(session, load_profile(profile))
+            partner = session.scalars(select(Partner)).one()
+            contoso = Customer(
+                partner_id=partner.id,
+                name="Contoso Ltd",
+                domain="contoso.com",
+                tenant_id=CONTOSO,
+                billing_email="billing@contoso.com",
+                country="US",
+                currency="USD",
+            )
+            session.add(contoso)
+            session.flush()
+            for sub_id, product in (
+                ("5657d4b0-6541-5261-a546-f7fe29541f70", "Microsoft 365 E3"),
+                (TEAMS_PHONE, "Microsoft Teams Phone Standard"),
+            ):
+                session.add(
+                    Subscription(
+                        id=sub_id,
+                        customer_id=contoso.id,
+                        product_name=product,
+                        sku="X",
+                        product_kind=ProductKind.LICENSE,
+                        commerce=Commerce.NEW,
+                        seats=1,
+                        unit_price=Decimal("1"),
+                        currency="USD",
+                        term="P1M",
+                        billing_frequency=BillingFrequency.MONTHLY,
+                        status=SubscriptionStatus.ACTIVE,
+                        order_date=date(2026, 1, 1),
+                    )
+                )
+            session.commit()
+
+            first = import_invoices(session, SAMPLE, partner_slug="northwind")
+            session.commit()
+            assert (first.created, first.lines_written) == (2, 4)
+            again = import_invoices(session, SAMPLE, partner_slug="northwind")
+            session.commit()
+            assert (again.unchanged, again.lines_written) == (2, 0)
+            rows = sample_rows()
+            rows[0]["tax"] = "171.00"
+            changed = import_invoices(
+                session, write_csv(tmp_path / "c.csv", rows), partner_slug="northwind"
+            )
+            session.commit()
+            assert (changed.updated, changed.unchanged) == (1, 1)
+            assert invoice(session, "G000090001").tax_total == Decimal("228.45")
+            note = invoice(session, "G000090002")
+            assert note.amends_of is not None and note.amends_of.number == "G000090001"
+    finally:
+        engine.dispose()
