@@ -82,7 +82,10 @@ def parse():
         # Microsoft's invoices to the partner (staff), beside the customer's own
         ("what's Microsoft's latest invoice to us?", "ask_microsoft_invoice"),
         ("how much did Microsoft bill us in October?", "ask_microsoft_invoice"),
-        ("what's Contoso's share of the Partner Center invoice?", "ask_microsoft_invoice"),
+        (
+            "what's Contoso's share of the Partner Center invoice?",
+            "ask_microsoft_invoice",
+        ),
         ("latest invoice for Contoso", "ask_invoice"),
         # Microsoft, support info, tickets
         ("can you escalate this to Microsoft?", "escalate_to_microsoft"),
