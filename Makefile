@@ -16,7 +16,7 @@ browser:
 nginx:
 	@bash scripts/install_nginx.sh
 
-.PHONY: help setup browser nginx train db run run-prod test lint typecheck validate pytest rasa-test bench-nlu bench-language bench-load bench-conversations clean
+.PHONY: help setup browser nginx train db run run-prod test lint typecheck validate pytest rasa-test bench-nlu bench-language bench-load bench-import bench-conversations clean
 
 help:
 	@echo "make run        start Rasa (5005), the action server (5055) and the API (8000) with demo data"
@@ -25,6 +25,7 @@ help:
 	@echo "make bench-nlu  train and compare our NLU config with Rasa's default; writes docs/benchmarks/nlu.md"
 	@echo "make bench-language  how well and how fast the language of a message is told; writes docs/benchmarks/language.md"
 	@echo "make bench-load load-test the embedded and production profiles; writes docs/benchmarks/load.md"
+	@echo "make bench-import  import 100,000 invoice lines (SQLite, PostgreSQL); writes docs/benchmarks/import.md"
 	@echo "make bench-conversations  hold the held-out conversations; writes docs/benchmarks/conversations.md"
 	@echo "make setup | nginx | train | db | lint | typecheck | validate | pytest | rasa-test | clean"
 
@@ -86,6 +87,11 @@ bench-language: setup
 # development set of tests/conversations/, judged on facts (a few minutes).
 bench-conversations: train
 	$(VENV)/python scripts/bench_conversations.py $(BENCH_ARGS)
+
+# Import benchmark: 100,000 invoice lines into fresh SQLite (and PostgreSQL, when it
+# answers on 127.0.0.1) databases, three runs (a few minutes).
+bench-import: setup
+	$(VENV)/python scripts/bench_import.py $(BENCH_ARGS)
 
 # Load benchmark (a few minutes; uses the local PostgreSQL, Redis and RabbitMQ).
 bench-load: train nginx

@@ -33,6 +33,7 @@ from common.texts import DEFAULT_LANGUAGE, catalogue
 # talk, out of scope) are never suggested.
 SUGGESTED_INTENTS = (
     "ask_invoice",
+    "ask_microsoft_invoice",
     "explain_charges",
     "dispute_charge",
     "ask_payment_status",

@@ -23,6 +23,7 @@ from actions.access import ActionAccessSuspended
 from actions.charges import ActionExplainCharges
 from actions.fallback import ActionFallback
 from actions.invoices import ActionCreditNotes, ActionInvoiceLookup
+from actions.microsoft_invoices import ActionMicrosoftInvoice
 from actions.payments import (
     ActionPaymentFailed,
     ActionPaymentMethods,
@@ -58,6 +59,7 @@ REPEATABLE: dict[str, type[Action]] = {
         ActionEscalationRoute,
         ActionTicketStatus,
         ActionTechnicalSelfHelp,
+        ActionMicrosoftInvoice,
     )
 }
 # Actions that run on every turn or only ask: they are not the answer followed.

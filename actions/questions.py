@@ -32,6 +32,7 @@ from actions.base import (
 )
 from actions.charges import ActionExplainCharges
 from actions.invoices import ActionCreditNotes, ActionInvoiceLookup
+from actions.microsoft_invoices import ActionMicrosoftInvoice
 from actions.payments import ActionPaymentMethods, ActionPaymentStatus
 from actions.subscriptions import ActionSubscriptions
 from actions.support import ActionSupportInfo
@@ -43,6 +44,7 @@ OUT_OF_SCOPE = "out_of_scope"
 # The intents a clause can be answered for, and the action that answers it.
 ANSWERS: dict[str, type[Action]] = {
     "ask_invoice": ActionInvoiceLookup,
+    "ask_microsoft_invoice": ActionMicrosoftInvoice,
     "ask_payment_status": ActionPaymentStatus,
     "ask_payment_methods": ActionPaymentMethods,
     "ask_credit_note": ActionCreditNotes,

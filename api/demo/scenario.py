@@ -108,6 +108,20 @@ class _Data(BaseModel):
 # --------------------------------------------------------------------------- demo.yml
 
 
+class MicrosoftInvoices(_Data):
+    """demo.yml's `microsoft_invoices`: Microsoft's invoices to the demo partners
+    (api/demo/microsoft.py)."""
+
+    first_number: int = Field(default=51000001, ge=1, le=999_999_999)
+    # What a partner adds to Microsoft's price when it bills its customer: Microsoft
+    # charges the partner price x 100 / (100 + markup_percent).
+    markup_percent: Decimal = Field(default=Decimal("15"), ge=0, le=400)
+    # Days from Microsoft's invoice date to its due date.
+    payment_terms_days: int = Field(default=60, ge=0, le=365)
+    # The day of the following month Microsoft's invoice for a month is dated.
+    invoice_day: int = Field(default=6, ge=1, le=28)
+
+
 class Manifest(_Data):
     """demo.yml."""
 
@@ -115,6 +129,7 @@ class Manifest(_Data):
     profiles_dated_for: dt.date
     months_of_history: int = Field(ge=1, le=60)
     first_invoice_numbers: dict[str, int]
+    microsoft_invoices: MicrosoftInvoices = Field(default_factory=MicrosoftInvoices)
 
     @field_validator("partners")
     @classmethod

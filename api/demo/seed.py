@@ -27,7 +27,7 @@ import hashlib
 import random
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Optional
@@ -36,6 +36,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from api.demo.microsoft import seed_microsoft_invoices
 from api.demo.scenario import (
     CaseSpec,
     CustomerSpec,
@@ -474,6 +475,8 @@ class DemoSummary:
     invoice_lines: int
     payments: int
     cases: dict[str, DemoCase] = field(default_factory=dict)
+    # Microsoft's invoices to the partners (api/demo/microsoft.py).
+    microsoft_invoices: int = 0
 
     def case(self, key: str) -> DemoCase:
         """The notable case named `key` (KeyError if there is none)."""
@@ -486,7 +489,8 @@ class DemoSummary:
             f"{self.partner_users} staff, {self.customers} customers, "
             f"{self.subscriptions} subscriptions, {self.invoices} invoices, "
             f"{self.credit_notes} credit note{'' if self.credit_notes == 1 else 's'}, "
-            f"{self.invoice_lines} invoice lines, {self.payments} payments"
+            f"{self.invoice_lines} invoice lines, {self.payments} payments; "
+            f"{self.microsoft_invoices} Microsoft invoices to the partners"
         )
 
 
@@ -573,7 +577,13 @@ class _Seeder:
                 self._suspend_for_non_payment(customer_spec)
         self._collect_cases()
         self.session.flush()
-        return self._summary()
+        microsoft = seed_microsoft_invoices(
+            self.session, anchor=self.clock.anchor, scenario=self.scenario
+        )
+        return replace(
+            self._summary(),
+            microsoft_invoices=microsoft.written + microsoft.unchanged,
+        )
 
     # ------------------------------------------------------------------ customers
 

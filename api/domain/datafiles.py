@@ -174,6 +174,11 @@ def _message(error: ErrorDetails) -> str:
     return str(error["msg"])
 
 
+def error_message(error: ErrorDetails) -> str:
+    """One pydantic error in the words of a data file's author (no location)."""
+    return _message(error)
+
+
 def _model_in(annotation: Any) -> tuple[Optional[type[BaseModel]], bool]:
     """The model an annotation holds (in a list, an Optional, a dict's values), and
     whether a dict key comes before it in an error's location."""
@@ -271,6 +276,7 @@ __all__ = [
     "Problem",
     "display_name",
     "dotted",
+    "error_message",
     "line_of",
     "parse_yaml",
     "problem_at",

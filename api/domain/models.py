@@ -24,6 +24,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -423,9 +424,11 @@ class Subscription(Base):
 class Invoice(Base):
     """An invoice or credit note a partner issued to a customer.
 
-    Numbers follow Partner Center's series: `D...` for legacy (license-based, billed
-    from the billing anniversary, available 2 days after it) and `G...` for new
-    commerce (calendar month, available by the 8th of the next month).
+    The demo numbers them after Partner Center's series: `D...` for legacy
+    (license-based, billed from the billing anniversary, available 2 days after it)
+    and `G...` for new commerce (calendar month, available by the 8th of the next
+    month). A real partner's invoices keep the partner's own numbering
+    (`csp-desk import invoices`, api/imports/invoices.py).
     """
 
     __tablename__ = "invoices"
@@ -449,8 +452,15 @@ class Invoice(Base):
     tax_total: Mapped[Decimal] = mapped_column(Money())
     total: Mapped[Decimal] = mapped_column(Money())
     paid_amount: Mapped[Decimal] = mapped_column(Money(), default=Decimal("0.00"))
+    # Set on invoices brought in by `csp-desk import invoices`: a fingerprint of the
+    # invoice as last imported (its fields, lines and PDF), so that importing the
+    # same file again writes nothing. None on invoices made otherwise (the demo).
+    import_digest: Mapped[Optional[str]] = mapped_column(String(64))
 
     customer: Mapped[Customer] = relationship(back_populates="invoices")
+    pdf: Mapped[Optional[InvoicePdf]] = relationship(
+        back_populates="invoice", cascade="all, delete-orphan", uselist=False
+    )
     lines: Mapped[list[InvoiceLine]] = relationship(
         back_populates="invoice",
         cascade="all, delete-orphan",
@@ -523,6 +533,23 @@ class InvoiceLine(Base):
     cycle_days: Mapped[Optional[int]] = mapped_column(Integer)
 
     invoice: Mapped[Invoice] = relationship(back_populates="lines")
+
+
+class InvoicePdf(Base):
+    """The partner's own PDF of an invoice, given with its import; served instead of
+    the PDF we render (api/web/routes/documents.py)."""
+
+    __tablename__ = "invoice_pdfs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(
+        ForeignKey("invoices.id", ondelete="CASCADE"), unique=True
+    )
+    filename: Mapped[str] = mapped_column(String(255))  # as the partner named it
+    sha256: Mapped[str] = mapped_column(String(64))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+
+    invoice: Mapped[Invoice] = relationship(back_populates="pdf")
 
 
 class Payment(Base):
@@ -755,6 +782,10 @@ class PartnerCenterInvoice(Base):
     # What the partner paid; Partner Center gives it negative when a payment was
     # received, and it is kept as given.
     paid_amount: Mapped[Decimal] = mapped_column(Money(), default=Decimal("0.00"))
+    # When the partner must pay it, from the partner's billing agreement with
+    # Microsoft: Partner Center's invoice resource has no due date, so the sync
+    # leaves it empty; the demo fills it in.
+    due_date: Mapped[Optional[date]] = mapped_column(Date)
     # A fingerprint of the line items last written, so that a sync that reads the
     # same lines again writes nothing.
     lines_digest: Mapped[Optional[str]] = mapped_column(String(64))

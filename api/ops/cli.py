@@ -11,6 +11,7 @@
     csp-desk partner apply northwind.yml    create or update a partner from its profile
     csp-desk partner export northwind -o northwind.yml
     csp-desk partner-center sync --partner northwind   customers, subscriptions, invoices
+    csp-desk import invoices october.csv --partner northwind   the partner's invoices
     csp-desk webhooks deliver       the helpdesk webhooks' delivery worker
     csp-desk webhooks replay 42     send a failed delivery again
 
@@ -75,8 +76,14 @@ partner_center = typer.Typer(
     "Microsoft invoices; the app+user consent (docs/onboarding.md).",
     no_args_is_help=True,
 )
+imports = typer.Typer(
+    help="Import a partner's own records: its invoices to its customers "
+    "(docs/onboarding.md).",
+    no_args_is_help=True,
+)
 app.add_typer(partner, name="partner")
 app.add_typer(partner_center, name="partner-center")
+app.add_typer(imports, name="import")
 app.add_typer(webhooks, name="webhooks")
 
 err = Console(stderr=True, highlight=False)
@@ -689,6 +696,65 @@ def partner_schema(
         out.write(
             json.dumps(profile_json_schema(), indent=2, ensure_ascii=False) + "\n"
         )
+
+
+# --------------------------------------------------------------------------- imports
+
+
+@imports.command("invoices")
+def import_invoices_command(
+    path: Annotated[str, typer.Argument(help="the invoice file (.csv or .jsonl)")],
+    slug: Annotated[str, typer.Option("--partner", help="the partner's slug")],
+    file_format: Annotated[
+        Optional[str],
+        typer.Option("--format", help="csv or jsonl (default: from the file name)"),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="check and report, change nothing")
+    ] = False,
+) -> None:
+    """Import the partner's invoices to its customers, one row per invoice line.
+
+    All or nothing: problems are listed as `file:line: problem` and nothing is
+    written. Importing the same file again changes nothing. The format is in
+    docs/onboarding.md, "Importing your invoices".
+    """
+    from api.imports.invoices import (
+        MAX_PROBLEMS,
+        InvoiceImportError,
+        UnknownPartner,
+        import_invoices,
+    )
+
+    with reported():
+        try:
+            with session_scope() as session:
+                report = import_invoices(
+                    session, path, partner_slug=slug, file_format=file_format
+                )
+                if dry_run:
+                    session.rollback()
+        except UnknownPartner:
+            raise _partner_error(f"no partner with slug {slug!r}") from None
+        except InvoiceImportError as exc:
+            for problem in exc.problems[:MAX_PROBLEMS]:
+                err.print(str(problem), markup=False, soft_wrap=True)
+            more = len(exc.problems) - MAX_PROBLEMS
+            if more > 0:
+                err.print(f"... and {more} more problems", markup=False)
+            err.print("import invoices: nothing was imported", markup=False)
+            raise typer.Exit(1) from None
+        except SQLAlchemyError as exc:
+            raise _partner_error(
+                f"cannot write the invoices ({exc.__class__.__name__}); run "
+                "`csp-desk migrate` first"
+            ) from None
+        prefix = (
+            "import invoices (dry run, nothing written)"
+            if dry_run
+            else "import invoices"
+        )
+        typer.echo(f"{prefix}: {report.describe()}")
 
 
 # --------------------------------------------------------------------------- Partner Center

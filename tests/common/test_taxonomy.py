@@ -45,6 +45,7 @@ INTENT_TOPIC = {
     "complain": "smalltalk",
     "follow_up": "smalltalk",
     "ask_invoice": "invoice_lookup",
+    "ask_microsoft_invoice": "invoice_lookup",
     "explain_charges": "charge_explanation",
     "dispute_charge": "charge_explanation",
     "ask_payment_status": "invoice_lookup",

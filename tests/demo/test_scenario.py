@@ -81,7 +81,8 @@ def test_the_demo_at_the_test_anchor(seeded_db: DemoSummary) -> None:
     """The counts the data files give at DEMO_ANCHOR (docs/demo-data.md)."""
     assert seeded_db.describe() == (
         "anchor 2026-11-15: 3 partners, 15 staff, 10 customers, 20 subscriptions, "
-        "126 invoices, 1 credit note, 285 invoice lines, 120 payments"
+        "126 invoices, 1 credit note, 285 invoice lines, 120 payments; "
+        "24 Microsoft invoices to the partners"
     )
     assert seeded_db.support_entitlements == 4
     assert len(seeded_db.cases) == 16

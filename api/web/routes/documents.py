@@ -5,6 +5,8 @@ link itself is the authorisation (`api/documents/links.py`). Being public, the r
 is rate-limited per client address (`PUBLIC_RATE_LIMIT_*`, api/web/deps.py). A link that was
 tampered with or signed with another key gets 403, an expired one 410, and a valid
 link never serves an invoice of a customer other than the one it was minted for.
+An imported invoice that came with the partner's own PDF (`csp-desk import
+invoices`) is served as that PDF; every other invoice is rendered from its rows.
 """
 
 from __future__ import annotations
@@ -95,7 +97,13 @@ def invoice_pdf(
             status_code=status.HTTP_404_NOT_FOUND,
             detail="This invoice is no longer available.",
         )
-    pdf = render_invoice_pdf(invoice, today=today)
+    # The partner's own PDF when its invoice import gave one; ours otherwise.
+    stored = invoice.pdf
+    pdf = (
+        stored.content
+        if stored is not None
+        else render_invoice_pdf(invoice, today=today)
+    )
     return Response(
         content=pdf,
         media_type="application/pdf",

@@ -79,6 +79,14 @@ def parse():
         ("the amount on G000024178 is wrong", "dispute_charge"),
         ("refund the Copilot order", "request_refund"),
         ("did we get a credit for the double charge?", "ask_credit_note"),
+        # Microsoft's invoices to the partner (staff), beside the customer's own
+        ("what's Microsoft's latest invoice to us?", "ask_microsoft_invoice"),
+        ("how much did Microsoft bill us in October?", "ask_microsoft_invoice"),
+        (
+            "what's Contoso's share of the Partner Center invoice?",
+            "ask_microsoft_invoice",
+        ),
+        ("latest invoice for Contoso", "ask_invoice"),
         # Microsoft, support info, tickets
         ("can you escalate this to Microsoft?", "escalate_to_microsoft"),
         ("has Microsoft answered our case yet?", "ask_ticket_status"),

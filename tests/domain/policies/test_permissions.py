@@ -19,17 +19,18 @@ COLUMNS = (
     "open_tickets",
     "view_tickets",
     "act_for_customers",
+    "view_partner_invoices",
 )
 # fmt: off
 TABLE = {
-    #                        inv ch  pay ref chg sub sup tkt vtk for
-    "customer":              (Y,  Y,  Y,  Y,  Y,  Y,  Y,  Y,  Y,  N),
-    "global_admin":          (Y,  Y,  Y,  Y,  Y,  Y,  Y,  Y,  Y,  Y),
-    "billing_admin":         (Y,  Y,  Y,  Y,  N,  Y,  Y,  Y,  Y,  Y),
-    "admin_agent":           (N,  N,  N,  N,  Y,  Y,  Y,  Y,  Y,  Y),
-    "helpdesk_agent":        (N,  N,  N,  N,  N,  Y,  Y,  Y,  Y,  Y),
-    "sales_agent":           (N,  N,  N,  N,  N,  Y,  Y,  N,  N,  Y),
-    "user_management_admin": (N,  N,  N,  N,  N,  N,  Y,  N,  N,  Y),
+    #                        inv ch  pay ref chg sub sup tkt vtk for ms
+    "customer":              (Y,  Y,  Y,  Y,  Y,  Y,  Y,  Y,  Y,  N,  N),
+    "global_admin":          (Y,  Y,  Y,  Y,  Y,  Y,  Y,  Y,  Y,  Y,  Y),
+    "billing_admin":         (Y,  Y,  Y,  Y,  N,  Y,  Y,  Y,  Y,  Y,  Y),
+    "admin_agent":           (N,  N,  N,  N,  Y,  Y,  Y,  Y,  Y,  Y,  N),
+    "helpdesk_agent":        (N,  N,  N,  N,  N,  Y,  Y,  Y,  Y,  Y,  N),
+    "sales_agent":           (N,  N,  N,  N,  N,  Y,  Y,  N,  N,  Y,  N),
+    "user_management_admin": (N,  N,  N,  N,  N,  N,  Y,  N,  N,  Y,  N),
 }
 # fmt: on
 

@@ -11,6 +11,7 @@ import re
 import time
 import zlib
 from io import BytesIO
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -259,3 +260,39 @@ def test_the_pdf_bytes_are_a_real_pdf(
     assert BytesIO(content).getbuffer().nbytes > 1500
     # Deterministic for the same rows and day.
     assert render_invoice_pdf(invoice, today=seeded_db.anchor) == content
+
+
+def test_an_imported_invoice_with_the_partners_pdf_serves_that_pdf(
+    anonymous: TestClient,
+    seeded_db: DemoSummary,
+    seeded_session: Session,
+    tmp_path: Path,
+) -> None:
+    from api.imports.invoices import import_invoices
+
+    sample = Path(__file__).parents[3] / "docs" / "samples" / "invoices.csv"
+    theirs = b"%PDF-1.4\n% the partner's own invoice G000090001\n%%EOF\n"
+    (tmp_path / "G000090001.pdf").write_bytes(theirs)
+    text = sample.read_text().splitlines()
+    rows = [text[0]] + [
+        line.replace(",USD,,,", ",USD,,G000090001.pdf,")
+        if ",G000090001,invoice," in line
+        else line
+        for line in text[1:]
+    ]
+    (tmp_path / "invoices.csv").write_text("\n".join(rows) + "\n")
+    report = import_invoices(
+        seeded_session, tmp_path / "invoices.csv", partner_slug="northwind"
+    )
+    seeded_session.commit()
+    assert report.pdfs_stored == 1
+
+    response = anonymous.get(link_for(numbered(seeded_session, "G000090001")))
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/pdf"
+    assert response.content == theirs
+    # The credit note came without one: ours is rendered.
+    note = anonymous.get(link_for(numbered(seeded_session, "G000090002")))
+    assert note.status_code == 200
+    assert note.content.startswith(b"%PDF-") and note.content != theirs
+    assert "G000090002" in pdf_text(note.content)

@@ -1,0 +1,1 @@
+"""Bringing a partner's own records in from files (`csp-desk import ...`)."""
