@@ -34,7 +34,7 @@ from tests.e2e.stack import Stack, start_stack, stop_stack
 
 pytestmark = pytest.mark.e2e
 
-URL = re.compile(r"https?://\S+")
+URL = re.compile(r"https?://[^\s)\]]+")  # a markdown link ends at ")"
 
 
 @pytest.fixture(scope="module")
@@ -180,7 +180,8 @@ def test_customer_asks_by_number_and_by_period(stack: Stack, db: Engine) -> None
         assert available_by > today, f"the demo has no invoice for {last_month.label}"
         assert last_month.label in answer, answer
         assert format_date(available_by) in answer, answer
-        assert invoices[-1].number not in answer, answer
+        # The newest invoice may follow, but never as last month's.
+        assert f"no invoice for {last_month.label}" in answer, answer
 
 
 def test_customer_cannot_read_another_customers_invoice(
