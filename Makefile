@@ -16,7 +16,7 @@ browser:
 nginx:
 	@bash scripts/install_nginx.sh
 
-.PHONY: help setup browser nginx train db run run-prod test lint typecheck validate pytest rasa-test bench-nlu bench-language bench-load bench-import bench-conversations clean
+.PHONY: help setup browser nginx train db run run-prod test lint typecheck validate pytest rasa-test bench-nlu bench-language bench-issues bench-load bench-import bench-conversations clean
 
 help:
 	@echo "make run        start Rasa (5005), the action server (5055) and the API (8000) with demo data"
@@ -24,6 +24,7 @@ help:
 	@echo "make run-prod   the production profile (docs/production.md): Rasa replicas behind nginx, PG, Redis, RabbitMQ"
 	@echo "make bench-nlu  train and compare our NLU config with Rasa's default; writes docs/benchmarks/nlu.md"
 	@echo "make bench-language  how well and how fast the language of a message is told; writes docs/benchmarks/language.md"
+	@echo "make bench-issues  messages with several matters: split and answered (docs/benchmarks/issues.md)"
 	@echo "make bench-load load-test the embedded and production profiles; writes docs/benchmarks/load.md"
 	@echo "make bench-import  import 100,000 invoice lines (SQLite, PostgreSQL); writes docs/benchmarks/import.md"
 	@echo "make bench-conversations  hold the held-out conversations; writes docs/benchmarks/conversations.md"
@@ -82,6 +83,11 @@ bench-nlu: setup
 # cost per message (under a minute; no training).
 bench-language: setup
 	$(RASA)/python scripts/bench_language.py --out docs/benchmarks/language.md $(BENCH_ARGS)
+
+# Messages with several matters (bot/issues.py) on bench/nlu/issues.yml and the public
+# rows, with the trained model; writes docs/benchmarks/issues.md.
+bench-issues: train
+	$(RASA)/python scripts/bench_issues.py $(BENCH_ARGS)
 
 # Conversation benchmark: the held-out conversations of bench/conversations/ and the
 # development set of tests/conversations/, judged on facts (a few minutes).
