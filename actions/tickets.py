@@ -6,8 +6,13 @@ The conversation (rules in data/rules/tickets.yml):
 
 1. `report_technical_issue` -> `action_technical_self_help`: if a suspended
    subscription explains the problem (users lose access while it is suspended),
-   that is the answer; otherwise a quick check for the product, then "did that
-   solve it?". "No" (or the problem again) -> `action_offer_ticket`.
+   that is the answer; an explicit ticket request from someone who already tried
+   ("restarting didn't help, please open a ticket", or the tips were given before)
+   goes straight to the ticket form; otherwise a quick check for the product, then
+   "did that solve it?". "No" (or the problem again) -> `action_offer_ticket`; a
+   yes that says more than "solved" ("yes, it's everyone in the office") is no
+   solution either (`action_self_help_outcome`). A question on another topic is
+   answered, and the ticket stays on offer (actions/base.py).
 2. Yes to the offer -> `action_start_escalation` checks that the chatter may open
    tickets, pre-fills what the conversation already said (the problem, the product,
    commercial or technical from the topic, the customer staff talk about) ->
@@ -32,7 +37,7 @@ from datetime import datetime
 from typing import Any, Optional
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, FollowupAction, SlotSet
+from rasa_sdk.events import ActiveLoop, EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import REQUESTED_SLOT
 from rasa_sdk.types import DomainDict
@@ -40,10 +45,12 @@ from sqlalchemy.orm import Session
 
 from actions.base import (
     ACTING_FOR_SLOT,
+    PENDING_ISSUES_SLOT,
     BillingAction,
     Context,
     Reply,
     language_of,
+    picked_issue,
     possessive,
     texts_for,
 )
@@ -51,6 +58,7 @@ from actions.forms import FormQuestion, FormValidation
 from actions.identity import Chatter, identify, target_customer
 from actions.runtime import in_session, utc_now
 from actions.tracker import (
+    actions_since_user,
     entity_values,
     event_entities,
     event_intent,
@@ -166,6 +174,39 @@ _WORDS = {
     "unknown": r"don'?t know|not sure|no idea|unknown|unsure|dunno",
     "nothing": r"nothing|none|not yet|no|haven'?t|have not|nope",
 }
+# "Please open a ticket", "can you raise a case for this".
+TICKET_REQUEST = re.compile(
+    r"\b(?:open|raise|file|log|create|submit|start|make)\b(?:\s+\w+){0,3}?\s+"
+    r"(?:ticket|case|incident|support request)\b|\bticket,?\s+please\b",
+    re.IGNORECASE,
+)
+# "Restarting didn't help", "we tried that", "still crashing".
+ALREADY_TRIED = re.compile(
+    r"\b(?:restart\w*|reboot\w*|reinstall\w*|tried|trying|signed out|logged out|"
+    r"cleared)\b|(?:didn'?t|did not|doesn'?t|does not|won'?t)\s+(?:help|work|fix)|"
+    r"\bstill\s+(?:not|crash\w*|fail\w*|broken|down|the same|happening)\b",
+    re.IGNORECASE,
+)
+# A yes to "did that solve it?" that only says so; anything more ("yes, it's
+# everyone in the office", "yes but it's still slow") is no solution.
+SOLVED = re.compile(
+    r"^\W*(?:(?:yes|yep|yeah|yup|ok|okay|sure|great|perfect|thanks?|thank you|"
+    r"cheers|it'?s|it is|that|all|now|works?|working|solved|fixed|sorted|resolved|"
+    r"helped|did it|it did|good|fine|again|all good)\W*)+$|"
+    r"\b(?:solved|fixed|sorted|resolved|works now|working now|that helped|that did it)"
+    r"\b",
+    re.IGNORECASE,
+)
+NOT_SOLVED = re.compile(
+    r"\b(?:still|not|no|isn'?t|doesn'?t|didn'?t|won'?t|can'?t|cannot|but|everyone|"
+    r"everybody|all of us|whole|nobody|none of|again|crash\w*|error|down)\b",
+    re.IGNORECASE,
+)
+EVERYONE = re.compile(
+    r"\b(?:everyone|everybody|all of us|whole (?:office|company|team)|nobody|"
+    r"none of us|all users|the office)\b",
+    re.IGNORECASE,
+)
 SIGN_IN_WORDS = re.compile(
     r"password|sign[ -]?in|log[ -]?in|logon|locked out|account is locked|mfa|"
     r"can'?t (?:get|log) in|access",
@@ -574,8 +615,14 @@ class ActionTechnicalSelfHelp(Action):
             tracker,
             failed=None,
         )
-        reply = suspended if suspended is not None else self_help(tracker, product)
-        return reply.send(dispatcher, tracker)
+        if suspended is not None:
+            return suspended.send(dispatcher, tracker)
+        if wants_ticket_now(tracker):
+            # Tips again would ignore what they said: the ticket form, now.
+            events = leave_form_for_picked_issue(dispatcher, tracker)
+            return [*events, FollowupAction(START_ACTION)]
+        answered = self_help(tracker, product).send(dispatcher, tracker)
+        return [*answered, *leave_form_for_picked_issue(dispatcher, tracker)]
 
     def _suspension(
         self, session: Session, tracker: Tracker, product: Optional[str]
@@ -606,6 +653,99 @@ class ActionTechnicalSelfHelp(Action):
             language_of(tracker),
         )
         return suspension_reply(context, customer)
+
+
+def wants_ticket_now(tracker: Tracker) -> bool:
+    """An explicit ticket request from someone past the tips: the message says
+    what they tried, or the tips were already given in this conversation."""
+    text = latest_text(tracker)
+    if TICKET_REQUEST.search(text) is None:
+        return False
+    return ALREADY_TRIED.search(text) is not None or tips_given_before(tracker)
+
+
+def tips_given_before(tracker: Tracker) -> bool:
+    """Whether self-help tips were given before the latest message."""
+    events = session_events(tracker)
+    last_user = max(
+        (i for i, e in enumerate(events) if e.get("event") == "user"), default=-1
+    )
+    return any(
+        e.get("event") == "action" and e.get("name") == "action_technical_self_help"
+        for e in events[:last_user]
+    )
+
+
+def is_solved(text: str) -> bool:
+    """Whether a yes to "did that solve it?" says only that it is solved."""
+    cleaned = text.strip()
+    if cleaned.startswith("/"):  # the "Yes, it's solved" button
+        return True
+    return SOLVED.search(cleaned) is not None and NOT_SOLVED.search(cleaned) is None
+
+
+def leave_form_for_picked_issue(
+    dispatcher: CollectingDispatcher, tracker: Tracker
+) -> list[EventType]:
+    """The user takes up the other problem of their message ("ok now the Teams
+    problem") while a form about the first is open: leave that form, and offer
+    the first problem again for afterwards (its own words, as a button)."""
+    if not tracker.active_loop_name:
+        return []
+    picked = picked_issue(tracker)
+    if picked is None:
+        return []
+    events: list[EventType] = [ActiveLoop(None), SlotSet(REQUESTED_SLOT, None)]
+    left = left_matter(tracker, picked)
+    if left is not None:
+        words = str(left["text"])
+        dispatcher.utter_message(
+            text=texts_for(tracker).text("issues.later", issue=words),
+            buttons=[{"title": words[:60], "payload": words}],
+        )
+        events.append(SlotSet(PENDING_ISSUES_SLOT, [left]))
+    else:
+        events.append(SlotSet(PENDING_ISSUES_SLOT, None))
+    return events
+
+
+def left_matter(tracker: Tracker, picked: dict[str, Any]) -> Optional[dict[str, Any]]:
+    """The matter of the message that raised `picked` besides it (the one the
+    form being left was about)."""
+    for event in reversed(user_events(tracker)):
+        issues = (event.get("parse_data") or {}).get("issues") or []
+        texts = [str(i.get("text")) for i in issues if isinstance(i, dict)]
+        if str(picked.get("text")) not in texts:
+            continue
+        for issue in issues:
+            if isinstance(issue, dict) and issue.get("text") != picked.get("text"):
+                return {
+                    "text": str(issue.get("text")),
+                    "intent": issue.get("intent"),
+                    "topic": issue.get("topic"),
+                }
+    return None
+
+
+class ActionSelfHelpOutcome(Action):
+    """A yes to "did that solve it?": glad, if it says only that; otherwise ("yes,
+    it's everyone in the office") it is not solved, and a ticket is offered."""
+
+    def name(self) -> str:
+        return "action_self_help_outcome"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        text = latest_text(tracker)
+        if is_solved(text):
+            dispatcher.utter_message(response="utter_glad_it_helped")
+            return []
+        if EVERYONE.search(text):
+            dispatcher.utter_message(response="utter_self_help_everyone")
+        else:
+            dispatcher.utter_message(response="utter_self_help_did_not_help")
+        return [FollowupAction("action_offer_ticket")]
 
 
 def self_help(tracker: Tracker, product: Optional[str]) -> Reply:
@@ -688,6 +828,7 @@ class ActionStartEscalation(Action):
                 preview.decision.escalate_to is not None
                 and trigger.triage == TicketCategory.TECHNICAL.value
             )
+        technical = trigger.triage == TicketCategory.TECHNICAL.value
         events: list[EventType] = [
             SlotSet(TRIAGE, trigger.triage),
             SlotSet(TOPIC, trigger.topic),
@@ -695,9 +836,21 @@ class ActionStartEscalation(Action):
             SlotSet(DESCRIPTION, problem_description(tracker, trigger)),
             SlotSet(CATEGORY, trigger.triage),
             SlotSet(MICROSOFT_ROUTE, microsoft_route),
+            # "nobody can work", "a few users": the impact, if the message says it
+            SlotSet(IMPACT, parse_choice(trigger.text, IMPACTS) if technical else None),
         ]
         if chatter.is_staff and customer is not None:
             events.append(SlotSet(ACTING_FOR_SLOT, str(customer.id)))
+        if "action_technical_self_help" in actions_since_user(tracker):
+            # Started from the problem itself, not from a yes to the offer: no rule
+            # follows this action, so the form is opened here.
+            events.append(FollowupAction(FORM))
+        if product:
+            return (
+                Reply()
+                .say("utter_ticket_intro_product", product=product)
+                .with_events(*events)
+            )
         return Reply().say("utter_ticket_intro").with_events(*events)
 
 
@@ -1291,6 +1444,7 @@ __all__ = [
     "ActionEscalationRoute",
     "ActionFileTicket",
     "ActionOfferTicket",
+    "ActionSelfHelpOutcome",
     "ActionStartEscalation",
     "ActionTechnicalSelfHelp",
     "ActionTicketStatus",

@@ -41,7 +41,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 from scipy import sparse
 
-from bot.issues import find_issues
+from bot.issues import find_issues, leading_issue
 from common.taxonomy import ISSUES_KEY
 
 logger = logging.getLogger(__name__)
@@ -524,6 +524,16 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
                     message.set(
                         ISSUES_KEY, [i.as_dict() for i in issues], add_to_output=True
                     )
+                    lead = leading_issue(
+                        issues, ranking[0]["name"], ranking[0]["confidence"]
+                    )
+                    if lead is not None:  # the first matter raised comes first
+                        top = {"name": lead.intent, "confidence": lead.confidence}
+                        rest = [r for r in ranking if r["name"] != lead.intent]
+                        message.set(INTENT, top, add_to_output=True)
+                        message.set(
+                            INTENT_RANKING_KEY, [top, *rest], add_to_output=True
+                        )
         return messages
 
     def _classify(self, texts: Sequence[str]) -> list[tuple[str, float]]:

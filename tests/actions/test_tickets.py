@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from actions import tickets as tickets_module
-from actions.base import LAST_REASON_SLOT
+from actions.base import LAST_REASON_SLOT, PENDING_ISSUES_SLOT, Reply
 from actions.forms import FAILURES_SLOT
 from actions.identity import ACTING_FOR_SLOT
 from actions.tickets import (
@@ -43,6 +43,7 @@ from actions.tickets import (
     ActionEscalationRoute,
     ActionFileTicket,
     ActionOfferTicket,
+    ActionSelfHelpOutcome,
     ActionStartEscalation,
     ActionTechnicalSelfHelp,
     ActionTicketStatus,
@@ -378,15 +379,17 @@ async def test_starting_prefills_what_the_conversation_already_said(
         token=token_for(seeded_session, "contoso.com"),
     )
     events, dispatcher = await run(ActionStartEscalation(), tracker)
-    assert responses(dispatcher) == ["utter_ticket_intro"]
+    assert responses(dispatcher) == ["utter_ticket_intro_product"]
+    assert "ticket about Outlook" in render(dispatcher)[0]
     values = slot_values(events)
     assert values[TRIAGE] == "technical" and values[CATEGORY] == "technical"
     assert values[TOPIC] == "technical_issue"
     assert values[PRODUCT] == "Outlook"
     assert values[DESCRIPTION] == "Outlook is down for everyone"
+    assert values[IMPACT] == "critical"  # "down for everyone"
     assert values[MICROSOFT_ROUTE] is True
-    assert all(values[name] is None for name in (IMPACT, URGENCY, CONFIRMED))
-    assert not events_named(events, "followup")
+    assert all(values[name] is None for name in (URGENCY, CONFIRMED))
+    assert not events_named(events, "followup")  # the rule opens the form
 
 
 async def test_a_message_too_short_to_describe_the_problem_is_not_prefilled(
@@ -1268,3 +1271,214 @@ async def test_anonymous_chatters_hear_how_it_works_in_general(
 ) -> None:
     names, _, _ = await escalation_route(seeded_db, None)
     assert names == ["utter_escalation_route_general", "utter_sign_in_needed"]
+
+
+# --------------------------------------------------------------------------- past the tips
+
+
+async def test_a_ticket_asked_for_after_trying_skips_the_tips(
+    seeded_session: Session,
+) -> None:
+    tracker = conversation(
+        [
+            user(
+                "Teams calls keep dropping for our whole sales team. Restarting "
+                "didn't help. Please open a technical ticket.",
+                "report_technical_issue",
+                entities=[("product", "Teams")],
+            )
+        ],
+        token=token_for(seeded_session, "contoso.com"),
+    )
+    events, dispatcher = await run(ActionTechnicalSelfHelp(), tracker)
+    assert responses(dispatcher) == []  # no tips
+    assert [e.get("name") for e in events_named(events, "followup")] == [
+        "action_start_escalation"
+    ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Outlook isn't syncing, please open a ticket",  # asked, but not tried yet
+        "Restarting didn't help, Outlook still crashes",  # tried, no ticket asked
+    ],
+)
+async def test_otherwise_the_tips_come_first(
+    seeded_session: Session, text: str
+) -> None:
+    tracker = conversation(
+        [user(text, "report_technical_issue", entities=[("product", "Outlook")])],
+        token=token_for(seeded_session, "contoso.com"),
+    )
+    events, dispatcher = await run(ActionTechnicalSelfHelp(), tracker)
+    assert responses(dispatcher)[-1] == "utter_ask_self_help_worked"
+    assert not events_named(events, "followup")
+
+
+async def test_a_ticket_asked_for_after_the_tips_skips_them(
+    seeded_session: Session,
+) -> None:
+    tracker = conversation(
+        [
+            user("Outlook isn't syncing", "report_technical_issue"),
+            action("action_technical_self_help"),
+            bot("Did that solve it?"),
+            user("please open a ticket for it", "report_technical_issue"),
+        ],
+        token=token_for(seeded_session, "contoso.com"),
+    )
+    events, dispatcher = await run(ActionTechnicalSelfHelp(), tracker)
+    assert responses(dispatcher) == []
+    assert events_named(events, "followup")
+
+
+async def test_starting_from_the_problem_itself_opens_the_form(
+    seeded_session: Session,
+) -> None:
+    """No rule follows a start that self-help chose: the action opens the form."""
+    tracker = conversation(
+        [
+            user(
+                "Teams is down for everyone, restarting didn't help, open a ticket",
+                "report_technical_issue",
+                entities=[("product", "Teams")],
+            ),
+            action("action_technical_self_help"),
+        ],
+        token=token_for(seeded_session, "contoso.com"),
+    )
+    events, dispatcher = await run(ActionStartEscalation(), tracker)
+    assert [e.get("name") for e in events_named(events, "followup")] == [FORM]
+    assert "ticket about Teams" in render(dispatcher)[0]
+    assert slot_values(events)[IMPACT] == "critical"
+
+
+@pytest.mark.parametrize(
+    ("text", "solved"),
+    [
+        ("yes", True),
+        ("/affirm", True),
+        ("yes, that fixed it, thanks", True),
+        ("yep all good now", True),
+        ("yes it's everyone in the office", False),
+        ("yes but it's still slow", False),
+        ("yes, still crashing", False),
+        ("yes, nobody can get in", False),
+    ],
+)
+async def test_only_a_yes_that_says_so_is_solved(text: str, solved: bool) -> None:
+    tracker = conversation(
+        [
+            user("Teams is down", "report_technical_issue"),
+            action("action_technical_self_help"),
+            bot("Did that solve it?"),
+            user(text, "affirm"),
+        ]
+    )
+    events, dispatcher = await run(ActionSelfHelpOutcome(), tracker)
+    if solved:
+        assert responses(dispatcher) == ["utter_glad_it_helped"]
+        assert events == []
+    else:
+        assert "utter_glad_it_helped" not in responses(dispatcher)
+        assert [e.get("name") for e in events_named(events, "followup")] == [
+            "action_offer_ticket"
+        ]
+    if "everyone" in text or "nobody" in text:
+        assert responses(dispatcher) == ["utter_self_help_everyone"]
+
+
+def test_a_question_after_the_tips_is_answered_and_the_ticket_stays_on_offer() -> None:
+    tracker = conversation(
+        [
+            user(
+                "Outlook isn't syncing for the finance team",
+                "report_technical_issue",
+                entities=[("product", "Outlook")],
+            ),
+            action("action_technical_self_help"),
+            bot("Did that solve it?"),
+            action("action_listen"),
+            user(
+                "quick question first, how much do we still owe you?",
+                "ask_payment_status",
+            ),
+            action("action_payment_status"),
+        ]
+    )
+    dispatcher = CollectingDispatcher()
+    Reply().text("Outstanding on your account: 1,424.30 GBP.").send(dispatcher, tracker)
+    shown = render(dispatcher)
+    assert len(shown) == 2
+    assert "ticket" in shown[1] and "Outlook" in shown[1]
+
+    # Not after an answer on the same problem, nor inside a form.
+    again = conversation(
+        [
+            user("Outlook isn't syncing", "report_technical_issue"),
+            action("action_technical_self_help"),
+            bot("Did that solve it?"),
+            action("action_listen"),
+            user("Outlook still crashes", "report_technical_issue"),
+        ]
+    )
+    dispatcher = CollectingDispatcher()
+    Reply().text("x").send(dispatcher, again)
+    assert len(dispatcher.messages) == 1
+
+
+async def test_taking_up_the_other_problem_leaves_the_form_and_offers_the_first_back(
+    seeded_session: Session,
+) -> None:
+    first = user("my invoice is wrong and also Teams is down", "dispute_charge")
+    first["parse_data"]["issues"] = [
+        {
+            "text": "my invoice is wrong",
+            "intent": "dispute_charge",
+            "topic": "charge_explanation",
+        },
+        {
+            "text": "Teams is down",
+            "intent": "report_technical_issue",
+            "topic": "technical_issue",
+        },
+    ]
+    tracker = conversation(
+        [
+            first,
+            action("action_start_dispute"),
+            action("dispute_form"),
+            bot("I'll file this dispute: ... Shall I file it?"),
+            action("action_listen"),
+            user(
+                "ok now the Teams problem",
+                "report_technical_issue",
+                entities=[("product", "Teams")],
+            ),
+        ],
+        token=token_for(seeded_session, "contoso.com"),
+        slots={
+            PENDING_ISSUES_SLOT: [
+                {
+                    "text": "Teams is down",
+                    "intent": "report_technical_issue",
+                    "topic": "technical_issue",
+                }
+            ]
+        },
+        active_loop="dispute_form",
+    )
+    events, dispatcher = await run(ActionTechnicalSelfHelp(), tracker)
+    assert [e.get("name") for e in events_named(events, "active_loop")] == [None]
+    shown = render(dispatcher)
+    assert "Teams" in shown[0]  # its own tips
+    assert "“my invoice is wrong”" in shown[-1]
+    assert dispatcher.messages[-1]["buttons"][0]["payload"] == "my invoice is wrong"
+    assert slot_values(events)[PENDING_ISSUES_SLOT] == [
+        {
+            "text": "my invoice is wrong",
+            "intent": "dispute_charge",
+            "topic": "charge_explanation",
+        }
+    ]

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from bot.issues import MAX_TEXT_CHARS, find_issues, split_clauses
+from bot.issues import MAX_TEXT_CHARS, find_issues, leading_issue, split_clauses
 
 
 @pytest.mark.parametrize(
@@ -68,6 +68,8 @@ TABLE = {
     "I want to cancel two seats": ("cancel_subscription", 0.97),
     "Outlook is a bit odd today": ("report_technical_issue", 0.55),
     "Outlook crashes on start": ("report_technical_issue", 0.93),
+    "we pay for more E5 seats than we use": ("dispute_charge", 0.8),
+    "where do I send the money": ("ask_payment_methods", 0.8),
 }
 
 
@@ -111,3 +113,25 @@ def test_three_issues() -> None:
         "how do I pay by bank transfer"
     )
     assert topics(text) == ["refund", "technical_issue", "payment"]
+
+
+def test_a_billing_problem_beside_a_technical_one_needs_less_confidence() -> None:
+    """Worded unlike the training data, the billing clause is less sure; beside a
+    confident technical one it is still a problem of its own."""
+    text = "we pay for more E5 seats than we use, plus Outlook crashes on start"
+    assert topics(text) == ["charge_explanation", "technical_issue"]
+    # Two billing matters get no such allowance: each must be sure.
+    assert topics("we pay for more E5 seats than we use. where do I send the money") == []
+    # Nor does a clause that is unsure in every way.
+    assert topics("Outlook is a bit odd today. we pay for more E5 seats than we use") == []
+
+
+def test_the_first_matter_leads_when_the_whole_message_is_unsure() -> None:
+    text = "we pay for more E5 seats than we use, plus Outlook crashes on start"
+    issues = find_issues(text, classify, 0.9)
+    lead = leading_issue(issues, "report_technical_issue", 0.52)
+    assert lead is not None and lead.intent == "dispute_charge"
+    # A sure intent, or one about the first matter already, stays.
+    assert leading_issue(issues, "report_technical_issue", 0.95) is None
+    assert leading_issue(issues, "explain_charges", 0.5) is None
+    assert leading_issue([], "report_technical_issue", 0.5) is None
