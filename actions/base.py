@@ -211,6 +211,11 @@ def picked_issue(tracker: Tracker) -> Optional[dict[str, Any]]:
     if not pending:
         return None
     message = tracker.latest_message or {}
+    raised = {
+        str(i.get("text")) for i in message.get(ISSUES_KEY) or [] if isinstance(i, dict)
+    }
+    if any(issue["text"] in raised for issue in pending):
+        return None  # the message that raised them, not one that takes one up
     text = " ".join(str(message.get("text") or "").lower().split())
     for issue in pending:
         if text == " ".join(str(issue["text"]).lower().split()):

@@ -126,7 +126,8 @@ NOT_A_CHARGE = frozenset(
     month months year paid pay payment want would like could can will did does
     don't didn't isn't it's we're they're there's mistake error think says said
     customer customers seat seats user users license licence licenses licences
-    microsoft plan per total
+    microsoft plan per total being more than less use used using only just some
+    also still every each
     """.split()  # noqa: SIM905
 )
 CHARGE_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
@@ -710,12 +711,14 @@ class ActionFileDispute(Action):
             ),
             today=today,
         )
+        sees = chatter.can("view_invoices")
+        filed = "utter_dispute_filed" if sees else "utter_dispute_filed_unseen"
         reply = Reply().say(
-            "utter_dispute_filed" if created else "utter_dispute_already_filed",
+            filed if created else "utter_dispute_already_filed",
             ticket_id=ticket.public_id,
-            invoice_number=invoice.number
-            if chatter.can("view_invoices")
-            else unseen_label(invoice, lang),
+            invoice_number=invoice.number,
+            invoice_label=unseen_label(invoice, lang),
+            account=customer.name,
             partner_possessive=possessive(chatter.partner.name, lang),
             sla_due=formatting.format_moment(
                 ticket.sla_due_at, chatter.partner.timezone, lang

@@ -663,7 +663,8 @@ async def test_a_helpdesk_agent_files_for_the_customer_without_seeing_the_invoic
     assert ticket.category is TicketCategory.COMMERCIAL
     assert ticket.packet["tenant_id"] == contoso.tenant_id
     assert newest.number in ticket.description  # the desk sees the invoice
-    assert names[0] == "utter_dispute_filed" and newest.number not in filed
+    assert names[0] == "utter_dispute_filed_unseen" and newest.number not in filed
+    assert "Contoso Ltd" in filed
 
 
 async def test_in_a_message_with_two_problems_the_description_is_the_invoice_clause(

@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from actions import tickets as tickets_module
-from actions.base import LAST_REASON_SLOT, PENDING_ISSUES_SLOT, Reply
+from actions.base import LAST_REASON_SLOT, PENDING_ISSUES_SLOT, Reply, picked_issue
 from actions.forms import FAILURES_SLOT
 from actions.identity import ACTING_FOR_SLOT
 from actions.tickets import (
@@ -1482,3 +1482,43 @@ async def test_taking_up_the_other_problem_leaves_the_form_and_offers_the_first_
             "topic": "charge_explanation",
         }
     ]
+
+
+def test_the_message_that_raised_two_problems_does_not_take_one_up() -> None:
+    """Every answer to it (the dispute's question too) keeps the other on offer."""
+    issues = [
+        {
+            "text": "my invoice is wrong",
+            "intent": "dispute_charge",
+            "topic": "charge_explanation",
+        },
+        {
+            "text": "Teams is down",
+            "intent": "report_technical_issue",
+            "topic": "technical_issue",
+        },
+    ]
+    first = user(
+        "my invoice is wrong and also Teams is down",
+        "dispute_charge",
+        entities=[("product", "Teams")],
+    )
+    first["parse_data"]["issues"] = issues
+    tracker = conversation(
+        [first, action("action_start_dispute"), bot("Let's raise a dispute ...")],
+        slots={PENDING_ISSUES_SLOT: [issues[1]]},
+    )
+    assert picked_issue(tracker) is None
+    later = conversation(
+        [
+            first,
+            action("action_listen"),
+            user(
+                "ok now the Teams problem",
+                "report_technical_issue",
+                entities=[("product", "Teams")],
+            ),
+        ],
+        slots={PENDING_ISSUES_SLOT: [issues[1]]},
+    )
+    assert picked_issue(later) == issues[1]
