@@ -121,9 +121,13 @@ def test_a_billing_problem_beside_a_technical_one_needs_less_confidence() -> Non
     text = "we pay for more E5 seats than we use, plus Outlook crashes on start"
     assert topics(text) == ["charge_explanation", "technical_issue"]
     # Two billing matters get no such allowance: each must be sure.
-    assert topics("we pay for more E5 seats than we use. where do I send the money") == []
+    assert (
+        topics("we pay for more E5 seats than we use. where do I send the money") == []
+    )
     # Nor does a clause that is unsure in every way.
-    assert topics("Outlook is a bit odd today. we pay for more E5 seats than we use") == []
+    assert (
+        topics("Outlook is a bit odd today. we pay for more E5 seats than we use") == []
+    )
 
 
 def test_the_first_matter_leads_when_the_whole_message_is_unsure() -> None:
