@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any, ClassVar, Optional
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 from sqlalchemy.orm import Session
@@ -117,8 +117,10 @@ class Reply:
         events = list(self.events)
         if self.messages:
             offered = offer_other_issues(dispatcher, tracker)
-            if not offered:
-                remind_of_ticket_offer(dispatcher, tracker)
+            if not offered and ticket_still_on_offer(tracker):
+                # The question is answered; the ticket is offered again after it,
+                # so that "yes" (or "no") answers the offer.
+                events.append(FollowupAction(OFFER_TICKET_ACTION))
             events.extend(pending_issue_events(tracker, offered, events))
         if self.reason is not None:
             return [*events, SlotSet(LAST_REASON_SLOT, self.reason)]
@@ -283,38 +285,31 @@ def pending_issue_events(
 
 # The answers after which a support ticket is on offer (actions/tickets.py).
 TICKET_OFFERS = ("action_technical_self_help", "action_offer_ticket")
+OFFER_TICKET_ACTION = "action_offer_ticket"
 NOT_AN_INTERRUPTION = frozenset(
     {"technical_issue", "ticket_status", "smalltalk", "human_agent", "out_of_scope"}
 )
 
 
-def remind_of_ticket_offer(dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
+def ticket_still_on_offer(tracker: Tracker) -> bool:
     """A question answered right after self-help tips or a ticket offer ("how much
-    do we owe?"): the ticket is still on offer, so say so after the answer."""
+    do we owe?"): the ticket is still on offer, and is offered again after the
+    answer (`action_offer_ticket`)."""
     if tracker.active_loop_name:
-        return  # a form asks its own question again
+        return False  # a form asks its own question again
     if previous_answer(tracker) not in TICKET_OFFERS:
-        return
+        return False
     for event in reversed(tracker.events or []):
         if event.get("event") == "user":
             break
         if event.get("event") == "bot":
-            return  # an earlier action already answered this message
+            return False  # an earlier action already answered this message
     intent = ((tracker.latest_message or {}).get("intent") or {}).get("name") or ""
     try:
         topic = load_taxonomy().topic_for_intent(intent)
     except (TaxonomyError, KeyError):
-        return
-    if topic in NOT_AN_INTERRUPTION:
-        return
-    product = latest_product_named(tracker)
-    texts = texts_for(tracker)
-    dispatcher.utter_message(
-        text=texts.text(
-            "ticket.still_on_offer",
-            product=product or texts.text("ticket.the_service"),
-        )
-    )
+        return False
+    return topic not in NOT_AN_INTERRUPTION
 
 
 def latest_product_named(tracker: Tracker) -> Optional[str]:

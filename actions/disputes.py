@@ -192,6 +192,26 @@ def invoice_with_charge(
     return holders[0] if len(holders) < len(invoices) else None
 
 
+def invoice_with_product(
+    session: Session, customer: Customer, products: list[str]
+) -> Optional[Invoice]:
+    """The newest invoice that bills the product named ("the Copilot charge"),
+    when only some do (a product billed every month tells none apart)."""
+    if not products:
+        return None
+    invoices = _invoices_of(session, customer)
+    holders = [
+        i
+        for i in invoices
+        if any(
+            _names(p, line.product_name) and line.charge_type is not ChargeType.USAGE
+            for line in i.lines
+            for p in products
+        )
+    ]
+    return holders[0] if holders and len(holders) < len(invoices) else None
+
+
 def _names(product: str, name: str) -> bool:
     return product.lower() in name.lower() or name.lower() in product.lower()
 
@@ -357,6 +377,8 @@ class ActionStartDispute(BillingAction):
                     return reply.extend(already_credited(note, context))
             if invoice is None:
                 invoice = invoice_with_charge(session, customer, text)
+            if invoice is None:
+                invoice = invoice_with_product(session, customer, products)
         if invoice is None:
             chosen = choose_invoice(context, customer, prefer_current=True)
             if chosen.invoice is None or (

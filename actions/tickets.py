@@ -738,6 +738,8 @@ class ActionSelfHelpOutcome(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         text = latest_text(tracker)
+        if TICKET_REQUEST.search(text):  # "yes, please open a ticket for it"
+            return [FollowupAction(START_ACTION)]
         if is_solved(text):
             dispatcher.utter_message(response="utter_glad_it_helped")
             return []
@@ -775,6 +777,20 @@ class ActionOfferTicket(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        answered = [
+            name
+            for name in actions_since_user(tracker)
+            if name not in (self.name(), "action_self_help_outcome")
+        ]
+        if answered:
+            # Offered again after answering another question (actions/base.py).
+            product = latest_product(tracker) or texts_for(tracker).text(
+                "ticket.the_service"
+            )
+            dispatcher.utter_message(
+                response="utter_offer_ticket_again", product=product
+            )
+            return []
         helped = latest_intent(tracker) in ("deny", "report_technical_issue")
         if helped:
             dispatcher.utter_message(response="utter_self_help_did_not_help")

@@ -86,7 +86,7 @@ NORMALISED_LABELS = ("aspect", "invoice_ref")
 # "charged twice", "double billed", "a duplicate charge": said with a refund or a
 # credit, it is still a dispute about the charge.
 DOUBLE_CHARGE = re.compile(
-    r"\b(?:(?:charged|billed|invoiced|charging|billing)\s+(?:\w+\s+){0,5}?"
+    r"\b(?:(?:charged|billed|invoiced|charging|billing|paid|paying)\s+(?:\w+\s+){0,5}?"
     r"(?:twice|two times|2 times|double)|double[- ]?(?:charged|charge|billed|"
     r"billing)|duplicated?\s+(?:charge|line|billing|invoice)|charged us twice|"
     r"twice\s+(?:charged|billed))\b",

@@ -740,3 +740,27 @@ async def test_a_corrected_invoice_number_is_confirmed_back(
     assert slot_values(events)[INVOICE_SLOT] == "G000024195"
     assert responses(dispatcher) == ["utter_dispute_invoice_changed"]
     assert "G000024195" in render(dispatcher)[0]
+
+
+async def test_a_product_billed_only_on_older_invoices_picks_the_newest_of_them(
+    seeded_db: DemoSummary, seeded_session: Session
+) -> None:
+    """Coho Winery cancelled Exchange Online: "the Exchange charge" is about the
+    newest invoice that still bills it, not the newest invoice."""
+    coho = customer(seeded_session, "cohowinery.com")
+    holders = [
+        i
+        for i in sorted(coho.invoices, key=lambda i: i.invoice_date, reverse=True)
+        if any("Exchange Online" in line.product_name for line in i.lines)
+    ]
+    newest = latest_invoice(seeded_session, customer_id=coho.id)
+    assert holders and newest is not None and holders[0].number != newest.number
+    _, _, slots, _ = await start(
+        seeded_db,
+        dispute(
+            "the Exchange charge is wrong",
+            customer_token(coho.tenant_id),
+            entities=[("product", "Exchange Online")],
+        ),
+    )
+    assert slots[INVOICE_SLOT] == holders[0].number

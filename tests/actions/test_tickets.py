@@ -1365,6 +1365,7 @@ async def test_starting_from_the_problem_itself_opens_the_form(
         ("yes but it's still slow", False),
         ("yes, still crashing", False),
         ("yes, nobody can get in", False),
+        ("yes please open a ticket for it", False),
     ],
 )
 async def test_only_a_yes_that_says_so_is_solved(text: str, solved: bool) -> None:
@@ -1377,7 +1378,12 @@ async def test_only_a_yes_that_says_so_is_solved(text: str, solved: bool) -> Non
         ]
     )
     events, dispatcher = await run(ActionSelfHelpOutcome(), tracker)
-    if solved:
+    if "ticket" in text:  # asked for it: the form, no second offer
+        assert responses(dispatcher) == []
+        assert [e.get("name") for e in events_named(events, "followup")] == [
+            "action_start_escalation"
+        ]
+    elif solved:
         assert responses(dispatcher) == ["utter_glad_it_helped"]
         assert events == []
     else:
@@ -1389,7 +1395,9 @@ async def test_only_a_yes_that_says_so_is_solved(text: str, solved: bool) -> Non
         assert responses(dispatcher) == ["utter_self_help_everyone"]
 
 
-def test_a_question_after_the_tips_is_answered_and_the_ticket_stays_on_offer() -> None:
+async def test_a_question_after_the_tips_is_answered_and_the_ticket_offered_again() -> (
+    None
+):
     tracker = conversation(
         [
             user(
@@ -1404,14 +1412,26 @@ def test_a_question_after_the_tips_is_answered_and_the_ticket_stays_on_offer() -
                 "quick question first, how much do we still owe you?",
                 "ask_payment_status",
             ),
-            action("action_payment_status"),
         ]
     )
     dispatcher = CollectingDispatcher()
-    Reply().text("Outstanding on your account: 1,424.30 GBP.").send(dispatcher, tracker)
-    shown = render(dispatcher)
-    assert len(shown) == 2
-    assert "ticket" in shown[1] and "Outlook" in shown[1]
+    events = (
+        Reply()
+        .text("Outstanding on your account: 1,424.30 GBP.")
+        .send(dispatcher, tracker)
+    )
+    assert len(dispatcher.messages) == 1  # the answer; the offer follows it
+    assert [e.get("name") for e in events_named(events, "followup")] == [
+        "action_offer_ticket"
+    ]
+    # The offer, after that answer, names the problem and asks again.
+    answered = conversation(
+        [*tracker.events[3:], action("action_payment_status")],
+    )
+    offered, dispatcher = await run(ActionOfferTicket(), answered)
+    assert offered == []
+    assert responses(dispatcher) == ["utter_offer_ticket_again"]
+    assert "Outlook" in render(dispatcher)[0] and "ticket" in render(dispatcher)[0]
 
     # Not after an answer on the same problem, nor inside a form.
     again = conversation(
@@ -1423,9 +1443,13 @@ def test_a_question_after_the_tips_is_answered_and_the_ticket_stays_on_offer() -
             user("Outlook still crashes", "report_technical_issue"),
         ]
     )
-    dispatcher = CollectingDispatcher()
-    Reply().text("x").send(dispatcher, again)
-    assert len(dispatcher.messages) == 1
+    assert not events_named(
+        Reply().text("x").send(CollectingDispatcher(), again), "followup"
+    )
+    in_form = conversation(tracker.events[3:], active_loop="escalation_form")
+    assert not events_named(
+        Reply().text("x").send(CollectingDispatcher(), in_form), "followup"
+    )
 
 
 async def test_taking_up_the_other_problem_leaves_the_form_and_offers_the_first_back(
