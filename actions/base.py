@@ -117,7 +117,11 @@ class Reply:
         events = list(self.events)
         if self.messages:
             offered = offer_other_issues(dispatcher, tracker)
-            if not offered and ticket_still_on_offer(tracker):
+            flows = any(
+                isinstance(e, dict) and e.get("event") in ("followup", "active_loop")
+                for e in events
+            )
+            if not offered and not flows and ticket_still_on_offer(tracker):
                 # The question is answered; the ticket is offered again after it,
                 # so that "yes" (or "no") answers the offer.
                 events.append(FollowupAction(OFFER_TICKET_ACTION))
@@ -286,6 +290,10 @@ def pending_issue_events(
 # The answers after which a support ticket is on offer (actions/tickets.py).
 TICKET_OFFERS = ("action_technical_self_help", "action_offer_ticket")
 OFFER_TICKET_ACTION = "action_offer_ticket"
+# Requests that start a flow (a form) of their own: the user moved on.
+STARTS_A_FLOW = frozenset(
+    {"dispute_charge", "request_refund", "cancel_subscription", "change_seats"}
+)
 NOT_AN_INTERRUPTION = frozenset(
     {"technical_issue", "ticket_status", "smalltalk", "human_agent", "out_of_scope"}
 )
@@ -305,6 +313,8 @@ def ticket_still_on_offer(tracker: Tracker) -> bool:
         if event.get("event") == "bot":
             return False  # an earlier action already answered this message
     intent = ((tracker.latest_message or {}).get("intent") or {}).get("name") or ""
+    if intent in STARTS_A_FLOW:
+        return False  # a dispute or a cancellation of its own: its form asks next
     try:
         topic = load_taxonomy().topic_for_intent(intent)
     except (TaxonomyError, KeyError):

@@ -375,6 +375,8 @@ class ActionStartDispute(BillingAction):
                 note = credited_double_charge(session, customer, products)
                 if invoice is None and note is not None and sees:
                     return reply.extend(already_credited(note, context))
+                if note is None and sees:
+                    reply.say("utter_dispute_not_credited")  # so: a dispute
             if invoice is None:
                 invoice = invoice_with_charge(session, customer, text)
             if invoice is None:

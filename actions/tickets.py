@@ -300,10 +300,14 @@ class Trigger:
 
 
 def escalation_trigger(tracker: Tracker) -> Trigger:
-    """The latest user message of this session whose topic is commercial or
+    """The problem the self-help tips answered, when the ticket follows them (a
+    question answered in between, "how much do we owe?", is not the problem);
+    otherwise the latest user message of this session whose topic is commercial or
     technical (common/taxonomy.yml). Yes / no and small talk are skipped."""
     taxonomy = load_taxonomy()
-    for event in reversed(user_events(tracker)):
+    helped = self_help_message(tracker)
+    candidates = [helped] if helped is not None else []
+    for event in [*candidates, *reversed(user_events(tracker))]:
         topic = topic_of(event)
         try:
             triage = taxonomy.triage_for_topic(topic) if topic else None
@@ -313,6 +317,25 @@ def escalation_trigger(tracker: Tracker) -> Trigger:
             text = event.get("text") if isinstance(event.get("text"), str) else ""
             return Trigger(event_intent(event), topic, triage, text)
     return Trigger(None, None, None)
+
+
+def self_help_message(tracker: Tracker) -> Optional[dict[str, Any]]:
+    """The user message the latest self-help tips answered, unless a ticket was
+    started or filed since (then that problem is dealt with)."""
+    events = session_events(tracker)
+    for index in range(len(events) - 1, -1, -1):
+        event = events[index]
+        if event.get("event") != "action":
+            continue
+        name = event.get("name")
+        if name in ("action_file_ticket", "action_start_dispute"):
+            return None
+        if name == "action_technical_self_help":
+            for earlier in reversed(events[:index]):
+                if earlier.get("event") == "user":
+                    return earlier
+            return None
+    return None
 
 
 def problem_description(tracker: Tracker, trigger: Trigger) -> Optional[str]:

@@ -1546,3 +1546,40 @@ def test_the_message_that_raised_two_problems_does_not_take_one_up() -> None:
         slots={PENDING_ISSUES_SLOT: [issues[1]]},
     )
     assert picked_issue(later) == issues[1]
+
+
+def test_a_question_between_the_tips_and_the_ticket_is_not_the_problem() -> None:
+    tracker = conversation(
+        [
+            user(
+                "Teams is down",
+                "report_technical_issue",
+                entities=[("product", "Teams")],
+            ),
+            action("action_technical_self_help"),
+            user("how much do we owe?", "ask_payment_status"),
+            action("action_payment_status"),
+            action("action_offer_ticket"),
+            user("yes", "affirm"),
+        ]
+    )
+    trigger = escalation_trigger(tracker)
+    assert (trigger.text, trigger.triage) == ("Teams is down", "technical")
+
+
+def test_a_question_after_the_tips_starting_a_dispute_is_not_followed_by_the_offer() -> (
+    None
+):
+    tracker = conversation(
+        [
+            user("Teams is down", "report_technical_issue"),
+            action("action_technical_self_help"),
+            bot("Did that solve it?"),
+            action("action_listen"),
+            user("ok now the invoice problem", "dispute_charge"),
+        ]
+    )
+    events = (
+        Reply().text("Let's raise a dispute ...").send(CollectingDispatcher(), tracker)
+    )
+    assert not events_named(events, "followup")
