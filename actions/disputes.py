@@ -137,6 +137,8 @@ MAX_SHOWN_LINES = 3
 
 # What "what's wrong?" holds when the user said "yes, file it" instead.
 FILE_AS_IT_IS = "__file_as_it_is__"
+# A correction that names the invoice by reference or period, not by number.
+BY_REFERENCE = "__by_reference__"
 AFFIRM = "affirm"
 
 # "The latest" answers "which invoice?" (the question offers it).
@@ -509,7 +511,12 @@ class ValidateDisputeForm(FormValidation):
 
     def correction_for(self, slot: str, text: str, tracker: Tracker) -> Any:
         if slot == INVOICE_SLOT:
-            return requested_invoice_number(tracker)
+            if requested_invoice_number(tracker):
+                return requested_invoice_number(tracker)
+            if entity_values(tracker, INVOICE_REF_ENTITY) or entity_values(
+                tracker, BILLING_PERIOD_ENTITY
+            ):
+                return BY_REFERENCE  # "sorry, I meant the one before"
         return None
 
     async def validate_dispute_invoice(
@@ -519,6 +526,8 @@ class ValidateDisputeForm(FormValidation):
         tracker: Tracker,
         domain: DomainDict,
     ) -> dict[str, Any]:
+        if slot_value == BY_REFERENCE:
+            return await self.by_reference(dispatcher, tracker)
         text = str(slot_value or "")
         number = normalise_invoice_number(text)
         latest = not is_invoice_number(number) and LATEST.search(text) is not None
@@ -556,6 +565,42 @@ class ValidateDisputeForm(FormValidation):
         before = tracker.get_slot(INVOICE_SLOT)
         corrected = tracker.get_slot(REQUESTED_SLOT) != INVOICE_SLOT
         if corrected and before and before != found:  # "sorry, I meant G000024199"
+            dispatcher.utter_message(
+                response="utter_dispute_invoice_changed", invoice_number=found
+            )
+        return {INVOICE_SLOT: found, CURRENT_INVOICE_SLOT: found}
+
+    async def by_reference(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker
+    ) -> dict[str, Any]:
+        """The invoice a reference or a period names ("the one before", "the
+        September one"), counted from the invoice disputed so far."""
+        now = self._clock()
+
+        def find(session: Session) -> tuple[Optional[str], Optional[Reply]]:
+            chatter = identify(session, tracker).chatter
+            if chatter is None:
+                return None, None
+            customer = ticket_customer(session, chatter, tracker)
+            if customer is None:
+                return None, None
+            today = formatting.local_today(now, chatter.partner.timezone)
+            context = Context(
+                session, tracker, chatter, customer, now, today, language_of(tracker)
+            )
+            chosen = choose_invoice(context, customer, prefer_current=True)
+            invoice = chosen.invoice
+            if invoice is None or invoice.document_type is DocumentType.CREDIT_NOTE:
+                return None, chosen.reply
+            return invoice.number, None
+
+        failed: tuple[Optional[str], Optional[Reply]] = (None, None)
+        found, problem = await in_session(find, tracker, failed=failed)
+        if found is None:
+            for message in (problem or Reply()).messages:
+                dispatcher.utter_message(**message)
+            return {}  # the invoice stays as it was
+        if found != tracker.get_slot(INVOICE_SLOT):
             dispatcher.utter_message(
                 response="utter_dispute_invoice_changed", invoice_number=found
             )

@@ -41,7 +41,7 @@ from api.domain.models import (
     Ticket,
     TicketCategory,
 )
-from api.domain.services.billing import latest_invoice
+from api.domain.services.billing import latest_invoice, previous_invoice
 from api.domain.services.charges import duplicate_charges
 from api.domain.services.tickets import escalation_policy
 from common.formatting import format_moment
@@ -764,3 +764,38 @@ async def test_a_product_billed_only_on_older_invoices_picks_the_newest_of_them(
         ),
     )
     assert slots[INVOICE_SLOT] == holders[0].number
+
+
+async def test_a_correction_by_reference_counts_from_the_disputed_invoice(
+    seeded_db: DemoSummary, seeded_session: Session
+) -> None:
+    contoso = customer(seeded_session, "contoso.com")
+    newest = latest_invoice(seeded_session, customer_id=contoso.id)
+    assert newest is not None
+    before = previous_invoice(seeded_session, invoice=newest)
+    assert before is not None
+    tracker = conversation(
+        [
+            user(
+                "sorry, I meant the one before",
+                "nlu_fallback",
+                entities=[("invoice_ref", "previous")],
+            ),
+            action("action_extract_slots"),
+        ],
+        token=contoso_token(seeded_session),
+        slots={
+            "requested_slot": CONFIRM_SLOT,
+            INVOICE_SLOT: newest.number,
+            CURRENT_INVOICE_SLOT: newest.number,
+            DETAILS_SLOT: "the E3 seats are wrong",
+        },
+        active_loop=FORM,
+    )
+    dispatcher = CollectingDispatcher()
+    validation = ValidateDisputeForm(clock=lambda: midday(seeded_db))
+    events = await validation.run(dispatcher, tracker, FORM_DOMAIN)
+    slots = slot_values(events)
+    assert slots[INVOICE_SLOT] == before.number
+    assert slots.get(CONFIRM_SLOT) is None  # asked again, about that invoice
+    assert before.number in render(dispatcher)[0]

@@ -80,7 +80,10 @@ def parse():
         ("refund the Copilot order", "request_refund"),
         # a double charge is a dispute (bot/nlu_rules.py), which finds its credit note
         ("did we get a credit for the double charge?", "dispute_charge"),
-        ("you charged us twice for Teams Phone, I want my money back", "dispute_charge"),
+        (
+            "you charged us twice for Teams Phone, I want my money back",
+            "dispute_charge",
+        ),
         ("did we get a credit note for the Copilot refund?", "ask_credit_note"),
         # Microsoft, support info, tickets
         ("can you escalate this to Microsoft?", "escalate_to_microsoft"),
