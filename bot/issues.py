@@ -197,3 +197,15 @@ def leading_issue(
     except TaxonomyError:
         return None
     return None if topic == issues[0].topic else issues[0]
+
+
+def lead_ranking(lead: Issue, ranking: Sequence[dict]) -> list[dict]:
+    """The intent ranking with the leading matter's intent first, at its clause's
+    confidence; the others share what is left in their proportions (so that the
+    fallback's ambiguity check sees the lead stand clear, as the clause did)."""
+    rest = [dict(r) for r in ranking if r.get("name") != lead.intent]
+    total = sum(float(r.get("confidence") or 0.0) for r in rest)
+    scale = (1.0 - lead.confidence) / total if total > 0 else 0.0
+    for entry in rest:
+        entry["confidence"] = float(entry.get("confidence") or 0.0) * scale
+    return [{"name": lead.intent, "confidence": lead.confidence}, *rest]

@@ -41,7 +41,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 from scipy import sparse
 
-from bot.issues import find_issues, leading_issue
+from bot.issues import find_issues, lead_ranking, leading_issue
 from common.taxonomy import ISSUES_KEY
 
 logger = logging.getLogger(__name__)
@@ -528,12 +528,9 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
                         issues, ranking[0]["name"], ranking[0]["confidence"]
                     )
                     if lead is not None:  # the first matter raised comes first
-                        top = {"name": lead.intent, "confidence": lead.confidence}
-                        rest = [r for r in ranking if r["name"] != lead.intent]
-                        message.set(INTENT, top, add_to_output=True)
-                        message.set(
-                            INTENT_RANKING_KEY, [top, *rest], add_to_output=True
-                        )
+                        led = lead_ranking(lead, ranking)
+                        message.set(INTENT, led[0], add_to_output=True)
+                        message.set(INTENT_RANKING_KEY, led, add_to_output=True)
         return messages
 
     def _classify(self, texts: Sequence[str]) -> list[tuple[str, float]]:

@@ -9,7 +9,13 @@ from collections.abc import Sequence
 
 import pytest
 
-from bot.issues import MAX_TEXT_CHARS, find_issues, leading_issue, split_clauses
+from bot.issues import (
+    MAX_TEXT_CHARS,
+    find_issues,
+    lead_ranking,
+    leading_issue,
+    split_clauses,
+)
 
 
 @pytest.mark.parametrize(
@@ -139,3 +145,24 @@ def test_the_first_matter_leads_when_the_whole_message_is_unsure() -> None:
     assert leading_issue(issues, "report_technical_issue", 0.95) is None
     assert leading_issue(issues, "explain_charges", 0.5) is None
     assert leading_issue([], "report_technical_issue", 0.5) is None
+
+
+def test_the_lead_stands_clear_of_the_rest() -> None:
+    """The fallback's ambiguity check compares the first two intents: the lead
+    keeps its clause's confidence and the others share the rest."""
+    text = "we pay for more E5 seats than we use, plus Outlook crashes on start"
+    [lead, _] = find_issues(text, classify, 0.9)
+    ranking = [
+        {"name": "report_technical_issue", "confidence": 0.55},
+        {"name": "dispute_charge", "confidence": 0.4},
+        {"name": "ask_invoice", "confidence": 0.05},
+    ]
+    led = lead_ranking(lead, ranking)
+    assert [r["name"] for r in led] == [
+        "dispute_charge",
+        "report_technical_issue",
+        "ask_invoice",
+    ]
+    assert led[0]["confidence"] == 0.8
+    assert led[1]["confidence"] == pytest.approx(0.2 * 0.55 / 0.6)
+    assert sum(r["confidence"] for r in led) == pytest.approx(1.0)
