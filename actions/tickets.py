@@ -752,7 +752,9 @@ def left_matter(tracker: Tracker, picked: dict[str, Any]) -> Optional[dict[str, 
 
 class ActionSelfHelpOutcome(Action):
     """A yes to "did that solve it?": glad, if it says only that; otherwise ("yes,
-    it's everyone in the office") it is not solved, and a ticket is offered."""
+    it's everyone in the office") it is not solved, and a ticket is offered. An
+    answer NLU did not understand that says it did not work ("tried all of that,
+    didn't work") offers a ticket too; any other goes to the usual fallback."""
 
     def name(self) -> str:
         return "action_self_help_outcome"
@@ -763,7 +765,10 @@ class ActionSelfHelpOutcome(Action):
         text = latest_text(tracker)
         if TICKET_REQUEST.search(text):  # "yes, please open a ticket for it"
             return [FollowupAction(START_ACTION)]
-        if is_solved(text):
+        unclear = latest_intent(tracker) == "nlu_fallback"
+        if unclear and not (NOT_SOLVED.search(text) or ALREADY_TRIED.search(text)):
+            return [FollowupAction("action_fallback")]  # "did you mean...?"
+        if not unclear and is_solved(text):
             dispatcher.utter_message(response="utter_glad_it_helped")
             return []
         if EVERYONE.search(text):

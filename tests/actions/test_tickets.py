@@ -1583,3 +1583,25 @@ def test_a_question_after_the_tips_starting_a_dispute_is_not_followed_by_the_off
         Reply().text("Let's raise a dispute ...").send(CollectingDispatcher(), tracker)
     )
     assert not events_named(events, "followup")
+
+
+@pytest.mark.parametrize(
+    ("text", "follows"),
+    [
+        ("tried all of that, didn't work", "action_offer_ticket"),
+        ("still the same", "action_offer_ticket"),
+        ("qwzx blorp", "action_fallback"),
+    ],
+)
+async def test_an_unclear_answer_to_the_tips(text: str, follows: str) -> None:
+    tracker = conversation(
+        [
+            user("Dynamics 365 Sales won't load", "report_technical_issue"),
+            action("action_technical_self_help"),
+            bot("Did that solve it?"),
+            user(text, "nlu_fallback", confidence=0.3),
+        ]
+    )
+    events, dispatcher = await run(ActionSelfHelpOutcome(), tracker)
+    assert "utter_glad_it_helped" not in responses(dispatcher)
+    assert [e.get("name") for e in events_named(events, "followup")] == [follows]
