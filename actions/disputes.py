@@ -41,7 +41,7 @@ from actions.base import (
     texts_for,
 )
 from actions.forms import FormQuestion, FormValidation, yes_no_buttons
-from actions.identity import identify
+from actions.identity import Target, identify
 from actions.invoices import (
     BILLING_PERIOD_ENTITY,
     CURRENT_BILL,
@@ -351,6 +351,20 @@ class ActionStartDispute(BillingAction):
         ]
         if not set_to or set_to[-1] is not True:
             reply.events.append(SlotSet(POSSIBLE_SLOT, False))
+        return reply
+
+    def without_customer(self, context: Context, target: Target) -> Optional[Reply]:
+        """Staff who named no customer in this message: the one named earlier in
+        the conversation ("Contoso's Outlook is down and their invoice is wrong"
+        ... "ok now the invoice")."""
+        if target.problem not in (None, "utter_name_the_customer"):
+            return None  # an unknown or ambiguous name: say so
+        named = ticket_customer(context.session, context.chatter, context.tracker)
+        if named is None:
+            return None
+        context.customer = named
+        reply = self.answer(context)
+        reply.events.insert(0, SlotSet(ACTING_FOR_SLOT, str(named.id)))
         return reply
 
     def answer(self, context: Context) -> Reply:

@@ -645,7 +645,15 @@ class ActionTechnicalSelfHelp(Action):
             events = leave_form_for_picked_issue(dispatcher, tracker)
             return [*events, FollowupAction(START_ACTION)]
         answered = self_help(tracker, product).send(dispatcher, tracker)
-        return [*answered, *leave_form_for_picked_issue(dispatcher, tracker)]
+        nothing: list[EventType] = []
+        remembered = await in_session(
+            lambda session: acting_for_named(session, tracker), tracker, failed=nothing
+        )
+        return [
+            *remembered,
+            *answered,
+            *leave_form_for_picked_issue(dispatcher, tracker),
+        ]
 
     def _suspension(
         self, session: Session, tracker: Tracker, product: Optional[str]
@@ -676,6 +684,19 @@ class ActionTechnicalSelfHelp(Action):
             language_of(tracker),
         )
         return suspension_reply(context, customer)
+
+
+def acting_for_named(session: Session, tracker: Tracker) -> list[EventType]:
+    """Staff who name a customer with a technical problem ("Contoso's Outlook is
+    down") go on talking about that customer: remember it, as every billing answer
+    does ("ok now the invoice")."""
+    chatter = identify(session, tracker).chatter
+    if chatter is None or not chatter.is_staff or not chatter.can("act_for_customers"):
+        return []
+    target = target_customer(session, chatter, tracker)
+    if target.customer is None or not target.named:
+        return []
+    return [SlotSet(ACTING_FOR_SLOT, str(target.customer.id))]
 
 
 def wants_ticket_now(tracker: Tracker) -> bool:

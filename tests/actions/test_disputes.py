@@ -799,3 +799,27 @@ async def test_a_correction_by_reference_counts_from_the_disputed_invoice(
     assert slots[INVOICE_SLOT] == before.number
     assert slots.get(CONFIRM_SLOT) is None  # asked again, about that invoice
     assert before.number in render(dispatcher)[0]
+
+
+async def test_staff_who_named_the_customer_earlier_dispute_for_it(
+    seeded_db: DemoSummary, seeded_session: Session
+) -> None:
+    """ "Contoso's Outlook is down and their invoice is wrong" ... "ok now the
+    invoice": the customer named before is the one."""
+    contoso = customer(seeded_session, "contoso.com")
+    tracker = conversation(
+        [
+            user(
+                "Contoso's Outlook is down and their invoice is wrong",
+                "report_technical_issue",
+                entities=[("customer", "Contoso"), ("product", "Outlook")],
+            ),
+            action("action_technical_self_help"),
+            user("ok now the invoice", "dispute_charge"),
+        ],
+        token=staff_token(NW_BILLING_ADMIN),
+    )
+    names, shown, slots, _ = await start(seeded_db, tracker)
+    assert names[0] == "utter_dispute_about" and "Contoso Ltd" in shown
+    assert slots[ACTING_FOR_SLOT] == str(contoso.id)
+    assert slots[POSSIBLE_SLOT] is True

@@ -1605,3 +1605,21 @@ async def test_an_unclear_answer_to_the_tips(text: str, follows: str) -> None:
     events, dispatcher = await run(ActionSelfHelpOutcome(), tracker)
     assert "utter_glad_it_helped" not in responses(dispatcher)
     assert [e.get("name") for e in events_named(events, "followup")] == [follows]
+
+
+async def test_staff_naming_a_customer_with_a_problem_go_on_about_it(
+    seeded_session: Session,
+) -> None:
+    contoso = customer(seeded_session, "contoso.com")
+    tracker = conversation(
+        [
+            user(
+                "Contoso's Outlook is down",
+                "report_technical_issue",
+                entities=[("customer", "Contoso"), ("product", "Outlook")],
+            )
+        ],
+        token=staff_token("U0NW0BILL1"),
+    )
+    events, _ = await run(ActionTechnicalSelfHelp(), tracker)
+    assert slot_values(events)[ACTING_FOR_SLOT] == str(contoso.id)
