@@ -389,7 +389,12 @@ class ActionStartDispute(BillingAction):
             if says_double_charge(text):
                 invoice = uncredited_double_charge(session, customer, products)
                 note = credited_double_charge(session, customer, products)
-                if invoice is None and note is not None and sees:
+                if invoice is None and note is not None:
+                    if not sees:  # the credit note is a billing document too
+                        return reply.say(
+                            "utter_dispute_already_credited_unseen",
+                            account=context.account,
+                        ).say("utter_dispute_offer_other")
                     return reply.extend(already_credited(note, context))
                 if note is None and sees:
                     reply.say("utter_dispute_not_credited")  # so: a dispute

@@ -771,6 +771,25 @@ def left_matter(tracker: Tracker, picked: dict[str, Any]) -> Optional[dict[str, 
     return None
 
 
+def offer_pending_issue(
+    dispatcher: CollectingDispatcher, tracker: Tracker
+) -> list[EventType]:
+    """After a solved problem, the other one the user raised with it, if any."""
+    pending = [
+        i
+        for i in tracker.get_slot(PENDING_ISSUES_SLOT) or []
+        if isinstance(i, dict) and i.get("text")
+    ]
+    if not pending:
+        return []
+    words = str(pending[0]["text"])
+    dispatcher.utter_message(
+        text=texts_for(tracker).text("issues.next_one", issue=words),
+        buttons=[{"title": words[:60], "payload": words}],
+    )
+    return []
+
+
 class ActionSelfHelpOutcome(Action):
     """A yes to "did that solve it?": glad, if it says only that; otherwise ("yes,
     it's everyone in the office") it is not solved, and a ticket is offered. An
@@ -791,7 +810,7 @@ class ActionSelfHelpOutcome(Action):
             return [FollowupAction("action_fallback")]  # "did you mean...?"
         if not unclear and is_solved(text):
             dispatcher.utter_message(response="utter_glad_it_helped")
-            return []
+            return offer_pending_issue(dispatcher, tracker)
         if EVERYONE.search(text):
             dispatcher.utter_message(response="utter_self_help_everyone")
         else:

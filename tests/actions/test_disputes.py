@@ -823,3 +823,25 @@ async def test_staff_who_named_the_customer_earlier_dispute_for_it(
     assert names[0] == "utter_dispute_about" and "Contoso Ltd" in shown
     assert slots[ACTING_FOR_SLOT] == str(contoso.id)
     assert slots[POSSIBLE_SLOT] is True
+
+
+async def test_a_helpdesk_agent_hears_a_double_charge_was_credited_without_its_numbers(
+    seeded_db: DemoSummary, seeded_session: Session
+) -> None:
+    case = seeded_db.case("credit_note")
+    names, shown, slots, _ = await start(
+        seeded_db,
+        dispute(
+            "Contoso says they were charged twice for Teams Phone",
+            staff_token(NW_HELPDESK),
+            entities=[("customer", "Contoso"), ("product", "Teams Phone")],
+        ),
+    )
+    assert names == [
+        "utter_dispute_already_credited_unseen",
+        "utter_dispute_offer_other",
+    ]
+    assert "Contoso Ltd" in shown
+    assert case.invoice_number not in shown
+    assert case.related_invoice_number not in shown
+    assert slots[POSSIBLE_SLOT] is False

@@ -1623,3 +1623,25 @@ async def test_staff_naming_a_customer_with_a_problem_go_on_about_it(
     )
     events, _ = await run(ActionTechnicalSelfHelp(), tracker)
     assert slot_values(events)[ACTING_FOR_SLOT] == str(contoso.id)
+
+
+async def test_once_solved_the_other_problem_raised_is_offered() -> None:
+    invoice = {
+        "text": "my invoice is wrong",
+        "intent": "dispute_charge",
+        "topic": "charge_explanation",
+    }
+    tracker = conversation(
+        [
+            user("Teams is down", "report_technical_issue"),
+            action("action_technical_self_help"),
+            bot("Did that solve it?"),
+            user("yes", "affirm"),
+        ],
+        slots={PENDING_ISSUES_SLOT: [invoice]},
+    )
+    _, dispatcher = await run(ActionSelfHelpOutcome(), tracker)
+    shown = render(dispatcher)
+    assert responses(dispatcher)[0] == "utter_glad_it_helped"
+    assert "“my invoice is wrong”" in shown[1]
+    assert dispatcher.messages[1]["buttons"][0]["payload"] == "my invoice is wrong"
