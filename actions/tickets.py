@@ -306,6 +306,16 @@ def escalation_trigger(tracker: Tracker) -> Trigger:
     technical (common/taxonomy.yml). Yes / no and small talk are skipped."""
     taxonomy = load_taxonomy()
     helped = self_help_message(tracker)
+    if helped is not None:
+        # Of a message with two problems, the tips answered the technical one.
+        for issue in (helped.get("parse_data") or {}).get("issues") or []:
+            if isinstance(issue, dict) and issue.get("triage") == "technical":
+                return Trigger(
+                    str(issue.get("intent")),
+                    str(issue.get("topic")),
+                    "technical",
+                    str(issue.get("text") or ""),
+                )
     candidates = [helped] if helped is not None else []
     for event in [*candidates, *reversed(user_events(tracker))]:
         topic = topic_of(event)

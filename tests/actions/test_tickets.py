@@ -1645,3 +1645,32 @@ async def test_once_solved_the_other_problem_raised_is_offered() -> None:
     assert responses(dispatcher)[0] == "utter_glad_it_helped"
     assert "“my invoice is wrong”" in shown[1]
     assert dispatcher.messages[1]["buttons"][0]["payload"] == "my invoice is wrong"
+
+
+def test_a_ticket_after_two_problems_is_about_the_technical_one() -> None:
+    first = user("my invoice is wrong and also Teams is down", "dispute_charge")
+    first["parse_data"]["issues"] = [
+        {
+            "text": "my invoice is wrong",
+            "intent": "dispute_charge",
+            "topic": "charge_explanation",
+            "triage": "commercial",
+        },
+        {
+            "text": "Teams is down",
+            "intent": "report_technical_issue",
+            "topic": "technical_issue",
+            "triage": "technical",
+        },
+    ]
+    tracker = conversation(
+        [
+            first,
+            action("action_technical_self_help"),
+            user("no", "deny"),
+            action("action_offer_ticket"),
+            user("yes", "affirm"),
+        ]
+    )
+    trigger = escalation_trigger(tracker)
+    assert (trigger.text, trigger.triage) == ("Teams is down", "technical")
