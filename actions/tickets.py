@@ -46,6 +46,7 @@ from sqlalchemy.orm import Session
 from actions.base import (
     ACTING_FOR_SLOT,
     PENDING_ISSUES_SLOT,
+    PICK_MAX_WORDS,
     BillingAction,
     Context,
     Reply,
@@ -307,15 +308,16 @@ def escalation_trigger(tracker: Tracker) -> Trigger:
     taxonomy = load_taxonomy()
     helped = self_help_message(tracker)
     if helped is not None:
-        # Of a message with two problems, the tips answered the technical one.
-        for issue in (helped.get("parse_data") or {}).get("issues") or []:
-            if isinstance(issue, dict) and issue.get("triage") == "technical":
-                return Trigger(
-                    str(issue.get("intent")),
-                    str(issue.get("topic")),
-                    "technical",
-                    str(issue.get("text") or ""),
-                )
+        # Of a message with two problems, the tips answered the technical one; a
+        # short "ok now the Teams problem" took up that clause of an earlier one.
+        clause = technical_clause(helped) or taken_up_clause(tracker, helped)
+        if clause is not None:
+            return Trigger(
+                str(clause.get("intent")),
+                str(clause.get("topic")),
+                "technical",
+                str(clause.get("text") or ""),
+            )
     candidates = [helped] if helped is not None else []
     for event in [*candidates, *reversed(user_events(tracker))]:
         topic = topic_of(event)
@@ -327,6 +329,39 @@ def escalation_trigger(tracker: Tracker) -> Trigger:
             text = event.get("text") if isinstance(event.get("text"), str) else ""
             return Trigger(event_intent(event), topic, triage, text)
     return Trigger(None, None, None)
+
+
+def technical_clause(event: dict[str, Any]) -> Optional[dict[str, Any]]:
+    """The technical matter of a message that raised several (bot/issues.py)."""
+    for issue in (event.get("parse_data") or {}).get("issues") or []:
+        if isinstance(issue, dict) and issue.get("triage") == "technical":
+            return issue
+    return None
+
+
+def taken_up_clause(
+    tracker: Tracker, event: dict[str, Any]
+) -> Optional[dict[str, Any]]:
+    """The technical clause of an earlier two-problem message that a short message
+    took up ("ok now the Teams problem": the same product, or no product at all)."""
+    text = str(event.get("text") or "")
+    if len(text.split()) > PICK_MAX_WORDS:
+        return None
+    products = {
+        str(e.get("value")).lower()
+        for e in event_entities(event)
+        if e.get("entity") == PRODUCT_ENTITY
+    }
+    for earlier in reversed(user_events(tracker)):
+        if earlier is event:
+            continue
+        clause = technical_clause(earlier)
+        if clause is None:
+            continue
+        words = str(clause.get("text") or "").lower()
+        if not products or any(p in words for p in products):
+            return clause
+    return None
 
 
 def self_help_message(tracker: Tracker) -> Optional[dict[str, Any]]:

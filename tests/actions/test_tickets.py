@@ -1674,3 +1674,37 @@ def test_a_ticket_after_two_problems_is_about_the_technical_one() -> None:
     )
     trigger = escalation_trigger(tracker)
     assert (trigger.text, trigger.triage) == ("Teams is down", "technical")
+
+
+def test_a_ticket_for_the_problem_taken_up_later_is_about_its_clause() -> None:
+    first = user("my invoice is wrong and also Teams is down", "dispute_charge")
+    first["parse_data"]["issues"] = [
+        {
+            "text": "my invoice is wrong",
+            "topic": "charge_explanation",
+            "triage": "commercial",
+            "intent": "dispute_charge",
+        },
+        {
+            "text": "Teams is down",
+            "topic": "technical_issue",
+            "triage": "technical",
+            "intent": "report_technical_issue",
+        },
+    ]
+    tracker = conversation(
+        [
+            first,
+            action("action_start_dispute"),
+            user(
+                "ok now the Teams problem",
+                "report_technical_issue",
+                entities=[("product", "Teams")],
+            ),
+            action("action_technical_self_help"),
+            user("no", "deny"),
+            action("action_offer_ticket"),
+            user("yes", "affirm"),
+        ]
+    )
+    assert escalation_trigger(tracker).text == "Teams is down"
