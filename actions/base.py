@@ -11,6 +11,7 @@ following "why?" is answered with that reason (`action_explain_why`).
 from __future__ import annotations
 
 import datetime as dt
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from actions.identity import (
     target_customer,
 )
 from actions.runtime import in_session, utc_now
+from actions.tracker import event_entities, previous_answer, user_events
 from api.domain.models import Customer
 from api.domain.services.permissions import permission_table
 from common import formatting
@@ -45,6 +47,9 @@ LANGUAGE_SLOT = "language"
 CURRENT_INVOICE_SLOT = "current_invoice_number"  # the invoice just discussed
 CURRENT_SUBSCRIPTION_SLOT = "current_subscription_id"  # the subscription just discussed
 LAST_REASON_SLOT = "last_reason"  # why the last answer refused or could not help
+# The other problems a message raised, offered and not yet taken up: [{text, intent,
+# topic}] (bot/issues.py).
+PENDING_ISSUES_SLOT = "pending_issues"
 
 __all__ = [
     "ACTING_FOR_SLOT",
@@ -52,6 +57,8 @@ __all__ = [
     "Context",
     "Reply",
     "language_of",
+    "matter_text",
+    "picked_issue",
     "texts_for",
     "utc_now",
 ]
@@ -107,13 +114,28 @@ class Reply:
         previous answer's forgotten)."""
         for message in self.messages:
             dispatcher.utter_message(**message)
-        if self.messages and not wants_every_answer(tracker):
-            offer_other_issues(dispatcher, tracker)
+        events = list(self.events)
+        if self.messages:
+            # several questions: action_answer_questions offers the other issues
+            offered = (
+                []
+                if wants_every_answer(tracker)
+                else offer_other_issues(dispatcher, tracker)
+            )
+            flows = any(
+                isinstance(e, dict) and e.get("event") in ("followup", "active_loop")
+                for e in events
+            )
+            if not offered and not flows and ticket_still_on_offer(tracker):
+                # The question is answered; the ticket is offered again after it,
+                # so that "yes" (or "no") answers the offer.
+                events.append(FollowupAction(OFFER_TICKET_ACTION))
+            events.extend(pending_issue_events(tracker, offered, events))
         if self.reason is not None:
-            return [*self.events, SlotSet(LAST_REASON_SLOT, self.reason)]
+            return [*events, SlotSet(LAST_REASON_SLOT, self.reason)]
         if tracker.get_slot(LAST_REASON_SLOT) is not None:
-            return [*self.events, SlotSet(LAST_REASON_SLOT, None)]
-        return list(self.events)
+            return [*events, SlotSet(LAST_REASON_SLOT, None)]
+        return events
 
 
 BUTTON_TITLE_CHARS = 60
@@ -168,13 +190,15 @@ def other_issues(tracker: Tracker) -> list[dict[str, Any]]:
     return [i for i in others if str(i.get("text") or "").strip()]
 
 
-def offer_other_issues(dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
+def offer_other_issues(
+    dispatcher: CollectingDispatcher, tracker: Tracker
+) -> list[dict[str, Any]]:
     """After the first answer to a message with two problems, name the other(s),
     each with a button that asks about it (its own words, so it is understood as
-    if typed on its own)."""
+    if typed on its own). Returns the issues offered."""
     others = other_issues(tracker)
     if not others:
-        return
+        return []
     texts = texts_for(tracker)
     lang = language_of(tracker)
     words = [str(i["text"]).strip() for i in others]
@@ -187,6 +211,157 @@ def offer_other_issues(dispatcher: CollectingDispatcher, tracker: Tracker) -> No
         )
     buttons = [{"title": shorten(w, BUTTON_TITLE_CHARS), "payload": w} for w in words]
     dispatcher.utter_message(text=text, buttons=buttons)
+    return [_issue_entry(i) for i in others]
+
+
+def _issue_entry(issue: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "text": str(issue.get("text") or "").strip(),
+        "intent": issue.get("intent"),
+        "topic": issue.get("topic"),
+    }
+
+
+def pending_issues(tracker: Tracker) -> list[dict[str, Any]]:
+    value = tracker.get_slot(PENDING_ISSUES_SLOT)
+    if not isinstance(value, list):
+        return []
+    return [i for i in value if isinstance(i, dict) and i.get("text")]
+
+
+# Words that say which of the offered problems the user takes up, not what it is.
+_PICK_FILLER = frozenset(
+    """
+    the that this one first now next then let's lets let start with other another
+    problem problems issue issues thing things please can could you look at also
+    and okay ok thanks sure about second last after before go ahead do deal
+    what how
+    """.split()  # noqa: SIM905
+)
+_PICK_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+
+
+def picked_issue(tracker: Tracker) -> Optional[dict[str, Any]]:
+    """The offered problem the latest message takes up ("ok now the Teams
+    problem", "let's do the Outlook one first", its button), or None."""
+    pending = pending_issues(tracker)
+    if not pending:
+        return None
+    message = tracker.latest_message or {}
+    raised = {
+        str(i.get("text")) for i in message.get(ISSUES_KEY) or [] if isinstance(i, dict)
+    }
+    if any(issue["text"] in raised for issue in pending):
+        return None  # the message that raised them, not one that takes one up
+    text = " ".join(str(message.get("text") or "").lower().split())
+    for issue in pending:
+        if text == " ".join(str(issue["text"]).lower().split()):
+            return issue
+    products = [
+        str(e.get("value")).lower()
+        for e in message.get("entities") or []
+        if e.get("entity") == "product" and isinstance(e.get("value"), str)
+    ]
+    words = {
+        w for w in _PICK_WORD.findall(text) if len(w) >= 3 and w not in _PICK_FILLER
+    }
+    for issue in pending:
+        lowered = str(issue["text"]).lower()
+        if any(p in lowered for p in products):
+            return issue
+        if words and words <= set(_PICK_WORD.findall(lowered)):
+            return issue
+    intent = (message.get("intent") or {}).get("name") or ""
+    try:
+        topic = load_taxonomy().topic_for_intent(intent)
+    except (TaxonomyError, KeyError):
+        return None
+    for issue in pending:
+        if issue.get("topic") == topic:
+            return issue
+    return None
+
+
+def matter_text(tracker: Tracker, topics: tuple[str, ...]) -> str:
+    """The words of the latest message about `topics`: its own clause about them
+    when it raised several problems (bot/issues.py); the offered problem it takes
+    up when it only picks one ("ok now the invoice one"); else all of it."""
+    message = tracker.latest_message or {}
+    text = str(message.get("text") or "")
+    for issue in message.get(ISSUES_KEY) or []:
+        if isinstance(issue, dict) and issue.get("topic") in topics:
+            return str(issue.get("text") or text)
+    picked = picked_issue(tracker)
+    if picked is not None and len(text.split()) <= PICK_MAX_WORDS:
+        return str(picked["text"])
+    return text
+
+
+PICK_MAX_WORDS = 8  # a longer message says the problem in its own words
+
+
+def pending_issue_events(
+    tracker: Tracker, offered: list[dict[str, Any]], events: list[EventType]
+) -> list[EventType]:
+    """The problems still to take up: those just offered, or those offered before
+    minus the one this message took up (unless the answer set them itself)."""
+    if any(
+        isinstance(e, dict) and e.get("name") == PENDING_ISSUES_SLOT for e in events
+    ):
+        return []
+    if offered:
+        return [SlotSet(PENDING_ISSUES_SLOT, offered)]
+    picked = picked_issue(tracker)
+    if picked is None:
+        return []
+    rest = [i for i in pending_issues(tracker) if i != picked]
+    return [SlotSet(PENDING_ISSUES_SLOT, rest or None)]
+
+
+# The answers after which a support ticket is on offer (actions/tickets.py).
+TICKET_OFFERS = ("action_technical_self_help", "action_offer_ticket")
+OFFER_TICKET_ACTION = "action_offer_ticket"
+# Requests that start a flow (a form) of their own: the user moved on.
+STARTS_A_FLOW = frozenset(
+    {"dispute_charge", "request_refund", "cancel_subscription", "change_seats"}
+)
+NOT_AN_INTERRUPTION = frozenset(
+    {"technical_issue", "ticket_status", "smalltalk", "human_agent", "out_of_scope"}
+)
+
+
+def ticket_still_on_offer(tracker: Tracker) -> bool:
+    """A question answered right after self-help tips or a ticket offer ("how much
+    do we owe?"): the ticket is still on offer, and is offered again after the
+    answer (`action_offer_ticket`)."""
+    if tracker.active_loop_name:
+        return False  # a form asks its own question again
+    if previous_answer(tracker) not in TICKET_OFFERS:
+        return False
+    for event in reversed(tracker.events or []):
+        if event.get("event") == "user":
+            break
+        if event.get("event") == "bot":
+            return False  # an earlier action already answered this message
+    intent = ((tracker.latest_message or {}).get("intent") or {}).get("name") or ""
+    if intent in STARTS_A_FLOW:
+        return False  # a dispute or a cancellation of its own: its form asks next
+    try:
+        topic = load_taxonomy().topic_for_intent(intent)
+    except (TaxonomyError, KeyError):
+        return False
+    return topic not in NOT_AN_INTERRUPTION
+
+
+def latest_product_named(tracker: Tracker) -> Optional[str]:
+    """The product named most recently in this session (NLU's `product`)."""
+    for event in reversed(user_events(tracker)):
+        for entity in reversed(event_entities(event)):
+            value = entity.get("value")
+            named = isinstance(value, str) and value.strip()
+            if entity.get("entity") == "product" and named:
+                return str(value).strip()
+    return None
 
 
 def shorten(text: str, limit: int) -> str:

@@ -6,8 +6,13 @@ The conversation (rules in data/rules/tickets.yml):
 
 1. `report_technical_issue` -> `action_technical_self_help`: if a suspended
    subscription explains the problem (users lose access while it is suspended),
-   that is the answer; otherwise a quick check for the product, then "did that
-   solve it?". "No" (or the problem again) -> `action_offer_ticket`.
+   that is the answer; an explicit ticket request from someone who already tried
+   ("restarting didn't help, please open a ticket", or the tips were given before)
+   goes straight to the ticket form; otherwise a quick check for the product, then
+   "did that solve it?". "No" (or the problem again) -> `action_offer_ticket`; a
+   yes that says more than "solved" ("yes, it's everyone in the office") is no
+   solution either (`action_self_help_outcome`). A question on another topic is
+   answered, and the ticket stays on offer (actions/base.py).
 2. Yes to the offer -> `action_start_escalation` checks that the chatter may open
    tickets, pre-fills what the conversation already said (the problem, the product,
    commercial or technical from the topic, the customer staff talk about) ->
@@ -32,7 +37,7 @@ from datetime import datetime
 from typing import Any, Optional
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, FollowupAction, SlotSet
+from rasa_sdk.events import ActiveLoop, EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import REQUESTED_SLOT
 from rasa_sdk.types import DomainDict
@@ -41,10 +46,13 @@ from sqlalchemy.orm import Session
 from actions.base import (
     ACT_FOR_CUSTOMERS,
     ACTING_FOR_SLOT,
+    PENDING_ISSUES_SLOT,
+    PICK_MAX_WORDS,
     BillingAction,
     Context,
     Reply,
     language_of,
+    picked_issue,
     possessive,
     texts_for,
 )
@@ -52,6 +60,7 @@ from actions.forms import FormQuestion, FormValidation
 from actions.identity import Chatter, identify, target_customer
 from actions.runtime import in_session, utc_now
 from actions.tracker import (
+    actions_since_user,
     entity_values,
     event_entities,
     event_intent,
@@ -167,6 +176,39 @@ _WORDS = {
     "unknown": r"don'?t know|not sure|no idea|unknown|unsure|dunno",
     "nothing": r"nothing|none|not yet|no|haven'?t|have not|nope",
 }
+# "Please open a ticket", "can you raise a case for this".
+TICKET_REQUEST = re.compile(
+    r"\b(?:open|raise|file|log|create|submit|start|make)\b(?:\s+\w+){0,3}?\s+"
+    r"(?:ticket|case|incident|support request)\b|\bticket,?\s+please\b",
+    re.IGNORECASE,
+)
+# "Restarting didn't help", "we tried that", "still crashing".
+ALREADY_TRIED = re.compile(
+    r"\b(?:restart\w*|reboot\w*|reinstall\w*|tried|trying|signed out|logged out|"
+    r"cleared)\b|(?:didn'?t|did not|doesn'?t|does not|won'?t)\s+(?:help|work|fix)|"
+    r"\bstill\s+(?:not|crash\w*|fail\w*|broken|down|the same|happening)\b",
+    re.IGNORECASE,
+)
+# A yes to "did that solve it?" that only says so; anything more ("yes, it's
+# everyone in the office", "yes but it's still slow") is no solution.
+SOLVED = re.compile(
+    r"^\W*(?:(?:yes|yep|yeah|yup|ok|okay|sure|great|perfect|thanks?|thank you|"
+    r"cheers|it'?s|it is|that|all|now|works?|working|solved|fixed|sorted|resolved|"
+    r"helped|did it|it did|good|fine|again|all good)\W*)+$|"
+    r"\b(?:solved|fixed|sorted|resolved|works now|working now|that helped|that did it)"
+    r"\b",
+    re.IGNORECASE,
+)
+NOT_SOLVED = re.compile(
+    r"\b(?:still|not|no|isn'?t|doesn'?t|didn'?t|won'?t|can'?t|cannot|but|everyone|"
+    r"everybody|all of us|whole|nobody|none of|again|crash\w*|error|down)\b",
+    re.IGNORECASE,
+)
+EVERYONE = re.compile(
+    r"\b(?:everyone|everybody|all of us|whole (?:office|company|team)|nobody|"
+    r"none of us|all users|the office)\b",
+    re.IGNORECASE,
+)
 SIGN_IN_WORDS = re.compile(
     r"password|sign[ -]?in|log[ -]?in|logon|locked out|account is locked|mfa|"
     r"can'?t (?:get|log) in|access",
@@ -260,10 +302,25 @@ class Trigger:
 
 
 def escalation_trigger(tracker: Tracker) -> Trigger:
-    """The latest user message of this session whose topic is commercial or
+    """The problem the self-help tips answered, when the ticket follows them (a
+    question answered in between, "how much do we owe?", is not the problem);
+    otherwise the latest user message of this session whose topic is commercial or
     technical (common/taxonomy.yml). Yes / no and small talk are skipped."""
     taxonomy = load_taxonomy()
-    for event in reversed(user_events(tracker)):
+    helped = self_help_message(tracker)
+    if helped is not None:
+        # Of a message with two problems, the tips answered the technical one; a
+        # short "ok now the Teams problem" took up that clause of an earlier one.
+        clause = technical_clause(helped) or taken_up_clause(tracker, helped)
+        if clause is not None:
+            return Trigger(
+                str(clause.get("intent")),
+                str(clause.get("topic")),
+                "technical",
+                str(clause.get("text") or ""),
+            )
+    candidates = [helped] if helped is not None else []
+    for event in [*candidates, *reversed(user_events(tracker))]:
         topic = topic_of(event)
         try:
             triage = taxonomy.triage_for_topic(topic) if topic else None
@@ -273,6 +330,58 @@ def escalation_trigger(tracker: Tracker) -> Trigger:
             text = event.get("text") if isinstance(event.get("text"), str) else ""
             return Trigger(event_intent(event), topic, triage, text)
     return Trigger(None, None, None)
+
+
+def technical_clause(event: dict[str, Any]) -> Optional[dict[str, Any]]:
+    """The technical matter of a message that raised several (bot/issues.py)."""
+    for issue in (event.get("parse_data") or {}).get("issues") or []:
+        if isinstance(issue, dict) and issue.get("triage") == "technical":
+            return issue
+    return None
+
+
+def taken_up_clause(
+    tracker: Tracker, event: dict[str, Any]
+) -> Optional[dict[str, Any]]:
+    """The technical clause of an earlier two-problem message that a short message
+    took up ("ok now the Teams problem": the same product, or no product at all)."""
+    text = str(event.get("text") or "")
+    if len(text.split()) > PICK_MAX_WORDS:
+        return None
+    products = {
+        str(e.get("value")).lower()
+        for e in event_entities(event)
+        if e.get("entity") == PRODUCT_ENTITY
+    }
+    for earlier in reversed(user_events(tracker)):
+        if earlier is event:
+            continue
+        clause = technical_clause(earlier)
+        if clause is None:
+            continue
+        words = str(clause.get("text") or "").lower()
+        if not products or any(p in words for p in products):
+            return clause
+    return None
+
+
+def self_help_message(tracker: Tracker) -> Optional[dict[str, Any]]:
+    """The user message the latest self-help tips answered, unless a ticket was
+    started or filed since (then that problem is dealt with)."""
+    events = session_events(tracker)
+    for index in range(len(events) - 1, -1, -1):
+        event = events[index]
+        if event.get("event") != "action":
+            continue
+        name = event.get("name")
+        if name in ("action_file_ticket", "action_start_dispute"):
+            return None
+        if name == "action_technical_self_help":
+            for earlier in reversed(events[:index]):
+                if earlier.get("event") == "user":
+                    return earlier
+            return None
+    return None
 
 
 def problem_description(tracker: Tracker, trigger: Trigger) -> Optional[str]:
@@ -575,8 +684,22 @@ class ActionTechnicalSelfHelp(Action):
             tracker,
             failed=None,
         )
-        reply = suspended if suspended is not None else self_help(tracker, product)
-        return reply.send(dispatcher, tracker)
+        if suspended is not None:
+            return suspended.send(dispatcher, tracker)
+        if wants_ticket_now(tracker):
+            # Tips again would ignore what they said: the ticket form, now.
+            events = leave_form_for_picked_issue(dispatcher, tracker)
+            return [*events, FollowupAction(START_ACTION)]
+        answered = self_help(tracker, product).send(dispatcher, tracker)
+        nothing: list[EventType] = []
+        remembered = await in_session(
+            lambda session: acting_for_named(session, tracker), tracker, failed=nothing
+        )
+        return [
+            *remembered,
+            *answered,
+            *leave_form_for_picked_issue(dispatcher, tracker),
+        ]
 
     def suspension_answer(
         self, session: Session, tracker: Tracker, product: Optional[str]
@@ -622,6 +745,138 @@ class ActionTechnicalSelfHelp(Action):
         return reply
 
 
+def acting_for_named(session: Session, tracker: Tracker) -> list[EventType]:
+    """Staff who name a customer with a technical problem ("Contoso's Outlook is
+    down") go on talking about that customer: remember it, as every billing answer
+    does ("ok now the invoice")."""
+    chatter = identify(session, tracker).chatter
+    if chatter is None or not chatter.is_staff or not chatter.can("act_for_customers"):
+        return []
+    target = target_customer(session, chatter, tracker)
+    if target.customer is None or not target.named:
+        return []
+    return [SlotSet(ACTING_FOR_SLOT, str(target.customer.id))]
+
+
+def wants_ticket_now(tracker: Tracker) -> bool:
+    """An explicit ticket request from someone past the tips: the message says
+    what they tried, or the tips were already given in this conversation."""
+    text = latest_text(tracker)
+    if TICKET_REQUEST.search(text) is None:
+        return False
+    return ALREADY_TRIED.search(text) is not None or tips_given_before(tracker)
+
+
+def tips_given_before(tracker: Tracker) -> bool:
+    """Whether self-help tips were given before the latest message."""
+    events = session_events(tracker)
+    last_user = max(
+        (i for i, e in enumerate(events) if e.get("event") == "user"), default=-1
+    )
+    return any(
+        e.get("event") == "action" and e.get("name") == "action_technical_self_help"
+        for e in events[:last_user]
+    )
+
+
+def is_solved(text: str) -> bool:
+    """Whether a yes to "did that solve it?" says only that it is solved."""
+    cleaned = text.strip()
+    if cleaned.startswith("/"):  # the "Yes, it's solved" button
+        return True
+    return SOLVED.search(cleaned) is not None and NOT_SOLVED.search(cleaned) is None
+
+
+def leave_form_for_picked_issue(
+    dispatcher: CollectingDispatcher, tracker: Tracker
+) -> list[EventType]:
+    """The user takes up the other problem of their message ("ok now the Teams
+    problem") while a form about the first is open: leave that form, and offer
+    the first problem again for afterwards (its own words, as a button)."""
+    if not tracker.active_loop_name:
+        return []
+    picked = picked_issue(tracker)
+    if picked is None:
+        return []
+    events: list[EventType] = [ActiveLoop(None), SlotSet(REQUESTED_SLOT, None)]
+    left = left_matter(tracker, picked)
+    if left is not None:
+        words = str(left["text"])
+        dispatcher.utter_message(
+            text=texts_for(tracker).text("issues.later", issue=words),
+            buttons=[{"title": words[:60], "payload": words}],
+        )
+        events.append(SlotSet(PENDING_ISSUES_SLOT, [left]))
+    else:
+        events.append(SlotSet(PENDING_ISSUES_SLOT, None))
+    return events
+
+
+def left_matter(tracker: Tracker, picked: dict[str, Any]) -> Optional[dict[str, Any]]:
+    """The matter of the message that raised `picked` besides it (the one the
+    form being left was about)."""
+    for event in reversed(user_events(tracker)):
+        issues = (event.get("parse_data") or {}).get("issues") or []
+        texts = [str(i.get("text")) for i in issues if isinstance(i, dict)]
+        if str(picked.get("text")) not in texts:
+            continue
+        for issue in issues:
+            if isinstance(issue, dict) and issue.get("text") != picked.get("text"):
+                return {
+                    "text": str(issue.get("text")),
+                    "intent": issue.get("intent"),
+                    "topic": issue.get("topic"),
+                }
+    return None
+
+
+def offer_pending_issue(
+    dispatcher: CollectingDispatcher, tracker: Tracker
+) -> list[EventType]:
+    """After a solved problem, the other one the user raised with it, if any."""
+    pending = [
+        i
+        for i in tracker.get_slot(PENDING_ISSUES_SLOT) or []
+        if isinstance(i, dict) and i.get("text")
+    ]
+    if not pending:
+        return []
+    words = str(pending[0]["text"])
+    dispatcher.utter_message(
+        text=texts_for(tracker).text("issues.next_one", issue=words),
+        buttons=[{"title": words[:60], "payload": words}],
+    )
+    return []
+
+
+class ActionSelfHelpOutcome(Action):
+    """A yes to "did that solve it?": glad, if it says only that; otherwise ("yes,
+    it's everyone in the office") it is not solved, and a ticket is offered. An
+    answer NLU did not understand that says it did not work ("tried all of that,
+    didn't work") offers a ticket too; any other goes to the usual fallback."""
+
+    def name(self) -> str:
+        return "action_self_help_outcome"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        text = latest_text(tracker)
+        if TICKET_REQUEST.search(text):  # "yes, please open a ticket for it"
+            return [FollowupAction(START_ACTION)]
+        unclear = latest_intent(tracker) == "nlu_fallback"
+        if unclear and not (NOT_SOLVED.search(text) or ALREADY_TRIED.search(text)):
+            return [FollowupAction("action_fallback")]  # "did you mean...?"
+        if not unclear and is_solved(text):
+            dispatcher.utter_message(response="utter_glad_it_helped")
+            return offer_pending_issue(dispatcher, tracker)
+        if EVERYONE.search(text):
+            dispatcher.utter_message(response="utter_self_help_everyone")
+        else:
+            dispatcher.utter_message(response="utter_self_help_did_not_help")
+        return [FollowupAction("action_offer_ticket")]
+
+
 def self_help(tracker: Tracker, product: Optional[str]) -> Reply:
     """Quick checks for the product's family (or for signing in), then "did that
     solve it?"."""
@@ -649,14 +904,28 @@ class ActionOfferTicket(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        answered = [
+            name
+            for name in actions_since_user(tracker)
+            if name not in (self.name(), "action_self_help_outcome")
+        ]
+        if answered:
+            # Offered again after answering another question (actions/base.py).
+            product = latest_product(tracker) or texts_for(tracker).text(
+                "ticket.the_service"
+            )
+            dispatcher.utter_message(
+                response="utter_offer_ticket_again", product=product
+            )
+            return []
         helped = latest_intent(tracker) in ("deny", "report_technical_issue")
         if latest_intent(tracker) == "report_technical_issue":
             # "how do we fix it?", "will people lose their files?" after the
             # suspension was the answer: the suspension again, on what is asked.
-            product = first_entity(tracker, PRODUCT_ENTITY)
+            named = first_entity(tracker, PRODUCT_ENTITY)
             suspended = await in_session(
                 lambda session: ActionTechnicalSelfHelp().suspension_answer(
-                    session, tracker, product
+                    session, tracker, named
                 ),
                 tracker,
                 failed=None,
@@ -715,6 +984,7 @@ class ActionStartEscalation(Action):
                 preview.decision.escalate_to is not None
                 and trigger.triage == TicketCategory.TECHNICAL.value
             )
+        technical = trigger.triage == TicketCategory.TECHNICAL.value
         events: list[EventType] = [
             SlotSet(TRIAGE, trigger.triage),
             SlotSet(TOPIC, trigger.topic),
@@ -722,9 +992,21 @@ class ActionStartEscalation(Action):
             SlotSet(DESCRIPTION, problem_description(tracker, trigger)),
             SlotSet(CATEGORY, trigger.triage),
             SlotSet(MICROSOFT_ROUTE, microsoft_route),
+            # "nobody can work", "a few users": the impact, if the message says it
+            SlotSet(IMPACT, parse_choice(trigger.text, IMPACTS) if technical else None),
         ]
         if chatter.is_staff and customer is not None:
             events.append(SlotSet(ACTING_FOR_SLOT, str(customer.id)))
+        if "action_technical_self_help" in actions_since_user(tracker):
+            # Started from the problem itself, not from a yes to the offer: no rule
+            # follows this action, so the form is opened here.
+            events.append(FollowupAction(FORM))
+        if product:
+            return (
+                Reply()
+                .say("utter_ticket_intro_product", product=product)
+                .with_events(*events)
+            )
         return Reply().say("utter_ticket_intro").with_events(*events)
 
 
@@ -1319,6 +1601,7 @@ __all__ = [
     "ActionEscalationRoute",
     "ActionFileTicket",
     "ActionOfferTicket",
+    "ActionSelfHelpOutcome",
     "ActionStartEscalation",
     "ActionTechnicalSelfHelp",
     "ActionTicketStatus",

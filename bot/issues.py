@@ -22,7 +22,15 @@ Splitting is deliberately conservative: sentence ends, and connectors that start
 new matter ("and also", "another thing", "on top of that", ...); a plain "and" only
 between two clauses long enough to be requests of their own. A clause counts when it
 is confidently about a topic that is an issue (not small talk, out of scope or a
-request for a person), and two clauses about the same topic are one issue.
+request for a person), and two clauses about the same topic are one issue. Beside a
+confident clause, one about a problem of the other kind (a billing problem beside a
+technical one) needs less confidence: "we're charged for more E5 seats than we use,
+plus Outlook won't sync" is two problems even if the first clause is worded unlike
+the training data.
+
+The matters are taken in the order the user raised them: when the whole message's
+intent is unsure (`LEAD_BELOW`) and is not the first matter's, the message takes the
+first matter's intent (`leading_issue`), and the others are offered after it.
 """
 
 from __future__ import annotations
@@ -41,6 +49,13 @@ SAME_MATTER = (
     frozenset({"refund", "subscription_change"}),
     frozenset({"refund", "charge_explanation"}),
 )
+
+# A clause about a problem of the other kind (commercial beside technical) next to a
+# confident one counts from this confidence.
+MIXED_MIN_CONFIDENCE = 0.6
+# Below this, the whole message's intent gives way to the first matter raised.
+LEAD_BELOW = 0.7
+PROBLEM_TRIAGES = frozenset({"commercial", "technical"})
 
 MAX_TEXT_CHARS = 600  # a longer paste (an error log) is one matter, not a list
 MAX_CLAUSES = 6
@@ -150,18 +165,58 @@ def find_issues(
         taxonomy = load_taxonomy()
     except TaxonomyError:
         return []
-    issues: dict[str, Issue] = {}
+    found: list[Issue] = []
     for clause, (intent, confidence) in zip(clauses, classify(clauses)):
         topic = taxonomy.intent_topic.get(intent)
-        if topic is None or topic in NOT_ISSUES or confidence < min_confidence:
+        if topic is None or topic in NOT_ISSUES:
             continue
-        if any(_same_matter(topic, seen) for seen in issues):
+        found.append(
+            Issue(clause, intent, confidence, topic, taxonomy.topic_triage[topic])
+        )
+    strong = [i for i in found if i.confidence >= min_confidence]
+    triages = {i.triage for i in strong}
+    floor = min(min_confidence, MIXED_MIN_CONFIDENCE)
+    issues: dict[str, Issue] = {}
+    for issue in found:
+        mixed = (
+            bool(strong)
+            and issue.triage in PROBLEM_TRIAGES
+            and triages & PROBLEM_TRIAGES
+            and issue.triage not in triages
+            and issue.confidence >= floor
+        )
+        if issue not in strong and not mixed:
             continue
-        if topic not in issues:
-            issues[topic] = Issue(
-                clause, intent, confidence, topic, taxonomy.topic_triage[topic]
-            )
+        if any(_same_matter(issue.topic, seen) for seen in issues):
+            continue
+        issues[issue.topic] = issue
     return list(issues.values()) if len(issues) >= 2 else []
+
+
+def leading_issue(
+    issues: Sequence[Issue], intent: str, confidence: float
+) -> Issue | None:
+    """The first matter raised, when the message's own intent should give way to
+    it: the intent is unsure and is not about that matter. None otherwise."""
+    if not issues or confidence >= LEAD_BELOW or issues[0].intent == intent:
+        return None
+    try:
+        topic = load_taxonomy().intent_topic.get(intent)
+    except TaxonomyError:
+        return None
+    return None if topic == issues[0].topic else issues[0]
+
+
+def lead_ranking(lead: Issue, ranking: Sequence[dict]) -> list[dict]:
+    """The intent ranking with the leading matter's intent first, at its clause's
+    confidence; the others share what is left in their proportions (so that the
+    fallback's ambiguity check sees the lead stand clear, as the clause did)."""
+    rest = [dict(r) for r in ranking if r.get("name") != lead.intent]
+    total = sum(float(r.get("confidence") or 0.0) for r in rest)
+    scale = (1.0 - lead.confidence) / total if total > 0 else 0.0
+    for entry in rest:
+        entry["confidence"] = float(entry.get("confidence") or 0.0) * scale
+    return [{"name": lead.intent, "confidence": lead.confidence}, *rest]
 
 
 # A comma or colon before one of these starts another question: "what was our last

@@ -41,7 +41,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 from scipy import sparse
 
-from bot.issues import find_issues, find_questions
+from bot.issues import find_issues, find_questions, lead_ranking, leading_issue
 from common.taxonomy import ISSUES_KEY, QUESTIONS_KEY
 
 logger = logging.getLogger(__name__)
@@ -528,6 +528,13 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
                     message.set(
                         ISSUES_KEY, [i.as_dict() for i in issues], add_to_output=True
                     )
+                    lead = leading_issue(
+                        issues, ranking[0]["name"], ranking[0]["confidence"]
+                    )
+                    if lead is not None:  # the first matter raised comes first
+                        led = lead_ranking(lead, ranking)
+                        message.set(INTENT, led[0], add_to_output=True)
+                        message.set(INTENT_RANKING_KEY, led, add_to_output=True)
             if self.config["questions_min_confidence"] > 0:
                 questions = find_questions(
                     message.get(TEXT) or "",

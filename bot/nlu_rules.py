@@ -20,6 +20,11 @@ fallback). It does three small things the statistical parts cannot do well:
 3. **Identifiers typed with separators** ("g-000 024 178", "csp 000012"), which the
    spaCy patterns do not see as one token, become one ``invoice_number`` /
    ``ticket_id`` entity written the usual way ("G000024178", "CSP-000012").
+4. **A charge billed twice is a dispute**, not a refund of a subscription nor a
+   list of credit notes: "you charged us twice for Teams Phone, I want my money
+   back" and "were we ever credited for the double charge?" get ``dispute_charge``
+   (the dispute finds the credit note that already corrected it, or disputes the
+   invoice; actions/disputes.py).
 """
 
 from __future__ import annotations
@@ -78,6 +83,18 @@ LEFTOVER = re.compile(r"[^\W_]")  # a letter or digit that is not part of a word
 
 NORMALISED_LABELS = ("aspect", "invoice_ref")
 
+# "charged twice", "double billed", "a duplicate charge": said with a refund or a
+# credit, it is still a dispute about the charge.
+DOUBLE_CHARGE = re.compile(
+    r"\b(?:(?:charged|billed|invoiced|charging|billing|paid|paying)\s+(?:\w+\s+){0,5}?"
+    r"(?:twice|two times|2 times|double)|double[- ]?(?:charged|charge|billed|"
+    r"billing)|duplicated?\s+(?:charge|line|billing|invoice)|charged us twice|"
+    r"twice\s+(?:charged|billed))\b",
+    re.IGNORECASE,
+)
+DOUBLE_CHARGE_FROM = frozenset({"request_refund", "ask_credit_note"})
+DOUBLE_CHARGE_INTENT = "dispute_charge"
+
 
 def _invoice_number(match: re.Match[str]) -> str:
     return match["series"].upper() + re.sub(r"\D", "", match["digits"])
@@ -107,6 +124,12 @@ def _identifier_intent(text: str, config: dict[str, Any]) -> str | None:
     if LEFTOVER.search(WORD.sub(" ", rest)):  # another number, e.g. "G000024178 x 3"
         return None
     return str(config["invoice_intent"] if invoices else config["ticket_intent"])
+
+
+def _double_charge(message: Message, text: str) -> bool:
+    """A refund or credit-note question about a charge billed twice."""
+    intent = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
+    return intent in DOUBLE_CHARGE_FROM and DOUBLE_CHARGE.search(text) is not None
 
 
 def with_rule_intent(message: Message, intent: str, confidence: float) -> None:
@@ -175,6 +198,13 @@ class NluRules(GraphComponent):
             intent = _identifier_intent(text, self.config)
             if intent is not None:
                 with_rule_intent(message, intent, float(self.config["confidence"]))
+            elif _double_charge(message, text):
+                confidence = float((message.get(INTENT) or {}).get("confidence") or 0)
+                with_rule_intent(
+                    message,
+                    DOUBLE_CHARGE_INTENT,
+                    max(confidence, float(self.config["confidence"])),
+                )
         return messages
 
     @staticmethod

@@ -70,9 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser_args.parse_args(argv)
     data = yaml.safe_load((REPO / "bench" / "nlu" / "issues.yml").read_text())
     public = [
-        row.text
-        for rows in read_eval_dir(Path(args.eval_dir)).values()
-        for row in rows
+        row.text for rows in read_eval_dir(Path(args.eval_dir)).values() for row in rows
     ]
     parser = Parser(Path(args.model))
     try:

@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from actions import tickets as tickets_module
-from actions.base import LAST_REASON_SLOT
+from actions.base import LAST_REASON_SLOT, PENDING_ISSUES_SLOT, Reply, picked_issue
 from actions.forms import FAILURES_SLOT
 from actions.identity import ACTING_FOR_SLOT
 from actions.tickets import (
@@ -43,6 +43,7 @@ from actions.tickets import (
     ActionEscalationRoute,
     ActionFileTicket,
     ActionOfferTicket,
+    ActionSelfHelpOutcome,
     ActionStartEscalation,
     ActionTechnicalSelfHelp,
     ActionTicketStatus,
@@ -378,15 +379,17 @@ async def test_starting_prefills_what_the_conversation_already_said(
         token=token_for(seeded_session, "contoso.com"),
     )
     events, dispatcher = await run(ActionStartEscalation(), tracker)
-    assert responses(dispatcher) == ["utter_ticket_intro"]
+    assert responses(dispatcher) == ["utter_ticket_intro_product"]
+    assert "ticket about Outlook" in render(dispatcher)[0]
     values = slot_values(events)
     assert values[TRIAGE] == "technical" and values[CATEGORY] == "technical"
     assert values[TOPIC] == "technical_issue"
     assert values[PRODUCT] == "Outlook"
     assert values[DESCRIPTION] == "Outlook is down for everyone"
+    assert values[IMPACT] == "critical"  # "down for everyone"
     assert values[MICROSOFT_ROUTE] is True
-    assert all(values[name] is None for name in (IMPACT, URGENCY, CONFIRMED))
-    assert not events_named(events, "followup")
+    assert all(values[name] is None for name in (URGENCY, CONFIRMED))
+    assert not events_named(events, "followup")  # the rule opens the form
 
 
 async def test_a_message_too_short_to_describe_the_problem_is_not_prefilled(
@@ -1268,3 +1271,440 @@ async def test_anonymous_chatters_hear_how_it_works_in_general(
 ) -> None:
     names, _, _ = await escalation_route(seeded_db, None)
     assert names == ["utter_escalation_route_general", "utter_sign_in_needed"]
+
+
+# --------------------------------------------------------------------------- past the tips
+
+
+async def test_a_ticket_asked_for_after_trying_skips_the_tips(
+    seeded_session: Session,
+) -> None:
+    tracker = conversation(
+        [
+            user(
+                "Teams calls keep dropping for our whole sales team. Restarting "
+                "didn't help. Please open a technical ticket.",
+                "report_technical_issue",
+                entities=[("product", "Teams")],
+            )
+        ],
+        token=token_for(seeded_session, "contoso.com"),
+    )
+    events, dispatcher = await run(ActionTechnicalSelfHelp(), tracker)
+    assert responses(dispatcher) == []  # no tips
+    assert [e.get("name") for e in events_named(events, "followup")] == [
+        "action_start_escalation"
+    ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Outlook isn't syncing, please open a ticket",  # asked, but not tried yet
+        "Restarting didn't help, Outlook still crashes",  # tried, no ticket asked
+    ],
+)
+async def test_otherwise_the_tips_come_first(
+    seeded_session: Session, text: str
+) -> None:
+    tracker = conversation(
+        [user(text, "report_technical_issue", entities=[("product", "Outlook")])],
+        token=token_for(seeded_session, "contoso.com"),
+    )
+    events, dispatcher = await run(ActionTechnicalSelfHelp(), tracker)
+    assert responses(dispatcher)[-1] == "utter_ask_self_help_worked"
+    assert not events_named(events, "followup")
+
+
+async def test_a_ticket_asked_for_after_the_tips_skips_them(
+    seeded_session: Session,
+) -> None:
+    tracker = conversation(
+        [
+            user("Outlook isn't syncing", "report_technical_issue"),
+            action("action_technical_self_help"),
+            bot("Did that solve it?"),
+            user("please open a ticket for it", "report_technical_issue"),
+        ],
+        token=token_for(seeded_session, "contoso.com"),
+    )
+    events, dispatcher = await run(ActionTechnicalSelfHelp(), tracker)
+    assert responses(dispatcher) == []
+    assert events_named(events, "followup")
+
+
+async def test_starting_from_the_problem_itself_opens_the_form(
+    seeded_session: Session,
+) -> None:
+    """No rule follows a start that self-help chose: the action opens the form."""
+    tracker = conversation(
+        [
+            user(
+                "Teams is down for everyone, restarting didn't help, open a ticket",
+                "report_technical_issue",
+                entities=[("product", "Teams")],
+            ),
+            action("action_technical_self_help"),
+        ],
+        token=token_for(seeded_session, "contoso.com"),
+    )
+    events, dispatcher = await run(ActionStartEscalation(), tracker)
+    assert [e.get("name") for e in events_named(events, "followup")] == [FORM]
+    assert "ticket about Teams" in render(dispatcher)[0]
+    assert slot_values(events)[IMPACT] == "critical"
+
+
+@pytest.mark.parametrize(
+    ("text", "solved"),
+    [
+        ("yes", True),
+        ("/affirm", True),
+        ("yes, that fixed it, thanks", True),
+        ("yep all good now", True),
+        ("yes it's everyone in the office", False),
+        ("yes but it's still slow", False),
+        ("yes, still crashing", False),
+        ("yes, nobody can get in", False),
+        ("yes please open a ticket for it", False),
+    ],
+)
+async def test_only_a_yes_that_says_so_is_solved(text: str, solved: bool) -> None:
+    tracker = conversation(
+        [
+            user("Teams is down", "report_technical_issue"),
+            action("action_technical_self_help"),
+            bot("Did that solve it?"),
+            user(text, "affirm"),
+        ]
+    )
+    events, dispatcher = await run(ActionSelfHelpOutcome(), tracker)
+    if "ticket" in text:  # asked for it: the form, no second offer
+        assert responses(dispatcher) == []
+        assert [e.get("name") for e in events_named(events, "followup")] == [
+            "action_start_escalation"
+        ]
+    elif solved:
+        assert responses(dispatcher) == ["utter_glad_it_helped"]
+        assert events == []
+    else:
+        assert "utter_glad_it_helped" not in responses(dispatcher)
+        assert [e.get("name") for e in events_named(events, "followup")] == [
+            "action_offer_ticket"
+        ]
+    if "everyone" in text or "nobody" in text:
+        assert responses(dispatcher) == ["utter_self_help_everyone"]
+
+
+async def test_a_question_after_the_tips_is_answered_and_the_ticket_offered_again() -> (
+    None
+):
+    tracker = conversation(
+        [
+            user(
+                "Outlook isn't syncing for the finance team",
+                "report_technical_issue",
+                entities=[("product", "Outlook")],
+            ),
+            action("action_technical_self_help"),
+            bot("Did that solve it?"),
+            action("action_listen"),
+            user(
+                "quick question first, how much do we still owe you?",
+                "ask_payment_status",
+            ),
+        ]
+    )
+    dispatcher = CollectingDispatcher()
+    events = (
+        Reply()
+        .text("Outstanding on your account: 1,424.30 GBP.")
+        .send(dispatcher, tracker)
+    )
+    assert len(dispatcher.messages) == 1  # the answer; the offer follows it
+    assert [e.get("name") for e in events_named(events, "followup")] == [
+        "action_offer_ticket"
+    ]
+    # The offer, after that answer, names the problem and asks again.
+    answered = conversation(
+        [*tracker.events[3:], action("action_payment_status")],
+    )
+    offered, dispatcher = await run(ActionOfferTicket(), answered)
+    assert offered == []
+    assert responses(dispatcher) == ["utter_offer_ticket_again"]
+    assert "Outlook" in render(dispatcher)[0] and "ticket" in render(dispatcher)[0]
+
+    # Not after an answer on the same problem, nor inside a form.
+    again = conversation(
+        [
+            user("Outlook isn't syncing", "report_technical_issue"),
+            action("action_technical_self_help"),
+            bot("Did that solve it?"),
+            action("action_listen"),
+            user("Outlook still crashes", "report_technical_issue"),
+        ]
+    )
+    assert not events_named(
+        Reply().text("x").send(CollectingDispatcher(), again), "followup"
+    )
+    in_form = conversation(tracker.events[3:], active_loop="escalation_form")
+    assert not events_named(
+        Reply().text("x").send(CollectingDispatcher(), in_form), "followup"
+    )
+
+
+async def test_taking_up_the_other_problem_leaves_the_form_and_offers_the_first_back(
+    seeded_session: Session,
+) -> None:
+    first = user("my invoice is wrong and also Teams is down", "dispute_charge")
+    first["parse_data"]["issues"] = [
+        {
+            "text": "my invoice is wrong",
+            "intent": "dispute_charge",
+            "topic": "charge_explanation",
+        },
+        {
+            "text": "Teams is down",
+            "intent": "report_technical_issue",
+            "topic": "technical_issue",
+        },
+    ]
+    tracker = conversation(
+        [
+            first,
+            action("action_start_dispute"),
+            action("dispute_form"),
+            bot("I'll file this dispute: ... Shall I file it?"),
+            action("action_listen"),
+            user(
+                "ok now the Teams problem",
+                "report_technical_issue",
+                entities=[("product", "Teams")],
+            ),
+        ],
+        token=token_for(seeded_session, "contoso.com"),
+        slots={
+            PENDING_ISSUES_SLOT: [
+                {
+                    "text": "Teams is down",
+                    "intent": "report_technical_issue",
+                    "topic": "technical_issue",
+                }
+            ]
+        },
+        active_loop="dispute_form",
+    )
+    events, dispatcher = await run(ActionTechnicalSelfHelp(), tracker)
+    assert [e.get("name") for e in events_named(events, "active_loop")] == [None]
+    shown = render(dispatcher)
+    assert "Teams" in shown[0]  # its own tips
+    assert "“my invoice is wrong”" in shown[-1]
+    assert dispatcher.messages[-1]["buttons"][0]["payload"] == "my invoice is wrong"
+    assert slot_values(events)[PENDING_ISSUES_SLOT] == [
+        {
+            "text": "my invoice is wrong",
+            "intent": "dispute_charge",
+            "topic": "charge_explanation",
+        }
+    ]
+
+
+def test_the_message_that_raised_two_problems_does_not_take_one_up() -> None:
+    """Every answer to it (the dispute's question too) keeps the other on offer."""
+    issues = [
+        {
+            "text": "my invoice is wrong",
+            "intent": "dispute_charge",
+            "topic": "charge_explanation",
+        },
+        {
+            "text": "Teams is down",
+            "intent": "report_technical_issue",
+            "topic": "technical_issue",
+        },
+    ]
+    first = user(
+        "my invoice is wrong and also Teams is down",
+        "dispute_charge",
+        entities=[("product", "Teams")],
+    )
+    first["parse_data"]["issues"] = issues
+    tracker = conversation(
+        [first, action("action_start_dispute"), bot("Let's raise a dispute ...")],
+        slots={PENDING_ISSUES_SLOT: [issues[1]]},
+    )
+    assert picked_issue(tracker) is None
+    later = conversation(
+        [
+            first,
+            action("action_listen"),
+            user(
+                "ok now the Teams problem",
+                "report_technical_issue",
+                entities=[("product", "Teams")],
+            ),
+        ],
+        slots={PENDING_ISSUES_SLOT: [issues[1]]},
+    )
+    assert picked_issue(later) == issues[1]
+
+
+def test_a_question_between_the_tips_and_the_ticket_is_not_the_problem() -> None:
+    tracker = conversation(
+        [
+            user(
+                "Teams is down",
+                "report_technical_issue",
+                entities=[("product", "Teams")],
+            ),
+            action("action_technical_self_help"),
+            user("how much do we owe?", "ask_payment_status"),
+            action("action_payment_status"),
+            action("action_offer_ticket"),
+            user("yes", "affirm"),
+        ]
+    )
+    trigger = escalation_trigger(tracker)
+    assert (trigger.text, trigger.triage) == ("Teams is down", "technical")
+
+
+def test_a_question_after_the_tips_starting_a_dispute_is_not_followed_by_the_offer() -> (
+    None
+):
+    tracker = conversation(
+        [
+            user("Teams is down", "report_technical_issue"),
+            action("action_technical_self_help"),
+            bot("Did that solve it?"),
+            action("action_listen"),
+            user("ok now the invoice problem", "dispute_charge"),
+        ]
+    )
+    events = (
+        Reply().text("Let's raise a dispute ...").send(CollectingDispatcher(), tracker)
+    )
+    assert not events_named(events, "followup")
+
+
+@pytest.mark.parametrize(
+    ("text", "follows"),
+    [
+        ("tried all of that, didn't work", "action_offer_ticket"),
+        ("still the same", "action_offer_ticket"),
+        ("qwzx blorp", "action_fallback"),
+    ],
+)
+async def test_an_unclear_answer_to_the_tips(text: str, follows: str) -> None:
+    tracker = conversation(
+        [
+            user("Dynamics 365 Sales won't load", "report_technical_issue"),
+            action("action_technical_self_help"),
+            bot("Did that solve it?"),
+            user(text, "nlu_fallback", confidence=0.3),
+        ]
+    )
+    events, dispatcher = await run(ActionSelfHelpOutcome(), tracker)
+    assert "utter_glad_it_helped" not in responses(dispatcher)
+    assert [e.get("name") for e in events_named(events, "followup")] == [follows]
+
+
+async def test_staff_naming_a_customer_with_a_problem_go_on_about_it(
+    seeded_session: Session,
+) -> None:
+    contoso = customer(seeded_session, "contoso.com")
+    tracker = conversation(
+        [
+            user(
+                "Contoso's Outlook is down",
+                "report_technical_issue",
+                entities=[("customer", "Contoso"), ("product", "Outlook")],
+            )
+        ],
+        token=staff_token("U0NW0BILL1"),
+    )
+    events, _ = await run(ActionTechnicalSelfHelp(), tracker)
+    assert slot_values(events)[ACTING_FOR_SLOT] == str(contoso.id)
+
+
+async def test_once_solved_the_other_problem_raised_is_offered() -> None:
+    invoice = {
+        "text": "my invoice is wrong",
+        "intent": "dispute_charge",
+        "topic": "charge_explanation",
+    }
+    tracker = conversation(
+        [
+            user("Teams is down", "report_technical_issue"),
+            action("action_technical_self_help"),
+            bot("Did that solve it?"),
+            user("yes", "affirm"),
+        ],
+        slots={PENDING_ISSUES_SLOT: [invoice]},
+    )
+    _, dispatcher = await run(ActionSelfHelpOutcome(), tracker)
+    shown = render(dispatcher)
+    assert responses(dispatcher)[0] == "utter_glad_it_helped"
+    assert "“my invoice is wrong”" in shown[1]
+    assert dispatcher.messages[1]["buttons"][0]["payload"] == "my invoice is wrong"
+
+
+def test_a_ticket_after_two_problems_is_about_the_technical_one() -> None:
+    first = user("my invoice is wrong and also Teams is down", "dispute_charge")
+    first["parse_data"]["issues"] = [
+        {
+            "text": "my invoice is wrong",
+            "intent": "dispute_charge",
+            "topic": "charge_explanation",
+            "triage": "commercial",
+        },
+        {
+            "text": "Teams is down",
+            "intent": "report_technical_issue",
+            "topic": "technical_issue",
+            "triage": "technical",
+        },
+    ]
+    tracker = conversation(
+        [
+            first,
+            action("action_technical_self_help"),
+            user("no", "deny"),
+            action("action_offer_ticket"),
+            user("yes", "affirm"),
+        ]
+    )
+    trigger = escalation_trigger(tracker)
+    assert (trigger.text, trigger.triage) == ("Teams is down", "technical")
+
+
+def test_a_ticket_for_the_problem_taken_up_later_is_about_its_clause() -> None:
+    first = user("my invoice is wrong and also Teams is down", "dispute_charge")
+    first["parse_data"]["issues"] = [
+        {
+            "text": "my invoice is wrong",
+            "topic": "charge_explanation",
+            "triage": "commercial",
+            "intent": "dispute_charge",
+        },
+        {
+            "text": "Teams is down",
+            "topic": "technical_issue",
+            "triage": "technical",
+            "intent": "report_technical_issue",
+        },
+    ]
+    tracker = conversation(
+        [
+            first,
+            action("action_start_dispute"),
+            user(
+                "ok now the Teams problem",
+                "report_technical_issue",
+                entities=[("product", "Teams")],
+            ),
+            action("action_technical_self_help"),
+            user("no", "deny"),
+            action("action_offer_ticket"),
+            user("yes", "affirm"),
+        ]
+    )
+    assert escalation_trigger(tracker).text == "Teams is down"

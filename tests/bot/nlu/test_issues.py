@@ -9,7 +9,14 @@ from collections.abc import Sequence
 
 import pytest
 
-from bot.issues import MAX_TEXT_CHARS, find_issues, find_questions, split_clauses
+from bot.issues import (
+    MAX_TEXT_CHARS,
+    find_issues,
+    find_questions,
+    lead_ranking,
+    leading_issue,
+    split_clauses,
+)
 
 
 @pytest.mark.parametrize(
@@ -68,6 +75,8 @@ TABLE = {
     "I want to cancel two seats": ("cancel_subscription", 0.97),
     "Outlook is a bit odd today": ("report_technical_issue", 0.55),
     "Outlook crashes on start": ("report_technical_issue", 0.93),
+    "we pay for more E5 seats than we use": ("dispute_charge", 0.8),
+    "where do I send the money": ("ask_payment_methods", 0.8),
 }
 
 
@@ -201,3 +210,50 @@ def test_a_short_question_counts_with_less_confidence_than_a_statement() -> None
         "What's our latest invoice. can someone call us back", short, 0.8
     )
     assert [q.intent for q in asked] == ["ask_invoice", "request_human"]
+
+
+def test_a_billing_problem_beside_a_technical_one_needs_less_confidence() -> None:
+    """Worded unlike the training data, the billing clause is less sure; beside a
+    confident technical one it is still a problem of its own."""
+    text = "we pay for more E5 seats than we use, plus Outlook crashes on start"
+    assert topics(text) == ["charge_explanation", "technical_issue"]
+    # Two billing matters get no such allowance: each must be sure.
+    assert (
+        topics("we pay for more E5 seats than we use. where do I send the money") == []
+    )
+    # Nor does a clause that is unsure in every way.
+    assert (
+        topics("Outlook is a bit odd today. we pay for more E5 seats than we use") == []
+    )
+
+
+def test_the_first_matter_leads_when_the_whole_message_is_unsure() -> None:
+    text = "we pay for more E5 seats than we use, plus Outlook crashes on start"
+    issues = find_issues(text, classify, 0.9)
+    lead = leading_issue(issues, "report_technical_issue", 0.52)
+    assert lead is not None and lead.intent == "dispute_charge"
+    # A sure intent, or one about the first matter already, stays.
+    assert leading_issue(issues, "report_technical_issue", 0.95) is None
+    assert leading_issue(issues, "explain_charges", 0.5) is None
+    assert leading_issue([], "report_technical_issue", 0.5) is None
+
+
+def test_the_lead_stands_clear_of_the_rest() -> None:
+    """The fallback's ambiguity check compares the first two intents: the lead
+    keeps its clause's confidence and the others share the rest."""
+    text = "we pay for more E5 seats than we use, plus Outlook crashes on start"
+    [lead, _] = find_issues(text, classify, 0.9)
+    ranking = [
+        {"name": "report_technical_issue", "confidence": 0.55},
+        {"name": "dispute_charge", "confidence": 0.4},
+        {"name": "ask_invoice", "confidence": 0.05},
+    ]
+    led = lead_ranking(lead, ranking)
+    assert [r["name"] for r in led] == [
+        "dispute_charge",
+        "report_technical_issue",
+        "ask_invoice",
+    ]
+    assert led[0]["confidence"] == 0.8
+    assert led[1]["confidence"] == pytest.approx(0.2 * 0.55 / 0.6)
+    assert sum(r["confidence"] for r in led) == pytest.approx(1.0)

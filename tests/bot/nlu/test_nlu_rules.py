@@ -225,3 +225,50 @@ def test_without_a_spacy_doc_entities_are_left_alone() -> None:
     message = Message(data={"text": "phone number", "entities": [dict(entity)]})
     NluRules({}).process([message])
     assert message.get("entities") == [entity]
+
+
+# --- a charge billed twice ----------------------------------------------------------
+REFUND_RANKING = [
+    {"name": "request_refund", "confidence": 0.8},
+    {"name": "dispute_charge", "confidence": 0.15},
+    {"name": "ask_credit_note", "confidence": 0.05},
+]
+CREDIT_RANKING = [
+    {"name": "ask_credit_note", "confidence": 0.9},
+    {"name": "dispute_charge", "confidence": 0.1},
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "ranking"),
+    [
+        ("you charged us twice for Teams Phone, I want my money back", REFUND_RANKING),
+        ("we got billed two times for E3, refund it", REFUND_RANKING),
+        ("refund the duplicate charge please", REFUND_RANKING),
+        ("were we ever credited for the double charge?", CREDIT_RANKING),
+        ("did we get a credit for being double billed?", CREDIT_RANKING),
+    ],
+)
+def test_money_back_for_a_double_charge_is_a_dispute(
+    csp_nlp, text: str, ranking: list[dict]
+) -> None:
+    message = _run(csp_nlp, text, ranking)
+    assert message.get("intent")["name"] == "dispute_charge"
+    assert message.get("intent")["confidence"] >= 0.9
+
+
+@pytest.mark.parametrize(
+    ("text", "ranking"),
+    [
+        ("refund the Copilot order", REFUND_RANKING),
+        ("I want my money back for Teams Phone", REFUND_RANKING),
+        ("did we get a credit note for the cancelled seats?", CREDIT_RANKING),
+        # another intent keeps its own flow, double charge or not
+        ("I was charged twice, cancel my subscription", CLASSIFIER_RANKING),
+    ],
+)
+def test_other_refunds_and_credits_keep_their_intent(
+    csp_nlp, text: str, ranking: list[dict]
+) -> None:
+    message = _run(csp_nlp, text, ranking)
+    assert message.get("intent") == ranking[0]
