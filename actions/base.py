@@ -116,10 +116,10 @@ class Reply:
             dispatcher.utter_message(**message)
         events = list(self.events)
         if self.messages:
-            # several questions: action_answer_questions offers the other issues
+            # more questions: action_answer_questions answers them, offers the rest
             offered = (
                 []
-                if wants_every_answer(tracker)
+                if more_questions_after(tracker)
                 else offer_other_issues(dispatcher, tracker)
             )
             flows = any(
@@ -160,11 +160,72 @@ def answered_already(tracker: Tracker) -> bool:
     return False
 
 
+# The intents whose clause `action_answer_questions` answers (actions/questions.py
+# maps each to its action); the others are problems to work on, offered instead.
+ANSWERABLE_INTENTS = frozenset(
+    {
+        "ask_invoice",
+        "ask_payment_status",
+        "ask_payment_methods",
+        "ask_credit_note",
+        "explain_charges",
+        "ask_subscription",
+        "access_suspended",
+        "ask_support_info",
+        "escalate_to_microsoft",
+        "ask_ticket_status",
+        "ask_microsoft_invoice",
+        "request_human",
+    }
+)
+
+
+# Clauses that belong to the flow a message starts ("please open a ticket so someone
+# reviews it" beside a dispute) rather than a question of their own.
+ABOUT_THE_FLOW = frozenset(
+    {"ask_ticket_status", "request_human", "escalate_to_microsoft"}
+)
+
+
 def wants_every_answer(tracker: Tracker) -> bool:
     """Whether the latest message asks several questions, which
     `action_answer_questions` (actions/questions.py) answers one by one after the
     first answer (it also offers the message's other problems)."""
     return len(questions_of(tracker)) >= 2 and not answered_already(tracker)
+
+
+def latest_intent_name(tracker: Tracker) -> str:
+    return str(((tracker.latest_message or {}).get("intent") or {}).get("name"))
+
+
+def questions_before_a_flow(tracker: Tracker) -> bool:
+    """Whether a message that starts a flow (a cancellation, a dispute) also asks
+    a question the desk answers: it is answered before the flow's first question."""
+    intent = latest_intent_name(tracker)
+    return (
+        intent not in ANSWERABLE_INTENTS
+        and wants_every_answer(tracker)
+        and any(
+            q.get("intent") in ANSWERABLE_INTENTS - ABOUT_THE_FLOW
+            and q.get("intent") != intent
+            for q in questions_of(tracker)
+        )
+    )
+
+
+def more_questions_after(tracker: Tracker) -> bool:
+    """Whether the answer to a question leaves other questions of the message to
+    answer: only after an answer (a flow such as a dispute or a form is not
+    interrupted), and only when another clause asks something else."""
+    intent = latest_intent_name(tracker)
+    return (
+        intent in ANSWERABLE_INTENTS
+        and wants_every_answer(tracker)
+        and any(
+            q.get("intent") in ANSWERABLE_INTENTS and q.get("intent") != intent
+            for q in questions_of(tracker)
+        )
+    )
 
 
 def other_issues(tracker: Tracker) -> list[dict[str, Any]]:
@@ -483,10 +544,24 @@ class BillingAction(Action, ABC):
                 failed=Reply().say("utter_billing_unavailable"),
             )
         events = self.finish(reply, tracker).send(dispatcher, tracker)
-        if wants_every_answer(tracker) and not any(
+        if more_questions_after(tracker) and not any(
             e.get("event") == "followup" for e in events
         ):
             events.append(FollowupAction(ANSWER_QUESTIONS))
+        elif questions_before_a_flow(tracker):
+            # "I need to cancel the Copilot licences and I also need your phone
+            # number": the phone number now, before the cancellation's questions.
+            from actions.questions import answer_clauses  # the topic actions' module
+
+            events.extend(
+                await answer_clauses(
+                    dispatcher,
+                    tracker,
+                    domain,
+                    skip_intent=latest_intent_name(tracker),
+                    offer_rest=False,
+                )
+            )
         return events
 
     def finish(self, reply: Reply, tracker: Tracker) -> Reply:

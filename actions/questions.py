@@ -22,6 +22,7 @@ from rasa_sdk.types import DomainDict
 
 from actions.access import ActionAccessSuspended
 from actions.base import (
+    ABOUT_THE_FLOW,
     ANSWER_QUESTIONS,
     BUTTON_TITLE_CHARS,
     answered_already,
@@ -41,7 +42,8 @@ from common.taxonomy import ISSUES_KEY, QUESTIONS_KEY
 
 OUT_OF_SCOPE = "out_of_scope"
 
-# The intents a clause can be answered for, and the action that answers it.
+# The intents a clause can be answered for (actions/base.py ANSWERABLE_INTENTS), and
+# the action that answers it.
 ANSWERS: dict[str, type[Action]] = {
     "ask_invoice": ActionInvoiceLookup,
     "ask_microsoft_invoice": ActionMicrosoftInvoice,
@@ -92,6 +94,55 @@ def clause_tracker(tracker: Tracker, question: dict[str, Any]) -> Tracker:
     return Tracker.from_dict(state)
 
 
+async def answer_clauses(
+    dispatcher: CollectingDispatcher,
+    tracker: Tracker,
+    domain: DomainDict,
+    *,
+    skip_intent: str | None,
+    offer_rest: bool = True,
+) -> list[EventType]:
+    """Answer each question clause of the latest message whose intent is not
+    `skip_intent`; say which are out of scope; offer the problems to work on as the
+    next step. Before a flow (`offer_rest` false) nothing is offered, and clauses
+    about the flow itself are left to it. The answers' events, no follow-ups."""
+    texts = texts_for(tracker)
+    events: list[EventType] = []
+    later: list[str] = []
+    for question in questions_of(tracker):
+        intent = str(question.get("intent") or "")
+        clause = str(question.get("text") or "").strip()
+        if intent == skip_intent or (not offer_rest and intent in ABOUT_THE_FLOW):
+            continue
+        answer = ANSWERS.get(intent)
+        if answer is not None:
+            events.extend(
+                e
+                for e in await answer().run(
+                    dispatcher, clause_tracker(tracker, question), domain
+                )
+                if e.get("event") != "followup"
+            )
+        elif intent == OUT_OF_SCOPE:
+            dispatcher.utter_message(
+                text=texts.text("questions.out_of_scope", question=clause)
+            )
+        else:
+            later.append(clause)
+    if later and offer_rest:
+        dispatcher.utter_message(
+            text=texts.text(
+                "issues.also_one" if len(later) == 1 else "issues.also_many",
+                issue=later[0],
+                issues=", ".join(texts.text("issues.quoted", issue=c) for c in later),
+            ),
+            buttons=[
+                {"title": shorten(c, BUTTON_TITLE_CHARS), "payload": c} for c in later
+            ],
+        )
+    return events
+
+
 class ActionAnswerQuestions(Action):
     """Answer each question of the latest message in turn."""
 
@@ -101,7 +152,6 @@ class ActionAnswerQuestions(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        questions = questions_of(tracker)
         message = tracker.latest_message or {}
         # The answer to the whole message read every entity in it: the clauses
         # asking what it answered are answered.
@@ -110,44 +160,9 @@ class ActionAnswerQuestions(Action):
             if answered_already(tracker)
             else None
         )
-        texts = texts_for(tracker)
-        events: list[EventType] = []
-        later: list[str] = []
-        for question in questions:
-            intent = str(question.get("intent") or "")
-            clause = str(question.get("text") or "").strip()
-            if intent == answered_intent:
-                continue
-            answer = ANSWERS.get(intent)
-            if answer is not None:
-                events.extend(
-                    e
-                    for e in await answer().run(
-                        dispatcher, clause_tracker(tracker, question), domain
-                    )
-                    if e.get("event") != "followup"
-                )
-            elif intent == OUT_OF_SCOPE:
-                dispatcher.utter_message(
-                    text=texts.text("questions.out_of_scope", question=clause)
-                )
-            else:
-                later.append(clause)
-        if later:
-            dispatcher.utter_message(
-                text=texts.text(
-                    "issues.also_one" if len(later) == 1 else "issues.also_many",
-                    issue=later[0],
-                    issues=", ".join(
-                        texts.text("issues.quoted", issue=c) for c in later
-                    ),
-                ),
-                buttons=[
-                    {"title": shorten(c, BUTTON_TITLE_CHARS), "payload": c}
-                    for c in later
-                ],
-            )
-        return events
+        return await answer_clauses(
+            dispatcher, tracker, domain, skip_intent=answered_intent
+        )
 
 
 class ActionOutOfScope(Action):

@@ -138,3 +138,66 @@ async def test_without_questions_out_of_scope_says_so() -> None:
     )
     assert events == []
     assert [m["response"] for m in dispatcher.messages] == ["utter_out_of_scope"]
+
+
+def test_every_answerable_intent_has_its_action() -> None:
+    from actions.base import ANSWERABLE_INTENTS
+    from actions.questions import ANSWERS
+
+    assert set(ANSWERS) == ANSWERABLE_INTENTS
+
+
+async def test_a_dispute_is_not_interrupted_by_the_other_clauses(
+    seeded_db: DemoSummary, seeded_session: Session
+) -> None:
+    """A dispute starts its own flow: a clause asking for a ticket is part of it,
+    not a question to answer after it."""
+    from actions.base import more_questions_after
+
+    proseware = customer(seeded_session, "proseware.com")
+    tracker = asking(
+        proseware.tenant_id,
+        intent="dispute_charge",
+        questions=[
+            {
+                "text": "there is an error on our most recent invoice",
+                "intent": "dispute_charge",
+            },
+            {
+                "text": "Could you please open a billing ticket",
+                "intent": "ask_ticket_status",
+            },
+        ],
+    )
+    assert not more_questions_after(tracker)
+    tracker = asking(proseware.tenant_id, intent="ask_invoice")
+    assert more_questions_after(tracker)
+
+
+def test_a_question_beside_a_flow_is_answered_before_it() -> None:
+    """'I need to cancel the Copilot licences and I also need your phone number':
+    the phone number is answered before the cancellation's questions; a clause
+    asking for a ticket beside a dispute is the dispute's own business."""
+    from actions.base import questions_before_a_flow
+
+    tracker = asking(
+        "00000000-0000-0000-0000-000000000000",
+        intent="cancel_subscription",
+        questions=[
+            {
+                "text": "I need to cancel the Copilot licences",
+                "intent": "cancel_subscription",
+            },
+            {"text": "I also need your phone number", "intent": "ask_support_info"},
+        ],
+    )
+    assert questions_before_a_flow(tracker)
+    tracker = asking(
+        "00000000-0000-0000-0000-000000000000",
+        intent="dispute_charge",
+        questions=[
+            {"text": "there is an error on our invoice", "intent": "dispute_charge"},
+            {"text": "could you open a billing ticket", "intent": "ask_ticket_status"},
+        ],
+    )
+    assert not questions_before_a_flow(tracker)
