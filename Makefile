@@ -67,10 +67,7 @@ pytest: train browser nginx
 	$(VENV)/pytest -q --ignore=tests/bot $(PYTEST_ARGS)
 
 rasa-test: train
-	$(RASA)/rasa test core --model models/csp.tar.gz --stories tests/test_stories.yml \
-	  --e2e --fail-on-prediction-errors --out results/core
-	$(RASA)/rasa test core --model models/csp.tar.gz --stories tests/test_stories_escalation.yml \
-	  --e2e --fail-on-prediction-errors --out results/core-escalation
+	@bash scripts/rasa_test.sh
 
 test: lint typecheck validate pytest rasa-test
 	@echo "make test: all checks passed"

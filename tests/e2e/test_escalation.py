@@ -372,8 +372,13 @@ def test_talk_to_a_person_pauses_the_bot_until_the_agent_hands_back(
         for e in tracker["events"]
         if e.get("event") == "bot" and (e.get("metadata") or {}).get("agent") == "Dana"
     ]
-    assert [e["text"] for e in agent_events] == [
-        "Hi, this is Dana from Northwind billing."
+    # The agent's words travel as the payload the widget shows under their name.
+    assert [e["data"]["custom"] for e in agent_events] == [
+        {
+            "from": "agent",
+            "name": "Dana",
+            "text": "Hi, this is Dana from Northwind billing.",
+        }
     ]
     assert tracker["paused"] is True
 
