@@ -933,7 +933,10 @@ class ActionOfferTicket(Action):
             if suspended is not None:
                 return suspended.send(dispatcher, tracker)
         if helped:
+            # "nope, still crashing" after the tips: the ticket the tips offered
+            # starts, as after "no" (data/rules/tickets.yml).
             dispatcher.utter_message(response="utter_self_help_did_not_help")
+            return [FollowupAction(START_ACTION)]
         dispatcher.utter_message(response="utter_offer_ticket")
         return []
 
