@@ -65,7 +65,7 @@ TICKET_TYPED = re.compile(
 
 # Words that may stand beside an identifier without making the message a sentence
 # about something else: "show me G000024178 please", "what about CSP-000012?",
-# "can you check invoice G000024135". Anything else ("pay", "wrong", "refund",
+# "can you check invoice G000024135", "sorry, I meant G000024195". Anything else ("pay", "wrong", "refund",
 # "credit", "status": paid or not is ask_payment_status) leaves the decision to the
 # classifier.
 FILLER_WORDS = frozenset(
@@ -76,6 +76,7 @@ FILLER_WORDS = frozenset(
     plz pls pull ref reference see send show so that the then this to up want
     what whats what's with you
     invoice invoices bill ticket tickets case
+    sorry oops meant mean actually instead rather typo oh ah i'm im it's its
     """.split()  # noqa: SIM905
 )
 WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")

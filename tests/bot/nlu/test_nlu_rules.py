@@ -69,6 +69,8 @@ def _run(nlp, text: str, ranking: list[dict] | None = None) -> Message:
         "how about d000451230",
         "G000024178 and G000024135",
         "can you check invoice G000024178?",
+        "sorry, G000024195",
+        "oops, I meant G000024178",
         "  G000024178  ",
     ],
 )
