@@ -73,6 +73,10 @@ def process_env(settings: Settings) -> dict[str, str]:
         "TRUSTED_PROXIES": ",".join(settings.trusted_proxy_list()),
         "SENTENCE_ENCODER_THREADS": str(settings.sentence_encoder_threads),
         "PYTHONUNBUFFERED": "1",
+        # Libraries' deprecation notices (Rasa's dependencies print dozens at start)
+        # are not for the operator; every other warning still shows.
+        "PYTHONWARNINGS": "ignore::DeprecationWarning,ignore::PendingDeprecationWarning",
+        "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
         # The code of this checkout, also for the csp-desk command the Procfile runs
         # (an editable install points at the checkout it was installed from).
         "PYTHONPATH": str(ROOT),
