@@ -8,7 +8,10 @@ in it. It runs after the answer to the whole message (which took up one of them:
 that clause is skipped), or instead of "I didn't understand" and "that's outside
 what I can help with". A clause out of scope is said to be so; a clause that is a
 problem to work on (a technical fault, a dispute, a cancellation) is offered as the
-next step, as for two problems in one message (actions/base.py).
+next step, as for two problems in one message (actions/base.py). When the message
+starts a flow ("I need to cancel the Copilot licences and I also need your phone
+number"), its questions are answered before the flow's first question
+(`answer_clauses`, called by `BillingAction.run`), and the flow is not interrupted.
 """
 
 from __future__ import annotations
