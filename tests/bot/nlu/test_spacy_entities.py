@@ -361,6 +361,8 @@ def test_aspect_values_are_the_closed_list() -> None:
         "reactivate",
         "billing_continues",
         "deadline",
+        "severity",
+        "emergency",
     }
     refs = {p["id"] for p in patterns if p["label"] == "invoice_ref"}
     assert refs == {"previous", "next", "first", "this"}
