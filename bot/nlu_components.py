@@ -22,6 +22,7 @@ import json
 import logging
 import random
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -52,6 +53,13 @@ WORD_IDF_FILE = "word_idf.npy"
 CHAR_IDF_FILE = "char_idf.npy"
 LEXICON_TOKEN = "lexfamily_{}"  # noqa: S105 (a feature name, not a secret)
 WORD_PATTERN = re.compile(r"(?u)\b\w\w+\b|[$€£%?!]")
+
+
+def normal_form(text: str) -> str:
+    """The text the classifier reads: NFKC (half-width katakana and full-width
+    letters and digits become the usual ones: ﾃﾞｨﾌｪﾝﾀﾞｰ, Ｇ０００ -> ディフェンダー,
+    G000), so Japanese typed either way shares its n-grams."""
+    return unicodedata.normalize("NFKC", text)
 
 
 def _compile_lexicons(lexicons: dict[str, list[str]]) -> dict[str, re.Pattern]:
@@ -328,7 +336,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             if prefix and str(table.get("name", "")).startswith(prefix)
         }
         self._lexicons = _compile_lexicons(lexicons)
-        texts = [m.get(TEXT) for m in examples]
+        texts = [normal_form(m.get(TEXT)) for m in examples]
         labels = [m.get(INTENT) for m in examples]
         texts, labels = self._augment(texts, labels)
         self._model = {**self._vectorizers(texts), "lexicons": lexicons}
@@ -464,6 +472,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         sparse row times a [n-grams, classes] matrix plus the embedding's share.
         """
         assert self._model is not None
+        texts = [normal_form(text) for text in texts]
         ngrams = self._ngram_matrix(texts)
         embeddings = self._embeddings(texts)
         total = None
