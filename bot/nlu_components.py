@@ -279,7 +279,16 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         encoder = SentenceEncoder.load(
             Path(self.config["encoder_path"]), int8=bool(self.config["encoder_int8"])
         )
-        return encoder.encode(texts)
+        # The encoder knows English: Japanese text reaches it as unknown pieces, one
+        # per character (slow, and noise to the classifier). A Japanese text's
+        # embedding is left at zero: its n-grams decide (docs/nlu.md "Japanese").
+        read = [i for i, text in enumerate(texts) if not JAPANESE_CHAR.search(text)]
+        if len(read) == len(texts):
+            return encoder.encode(texts)
+        embeddings = np.zeros((len(texts), encoder.dimensions), dtype=np.float32)
+        if read:
+            embeddings[read] = encoder.encode([texts[i] for i in read])
+        return embeddings
 
     def _members(self) -> list[dict[str, Any]]:
         """The linear models to train: model, C and embedding_weight of each."""
