@@ -16,13 +16,14 @@ browser:
 nginx:
 	@bash scripts/install_nginx.sh
 
-.PHONY: help setup browser nginx train db run run-prod test lint typecheck validate pytest rasa-test bench-nlu bench-language bench-issues bench-load bench-import bench-conversations clean
+.PHONY: help setup browser nginx train db run run-prod test lint typecheck validate pytest rasa-test bench-nlu bench-nlu-japanese bench-language bench-issues bench-load bench-import bench-conversations clean
 
 help:
 	@echo "make run        start Rasa (5005), the action server (5055) and the API (8000) with demo data"
 	@echo "make test       run every check and test (what CI runs); PYTEST_ARGS='-m \"not faults\"' skips the fault tests"
 	@echo "make run-prod   the production profile (docs/production.md): Rasa replicas behind nginx, PG, Redis, RabbitMQ"
 	@echo "make bench-nlu  train and compare our NLU config with Rasa's default; writes docs/benchmarks/nlu.md"
+	@echo "make bench-nlu-japanese  Japanese held-out figures, one model vs one per language; writes docs/benchmarks/nlu_japanese.md"
 	@echo "make bench-language  how well and how fast the language of a message is told; writes docs/benchmarks/language.md"
 	@echo "make bench-issues  messages with several matters: split and answered (docs/benchmarks/issues.md)"
 	@echo "make bench-load load-test the embedded and production profiles; writes docs/benchmarks/load.md"
@@ -78,6 +79,12 @@ bench-nlu: setup
 
 # Language detection (bot/language.py): English kept English, other languages told,
 # cost per message (under a minute; no training).
+# Japanese: held-out splits of data/nlu and data/nlu/ja, one model for both languages
+# against one per language (three trainings, about 10 minutes).
+bench-nlu-japanese: setup
+	$(RASA)/python -m bot.spacy_pipeline --out build/spacy/csp_en
+	$(RASA)/python scripts/bench_nlu.py --japanese $(BENCH_ARGS)
+
 bench-language: setup
 	$(RASA)/python scripts/bench_language.py --out docs/benchmarks/language.md $(BENCH_ARGS)
 

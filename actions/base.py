@@ -11,6 +11,7 @@ following "why?" is answered with that reason (`action_explain_why`).
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -37,6 +38,7 @@ from actions.tracker import event_entities, previous_answer, user_events
 from api.domain.models import Customer
 from api.domain.services.permissions import permission_table
 from common import formatting
+from common.conversation_language import conversation_language
 from common.taxonomy import ISSUES_KEY, QUESTIONS_KEY, TaxonomyError, load_taxonomy
 from common.texts import DEFAULT_LANGUAGE, Catalogue, catalogue
 
@@ -65,8 +67,19 @@ __all__ = [
 
 
 def language_of(tracker: Tracker) -> str:
-    value = tracker.get_slot(LANGUAGE_SLOT)
-    return value if isinstance(value, str) and value else DEFAULT_LANGUAGE
+    """The conversation's language, chosen as bot/nlg.py chooses it
+    (common/conversation_language.py): the latest message in a language the desk
+    speaks, else the chat token's locale, else the `language` slot, else English."""
+    latest = tracker.latest_message if isinstance(tracker.latest_message, dict) else {}
+    messages = itertools.chain(
+        [(latest, latest.get("metadata"))],  # the message being answered
+        (
+            (event.get("parse_data"), event.get("metadata"))
+            for event in reversed(tracker.events or [])
+            if isinstance(event, dict) and event.get("event") == "user"
+        ),
+    )
+    return conversation_language(messages, tracker.get_slot(LANGUAGE_SLOT))
 
 
 def texts_for(tracker: Tracker) -> Catalogue:

@@ -22,6 +22,7 @@ import json
 import logging
 import random
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -54,6 +55,20 @@ LEXICON_TOKEN = "lexfamily_{}"  # noqa: S105 (a feature name, not a secret)
 WORD_PATTERN = re.compile(r"(?u)\b\w\w+\b|[$€£%?!]")
 
 
+KATAKANA = re.compile(r"[\u30a1-\u30f6]")
+JAPANESE_CHAR = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+JAPANESE_TOKEN = "ja:{}"  # noqa: S105 (a feature name, not a secret)
+
+
+def normal_form(text: str) -> str:
+    """The text the classifier reads: NFKC (half-width katakana and full-width
+    letters and digits become the usual ones: ﾃﾞｨﾌｪﾝﾀﾞｰ, Ｇ０００ -> ディフェンダー,
+    G000), then katakana as hiragana (セイキュウショ -> せいきゅうしょ), so Japanese typed
+    either way shares its n-grams. English text is left as it is."""
+    text = unicodedata.normalize("NFKC", text)
+    return KATAKANA.sub(lambda m: chr(ord(m.group()) - 0x60), text)
+
+
 def _compile_lexicons(lexicons: dict[str, list[str]]) -> dict[str, re.Pattern]:
     compiled = {}
     for name in sorted(lexicons):
@@ -72,7 +87,8 @@ def _compile_lexicons(lexicons: dict[str, list[str]]) -> dict[str, re.Pattern]:
 
 def _word_analyzer(lexicons: dict[str, re.Pattern], n_max: int):
     """Word 1..n_max-grams (scikit-learn's analyzer, ``WORD_PATTERN`` tokens, lower
-    case) plus one ``lexfamily_<name>`` token per keyword family in the text."""
+    case), each kanji and kana character (``ja:請``) and one ``lexfamily_<name>``
+    token per keyword family in the text."""
     from sklearn.feature_extraction.text import CountVectorizer
 
     words = CountVectorizer(
@@ -81,6 +97,10 @@ def _word_analyzer(lexicons: dict[str, re.Pattern], n_max: int):
 
     def analyze(text: str) -> list[str]:
         grams = words(text)
+        # Japanese is written without spaces: its "words" above are whole runs of
+        # text. Each kanji and kana is a token of its own instead (請, 求, 払: a
+        # kanji alone carries much of the meaning; docs/nlu.md "Japanese").
+        grams += [JAPANESE_TOKEN.format(c) for c in JAPANESE_CHAR.findall(text)]
         grams += [
             LEXICON_TOKEN.format(name)
             for name, rx in lexicons.items()
@@ -259,7 +279,16 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         encoder = SentenceEncoder.load(
             Path(self.config["encoder_path"]), int8=bool(self.config["encoder_int8"])
         )
-        return encoder.encode(texts)
+        # The encoder knows English: Japanese text reaches it as unknown pieces, one
+        # per character (slow, and noise to the classifier). A Japanese text's
+        # embedding is left at zero: its n-grams decide (docs/nlu.md "Japanese").
+        read = [i for i, text in enumerate(texts) if not JAPANESE_CHAR.search(text)]
+        if len(read) == len(texts):
+            return encoder.encode(texts)
+        embeddings = np.zeros((len(texts), encoder.dimensions), dtype=np.float32)
+        if read:
+            embeddings[read] = encoder.encode([texts[i] for i in read])
+        return embeddings
 
     def _members(self) -> list[dict[str, Any]]:
         """The linear models to train: model, C and embedding_weight of each."""
@@ -328,7 +357,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             if prefix and str(table.get("name", "")).startswith(prefix)
         }
         self._lexicons = _compile_lexicons(lexicons)
-        texts = [m.get(TEXT) for m in examples]
+        texts = [normal_form(m.get(TEXT)) for m in examples]
         labels = [m.get(INTENT) for m in examples]
         texts, labels = self._augment(texts, labels)
         self._model = {**self._vectorizers(texts), "lexicons": lexicons}
@@ -369,13 +398,19 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         ]
         if share <= 0 or not greetings:
             return texts, labels
+        # a greeting in the language of the text it is put before: English ones
+        # before English examples (as before Japanese was added), Japanese before
+        # Japanese
+        japanese = [g for g in greetings if JAPANESE_CHAR.search(g)]
+        english = [g for g in greetings if not JAPANESE_CHAR.search(g)]
         rng = random.Random(self.config["random_state"])  # noqa: S311 (data, not crypto)
         skip = set(self.config["no_augmentation_intents"])
         extra_texts, extra_labels = [], []
         for text, label in zip(texts, labels):
             if label not in skip and rng.random() < share:
                 joint = rng.choice([", ", ". ", "! ", " "])
-                extra_texts.append(f"{rng.choice(greetings)}{joint}{text}")
+                same = japanese if JAPANESE_CHAR.search(text) else english
+                extra_texts.append(f"{rng.choice(same or greetings)}{joint}{text}")
                 extra_labels.append(label)
         return texts + extra_texts, labels + extra_labels
 
@@ -464,6 +499,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         sparse row times a [n-grams, classes] matrix plus the embedding's share.
         """
         assert self._model is not None
+        texts = [normal_form(text) for text in texts]
         ngrams = self._ngram_matrix(texts)
         embeddings = self._embeddings(texts)
         total = None

@@ -17,7 +17,13 @@ fallback). It does three small things the statistical parts cannot do well:
    extractor reports the text as typed ("are you open on weekends"), so the value is
    replaced by that id ("weekend"). The typed text stays readable at the entity's
    ``start``/``end`` in the message (e.g. which currency "euros" names).
-3. **Identifiers typed with separators** ("g-000 024 178", "csp 000012"), which the
+3. **Japanese** (a message with kana or Chinese characters): the spaCy pipeline,
+   which splits on spaces, finds little in it; ``bot.japanese`` adds its invoice and
+   ticket numbers (full-width too: ``Ｇ００００２４１９５``), amounts (円, ¥), billing
+   periods (先月, 2026年4月, 第3四半期) and products (English and katakana names), and a
+   message of identifiers and Japanese filler words ("請求書 G000024195") gets the
+   look-up intent like its English counterpart.
+4. **Identifiers typed with separators** ("g-000 024 178", "csp 000012"), which the
    spaCy patterns do not see as one token, become one ``invoice_number`` /
    ``ticket_id`` entity written the usual way ("G000024178", "CSP-000012").
 4. **A charge billed twice is a dispute**, not a refund of a subscription nor a
@@ -51,6 +57,8 @@ from rasa.shared.nlu.constants import (
     TEXT,
 )
 from rasa.shared.nlu.training_data.message import Message
+
+from bot.japanese import is_japanese, japanese_entities, only_filler
 
 # The separators people type inside a number: a space, a hyphen or a dot, one at a
 # time. Nine digits in all after D or G (DOMAIN.md: every invoice number Microsoft
@@ -114,6 +122,8 @@ IDENTIFIERS = (
 
 def _identifier_intent(text: str, config: dict[str, Any]) -> str | None:
     """The look-up intent when ``text`` is only identifiers of one kind and filler."""
+    if is_japanese(text):
+        return _japanese_identifier_intent(text, config)
     invoices = list(INVOICE_TYPED.finditer(text))
     tickets = list(TICKET_TYPED.finditer(text))
     if bool(invoices) == bool(tickets):  # none, or both kinds: not for a rule
@@ -131,6 +141,23 @@ def _double_charge(message: Message, text: str) -> bool:
     """A refund or credit-note question about a charge billed twice."""
     intent = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
     return intent in DOUBLE_CHARGE_FROM and DOUBLE_CHARGE.search(text) is not None
+
+
+def _japanese_identifier_intent(text: str, config: dict[str, Any]) -> str | None:
+    found = japanese_entities(text)
+    kinds = {f.entity for f in found}
+    if kinds not in ({"invoice_number"}, {"ticket_id"}):
+        return None
+    chars = list(text)
+    for item in found:
+        chars[item.start : item.end] = [" "] * (item.end - item.start)
+    if not only_filler("".join(chars)):
+        return None
+    return str(
+        config["invoice_intent"]
+        if "invoice_number" in kinds
+        else config["ticket_intent"]
+    )
 
 
 def with_rule_intent(message: Message, intent: str, confidence: float) -> None:
@@ -195,7 +222,10 @@ class NluRules(GraphComponent):
             if not text.strip():
                 continue
             self._normalise_entities(message)
-            self._add_separated_identifiers(message, text)
+            if is_japanese(text):
+                self._add_japanese_entities(message, text)
+            else:
+                self._add_separated_identifiers(message, text)
             intent = _identifier_intent(text, self.config)
             if intent is not None:
                 with_rule_intent(message, intent, float(self.config["confidence"]))
@@ -230,6 +260,32 @@ class NluRules(GraphComponent):
             if key[0] in NORMALISED_LABELS and key in ids:
                 entity[ENTITY_ATTRIBUTE_VALUE] = ids[key]
                 entity.setdefault("processors", []).append(NluRules.__name__)
+
+    @staticmethod
+    def _add_japanese_entities(message: Message, text: str) -> None:
+        entities = list(message.get(ENTITIES) or [])
+        spans = [
+            (e[ENTITY_ATTRIBUTE_START], e[ENTITY_ATTRIBUTE_END])
+            for e in entities
+            if isinstance(e.get(ENTITY_ATTRIBUTE_START), int)
+        ]
+        added = False
+        for found in japanese_entities(text):
+            if any(s < found.end and found.start < e for s, e in spans):
+                continue  # the spaCy pipeline has it already
+            entities.append(
+                {
+                    ENTITY_ATTRIBUTE_TYPE: found.entity,
+                    ENTITY_ATTRIBUTE_VALUE: found.value,
+                    ENTITY_ATTRIBUTE_START: found.start,
+                    ENTITY_ATTRIBUTE_END: found.end,
+                    EXTRACTOR: NluRules.__name__,
+                }
+            )
+            added = True
+        if added:
+            entities.sort(key=lambda e: int(e.get(ENTITY_ATTRIBUTE_START) or 0))
+            message.set(ENTITIES, entities, add_to_output=True)
 
     @staticmethod
     def _add_separated_identifiers(message: Message, text: str) -> None:

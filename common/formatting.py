@@ -26,7 +26,12 @@ from babel.plural import PluralRule
 from common.texts import DEFAULT_LANGUAGE, catalogue
 
 MONEY_PATTERN = "#,##0.00 ¤¤"  # 1,234.50 USD: the amount, then the ISO code
+# A language's own currency, written as its readers write it: 12,800円 (no decimals:
+# the yen has none). Other currencies keep the ISO code in every language.
+HOME_CURRENCY_PATTERNS = {("ja", "JPY"): "#,##0円"}
 DATE_PATTERNS = {"en": "d MMMM y"}  # others: Babel's long date (2026年11月8日)
+# A date with its weekday: "Sunday 8 November 2026"; Japanese 2026年11月8日(日).
+WEEKDAY_DATE_PATTERNS = {"ja": "y年M月d日(E)"}
 _PLURALS = {"en": PluralRule({"one": "n is 1"})}
 
 
@@ -51,8 +56,12 @@ def _rounded(amount: Any, currency: str) -> Decimal:
 
 
 def format_money(amount: Any, currency: str, lang: str = DEFAULT_LANGUAGE) -> str:
-    """`1234.5`, `EUR` -> `1,234.50 EUR`; negative amounts keep their minus sign."""
+    """`1234.5`, `EUR` -> `1,234.50 EUR`; negative amounts keep their minus sign.
+    Japanese yen in Japanese: `12,800円`."""
     code = currency.upper()
+    home = HOME_CURRENCY_PATTERNS.get((lang, code))
+    if home is not None:
+        return format_decimal(_rounded(amount, code), format=home, locale=lang)
     return format_currency(
         _rounded(amount, code), code, format=MONEY_PATTERN, locale=lang
     )
@@ -76,7 +85,10 @@ def format_date(day: date, lang: str = DEFAULT_LANGUAGE) -> str:
 
 
 def format_weekday_date(day: date, lang: str = DEFAULT_LANGUAGE) -> str:
-    """`Monday 16 November 2026`."""
+    """`Monday 16 November 2026` (Japanese: `2026年11月16日(月)`)."""
+    pattern = WEEKDAY_DATE_PATTERNS.get(lang)
+    if pattern is not None:
+        return babel_date(day, pattern, locale=lang)
     return f"{babel_date(day, 'EEEE', locale=lang)} {format_date(day, lang)}"
 
 

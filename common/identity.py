@@ -48,6 +48,7 @@ class ChatIdentity:
     platform: Optional[Platform] = None  # staff: where they chat from
     name: str = ""
     email: str = ""
+    locale: str = ""  # the `locale` claim: the language the partner's site shows
 
     @property
     def requester(self) -> str:
@@ -88,12 +89,15 @@ def mint_customer_token(
     user_id: str,
     name: str = "",
     email: str = "",
+    locale: str = "",
     ttl_seconds: int = 3600,
     now: Optional[float] = None,
 ) -> str:
-    """A token for a customer signed in on the partner's site."""
+    """A token for a customer signed in on the partner's site; `locale` ("ja",
+    "en-US") the language the site shows, which the bot answers in until the
+    customer writes in another language the desk speaks."""
     issued = int(now if now is not None else time.time())
-    claims = {
+    claims: dict[str, Any] = {
         "sub": user_id,
         "kind": "customer",
         "tenant_id": tenant_id,
@@ -103,6 +107,8 @@ def mint_customer_token(
         "iat": issued,
         "exp": issued + ttl_seconds,
     }
+    if locale:
+        claims["locale"] = locale
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
@@ -155,6 +161,7 @@ def verify_chat_token(secret: str, token: Any) -> ChatIdentity:
             tenant_id=claims["tenant_id"],
             name=str(claims.get("name", "")),
             email=str(claims.get("email", "")),
+            locale=str(claims.get("locale") or ""),
         )
     if kind == "staff" and claims.get("platform") in PLATFORMS:
         return ChatIdentity(
@@ -163,6 +170,7 @@ def verify_chat_token(secret: str, token: Any) -> ChatIdentity:
             platform=claims["platform"],
             name=str(claims.get("name", "")),
             email=str(claims.get("email", "")),
+            locale=str(claims.get("locale") or ""),
         )
     raise InvalidChatToken("token names no known kind of chatter")
 

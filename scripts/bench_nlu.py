@@ -144,16 +144,41 @@ def nlu_only_config(source: Path, dest: Path) -> Path:
     return dest
 
 
-def split_training_data(nlu_dir: Path, out_dir: Path, seed: int) -> tuple[Path, list]:
-    """Write the 80 % training part; return its path and the 20 % test examples."""
-    from rasa.shared.nlu.training_data.loading import load_data
+JAPANESE_DIR = "ja"  # data/nlu/ja: the Japanese training data
 
-    data = load_data(str(nlu_dir))
+
+def load_language(nlu_dir: Path, lang: str = "en") -> Any:
+    """The training data of one language: English is data/nlu's own files (the
+    lookup tables and synonyms too), Japanese data/nlu/ja."""
+    from rasa.shared.nlu.training_data.loading import load_data
+    from rasa.shared.nlu.training_data.training_data import TrainingData
+
+    folder = nlu_dir / JAPANESE_DIR if lang == "ja" else nlu_dir
+    files = sorted(p for p in folder.glob("*.yml") if p.is_file())
+    sets = [load_data(str(p)) for p in files]
+    return sets[0].merge(*sets[1:]) if sets else TrainingData()
+
+
+def split_language(nlu_dir: Path, lang: str, seed: int) -> tuple[Any, list]:
+    """A language's 80 % training part and its 20 % test examples (stratified by
+    intent, fixed seed: the same split every run of the same data)."""
+    data = load_language(nlu_dir, lang)
+    if not data.intent_examples:
+        return data, []
     train, test = data.train_test_split(train_frac=0.8, random_seed=seed)
+    return train, [(m.get("text"), m.get("intent")) for m in test.intent_examples]
+
+
+def split_training_data(nlu_dir: Path, out_dir: Path, seed: int) -> tuple[Path, list]:
+    """Write the 80 % training part (English 80 % and Japanese 80 %); return its path
+    and the 20 % English test examples (the held-out figures; the Japanese ones are
+    `--japanese`'s)."""
+    english, test = split_language(nlu_dir, "en", seed)
+    japanese, _ = split_language(nlu_dir, "ja", seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "train.yml"
-    train.persist_nlu(str(path))
-    return path, [(m.get("text"), m.get("intent")) for m in test.intent_examples]
+    english.merge(japanese).persist_nlu(str(path))
+    return path, test
 
 
 # --- training and parsing -----------------------------------------------------------------
@@ -426,6 +451,171 @@ def evaluate_heldout(
     ) / max(len(test), 1)
     outcome.groups["heldout"] = result
     outcome.confusion["heldout"] = Counter(zip(gold_topic, pred))
+
+
+# --- Japanese ---------------------------------------------------------------------------------
+JAPANESE_TARGETS = {
+    "topic_accuracy": 0.90,
+    "triage_accuracy": 0.95,
+    "technical_recall": 0.95,
+    "parse_p95_ms": 30.0,
+}
+
+
+def heldout_scores(parser: Parser, test: list[tuple[str, str]]) -> dict[str, Any]:
+    """Topic, triage and intent figures of held-out examples, and how often the
+    language detector names Japanese and the desk speaks it."""
+    taxonomy = load_taxonomy()
+    parses = parser.parse_all([t for t, _ in test])
+    gold_topic = [taxonomy.topic_for_intent(i) for _, i in test]
+    gold_triage = [taxonomy.triage_for_topic(t) for t in gold_topic]
+    result = score(gold_topic, gold_triage, [topic_of(p) for p in parses])
+    result["intent_accuracy"] = sum(
+        p["intent"]["name"] == i for p, (_, i) in zip(parses, test)
+    ) / max(len(test), 1)
+    languages = Counter(
+        (p.get("language") or {}).get("code", "?") for p in parses if p.get("language")
+    )
+    result["languages"] = dict(languages.most_common())
+    result["spoken"] = sum(
+        bool((p.get("language") or {}).get("spoken")) for p in parses
+    ) / max(len(parses), 1)
+    return result
+
+
+def japanese_bench(args: argparse.Namespace, out_dir: Path) -> int:
+    """One model for both languages or one per language, measured on held-out
+    splits: English 80 % alone, English 80 % + Japanese 80 % (one model), Japanese
+    80 % alone (its own model); each parsed on the 20 % it did not see."""
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    nlu = Path(args.nlu)
+    en_train, en_test = split_language(nlu, "en", args.seed)
+    ja_train, ja_test = split_language(nlu, "ja", args.seed)
+    if not ja_test:
+        raise SystemExit(f"no Japanese training data in {nlu / JAPANESE_DIR}")
+    lookups = load_data(str(nlu / "lookups.yml"))
+    data = {
+        "english_only": en_train,
+        "one_model": en_train.merge(ja_train),
+        "japanese_only": ja_train.merge(lookups),
+    }
+    evaluated = {
+        "english_only": {"english": en_test},
+        "one_model": {"english": en_test, "japanese": ja_test},
+        "japanese_only": {"japanese": ja_test},
+    }
+    results: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory(prefix="bench_nlu_ja_") as tmp:
+        work = Path(tmp)
+        cfg = nlu_only_config(Path(args.config), work / "config.yml")
+        for name, training in data.items():
+            path = work / f"{name}.yml"
+            training.persist_nlu(str(path))
+            log.info("%s: training on %d examples", name, len(training.intent_examples))
+            model, seconds = train(cfg, path, work / "models", name, work / f"c_{name}")
+            parser = Parser(model)
+            results[name] = {"training_seconds": seconds}
+            for lang, test in evaluated[name].items():
+                results[name][lang] = heldout_scores(parser, test)
+                texts = [t for t, _ in test]
+                results[name][lang]["latency"] = parser.latency(texts, args.parses)
+            parser.close()
+            log.info("%s: %s", name, json.dumps(results[name], default=str)[:600])
+    setup = {
+        "seed": args.seed,
+        "english_train": len(en_train.intent_examples),
+        "english_heldout": len(en_test),
+        "japanese_train": len(ja_train.intent_examples),
+        "japanese_heldout": len(ja_test),
+        "data_sha256": data_fingerprint(nlu),
+    }
+    (out_dir / "nlu_japanese.json").write_text(
+        json.dumps(
+            {"machine": machine_info(), "setup": setup, "results": results},
+            indent=2,
+            sort_keys=True,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    report = write_japanese_report(results, setup, out_dir)
+    log.info("wrote %s", report)
+    return 0
+
+
+def write_japanese_report(
+    results: dict[str, dict[str, Any]], setup: dict[str, Any], out_dir: Path
+) -> Path:
+    one = results["one_model"]
+    ja = one["japanese"]
+    figures = {
+        "topic_accuracy": ja["topic_accuracy"],
+        "triage_accuracy": ja["triage_accuracy"],
+        "technical_recall": ja["technical_recall"],
+        "parse_p95_ms": ja["latency"]["parse_p95_ms"],
+    }
+    lines = [
+        "# NLU benchmark: Japanese",
+        "",
+        "Written by `.venv-rasa/bin/python scripts/bench_nlu.py --japanese` "
+        f"({machine_info()['date']}). Held-out splits (stratified 20 %, seed "
+        f"{setup['seed']}) of `data/nlu` (English, {setup['english_heldout']} "
+        f"examples) and `data/nlu/ja` (Japanese, {setup['japanese_heldout']} "
+        "examples); each model is trained on the other 80 % of what it is given.",
+        "",
+        "## Japanese, one model for both languages (config.yml)",
+        "",
+        "| figure | value | target | met |",
+        "|---|---|---|---|",
+    ]
+    for key, target in JAPANESE_TARGETS.items():
+        value = figures[key]
+        met = value <= target if key.endswith("_ms") else value >= target
+        lines.append(
+            f"| {key} | {fmt(value)} | {fmt(target)} | {'yes' if met else 'NO'} |"
+        )
+    lines += [
+        "",
+        "## One model or one per language",
+        "",
+        "| model | trained on | English topic | English triage | English technical "
+        "recall | Japanese topic | Japanese triage | Japanese technical recall | "
+        "training s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    trained_on = {
+        "english_only": "English 80 %",
+        "one_model": "English 80 % + Japanese 80 %",
+        "japanese_only": "Japanese 80 %",
+    }
+    for name, result in results.items():
+        cells = [name, trained_on[name]]
+        for lang in ("english", "japanese"):
+            part = result.get(lang)
+            for key in ("topic_accuracy", "triage_accuracy", "technical_recall"):
+                cells.append(fmt(part[key]) if part else "-")
+        cells.append(f"{result['training_seconds']:.0f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Parse latency (ms, in-process `Agent.parse_message`, held-out texts): "
+        + ", ".join(
+            f"{name} {lang} median {r[lang]['latency']['parse_median_ms']:.1f} / p95 "
+            f"{r[lang]['latency']['parse_p95_ms']:.1f}"
+            for name, r in results.items()
+            for lang in ("english", "japanese")
+            if lang in r
+        )
+        + ".",
+        "",
+        "Language detected on the Japanese held-out texts (one model): "
+        f"{ja['languages']}; spoken by the desk: {fmt(ja['spoken'])}.",
+        "",
+    ]
+    path = out_dir / "nlu_japanese.md"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
 
 
 # --- report -------------------------------------------------------------------------------------
@@ -841,6 +1031,15 @@ def main(argv: list[str] | None = None) -> int:
             "and rewrite the latency figures of nlu.json and the report"
         ),
     )
+    parser.add_argument(
+        "--japanese",
+        action="store_true",
+        help=(
+            "the Japanese section only: held-out splits of data/nlu and data/nlu/ja, "
+            "one model for both languages against one per language "
+            "(docs/benchmarks/nlu_japanese.md)"
+        ),
+    )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--parses", type=int, default=1000)
     parser.add_argument(
@@ -857,6 +1056,10 @@ def main(argv: list[str] | None = None) -> int:
     quiet_structlog()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+    if args.japanese:
+        out = Path(args.out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        return japanese_bench(args, out)
     info = machine_info()
     files = read_eval_dir(Path(args.eval_dir))
     if not files:

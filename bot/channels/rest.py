@@ -15,8 +15,9 @@ and, before Rasa sees the message (docs/channels.md, "REST"):
 
 - the text is cut to MAX_MESSAGE_CHARS, cleaned and redacted (`inbound_text`);
 - the chat token is verified here; the metadata Rasa gets is exactly
-  `{"chat_token": <the valid token>, "chatter": <fingerprint>}` (nothing else the
-  client sent), and an invalid token counts as none (general answers, as before);
+  `{"chat_token": <the valid token>, "chatter": <fingerprint>}`, plus `"locale"`
+  when the token has that claim (nothing else the client sent), and an invalid
+  token counts as none (general answers, as before);
 - a sender id is one chatter's conversation: a message under a sender id whose
   conversation belongs to someone else (another token's customer, a signed-in
   customer's when anonymous, or a conversation of another channel) is refused with
@@ -61,6 +62,7 @@ from bot.channels.inbound import (
     message_gate,
 )
 from common import channels as config
+from common.conversation_language import LOCALE_KEY
 from common.identity import (
     ANONYMOUS,
     CHAT_TOKEN_KEY,
@@ -252,6 +254,9 @@ class SecureRestInput(InputChannel):
         message_metadata: dict[str, Any] = {CHATTER_KEY: fingerprint}
         if token:
             message_metadata[CHAT_TOKEN_KEY] = token
+        if identity is not None and identity.locale:
+            # the language the partner's site shows (common/conversation_language.py)
+            message_metadata[LOCALE_KEY] = identity.locale
         collector = CollectingOutputChannel()
         message = UserMessage(
             clean,

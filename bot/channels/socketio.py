@@ -66,6 +66,7 @@ from bot.channels.inbound import (
 )
 from common import channels as config
 from common import settings as S
+from common.conversation_language import LOCALE_KEY
 from common.identity import (
     ANONYMOUS,
     CHATTER_KEY,
@@ -479,7 +480,11 @@ class SecureSocketIOInput(InputChannel):
             token = state.get("token")
             if token:
                 try:
-                    self.verify(token)
+                    identity = self.verify(token)
+                    if identity.locale:
+                        # the language the partner's site shows
+                        # (common/conversation_language.py)
+                        metadata[LOCALE_KEY] = identity.locale
                 except InvalidChatToken:
                     await sio.emit("auth_expired", {}, room=sid, namespace=namespace)
                 metadata[CHAT_TOKEN_KEY] = token

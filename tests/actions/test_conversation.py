@@ -347,8 +347,8 @@ async def test_a_language_without_its_own_text_is_answered_in_english(
         ActionUnsupportedLanguage(), in_language("청구서를 보내주세요", language)
     )
     assert shown == [
-        "Sorry, I can only chat in English for now. Please write your message in "
-        "English and I'll be glad to help."
+        "Sorry, I can only chat in English and Japanese for now. Please write your "
+        "message in English or Japanese and I'll be glad to help."
     ]
 
 

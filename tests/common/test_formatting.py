@@ -83,3 +83,37 @@ def test_languages_are_named_in_the_language_of_the_text(
     codes: list[str], last: str, lang: str, expected: str
 ) -> None:
     assert language_names(codes, last, lang) == expected
+
+
+def test_japanese_yen_has_no_decimals_and_other_currencies_keep_their_code() -> None:
+    from common.formatting import format_change, format_money
+
+    assert format_money(12800, "JPY", "ja") == "12,800円"
+    assert format_money("1234.5", "JPY", "ja") == "1,235円"  # rounded half up
+    assert format_change(-3000, "JPY", "ja") == "-3,000円"
+    assert format_money("1234.5", "USD", "ja") == "1,234.50 USD"
+    assert format_money(12800, "JPY", "en") == "12,800 JPY"
+
+
+def test_japanese_dates_have_the_era_free_long_form_and_japanese_weekdays() -> None:
+    from datetime import date, datetime, timezone
+
+    from common.formatting import (
+        format_date,
+        format_moment,
+        format_period,
+        format_weekday_date,
+    )
+
+    assert format_date(date(2026, 11, 8), "ja") == "2026年11月8日"
+    assert format_weekday_date(date(2026, 11, 8), "ja") == "2026年11月8日(日)"
+    assert format_weekday_date(date(2026, 11, 9), "ja") == "2026年11月9日(月)"
+    assert (
+        format_period(date(2026, 11, 1), date(2026, 11, 30), "ja")
+        == "2026年11月1日～2026年11月30日"
+    )
+    moment = datetime(2026, 11, 16, 1, 0, tzinfo=timezone.utc)
+    assert (
+        format_moment(moment, "Asia/Tokyo", "ja") == "2026年11月16日(月) 10:00（JST）"
+    )
+    assert format_weekday_date(date(2026, 11, 8), "en") == "Sunday 8 November 2026"

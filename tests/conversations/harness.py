@@ -172,8 +172,17 @@ def _money(value: Any) -> str:
     return format_money(Decimal(str(value)), "XXX").removesuffix(" XXX")
 
 
-def _date(value: Any) -> str:
-    return format_date(value)
+def _date(value: Any, lang: str = "en") -> str:
+    """A date as the bot writes it in `lang`: `8 November 2026`, `2026年11月8日`."""
+    return format_date(value, lang)
+
+
+def _fullwidth(value: Any) -> str:
+    """`G000024195` -> `Ｇ０００２４１９５`: letters and digits as full-width characters
+    (how Japanese input methods often type them)."""
+    return "".join(
+        chr(ord(c) + 0xFEE0) if c.isascii() and c.isalnum() else c for c in str(value)
+    )
 
 
 def _month(value: Any) -> str:
@@ -186,7 +195,9 @@ def _add_days(value: Any, days: int) -> Any:
 
 
 ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
-ENV.filters.update(money=_money, date=_date, month=_month, add_days=_add_days)
+ENV.filters.update(
+    money=_money, date=_date, month=_month, add_days=_add_days, fullwidth=_fullwidth
+)
 
 
 @dataclass

@@ -50,6 +50,7 @@ def test_there_are_at_least_a_hundred_conversations_over_every_class() -> None:
         "specific",
         "facts",
         "bad_input",
+        "japanese",
     }
 
 

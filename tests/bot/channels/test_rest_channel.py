@@ -122,6 +122,24 @@ def test_rasas_shapes_in_and_out_and_only_the_token_goes_on() -> None:
     assert set(message.metadata) == {"chat_token", "chatter"}
 
 
+def test_the_tokens_locale_goes_on_as_the_messages_locale() -> None:
+    """The partner's site asks for Japanese in the token it signed; the language of
+    the answers follows it (common/conversation_language.py)."""
+    bot = Bot()
+    japanese = mint_customer_token(
+        SECRET, tenant_id="tenant-contoso", user_id="alex", locale="ja-JP"
+    )
+
+    async def scenario() -> None:
+        async with channel_server(channel(), bot) as url:
+            await post(url, say("conv-ja", "hello", japanese, locale="en"))
+
+    asyncio.run(scenario())
+    (message,) = bot.received
+    assert message.metadata["locale"] == "ja-JP"
+    assert set(message.metadata) == {"chat_token", "chatter", "locale"}
+
+
 def test_a_huge_message_is_cut_before_rasa_sees_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

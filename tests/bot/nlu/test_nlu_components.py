@@ -317,3 +317,30 @@ def test_a_lowercased_doc_is_not_trusted(csp_nlp) -> None:
     assert ("invoice_number", "G000024135") in found
     found_without_doc, calls = _spacy_extract(csp_nlp, None, text)
     assert calls == 1 and found_without_doc == found
+
+
+def test_japanese_is_read_as_kana_and_kanji_without_the_english_encoder(
+    tmp_path: Path,
+) -> None:
+    """Katakana, half-width katakana and hiragana share n-grams; each kanji and kana
+    is a word token; a Japanese text's sentence embedding is zero."""
+    from bot.nlu_components import _word_analyzer, normal_form
+
+    assert normal_form("ｾｲｷｭｳｼｮ") == normal_form("セイキュウショ") == "せいきゅうしょ"
+    assert normal_form("Ｇ０００ Invoice") == "G000 Invoice"
+    analyze = _word_analyzer({}, 1)
+    assert {"ja:請", "ja:求", "ja:書"} <= set(analyze("請求書ください"))
+    assert not [t for t in analyze("send me my invoice") if t.startswith("ja:")]
+    encoder = Path("build/minilm")
+    if not (encoder / "vocab.txt").is_file():
+        pytest.skip("no sentence encoder in build/minilm: `make setup`")
+    component = TfidfIntentClassifier.create(
+        {"sentence_encoder": True, "encoder_path": str(encoder)},
+        LocalModelStorage(tmp_path),
+        Resource("tfidf_intent"),
+        _context(),
+    )
+    embeddings = component._embeddings(["send me my invoice", "請求書をください"])
+    assert embeddings is not None and embeddings.shape[0] == 2
+    assert np.linalg.norm(embeddings[0]) > 0.5
+    assert not embeddings[1].any()

@@ -102,8 +102,25 @@ def parse():
         ("g-000 024 178", "ask_invoice"),
         ("CSP-000012", "ask_ticket_status"),
         ("the one before that", "ask_invoice"),
+        # Japanese, which the desk speaks (data/nlu/ja)
+        ("請求書 G000024195", "ask_invoice"),
+        ("請求書Ｇ００００２４１９５を見せてください", "ask_invoice"),
+        ("請求書ください", "ask_invoice"),
+        ("せいきゅうしょをおくってください", "ask_invoice"),
+        ("ｻﾎﾟｰﾄ ｼﾞｶﾝ ｦ ｵｼｴﾃ", "ask_support_info"),
+        ("サポートの営業時間は？", "ask_support_info"),
+        ("Teamsにサインインできません", "report_technical_issue"),
+        ("Microsoft 365 E3を解約したい", "cancel_subscription"),
+        ("支払期限はいつですか", "ask_payment_status"),
+        ("担当者と話したい", "request_human"),
+        ("ありがとうございます", "thank"),
+        (
+            "お世話になっております。先月分の請求書がまだ届いておりませんので、"
+            "再送いただけますでしょうか。よろしくお願いいたします。",
+            "ask_invoice",
+        ),
         # languages the desk does not speak (bot/language.py)
-        ("請求書 G000024195", "unsupported_language"),
+        ("请把上个月的发票发给我", "unsupported_language"),
         ("Wann ist meine nächste Rechnung fällig?", "unsupported_language"),
         ("Où est ma facture ?", "unsupported_language"),
         ("sorry: in English, show me my latest invoice", "ask_invoice"),
@@ -122,6 +139,11 @@ def test_intent(parse, text: str, intent: str) -> None:
         ("what about the previous one?", "invoice_ref", "previous"),
         ("g-000 024 178", "invoice_number", "G000024178"),
         ("this week's bill", "billing_period", "this week"),
+        ("請求書Ｇ００００２４１９５を見せて", "invoice_number", "G000024195"),
+        ("先月の請求書をください", "billing_period", "last month"),
+        ("2026年4月の請求書", "billing_period", "2026-04"),
+        ("¥12,800の項目は何ですか", "amount", "¥12,800"),
+        ("チームズが使えない", "product", "Teams"),
     ],
 )
 def test_entity(parse, text: str, entity: str, value: str) -> None:
@@ -135,7 +157,8 @@ def test_entity(parse, text: str, entity: str, value: str) -> None:
         ("show me my latest invoice", "en", True),
         ("ok", "en", True),
         ("Teams", "en", True),
-        ("請求書を見せてください", "ja", False),
+        ("請求書を見せてください", "ja", True),
+        ("请把上个月的发票发给我", "zh", False),
         ("¿Dónde está mi factura?", "es", False),
     ],
 )
