@@ -15,17 +15,23 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, Optional
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, FollowupAction
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.base import ANSWER_QUESTIONS, language_of, wants_every_answer
+from actions.base import (
+    ABOUT_THE_FLOW,
+    ANSWER_QUESTIONS,
+    ANSWERABLE_INTENTS,
+    language_of,
+    wants_every_answer,
+)
 from actions.refunds import ActionCancellationAlternatives, wants_alternatives
 from actions.tracker import session_events
-from common.taxonomy import FALLBACK_INTENT
+from common.taxonomy import FALLBACK_INTENT, TaxonomyError, load_taxonomy
 from common.texts import DEFAULT_LANGUAGE, catalogue
 
 # The intents a suggestion may offer, each titled in the catalogue
@@ -132,6 +138,25 @@ def maybe_follow_up(parse: dict[str, Any]) -> bool:
 MIN_FOLLOW_UP_CONFIDENCE = 0.3
 
 
+def alike_answers(parse: dict[str, Any]) -> Optional[str]:
+    """The best intent, when NLU hesitated between two questions of one topic that
+    are answered from the same data (e.g. an invoice and whether it is paid): the
+    answer to either says what the other would; None otherwise."""
+    ranking = [r for r in parse.get("intent_ranking") or [] if r.get("name")]
+    ranking = [r for r in ranking if r.get("name") != FALLBACK_INTENT][:2]
+    if len(ranking) < 2:
+        return None
+    first, second = (str(r["name"]) for r in ranking)
+    if not {first, second} <= ANSWERABLE_INTENTS - ABOUT_THE_FLOW:
+        return None
+    try:
+        taxonomy = load_taxonomy()
+        same = taxonomy.topic_for_intent(first) == taxonomy.topic_for_intent(second)
+    except (TaxonomyError, KeyError):
+        return None
+    return first if same else None
+
+
 class ActionFallback(Action):
     """Suggest what the user may have meant; the second time, offer help. A message
     that may follow up the answer just given goes to `action_follow_up`, which
@@ -155,6 +180,14 @@ class ActionFallback(Action):
             )
         if self._follow_up and maybe_follow_up(tracker.latest_message or {}):
             return [FollowupAction(FOLLOW_UP_ACTION)]
+        alike = alike_answers(tracker.latest_message or {})
+        if alike is not None:
+            # "what did we pay two months ago?" between ask_invoice and
+            # ask_payment_status: both answers show that invoice, so give the best.
+            from actions.questions import ANSWERS  # the topic actions' module
+
+            events = await ANSWERS[alike]().run(dispatcher, tracker, domain)
+            return [e for e in events if e.get("event") != "followup"]
         if fallbacks_in_a_row(tracker) >= 2:
             dispatcher.utter_message(response="utter_fallback_still_unclear")
             return [FollowupAction(OFFER_ACTION)]

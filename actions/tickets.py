@@ -1000,9 +1000,11 @@ class ActionStartEscalation(Action):
         ]
         if chatter.is_staff and customer is not None:
             events.append(SlotSet(ACTING_FOR_SLOT, str(customer.id)))
-        if "action_technical_self_help" in actions_since_user(tracker):
-            # Started from the problem itself, not from a yes to the offer: no rule
-            # follows this action, so the form is opened here.
+        started_by = set(actions_since_user(tracker))
+        if started_by & {"action_technical_self_help", "action_offer_ticket"}:
+            # Started from the problem itself ("still crashing" after the tips),
+            # not from a yes to the offer: no rule follows this action, so the form
+            # is opened here.
             events.append(FollowupAction(FORM))
         if product:
             return (

@@ -222,3 +222,24 @@ def test_an_unclear_message_that_points_back_is_followed() -> None:
             ],
         }
     )
+
+
+def test_a_hesitation_between_two_answers_from_the_same_data_is_answered() -> None:
+    from actions.fallback import alike_answers
+
+    def ranked(*names: str) -> dict[str, object]:
+        return {
+            "text": "what did we pay two months ago?",
+            "intent_ranking": [
+                {"name": name, "confidence": 0.4 - 0.01 * i}
+                for i, name in enumerate(names)
+            ],
+        }
+
+    assert alike_answers(ranked("ask_payment_status", "ask_invoice")) == (
+        "ask_payment_status"
+    )
+    # different topics, or one that starts a flow: still "did you mean...?"
+    assert alike_answers(ranked("ask_invoice", "report_technical_issue")) is None
+    assert alike_answers(ranked("ask_invoice", "ask_payment_methods")) is None
+    assert alike_answers(ranked("dispute_charge", "explain_charges")) is None
