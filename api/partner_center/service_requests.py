@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Optional
 
-from sqlalchemy import or_, update
+from sqlalchemy import CursorResult, or_, update
 from sqlalchemy.orm import Session
 
 from api.domain.db import session_scope
@@ -92,7 +92,11 @@ STOP_WORDS = {"the", "and", "for", "with", "microsoft", "plan", "other"}
 
 
 class ServiceRequestError(Exception):
-    """Escalating failed or is not possible; the text says why and what to do."""
+    """Escalating is not possible; the text says why and what to do."""
+
+
+class FilingFailed(ServiceRequestError):
+    """Partner Center failed or refused; the ticket can be escalated again."""
 
 
 @dataclass(frozen=True)
@@ -382,7 +386,7 @@ def _claim(session: Session, ticket: Ticket, now: datetime, settings: Settings) 
     when an earlier attempt may have filed a request (look before filing)."""
     earlier = ticket.microsoft_service_request_filing_at
     stale = now - timedelta(seconds=_lock_seconds(settings))
-    claimed = session.execute(
+    result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
         update(Ticket)
         .where(
             Ticket.id == ticket.id,
@@ -394,7 +398,8 @@ def _claim(session: Session, ticket: Ticket, now: datetime, settings: Settings) 
         )
         .values(microsoft_service_request_filing_at=now)
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )
+    claimed = result.rowcount
     session.commit()
     session.refresh(ticket)
     if not claimed:
@@ -506,7 +511,7 @@ def file_request(
         )
     if not field(answer, "Id"):
         _release(session, ticket, uncertain=True, settings=settings)
-        raise ServiceRequestError(
+        raise FilingFailed(
             f"Partner Center answered without a service request id for "
             f"{ticket.public_id}; try again (the request is looked for first)."
         )
@@ -535,11 +540,58 @@ def _after_failure(
                 return _record(session, ticket, found, packet, changed_by, True)
             uncertain = False
     _release(session, ticket, uncertain=uncertain, settings=settings)
-    raise ServiceRequestError(
+    raise FilingFailed(
         f"Partner Center did not take the service request for {ticket.public_id}: "
         f"{exc}. The ticket can be escalated again"
         + (" (the next try first looks for this request)." if uncertain else ".")
     ) from exc
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """What escalating a ticket did: the packet, and the request when filed."""
+
+    packet: Packet
+    outcome: Optional[Outcome]  # None: Services Hub, or not confirmed
+
+
+def escalate(
+    session: Session,
+    ticket: Ticket,
+    settings: Settings,
+    *,
+    changed_by: Actor,
+    topic_id: Optional[str] = None,
+    confirm: Optional[Callable[[Packet], bool]] = None,
+    factory: Optional[ClientFactory] = None,
+) -> Escalation:
+    """Escalate `ticket` to Microsoft: the Services Hub packet, or a service
+    request filed once after `confirm(packet)` agrees (the CLI and the API).
+
+    Raises:
+        ServiceRequestError: the ticket cannot go to Microsoft from here.
+        FilingFailed: Partner Center failed or refused; escalatable again.
+    """
+    check_escalatable(ticket)
+    if ticket.route in SERVICES_HUB:
+        return Escalation(hub_packet(ticket), None)
+    partner = session.get(Partner, ticket.partner_id)
+    if partner is None:  # pragma: no cover - a ticket always has its partner
+        raise ServiceRequestError(f"{ticket.public_id} has no partner.")
+    try:
+        with client_for(session, partner, settings, factory) as client:
+            packet = packet_for(ticket, client, settings, topic_id=topic_id)
+            if confirm is not None and not confirm(packet):
+                return Escalation(packet, None)
+            outcome = file_request(
+                session, ticket, packet, client, settings, changed_by=changed_by
+            )
+    except PartnerCenterError as exc:  # the app registration, the token, topics
+        raise FilingFailed(
+            f"Partner Center could not be asked for {ticket.public_id}: {exc}. "
+            "Nothing was filed; the ticket can be escalated again."
+        ) from exc
+    return Escalation(packet, outcome)
 
 
 # --------------------------------------------------------------------------- status
@@ -551,12 +603,17 @@ def refresh_status(
     settings: Settings,
     *,
     factory: Optional[ClientFactory] = None,
+    max_age_seconds: float = 0,
 ) -> Optional[str]:
     """The service request's status, read from Partner Center with a short
     timeout and no retries (PARTNER_CENTER_STATUS_TIMEOUT_SECONDS) and stored on
-    the ticket (the caller commits); on any failure, the last status read."""
+    the ticket (the caller commits); on any failure, the last status read. A
+    status read less than `max_age_seconds` ago is not read again."""
     if not ticket.microsoft_service_request_id:
         return None
+    checked = ticket.microsoft_service_request_checked_at
+    if checked is not None and (utcnow() - checked).total_seconds() < max_age_seconds:
+        return ticket.microsoft_service_request_status
     quick = settings.model_copy(
         update={
             "partner_center_timeout_seconds": settings.partner_center_status_timeout_seconds,
