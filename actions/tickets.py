@@ -84,8 +84,6 @@ from api.domain.models import (
     TicketStatus,
 )
 from api.domain.services.billing import subscriptions_of
-from api.partner_center.service_requests import refresh_status
-from api.settings import get_settings
 from api.domain.services.permissions import permission_table
 from api.domain.services.routing import (
     PARTNER_DESK,
@@ -104,6 +102,8 @@ from api.domain.services.tickets import (
     ticket_by_public_id,
     tickets_of_requester,
 )
+from api.partner_center.service_requests import refresh_status
+from api.settings import get_settings
 from common import formatting
 from common.redaction import redact
 from common.taxonomy import TaxonomyError, load_taxonomy

@@ -3,11 +3,10 @@ service request's status in the chat's ticket status answer, against the fake.""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-
-import warnings
 
 import pytest
 import yaml
@@ -68,7 +67,9 @@ def synced(
     return SLUG
 
 
-def open_ticket(route: str = "microsoft_commercial", severity: Severity = Severity.A) -> str:
+def open_ticket(
+    route: str = "microsoft_commercial", severity: Severity = Severity.A
+) -> str:
     with session_scope() as session:
         partner = session.scalars(select(Partner).where(Partner.slug == SLUG)).one()
         adatum = session.scalars(
@@ -95,7 +96,9 @@ def open_ticket(route: str = "microsoft_commercial", severity: Severity = Severi
 
 
 def test_the_command_shows_the_packet_asks_and_files(
-    fake: FakePartnerCenter, synced: str, capsys: pytest.CaptureFixture[str],
+    fake: FakePartnerCenter,
+    synced: str,
+    capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     ticket_id = open_ticket()
@@ -212,6 +215,7 @@ async def test_the_chat_status_shows_the_service_request_and_its_status(
 ) -> None:
     ticket_id = open_ticket()
     assert main(["tickets", "escalate-to-microsoft", ticket_id, "--yes"]) == 0
+    capsys.readouterr()
     request_id = fake.state.service_requests[0]["Id"]
     fake.state.service_requests[0]["Status"] = "attention_needed"
     with session_scope() as session:  # read a while ago
