@@ -163,7 +163,9 @@ def test_the_api_files_for_a_helpdesk_agent_and_refuses_a_billing_admin(
 ) -> None:
     ticket_id = open_ticket(severity=Severity.C)
     billing = staff(PartnerRole.BILLING_ADMIN)
-    refused = api.post(f"/api/v1/tickets/{ticket_id}/microsoft?on_behalf_of={billing}")
+    refused = api.post(
+        f"/api/v1/tickets/{ticket_id}/microsoft?on_behalf_of={billing}", json={}
+    )
     assert refused.status_code == 403
     helpdesk = staff(PartnerRole.HELPDESK_AGENT)
     answer = api.post(
@@ -185,18 +187,20 @@ def test_the_api_answers_502_and_the_ticket_stays_escalatable(
 ) -> None:
     ticket_id = open_ticket()
     fake.state.scripted["/v1/servicerequests/en-US"] = [(400, None)]
-    failed = api.post(f"/api/v1/tickets/{ticket_id}/microsoft")
+    failed = api.post(f"/api/v1/tickets/{ticket_id}/microsoft", json={})
     assert failed.status_code == 502
     assert "can be escalated again" in failed.json()["detail"]
     assert api.get(f"/api/v1/tickets/{ticket_id}").json()["status"] == "new"
-    assert api.post(f"/api/v1/tickets/{ticket_id}/microsoft").status_code == 200
+    assert (
+        api.post(f"/api/v1/tickets/{ticket_id}/microsoft", json={}).status_code == 200
+    )
 
 
 def test_services_hub_gets_the_packet_and_the_patch_hint(
     fake: FakePartnerCenter, api: TestClient
 ) -> None:
     ticket_id = open_ticket(route="advanced_support_for_partners")
-    answer = api.post(f"/api/v1/tickets/{ticket_id}/microsoft")
+    answer = api.post(f"/api/v1/tickets/{ticket_id}/microsoft", json={})
     assert answer.status_code == 200
     body = answer.json()
     assert body["packet"]["services_hub"] is True
@@ -207,7 +211,9 @@ def test_services_hub_gets_the_packet_and_the_patch_hint(
 
 def test_the_desk_route_is_a_conflict(fake: FakePartnerCenter, api: TestClient) -> None:
     ticket_id = open_ticket(route="partner_desk")
-    assert api.post(f"/api/v1/tickets/{ticket_id}/microsoft").status_code == 409
+    assert (
+        api.post(f"/api/v1/tickets/{ticket_id}/microsoft", json={}).status_code == 409
+    )
 
 
 async def test_the_chat_status_shows_the_service_request_and_its_status(

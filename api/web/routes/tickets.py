@@ -582,6 +582,8 @@ def assign(
 
 
 class MicrosoftEscalationIn(BaseModel):
+    """`{}` files with the support topic chosen from the ticket."""
+
     model_config = ConfigDict(extra="forbid")
 
     support_topic_id: Optional[OneLine] = Field(
@@ -626,6 +628,7 @@ class MicrosoftEscalationOut(BaseModel):
     response_model=MicrosoftEscalationOut,
     responses=error_responses(
         403,
+        422,
         described={
             404: NO_TICKET,
             409: "The ticket cannot go to Microsoft from here (its route or status).",
@@ -636,8 +639,8 @@ class MicrosoftEscalationOut(BaseModel):
 )
 def escalate_to_microsoft(
     ticket_id: TicketId,
+    body: MicrosoftEscalationIn,
     session: SessionDep,
-    body: Optional[MicrosoftEscalationIn] = None,
     on_behalf_of: OnBehalfOf = None,
 ) -> MicrosoftEscalationOut:
     """Escalate the ticket to Microsoft. Commercial tickets and *Partner cloud
@@ -653,7 +656,7 @@ def escalate_to_microsoft(
             ticket,
             get_settings(),
             changed_by=actor_for(user),
-            topic_id=body.support_topic_id if body else None,
+            topic_id=body.support_topic_id,
         )
     except service_requests.FilingFailed as exc:
         session.rollback()
