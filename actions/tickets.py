@@ -1552,7 +1552,10 @@ def status_line(ticket: Ticket, tz_name: str, lang: str) -> str:
         status = texts.text(
             "ticket.status.escalated_case", case=ticket.microsoft_case_number
         )
-    if ticket.microsoft_service_request_id:
+    if ticket.microsoft_service_request_id and ticket.status not in (
+        TicketStatus.RESOLVED,
+        TicketStatus.CLOSED,
+    ):
         known = (ticket.microsoft_service_request_status or "").lower()
         status = texts.text(
             "ticket.status.service_request",
