@@ -5,6 +5,7 @@ a refusal that leaves the ticket escalatable, the status read back."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from api.domain.models import (
     Ticket,
     TicketCategory,
     TicketStatus,
+    utcnow,
 )
 from api.domain.services.tickets import NewTicket, create_ticket
 from api.domain.services.webhooks import actor_for
@@ -251,3 +253,41 @@ def test_the_status_is_refreshed_and_the_last_known_kept_on_failure(
         before = len(fake.api_requests(path))
         assert sr.refresh_status(session, ticket, settings) == "attention_needed"
         assert len(fake.api_requests(path)) == before + 1  # no retries
+
+
+def test_a_request_being_filed_is_not_filed_again_meanwhile(
+    fake: FakePartnerCenter, partner_slug: str
+) -> None:
+    """Another attempt is in flight (marked a moment ago): this one files
+    nothing and says to try again; once the mark is stale, it looks first."""
+    settings = get_settings()
+    with session_scope() as session:
+        ticket = new_ticket(session, partner_slug)
+        ticket.microsoft_service_request_filing_at = utcnow()
+        session.commit()
+        with pytest.raises(sr.ServiceRequestError, match="being filed"):
+            escalate(session, ticket, settings)
+        assert posts(fake) == []
+        ticket.microsoft_service_request_filing_at = utcnow() - timedelta(hours=1)
+        session.commit()
+        escalate(session, ticket, settings)
+        assert len(posts(fake)) == 1
+        assert fake.api_requests("/v1/servicerequests")[1]["path"] == (
+            "/v1/servicerequests"
+        )  # looked for it before filing
+
+
+def test_a_status_read_a_moment_ago_is_not_read_again(
+    fake: FakePartnerCenter, partner_slug: str
+) -> None:
+    settings = get_settings()
+    with session_scope() as session:
+        ticket = new_ticket(session, partner_slug)
+        outcome = escalate(session, ticket, settings)
+        fake.state.service_requests[0]["Status"] = "closed"
+        path = f"/v1/servicerequests/{outcome.service_request_id}"
+        assert sr.refresh_status(session, ticket, settings, max_age_seconds=60) == (
+            "open"
+        )
+        assert fake.api_requests(path) == []
+        assert sr.refresh_status(session, ticket, settings) == "closed"
