@@ -102,6 +102,8 @@ from api.domain.services.tickets import (
     ticket_by_public_id,
     tickets_of_requester,
 )
+from api.partner_center.service_requests import refresh_status
+from api.settings import get_settings
 from common import formatting
 from common.redaction import redact
 from common.taxonomy import TaxonomyError, load_taxonomy
@@ -1507,6 +1509,7 @@ class ActionTicketStatus(Action):
                 return Reply().say(
                     "utter_ticket_not_found", ticket_id=public_id or raw[:20]
                 )
+            refresh_service_requests(session, [ticket])
             return Reply().say(
                 "utter_ticket_status_one",
                 ticket_lines=status_line(ticket, tz_name, lang),
@@ -1516,12 +1519,31 @@ class ActionTicketStatus(Action):
         )
         if not tickets:
             return Reply().say("utter_no_tickets")
+        refresh_service_requests(session, tickets)
         return Reply().say(
             "utter_ticket_status_list",
             ticket_lines=formatting.bullet_list(
                 [status_line(t, tz_name, lang) for t in tickets]
             ),
         )
+
+
+SERVICE_REQUEST_MAX_AGE_SECONDS = 60
+SERVICE_REQUEST_STATUSES = {"none", "open", "attention_needed", "closed"}
+
+
+def refresh_service_requests(session: Session, tickets: Iterable[Ticket]) -> None:
+    """Read again the Microsoft service request status of the tickets that have
+    one (a short timeout; on failure the last status read is shown)."""
+    settings = get_settings()
+    for ticket in tickets:
+        if ticket.microsoft_service_request_id:
+            refresh_status(
+                session,
+                ticket,
+                settings,
+                max_age_seconds=SERVICE_REQUEST_MAX_AGE_SECONDS,
+            )
 
 
 def status_line(ticket: Ticket, tz_name: str, lang: str) -> str:
@@ -1531,6 +1553,19 @@ def status_line(ticket: Ticket, tz_name: str, lang: str) -> str:
     if ticket.status is TicketStatus.ESCALATED and ticket.microsoft_case_number:
         status = texts.text(
             "ticket.status.escalated_case", case=ticket.microsoft_case_number
+        )
+    if ticket.microsoft_service_request_id and ticket.status not in (
+        TicketStatus.RESOLVED,
+        TicketStatus.CLOSED,
+    ):
+        known = (ticket.microsoft_service_request_status or "").lower()
+        status = texts.text(
+            "ticket.status.service_request",
+            request=ticket.microsoft_service_request_id,
+            request_status=texts.text(
+                "ticket.service_request."
+                + (known if known in SERVICE_REQUEST_STATUSES else "unknown")
+            ),
         )
     line = texts.text(
         "ticket.status_line",

@@ -177,6 +177,13 @@ class Settings(BaseSettings):
     partner_center_invoice_months: int = Field(
         default=S.PARTNER_CENTER_INVOICE_MONTHS.default, ge=1
     )
+    partner_center_agent_locale: str = S.PARTNER_CENTER_AGENT_LOCALE.default
+    partner_center_support_topics_ttl_seconds: int = Field(
+        default=S.PARTNER_CENTER_SUPPORT_TOPICS_TTL_SECONDS.default, ge=0
+    )
+    partner_center_status_timeout_seconds: float = Field(
+        default=S.PARTNER_CENTER_STATUS_TIMEOUT_SECONDS.default, gt=0
+    )
 
     # Channels (bot/channels/, read inside Rasa from the same names).
     widget_allowed_origins: str = S.WIDGET_ALLOWED_ORIGINS.default

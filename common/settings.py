@@ -371,6 +371,21 @@ PARTNER_CENTER_INVOICE_MONTHS = Setting(
     13,
     "Microsoft invoices older than this many months are not synced",
 )
+PARTNER_CENTER_AGENT_LOCALE = Setting(
+    "PARTNER_CENTER_AGENT_LOCALE",
+    "en-US",
+    "the locale of the Microsoft agent a service request asks for",
+)
+PARTNER_CENTER_SUPPORT_TOPICS_TTL_SECONDS = Setting(
+    "PARTNER_CENTER_SUPPORT_TOPICS_TTL_SECONDS",
+    3600,
+    "how long the list of service request support topics is kept in memory",
+)
+PARTNER_CENTER_STATUS_TIMEOUT_SECONDS = Setting(
+    "PARTNER_CENTER_STATUS_TIMEOUT_SECONDS",
+    3.0,
+    "how long showing a ticket waits for its service request's status",
+)
 
 # --------------------------------------------------------------------------- channels
 

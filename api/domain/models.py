@@ -599,6 +599,18 @@ class Ticket(Base):
     )
     route: Mapped[str] = mapped_column(String(60))  # a routing-table target
     microsoft_case_number: Mapped[Optional[str]] = mapped_column(String(40))
+    # A Partner Center service request filed for the ticket
+    # (api/partner_center/service_requests.py): its id, its last status read
+    # (none, open, closed, attention_needed) and when; `..._filing_at` is set
+    # while a request is being filed, so that a retry looks for it before filing.
+    microsoft_service_request_id: Mapped[Optional[str]] = mapped_column(String(64))
+    microsoft_service_request_status: Mapped[Optional[str]] = mapped_column(String(40))
+    microsoft_service_request_checked_at: Mapped[Optional[datetime]] = mapped_column(
+        UTCDateTime()
+    )
+    microsoft_service_request_filing_at: Mapped[Optional[datetime]] = mapped_column(
+        UTCDateTime()
+    )
     summary: Mapped[str] = mapped_column(String(300))
     description: Mapped[str] = mapped_column(Text)
     packet: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -85,6 +85,11 @@ app.add_typer(partner, name="partner")
 app.add_typer(partner_center, name="partner-center")
 app.add_typer(imports, name="import")
 app.add_typer(webhooks, name="webhooks")
+tickets = typer.Typer(
+    help="Tickets: escalate one to Microsoft (docs/escalation.md).",
+    no_args_is_help=True,
+)
+app.add_typer(tickets, name="tickets")
 
 err = Console(stderr=True, highlight=False)
 
@@ -1121,6 +1126,91 @@ def webhooks_schema(
     with reported(), _open(output, "w", sys.stdout) as out:
         out.write(
             json.dumps(payload_json_schema(), indent=2, ensure_ascii=False) + "\n"
+        )
+
+
+@tickets.command("escalate-to-microsoft")
+def tickets_escalate_to_microsoft(
+    ticket_id: Annotated[str, typer.Argument(help="the ticket, e.g. CSP-000012")],
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="file without asking to confirm")
+    ] = False,
+    topic: Annotated[
+        Optional[str],
+        typer.Option("--topic", help="a Partner Center support topic id to use"),
+    ] = None,
+) -> None:
+    """Escalate a ticket to Microsoft: show the packet, then file it as a Partner
+    Center service request (commercial tickets, Partner cloud support) once.
+
+    For Premier or Advanced Support for Partners it prints the packet to file in
+    Services Hub; record the case number with PATCH /api/v1/tickets/{id}.
+    Filing again never files a second request: it prints the one filed.
+    """
+    import re
+
+    from api.domain.db import session_scope
+    from api.domain.services.tickets import ticket_by_public_id
+    from api.domain.services.webhooks import actor_for
+    from api.partner_center import service_requests as sr
+    from api.settings import get_settings
+
+    digits = re.sub(r"\D", "", ticket_id)
+    if not digits:
+        err.print(f"Not a ticket id: {ticket_id}")
+        raise typer.Exit(2)
+    public_id = f"CSP-{int(digits):06d}"
+
+    def show(packet: sr.Packet) -> bool:
+        typer.echo(f"Ticket:      {packet.ticket_id}")
+        typer.echo(f"Goes to:     {packet.target_name}")
+        typer.echo(f"Title:       {packet.title}")
+        typer.echo(f"Severity:    {packet.severity}")
+        if packet.topic_id:
+            typer.echo(f"Topic:       {packet.topic_name} ({packet.topic_id})")
+        typer.echo("Description:")
+        for line in packet.description.splitlines():
+            typer.echo(f"  {line}")
+        return yes or typer.confirm("File this service request with Microsoft?")
+
+    with session_scope() as session:
+        ticket = ticket_by_public_id(session, public_id=public_id)
+        if ticket is None:
+            err.print(f"No ticket {public_id}.")
+            raise typer.Exit(1)
+        try:
+            done = sr.escalate(
+                session,
+                ticket,
+                get_settings(),
+                changed_by=actor_for(None, source="csp-desk"),
+                topic_id=topic,
+                confirm=show,
+            )
+        except sr.ServiceRequestError as exc:
+            err.print(str(exc))
+            raise typer.Exit(1) from None
+        if done.packet.services_hub:
+            show_hub = done.packet
+            typer.echo(f"Ticket:      {show_hub.ticket_id}")
+            typer.echo(f"Goes to:     {show_hub.target_name} (Services Hub)")
+            typer.echo(f"Title:       {show_hub.title}")
+            typer.echo(f"Severity:    {show_hub.severity}")
+            typer.echo("Description:")
+            for line in show_hub.description.splitlines():
+                typer.echo(f"  {line}")
+            typer.echo(
+                "Services Hub has no API: file this packet there, then record the "
+                f"case number with PATCH /api/v1/tickets/{public_id}."
+            )
+            return
+        if done.outcome is None:
+            typer.echo("Nothing filed.")
+            return
+        verb = "Filed" if done.outcome.filed_now else "Already filed:"
+        typer.echo(
+            f"{verb} Microsoft service request {done.outcome.service_request_id} "
+            f"({done.outcome.status or 'status unknown'})"
         )
 
 

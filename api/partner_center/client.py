@@ -238,6 +238,31 @@ class PartnerCenterClient:
             },
         )
 
+    def support_topics(self) -> list[dict[str, Any]]:
+        """The topics a service request can be filed under
+        (GET /v1/servicerequests/supporttopics)."""
+        return list(self.collection("/v1/servicerequests/supporttopics"))
+
+    def service_requests(self) -> Iterator[dict[str, Any]]:
+        """The partner's service requests (GET /v1/servicerequests)."""
+        return self.collection("/v1/servicerequests")
+
+    def service_request(self, request_id: str) -> dict[str, Any]:
+        """One service request (GET /v1/servicerequests/{id})."""
+        return self.get_json(f"/v1/servicerequests/{_segment(request_id)}", user=True)
+
+    def file_service_request(
+        self, agent_locale: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        """File a service request (POST /v1/servicerequests/{agentLocale}).
+
+        Not idempotent: only a 429 (Partner Center did not take the call) is
+        retried; a 5xx or a broken connection raises at once, because the request
+        may have been filed; the caller looks for it before filing again."""
+        return self.post_json(
+            f"/v1/servicerequests/{_segment(agent_locale)}", body, user=True
+        )
+
     # ------------------------------------------------------------------ plumbing
 
     def url(self, uri: str) -> str:
@@ -321,6 +346,33 @@ class PartnerCenterClient:
             )
         return body
 
+    def post_json(
+        self, path: str, body: dict[str, Any], *, user: bool = False
+    ) -> dict[str, Any]:
+        """POST a JSON body and read the JSON answer; retried only on 429."""
+        response = self._send(
+            "POST",
+            self.url(path),
+            params=None,
+            headers=None,
+            user=user,
+            json=body,
+            idempotent=False,
+        )
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):
+            raise PartnerCenterError(
+                f"POST {_display(response.request.url)}: the answer is not a JSON "
+                "object",
+                status=response.status_code,
+                request_id=response.request.headers.get("MS-RequestId"),
+                correlation_id=self.correlation_id,
+            )
+        return answer
+
     def _send(
         self,
         method: str,
@@ -329,6 +381,8 @@ class PartnerCenterClient:
         params: Optional[dict[str, Any]],
         headers: Optional[dict[str, str]],
         user: bool,
+        json: Optional[dict[str, Any]] = None,
+        idempotent: bool = True,
     ) -> httpx.Response:
         request_id = str(uuid.uuid4())
         retrying = Retrying(
@@ -341,7 +395,16 @@ class PartnerCenterClient:
         try:
             for attempt in retrying:
                 with attempt:
-                    return self._attempt(method, url, params, headers, user, request_id)
+                    return self._attempt(
+                        method,
+                        url,
+                        params,
+                        headers,
+                        user,
+                        request_id,
+                        json=json,
+                        idempotent=idempotent,
+                    )
         except _Retry as exc:
             if exc.response is not None:
                 raise self._failure(exc.response, request_id) from None
@@ -361,6 +424,9 @@ class PartnerCenterClient:
         headers: Optional[dict[str, str]],
         user: bool,
         request_id: str,
+        *,
+        json: Optional[dict[str, Any]] = None,
+        idempotent: bool = True,
     ) -> httpx.Response:
         token = (self.tokens.user_token() if user else None) or self.tokens.app_token()
         self.log.calls += 1
@@ -369,6 +435,7 @@ class PartnerCenterClient:
                 method,
                 url,
                 params=params,
+                json=json,
                 headers={
                     "Authorization": f"Bearer {token}",
                     "Accept": "application/json",
@@ -389,6 +456,13 @@ class PartnerCenterClient:
                 request_id,
                 self.correlation_id,
             )
+            if not idempotent:
+                raise PartnerCenterError(
+                    f"{method} {_display(url)}: {exc.__class__.__name__}: {exc}; "
+                    "Partner Center may or may not have done it",
+                    request_id=request_id,
+                    correlation_id=self.correlation_id,
+                ) from None
             raise _Retry(error=exc) from None
         logger.info(
             "Partner Center %s %s -> %s (MS-RequestId %s, MS-CorrelationId %s)",
@@ -398,7 +472,7 @@ class PartnerCenterClient:
             response.headers.get("MS-RequestId", request_id),
             response.headers.get("MS-CorrelationId", self.correlation_id),
         )
-        if response.status_code == 429 or response.status_code >= 500:
+        if response.status_code == 429 or (response.status_code >= 500 and idempotent):
             raise _Retry(response=response)
         if response.status_code >= 400:
             raise self._failure(response, request_id)
@@ -456,7 +530,8 @@ class PartnerCenterClient:
         else:
             reason = f"HTTP {status}"
         tries = self.settings.partner_center_max_retries + 1
-        retried = f" after {tries} tries" if status == 429 or status >= 500 else ""
+        repeated = status == 429 or (status >= 500 and response.request.method == "GET")
+        retried = f" after {tries} tries" if repeated else ""
         return PartnerCenterError(
             f"{where}: {reason}{retried}{suffix} ({ids})",
             status=status,

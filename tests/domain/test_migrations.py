@@ -66,7 +66,7 @@ def test_upgrade_uses_database_url_from_settings(database_url: str) -> None:
 
 
 def test_there_is_one_head_and_it_is_the_newest_revision() -> None:
-    assert head_revision() == "0009_invoice_import"
+    assert head_revision() == "0010_service_requests"
 
 
 def test_postgresql_upgrade_head_and_downgrade_base(postgres_url: str) -> None:

@@ -205,6 +205,27 @@ def line_item(
     }
 
 
+def support_topics() -> list[dict[str, Any]]:
+    """Support topics as GET /v1/servicerequests/supporttopics lists them."""
+    names = [
+        (32444671, "Partner Center", "Questions about Partner Center itself"),
+        (32444672, "Billing and invoices", "Charges, invoices and payments"),
+        (32444673, "Subscription management", "Seats, upgrades and cancellations"),
+        (32444674, "Microsoft 365", "Exchange Online, Teams, SharePoint, Office"),
+        (32444675, "Azure", "Azure subscriptions and services"),
+        (32444676, "Dynamics 365", "Dynamics 365 apps"),
+    ]
+    return [
+        {
+            "name": name,
+            "description": description,
+            "id": topic_id,
+            "attributes": {"objectType": "SupportTopic"},
+        }
+        for topic_id, name, description in names
+    ]
+
+
 @dataclass
 class State:
     """What the fake holds and how it misbehaves; tests change it freely."""
@@ -225,6 +246,11 @@ class State:
     revoke_tokens_at: Optional[str] = None
     # Serve invoice line items only at /v1/invoices/{id}/lineitems/{provider}/{type}.
     line_items_by_path_only: bool = False
+    # Service requests: the support topics, the requests filed, and how many of
+    # the next POSTs file the request and then answer 500 (the answer is lost).
+    support_topics: list[dict[str, Any]] = field(default_factory=support_topics)
+    service_requests: list[dict[str, Any]] = field(default_factory=list)
+    file_then_fail: int = 0
     # Tokens.
     client_secret: str = CLIENT_SECRET
     app_tokens: set[str] = field(default_factory=set)
@@ -483,7 +509,7 @@ class FakePartnerCenter:
             routes=[
                 Route("/{tenant}/v2.0/.well-known/openid-configuration", self.openid),
                 Route("/{tenant}/oauth2/v2.0/token", self.token, methods=["POST"]),
-                Route("/v1/{path:path}", self.api, methods=["GET"]),
+                Route("/v1/{path:path}", self.api, methods=["GET", "POST"]),
             ]
         )
 
@@ -642,6 +668,7 @@ class FakePartnerCenter:
         path = "/v1/" + request.path_params["path"]
         self.state.requests.append(
             {
+                "method": request.method,
                 "path": path,
                 "query": dict(request.query_params),
                 "headers": {k.lower(): v for k, v in request.headers.items()},
@@ -686,12 +713,65 @@ class FakePartnerCenter:
             return self._error(
                 self.state.always_fail[path], 500, "Internal error.", ids
             )
+        if request.method == "POST":
+            return await self._post(path, request, ids)
         body = self._route(path, request)
         if body is None:
             return self._error(
                 404, 600008, "The requested resource was not found.", ids
             )
         return JSONResponse(body, headers=ids)
+
+    async def _post(self, path: str, request: Request, ids: dict[str, str]) -> Response:
+        """POST /v1/servicerequests/{agentLocale}: file a service request."""
+        parts = path.strip("/").split("/")[1:]
+        if len(parts) != 2 or parts[0] != "servicerequests":
+            return self._error(
+                404, 600008, "The requested resource was not found.", ids
+            )
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            return self._error(400, 400, "The request body is not JSON.", ids)
+        self.state.requests[-1]["body"] = body
+        severity = body.get("Severity")
+        topic = next(
+            (
+                t
+                for t in self.state.support_topics
+                if str(t["id"]) == str(body.get("SupportTopicId"))
+            ),
+            None,
+        )
+        if not body.get("Title") or not body.get("Description"):
+            return self._error(400, 2000, "Title and Description are required.", ids)
+        if severity not in ("critical", "moderate", "minimal"):
+            return self._error(400, 2000, f"Invalid severity {severity!r}.", ids)
+        if topic is None:
+            return self._error(400, 2000, "Invalid support topic.", ids)
+        now = iso(datetime.now(timezone.utc))
+        created = {
+            "Title": body["Title"],
+            "Description": body["Description"],
+            "Severity": severity,
+            "SupportTopicId": str(topic["id"]),
+            "SupportTopicName": topic["name"],
+            "Id": f"6161{len(self.state.service_requests) + 22292874576:011d}",
+            "Status": "open",
+            "Organization": {"Id": PARTNER_TENANT, "Name": "Adventure Works Cloud"},
+            "ProductName": topic["name"],
+            "CreatedDate": now,
+            "LastModifiedDate": now,
+            "FileLinks": [],
+            "Notes": [],
+            "CountryCode": "US",
+            "Attributes": {"ObjectType": "ServiceRequest"},
+        }
+        self.state.service_requests.append(created)
+        if self.state.file_then_fail > 0:
+            self.state.file_then_fail -= 1
+            return self._error(500, 500, "Internal error.", ids)
+        return JSONResponse(created, status_code=201, headers=ids)
 
     def _error(
         self,
@@ -737,6 +817,14 @@ class FakePartnerCenter:
                 return None
             items = store.get(key, [])
             return self._collection(items, f"/customers/{parts[1]}/{parts[2]}")
+        if parts == ["servicerequests", "supporttopics"]:
+            return self._collection(self.state.support_topics, path)
+        if parts == ["servicerequests"]:
+            return self._collection(self.state.service_requests, path)
+        if len(parts) == 2 and parts[0] == "servicerequests":
+            return next(
+                (r for r in self.state.service_requests if r["Id"] == parts[1]), None
+            )
         if parts == ["invoices"]:
             size = int(query.get("size", 200))
             offset = int(query.get("offset", 0))

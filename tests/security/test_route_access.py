@@ -106,6 +106,7 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/api/v1/tickets/{ticket_id}"): Access(Kind.SERVICE_FOR_USER, "/api/v1/tickets/CSP-000001"),
     ("PATCH", "/api/v1/tickets/{ticket_id}"): Access(Kind.SERVICE_FOR_USER, "/api/v1/tickets/CSP-000001", body={}),
     ("POST", "/api/v1/tickets/{ticket_id}/assign"): Access(Kind.SERVICE_FOR_USER, "/api/v1/tickets/CSP-000001/assign", body={"partner_user_id": None}),
+    ("POST", "/api/v1/tickets/{ticket_id}/microsoft"): Access(Kind.SERVICE_FOR_USER, "/api/v1/tickets/CSP-000001/microsoft", body={}),
     ("GET", "/api/v1/handoff/{conversation_id}"): Access(Kind.SERVICE_FOR_USER, "/api/v1/handoff/conv-1"),
     ("POST", "/api/v1/handoff/{conversation_id}/messages"): Access(Kind.SERVICE_FOR_USER, "/api/v1/handoff/conv-1/messages", body={"text": "Hello", "agent": "Sam"}),
     ("POST", "/api/v1/handoff/{conversation_id}/resume"): Access(Kind.SERVICE_FOR_USER, "/api/v1/handoff/conv-1/resume"),

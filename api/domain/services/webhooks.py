@@ -161,6 +161,7 @@ class EscalationVia(str, enum.Enum):
     """How a ticket reached Microsoft."""
 
     RECORDED = "recorded"  # filed by the partner; the case number was recorded
+    PARTNER_CENTER = "partner_center"  # filed by us as a Partner Center service request
 
 
 class Escalation(_Data):

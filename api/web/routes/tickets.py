@@ -49,11 +49,14 @@ from api.domain.services.tickets import (
 )
 from api.domain.services.tickets import update_ticket as apply_update
 from api.domain.services.webhooks import actor_for
+from api.partner_center import service_requests
+from api.settings import get_settings
 from api.web.deps import SessionDep, TodayDep
 from api.web.errors import error_responses, unprocessable
 from api.web.schemas import OneLine, Text
 
 OPEN_TICKETS = "open_tickets"
+ESCALATE_TO_MICROSOFT = "escalate_to_microsoft"
 VIEW_TICKETS = "view_tickets"
 API_KEY_PREFIX = "api:"  # keeps API idempotency keys apart from the chat's
 TICKET_ID_PATTERN = r"^[Cc][Ss][Pp]-?\d{1,8}$"
@@ -573,3 +576,114 @@ def assign(
         raise unprocessable(where, str(exc)) from exc
     session.commit()
     return TicketDetailOut.from_ticket(ticket)
+
+
+# --------------------------------------------------------------------------- Microsoft
+
+
+class MicrosoftEscalationIn(BaseModel):
+    """`{}` files with the support topic chosen from the ticket."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    support_topic_id: Optional[OneLine] = Field(
+        default=None,
+        min_length=1,
+        max_length=40,
+        description="A Partner Center support topic id, instead of the one chosen "
+        "from the ticket's category and product.",
+    )
+
+
+class MicrosoftPacketOut(BaseModel):
+    ticket_id: str
+    target: str
+    target_name: str
+    services_hub: bool = Field(
+        description="True: Premier or Advanced Support for Partners; file the "
+        "packet in Services Hub and record the case number with PATCH."
+    )
+    title: str
+    description: str
+    severity: str = Field(description="critical, moderate or minimal (A, B, C)")
+    support_topic_id: Optional[str]
+    support_topic_name: Optional[str]
+
+
+class MicrosoftEscalationOut(BaseModel):
+    packet: MicrosoftPacketOut
+    service_request_id: Optional[str] = Field(
+        description="The Partner Center service request; null for Services Hub"
+    )
+    service_request_status: Optional[str]
+    filed_now: bool = Field(
+        description="False when the ticket's request had already been filed"
+    )
+    next_step: str
+    ticket: TicketDetailOut
+
+
+@router.post(
+    "/{ticket_id}/microsoft",
+    response_model=MicrosoftEscalationOut,
+    responses=error_responses(
+        403,
+        422,
+        described={
+            404: NO_TICKET,
+            409: "The ticket cannot go to Microsoft from here (its route or status).",
+            502: "Partner Center failed or refused; nothing is recorded and the "
+            "ticket can be escalated again.",
+        },
+    ),
+)
+def escalate_to_microsoft(
+    ticket_id: TicketId,
+    body: MicrosoftEscalationIn,
+    session: SessionDep,
+    on_behalf_of: OnBehalfOf = None,
+) -> MicrosoftEscalationOut:
+    """Escalate the ticket to Microsoft. Commercial tickets and *Partner cloud
+    support* ones are filed as a Partner Center service request (once: asking
+    again answers the same request); Premier and Advanced Support for Partners
+    answer the packet to file in Services Hub, whose case number comes back
+    through `PATCH /api/v1/tickets/{ticket_id}`."""
+    user = acting_user(session, on_behalf_of, ESCALATE_TO_MICROSOFT)
+    ticket = _ticket_or_404(session, ticket_id, user)
+    try:
+        done = service_requests.escalate(
+            session,
+            ticket,
+            get_settings(),
+            changed_by=actor_for(user),
+            topic_id=body.support_topic_id,
+        )
+    except service_requests.FilingFailed as exc:
+        session.rollback()
+        raise HTTPException(
+            status_code=status.HTTP_502_BAD_GATEWAY, detail=str(exc)
+        ) from exc
+    except service_requests.ServiceRequestError as exc:
+        session.rollback()
+        raise HTTPException(
+            status_code=status.HTTP_409_CONFLICT, detail=str(exc)
+        ) from exc
+    session.commit()
+    outcome = done.outcome
+    if outcome is None:
+        next_step = (
+            f"File this packet in Services Hub ({done.packet.target_name}), then "
+            f"send the case number with PATCH /api/v1/tickets/{ticket.public_id}."
+        )
+    else:
+        next_step = f"Microsoft service request {outcome.service_request_id} " + (
+            "filed." if outcome.filed_now else "was already filed."
+        )
+    return MicrosoftEscalationOut(
+        packet=MicrosoftPacketOut(**done.packet.as_dict()),
+        service_request_id=outcome.service_request_id if outcome else None,
+        service_request_status=outcome.status if outcome else None,
+        filed_now=bool(outcome and outcome.filed_now),
+        next_step=next_step,
+        ticket=TicketDetailOut.from_ticket(ticket),
+    )

@@ -20,17 +20,18 @@ COLUMNS = (
     "view_tickets",
     "act_for_customers",
     "view_partner_invoices",
+    "escalate_to_microsoft",
 )
 # fmt: off
 TABLE = {
-    #                        inv ch  pay ref chg sub sup tkt vtk for ms
-    "customer":              (Y,  Y,  Y,  Y,  Y,  Y,  Y,  Y,  Y,  N,  N),
-    "global_admin":          (Y,  Y,  Y,  Y,  Y,  Y,  Y,  Y,  Y,  Y,  Y),
-    "billing_admin":         (Y,  Y,  Y,  Y,  N,  Y,  Y,  Y,  Y,  Y,  Y),
-    "admin_agent":           (N,  N,  N,  N,  Y,  Y,  Y,  Y,  Y,  Y,  N),
-    "helpdesk_agent":        (N,  N,  N,  N,  N,  Y,  Y,  Y,  Y,  Y,  N),
-    "sales_agent":           (N,  N,  N,  N,  N,  Y,  Y,  N,  N,  Y,  N),
-    "user_management_admin": (N,  N,  N,  N,  N,  N,  Y,  N,  N,  Y,  N),
+    #                        inv ch  pay ref chg sub sup tkt vtk for ms  esc
+    "customer":              (Y,  Y,  Y,  Y,  Y,  Y,  Y,  Y,  Y,  N,  N,  N),
+    "global_admin":          (Y,  Y,  Y,  Y,  Y,  Y,  Y,  Y,  Y,  Y,  Y,  Y),
+    "billing_admin":         (Y,  Y,  Y,  Y,  N,  Y,  Y,  Y,  Y,  Y,  Y,  N),
+    "admin_agent":           (N,  N,  N,  N,  Y,  Y,  Y,  Y,  Y,  Y,  N,  Y),
+    "helpdesk_agent":        (N,  N,  N,  N,  N,  Y,  Y,  Y,  Y,  Y,  N,  Y),
+    "sales_agent":           (N,  N,  N,  N,  N,  Y,  Y,  N,  N,  Y,  N,  N),
+    "user_management_admin": (N,  N,  N,  N,  N,  N,  Y,  N,  N,  Y,  N,  N),
 }
 # fmt: on
 
