@@ -896,6 +896,22 @@ def self_help(tracker: Tracker, product: Optional[str]) -> Reply:
     return Reply().say(response, product=product_name).say("utter_ask_self_help_worked")
 
 
+def unclear_choice(dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
+    """An answer that is none of the choices: a "yes (please)" says the user wants
+    the ticket the form is already opening (it started right after "still broken"),
+    anything else is asked again."""
+    if latest_intent(tracker) == "affirm":
+        product = tracker.get_slot(PRODUCT)
+        dispatcher.utter_message(
+            response="utter_ticket_opening",
+            product=product
+            if isinstance(product, str) and product != NOT_SPECIFIED
+            else texts_for(tracker).text("ticket.the_service"),
+        )
+        return
+    dispatcher.utter_message(response="utter_ticket_choice_unclear")
+
+
 class ActionOfferTicket(Action):
     """Offer to open a ticket (or a person). Any flow may end with it: rules answer
     the yes (`action_start_escalation`) and the no."""
@@ -1120,7 +1136,7 @@ class ValidateEscalationForm(FormValidation):
     ) -> dict[str, Any]:
         impact = parse_choice(value, IMPACTS)
         if impact is None:
-            dispatcher.utter_message(response="utter_ticket_choice_unclear")
+            unclear_choice(dispatcher, tracker)
         return {IMPACT: impact}
 
     def validate_ticket_urgency(
@@ -1128,7 +1144,7 @@ class ValidateEscalationForm(FormValidation):
     ) -> dict[str, Any]:
         urgency = parse_choice(value, URGENCIES)
         if urgency is None:
-            dispatcher.utter_message(response="utter_ticket_choice_unclear")
+            unclear_choice(dispatcher, tracker)
         return {URGENCY: urgency}
 
     def validate_ticket_24x7(

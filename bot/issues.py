@@ -29,8 +29,9 @@ plus Outlook won't sync" is two problems even if the first clause is worded unli
 the training data.
 
 The matters are taken in the order the user raised them: when the whole message's
-intent is unsure (`LEAD_BELOW`) and is not the first matter's, the message takes the
-first matter's intent (`leading_issue`), and the others are offered after it.
+intent is not the first matter's, and is unsure (`LEAD_BELOW`) or about a matter
+raised later, the message takes the first matter's intent (`leading_issue`), and
+the others are offered after it.
 """
 
 from __future__ import annotations
@@ -197,14 +198,19 @@ def leading_issue(
     issues: Sequence[Issue], intent: str, confidence: float
 ) -> Issue | None:
     """The first matter raised, when the message's own intent should give way to
-    it: the intent is unsure and is not about that matter. None otherwise."""
-    if not issues or confidence >= LEAD_BELOW or issues[0].intent == intent:
+    it: the intent is not about that matter, and is unsure or about a matter raised
+    later ("their invoice is off, and their Teams is down as well": the invoice
+    first). None otherwise."""
+    if not issues or issues[0].intent == intent:
         return None
     try:
         topic = load_taxonomy().intent_topic.get(intent)
     except TaxonomyError:
         return None
-    return None if topic == issues[0].topic else issues[0]
+    if topic == issues[0].topic:
+        return None
+    raised_later = any(topic == issue.topic for issue in issues[1:])
+    return issues[0] if confidence < LEAD_BELOW or raised_later else None
 
 
 def lead_ranking(lead: Issue, ranking: Sequence[dict]) -> list[dict]:

@@ -232,8 +232,13 @@ def test_the_first_matter_leads_when_the_whole_message_is_unsure() -> None:
     issues = find_issues(text, classify, 0.9)
     lead = leading_issue(issues, "report_technical_issue", 0.52)
     assert lead is not None and lead.intent == "dispute_charge"
-    # A sure intent, or one about the first matter already, stays.
-    assert leading_issue(issues, "report_technical_issue", 0.95) is None
+    # The whole message about the matter raised second, even surely: the first
+    # raised leads.
+    lead = leading_issue(issues, "report_technical_issue", 0.95)
+    assert lead is not None and lead.intent == "dispute_charge"
+    # A sure intent about no matter of the list, or one about the first matter
+    # already, stays.
+    assert leading_issue(issues, "ask_support_info", 0.95) is None
     assert leading_issue(issues, "explain_charges", 0.5) is None
     assert leading_issue([], "report_technical_issue", 0.5) is None
 
