@@ -204,12 +204,18 @@ def leading_issue(
     if not issues or issues[0].intent == intent:
         return None
     try:
-        topic = load_taxonomy().intent_topic.get(intent)
+        taxonomy = load_taxonomy()
+        topic = taxonomy.intent_topic.get(intent)
     except TaxonomyError:
         return None
     if topic == issues[0].topic:
         return None
-    raised_later = any(topic == issue.topic for issue in issues[1:])
+    # Two problems: the one raised first comes first. A question asked after a
+    # problem ("Azure VMs are down. How do we get Microsoft involved?") is what
+    # the message wants answered.
+    raised_later = taxonomy.topic_triage.get(str(topic)) in PROBLEM_TRIAGES and any(
+        topic == issue.topic for issue in issues[1:]
+    )
     return issues[0] if confidence < LEAD_BELOW or raised_later else None
 
 
