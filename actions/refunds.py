@@ -639,6 +639,23 @@ def reason_given_this_turn(tracker: Tracker) -> bool:
     return False
 
 
+def still_cancellable(
+    others: list[tuple[Subscription, Eligibility]], context: Context
+) -> str:
+    """`Microsoft 365 Copilot (until Wednesday 9 December 2026 at 09:22 CST) and
+    ...`: what can still be cancelled, and until when."""
+    return context.join(
+        [
+            context.t(
+                "refund.still_one",
+                product=s.product_name,
+                until=context.moment(e.window_end_at),
+            )
+            for s, e in others
+        ]
+    )
+
+
 def refusal_reason(
     sentence: str, others: list[tuple[Subscription, Eligibility]], context: Context
 ) -> str:
@@ -650,16 +667,7 @@ def refusal_reason(
         + " "
         + context.t(
             "refund.still_cancellable",
-            others=context.join(
-                [
-                    context.t(
-                        "refund.still_one",
-                        product=s.product_name,
-                        until=context.moment(e.window_end_at),
-                    )
-                    for s, e in others
-                ]
-            ),
+            others=still_cancellable(others, context),
         )
     )
 
@@ -1406,16 +1414,7 @@ class ActionCancellationAlternatives(BillingAction):
             lines.append(
                 context.t(
                     "refund.instead.still",
-                    others=context.join(
-                        [
-                            context.t(
-                                "refund.still_one",
-                                product=s.product_name,
-                                until=context.moment(e.window_end_at),
-                            )
-                            for s, e in others
-                        ]
-                    ),
+                    others=still_cancellable(others, context),
                 )
             )
         if not lines:

@@ -12,8 +12,7 @@ import re
 from actions.base import BillingAction, Context, Reply, possessive
 from actions.tracker import entity_values, latest_text
 from api.domain.models import Partner, Severity
-from api.domain.services.routing import PARTNER_DESK, routing_policy
-from common import formatting
+from api.domain.services.routing import PARTNER_DESK, first_response
 
 # Which aspects this topic answers, in the order it answers them. An urgent problem
 # outside hours ("emergency") is answered instead of the plain hours.
@@ -59,16 +58,6 @@ def around_the_clock(partner: Partner) -> bool:
     return AROUND_THE_CLOCK.search(partner.support_hours) is not None
 
 
-def response_hours(severity: Severity, context: Context) -> str:
-    """The desk's first-response target for `severity` (routing.yml): `1 hour`,
-    `4 business hours`."""
-    response = routing_policy().response_targets[PARTNER_DESK][severity]
-    hours = response.hours
-    count = int(hours) if float(hours).is_integer() else hours
-    unit = "business_hour" if response.business else "hour"
-    return formatting.plural(count, unit, context.lang)  # type: ignore[arg-type]
-
-
 def severity_reply(partner: Partner, context: Context) -> Reply:
     """What the severities mean and how fast the desk answers each: the levels
     named in the message, else all three."""
@@ -81,7 +70,11 @@ def severity_reply(partner: Partner, context: Context) -> Reply:
         key = f"utter_support_severity_{severity.value.lower()}"
         if severity is Severity.A:
             key += "_24x7" if around_the_clock(partner) else "_hours"
-        reply.say(key, target=response_hours(severity, context), **values)
+        reply.say(
+            key,
+            target=first_response(PARTNER_DESK, severity, context.lang),
+            **values,
+        )
     return reply
 
 

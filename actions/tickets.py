@@ -88,6 +88,7 @@ from api.domain.services.permissions import permission_table
 from api.domain.services.routing import (
     PARTNER_DESK,
     RouteDecision,
+    first_response,
     route,
     routing_policy,
 )
@@ -481,17 +482,10 @@ def reset_ticket_slots() -> list[EventType]:
 
 def format_response_target(target: str, severity: Severity, lang: str) -> str:
     """`1 hour, around the clock` or `4 business hours` (routing.yml)."""
-    response = routing_policy().response_targets[target][severity]
-    hours = (
-        int(response.hours) if float(response.hours).is_integer() else response.hours
-    )
-    texts = catalogue(lang)
-    if response.business:
-        return formatting.plural(hours, "business_hour", lang)  # type: ignore[arg-type]
-    return texts.text(
-        "ticket.response_around_the_clock",
-        hours=formatting.plural(hours, "hour", lang),  # type: ignore[arg-type]
-    )
+    hours = first_response(target, severity, lang)
+    if routing_policy().response_targets[target][severity].business:
+        return hours
+    return catalogue(lang).text("ticket.response_around_the_clock", hours=hours)
 
 
 def contact_of(partner: Partner) -> str:

@@ -150,16 +150,14 @@ def _same_matter(topic: str, other: str) -> bool:
     return topic == other or any({topic, other} <= group for group in SAME_MATTER)
 
 
-def find_issues(
-    text: str,
+def _classified(
+    clauses: list[str],
     classify: Callable[[Sequence[str]], Sequence[tuple[str, float]]],
-    min_confidence: float,
+    skip_topics: frozenset[str],
 ) -> list[Issue]:
-    """The distinct issues of a message (two or more), or [] when it holds one.
-
-    `classify` maps clauses to (intent, confidence) pairs, the same classifier that
-    classified the whole message."""
-    clauses = split_clauses(text)
+    """Each clause of two or more with its intent, confidence, topic and triage,
+    but for those whose topic is unknown or in `skip_topics`; [] for fewer than two
+    clauses."""
     if len(clauses) < 2:
         return []
     try:
@@ -169,11 +167,24 @@ def find_issues(
     found: list[Issue] = []
     for clause, (intent, confidence) in zip(clauses, classify(clauses)):
         topic = taxonomy.intent_topic.get(intent)
-        if topic is None or topic in NOT_ISSUES:
+        if topic is None or topic in skip_topics:
             continue
         found.append(
             Issue(clause, intent, confidence, topic, taxonomy.topic_triage[topic])
         )
+    return found
+
+
+def find_issues(
+    text: str,
+    classify: Callable[[Sequence[str]], Sequence[tuple[str, float]]],
+    min_confidence: float,
+) -> list[Issue]:
+    """The distinct issues of a message (two or more), or [] when it holds one.
+
+    `classify` maps clauses to (intent, confidence) pairs, the same classifier that
+    classified the whole message."""
+    found = _classified(split_clauses(text), classify, NOT_ISSUES)
     strong = [i for i in found if i.confidence >= min_confidence]
     triages = {i.triage for i in strong}
     floor = min(min_confidence, MIXED_MIN_CONFIDENCE)
@@ -263,26 +274,15 @@ def find_questions(
         for piece in _QUESTION_COMMA.split(clause)
     ]
     clauses = [c for c in clauses if _words(c) >= MIN_CLAUSE_WORDS][:MAX_CLAUSES]
-    if len(clauses) < 2:
-        return []
-    try:
-        taxonomy = load_taxonomy()
-    except TaxonomyError:
-        return []
     found: list[Issue] = []
-    for clause, (intent, confidence) in zip(clauses, classify(clauses)):
-        topic = taxonomy.intent_topic.get(intent)
-        asked = _ASKED.search(clause) is not None
-        if topic is None or topic in NOT_QUESTIONS:
-            continue
-        if confidence < (
+    for question in _classified(clauses, classify, NOT_QUESTIONS):
+        asked = _ASKED.search(question.text) is not None
+        if question.confidence < (
             min(min_confidence, ASKED_MIN_CONFIDENCE) if asked else min_confidence
         ):
             continue
-        if topic in ONLY_ASKED and not asked:
+        if question.topic in ONLY_ASKED and not asked:
             continue  # "our finance person is off this week": no question
-        found.append(
-            Issue(clause, intent, confidence, topic, taxonomy.topic_triage[topic])
-        )
+        found.append(question)
     answerable = [q for q in found if q.topic != OUT_OF_SCOPE_TOPIC]
     return found if len(found) >= 2 and answerable else []

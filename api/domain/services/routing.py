@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.domain.models import ProductKind, Severity, SupportProgram, TicketCategory
 from api.domain.policies import load_policy_file
+from common import formatting
 
 PARTNER_DESK = "partner_desk"
 ProductClass = Literal["cloud", "on_premises"]
@@ -243,3 +244,13 @@ def business_time_after(
                     return cursor.astimezone(start.tzinfo)
         cursor = (midnight + timedelta(days=1)).replace(tzinfo=zone)
     raise ValueError("the business hours never open")
+
+
+def first_response(target: str, severity: Severity, lang: str) -> str:
+    """How fast `target` aims to answer at `severity`, in words: `1 hour`,
+    `4 business hours` (routing.yml)."""
+    response = routing_policy().response_targets[target][severity]
+    hours = response.hours
+    count = int(hours) if float(hours).is_integer() else hours
+    unit = "business_hour" if response.business else "hour"
+    return formatting.plural(count, unit, lang)  # type: ignore[arg-type]
